@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Set Teddy up on a fresh Debian, Ubuntu or Raspberry Pi OS machine, then run one job:
+#   ./bootstrap.sh demo    the end-to-end demo (`teddy demo`)
+#   ./bootstrap.sh test    lint and the whole test suite
+# It installs the Debian packages it needs when missing (with sudo when not root) and a
+# virtual environment in .venv with the project and its test extras. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+job="${1:-demo}"
+shift || true
+case "$job" in demo|test) ;; *) echo "usage: ./bootstrap.sh demo|test [args...]" >&2; exit 2 ;; esac
+
+debian_packages=(python3 python3-venv espeak-ng sox libsox-fmt-all libportaudio2 alsa-utils)
+if [ "$job" = test ]; then debian_packages+=(chromium strace); fi
+
+missing=()
+for pkg in "${debian_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "bootstrap: installing Debian packages: ${missing[*]}"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+python="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+stamp=.venv/.teddy-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e '.[test]'
+  touch "$stamp"
+fi
+
+if [ "$job" = demo ]; then
+  exec .venv/bin/teddy demo "$@"
+fi
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest "$@"

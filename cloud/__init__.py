@@ -1,0 +1,1 @@
+"""Teddy's cloud: a consent-aware personalisation service for paired toys."""

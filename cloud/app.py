@@ -1,0 +1,74 @@
+"""The Flask application factory: configuration, one database connection per request, blueprints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlite_utils
+from flask import Flask, g, jsonify
+
+from cloud.clock import Clock
+from cloud.config import CloudConfig
+from cloud.storage.db import open_db, release, worker_connection
+from teddy.contracts.intent_message import MAX_BODY_BYTES
+
+# Parent forms carry more than an intent message, but never more than this.
+MAX_FORM_BYTES = 64 * 1024
+
+
+def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
+    config = config or CloudConfig.from_sources(**overrides)
+    app = Flask(__name__)
+    app.config.update(
+        TEDDY=config,
+        SECRET_KEY=config.secret_key,
+        MAX_CONTENT_LENGTH=MAX_FORM_BYTES,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.session_cookie_secure,
+    )
+    app.extensions["teddy.clock"] = Clock(config.clock_file)
+    # Migrate once at start-up so requests never race a schema change.
+    open_db(config.db_path).close()
+
+    @app.teardown_appcontext
+    def _close_db(_exc: BaseException | None) -> None:
+        db = g.pop("db", None)
+        if db is not None:
+            release(db)
+
+    @app.errorhandler(413)
+    def _too_large(_exc: Exception):  # type: ignore[no-untyped-def]
+        return jsonify(error="request body too large", limit_bytes=MAX_BODY_BYTES), 413
+
+    from cloud.device_api import bp as device_api
+    from cloud.health import bp as health
+
+    app.register_blueprint(health)
+    app.register_blueprint(device_api)
+    _register_optional_blueprints(app)
+    from cloud.retention.scheduler import start_purge_scheduler
+
+    start_purge_scheduler(app)
+    return app
+
+
+def _register_optional_blueprints(app: Flask) -> None:
+    from cloud.parent_web import bp as parent_web
+
+    app.register_blueprint(parent_web)
+
+
+def get_db() -> sqlite_utils.Database:
+    from flask import current_app
+
+    if "db" not in g:
+        # Reused across requests: opening a connection costs more than a device request.
+        g.db = worker_connection(current_app.config["TEDDY"].db_path)
+    return g.db
+
+
+def get_clock() -> Clock:
+    from flask import current_app
+
+    return current_app.extensions["teddy.clock"]

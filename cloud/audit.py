@@ -1,0 +1,138 @@
+"""An append-only, hash-chained audit log that holds no child content (R27).
+
+Each entry's hash covers the previous entry's hash, so editing, dropping or reordering any
+entry breaks the chain from that point on; `verify` finds the first broken link. Triggers
+refuse UPDATE and DELETE, and a unique index on the link stops two writers forking the chain.
+
+What an entry may say is held tight: details take only known keys, and their values must be
+numbers or short identifiers (purpose names, table names, receipt ids), never sentences, so
+nothing a child said can be written here even by mistake.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+GENESIS = "0" * 64
+# Keys that may appear in details: references and counts, never values about a child.
+ALLOWED_DETAIL_KEYS = frozenset(
+    {"purpose", "purposes", "method", "notice_version", "tables", "rows", "receipt", "reason",
+     "device", "count", "scope", "category"}
+)
+# Identifiers only: no spaces (so no sentences) and no "@" (so no e-mail addresses).
+IDENTIFIER = re.compile(r"[A-Za-z0-9_.:+/-]{1,80}")
+MAX_LIST_ITEMS = 64
+
+
+class AuditContentError(ValueError):
+    """An entry would carry something other than references and counts."""
+
+
+def _entry_hash(prev_hash: str, at: float, actor: str, action: str, subject: str,
+                details_json: str) -> str:
+    payload = json.dumps([prev_hash, repr(at), actor, action, subject, details_json])
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def subject_ref(kind: str, ident: object) -> str:
+    """An opaque reference such as `child:12`: enough to audit, nothing about the child."""
+    ref = f"{kind}:{ident}"
+    if not IDENTIFIER.fullmatch(ref):
+        raise AuditContentError(f"not an opaque reference: {ref!r}")
+    return ref
+
+
+def _check_value(key: str, value: Any, depth: int = 0) -> None:
+    if value is None or isinstance(value, bool | int | float):
+        return
+    if isinstance(value, str):
+        if not IDENTIFIER.fullmatch(value):
+            raise AuditContentError(f"audit detail {key!r} must be an identifier or a number")
+        return
+    if depth == 0 and isinstance(value, list | tuple) and len(value) <= MAX_LIST_ITEMS:
+        for item in value:
+            _check_value(key, item, depth + 1)
+        return
+    if depth == 0 and isinstance(value, dict) and len(value) <= MAX_LIST_ITEMS:
+        for name, item in value.items():
+            _check_value(key, name, depth + 1)
+            _check_value(key, item, depth + 1)
+        return
+    raise AuditContentError(f"audit detail {key!r} has an unsupported shape")
+
+
+def check_details(details: dict[str, Any]) -> None:
+    stray = set(details) - ALLOWED_DETAIL_KEYS
+    if stray:
+        raise AuditContentError(f"audit details may not hold {sorted(stray)}")
+    for key, value in details.items():
+        _check_value(key, value)
+
+
+def append(db: sqlite_utils.Database, *, at: float, actor: str, action: str, subject: str,
+           details: dict[str, Any] | None = None) -> str:
+    """Add one entry; joins the caller's transaction, or runs in its own if there is none."""
+    details = details or {}
+    check_details(details)
+    for label, value in (("actor", actor), ("action", action), ("subject", subject)):
+        if not IDENTIFIER.fullmatch(value):
+            raise AuditContentError(f"audit {label} must be an identifier: {value!r}")
+    details_json = json.dumps(details, sort_keys=True)
+    own_transaction = not db.conn.in_transaction
+    if own_transaction:
+        # IMMEDIATE: read the chain's head and append to it with no writer in between.
+        db.execute("BEGIN IMMEDIATE")
+    try:
+        row = db.execute("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        prev_hash = row[0] if row else GENESIS
+        entry_hash = _entry_hash(prev_hash, at, actor, action, subject, details_json)
+        db.execute(
+            "INSERT INTO audit_log (at, actor, action, subject, details_json, prev_hash, hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [at, actor, action, subject, details_json, prev_hash, entry_hash],
+        )
+    except BaseException:
+        if own_transaction:
+            db.execute("ROLLBACK")
+        raise
+    if own_transaction:
+        db.execute("COMMIT")
+    return entry_hash
+
+
+@dataclass(frozen=True)
+class Verification:
+    entries: int
+    ok: bool
+    first_bad_seq: int | None
+    problem: str | None
+    head: str = GENESIS
+
+
+def verify(db: sqlite_utils.Database) -> Verification:
+    """Walk the chain from the start. `head` is the last good hash: keep a copy elsewhere to
+    detect the one change a chain alone cannot, cutting entries off its end."""
+    prev_hash = GENESIS
+    count = 0
+    last_seq = 0
+    for seq, at, actor, action, subject, details_json, stored_prev, stored_hash in db.execute(
+        "SELECT seq, at, actor, action, subject, details_json, prev_hash, hash "
+        "FROM audit_log ORDER BY seq"
+    ):
+        count += 1
+        if seq != last_seq + 1:
+            return Verification(count, False, seq, "entries missing before this one", prev_hash)
+        if stored_prev != prev_hash:
+            return Verification(count, False, seq, "previous-hash link broken", prev_hash)
+        if _entry_hash(prev_hash, at, actor, action, subject, details_json) != stored_hash:
+            return Verification(count, False, seq, "entry content does not match its hash",
+                                prev_hash)
+        prev_hash = stored_hash
+        last_seq = seq
+    return Verification(count, True, None, None, prev_hash)

@@ -1,0 +1,73 @@
+"""Start and stop the benchmark's gunicorn servers as child processes on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class BenchServer:
+    """One target (`cloud` or `bare`) in its own process group, stopped whatever happens."""
+
+    def __init__(self, target: str, db_path: Path, workers: int, log_path: Path) -> None:
+        self.target = target
+        self.db_path = db_path
+        self.workers = workers
+        self.log_path = log_path
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def spawn(self) -> BenchServer:
+        """Start the process without waiting, so several servers can boot side by side."""
+        command = [sys.executable, "-m", "cloud.bench.launch", self.target, "--db",
+                   str(self.db_path), "--port", str(self.port), "--workers", str(self.workers)]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True)
+        return self
+
+    def wait_ready(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.target} server exited; see {self.log_path}")
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
+                conn.request("GET", "/healthz")
+                healthy = conn.getresponse().status == 200
+                conn.close()
+                if healthy:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.target} server not ready after {timeout_s:.0f} s")
+
+    def __enter__(self) -> BenchServer:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)

@@ -1,0 +1,169 @@
+"""Device API routes: pair, fetch the consent policy, send an intent, get a reply.
+
+Checks run cheapest and most fundamental first: size (413), signature (401), content type
+(415), schema (422), then, inside one write transaction, replay (401) and consent (403).
+Every rejection leaves the database as it was; only an authentic, valid request refused for
+want of consent records its nonce, so that it cannot be replayed once consent is given.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlite_utils
+from flask import Blueprint, Response, current_app, jsonify, request
+from pydantic import ValidationError
+
+from cloud import personalisation
+from cloud.app import get_clock, get_db
+from cloud.consent import active_purposes, policy_version
+from cloud.device_api.auth import (
+    AuthenticatedDevice,
+    AuthError,
+    authenticate,
+    nonces,
+    verify_signature,
+)
+from cloud.pairing import redeem
+from teddy.content import Profile, compose_reply
+from teddy.contracts.data_map import data_map
+from teddy.contracts.intent_message import MAX_BODY_BYTES, IntentMessage
+
+bp = Blueprint("device_api", __name__, url_prefix="/v1")
+
+MAX_PAIRING_CODE_CHARS = 32
+ACTIVITY_RESOLUTION_S = 60.0
+Reply = tuple[Response, int] | Response
+
+
+def _error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
+    return jsonify(error=message, **extra), status
+
+
+def _unauthenticated() -> tuple[Response, int]:
+    # One answer for every authentication failure, so a caller learns nothing about why.
+    return _error(401, "unauthenticated device request")
+
+
+def _too_large() -> tuple[Response, int]:
+    return _error(413, "request body too large", limit_bytes=MAX_BODY_BYTES)
+
+
+def _body_within_limit() -> bytes | None:
+    """The body, or None when it is over the limit; never reads more than the limit allows."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        return None
+    # A chunked body has no declared length. Werkzeug stops reading at the cap without
+    # saying so, so cap one byte past the limit: getting that byte means it was too large.
+    request.max_content_length = MAX_BODY_BYTES + 1
+    body = request.get_data(cache=True)
+    return None if len(body) > MAX_BODY_BYTES else body
+
+
+def _policy(db: sqlite_utils.Database, child_id: int) -> dict[str, Any]:
+    purposes = active_purposes(db, child_id, current_app.config["TEDDY"].notice_version)
+    return {"version": policy_version(db, child_id), "purposes": sorted(purposes)}
+
+
+@bp.post("/pair")
+def pair() -> Reply:
+    if _body_within_limit() is None:
+        return _too_large()
+    body = request.get_json(silent=True)
+    if (not isinstance(body, dict) or set(body) != {"code"} or not isinstance(body["code"], str)
+            or len(body["code"]) > MAX_PAIRING_CODE_CHARS):
+        return _error(422, 'expected {"code": "<pairing code>"}')
+    paired = redeem(get_db(), body["code"], get_clock().time())
+    if paired is None:
+        return _error(401, "unknown or expired pairing code")
+    device_id, secret, _child_id = paired
+    return jsonify(device_id=device_id, secret=secret), 201
+
+
+@bp.get("/policy")
+def policy() -> Reply:
+    if _body_within_limit() is None:
+        return _too_large()
+    db = get_db()
+    try:
+        device = authenticate(db, request, get_clock().time())
+    except AuthError:
+        return _unauthenticated()
+    return jsonify(_policy(db, device.child_id))
+
+
+@bp.post("/intent")
+def intent() -> Reply:
+    body = _body_within_limit()
+    if body is None:
+        return _too_large()
+    db = get_db()
+    now = get_clock().time()
+    try:
+        device = verify_signature(db, request, now)
+    except AuthError:
+        return _unauthenticated()
+    if request.mimetype != "application/json":
+        return _error(415, "intent messages must be application/json")
+    try:
+        message = IntentMessage.from_body(body)
+    except ValidationError as exc:
+        problems = [{"field": ".".join(map(str, e["loc"])), "problem": e["msg"]}
+                    for e in exc.errors(include_url=False, include_input=False)]
+        return _error(422, "invalid intent message", problems=problems)
+    if message.device_id != device.device_id:
+        return _unauthenticated()
+    return _answer(db, device, message, now)
+
+
+def _answer(db: sqlite_utils.Database, device: AuthenticatedDevice, message: IntentMessage,
+            now: float) -> Reply:
+    slots = dict(message.slots)
+    # One write transaction: the consent read, the nonce and every write agree, and a revoke
+    # committed a moment earlier is always seen (R12).
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        nonces.consume(db, device, now)
+        policy = _policy(db, device.child_id)
+        consented = set(policy["purposes"])
+        missing = sorted(message.purposes_needed() - consented)
+        if missing:
+            db.execute("COMMIT")
+            return _error(403, "no consent for this purpose", missing_purposes=missing,
+                          policy=policy)
+        _store(db, device, message, slots, consented, now)
+        profile = (personalisation.load_profile(db, device.child_id, now)
+                   if "personalisation" in consented else Profile())
+        db.execute("COMMIT")
+    except AuthError:
+        db.execute("ROLLBACK")
+        return _unauthenticated()
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    reply = compose_reply(message.intent, slots, profile, seed=message.message_id)
+    return jsonify(reply=reply, personalised=not profile.is_empty, policy=policy)
+
+
+def _store(db: sqlite_utils.Database, device: AuthenticatedDevice, message: IntentMessage,
+           slots: dict[str, Any], consented: set[str], now: float) -> None:
+    """Keep only what a consented purpose asks for (R07, R23)."""
+    if "personalisation" in consented:
+        facts = personalisation.facts_from_message(message.intent, slots)
+        personalisation.remember(db, device.child_id, facts, now)
+    if "history" in consented:
+        keep_days = data_map().purposes["history"].retention_days
+        db.execute(
+            "INSERT INTO intent_events (child_id, device_id, intent, slots_json, received_at, "
+            "expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [device.child_id, device.device_id, message.intent,
+             json.dumps(slots, sort_keys=True), now, now + keep_days * 86400],
+        )
+    # Activity is kept to the minute: enough for the inactivity rule (R21), and it spares
+    # most requests two page writes.
+    db.execute("UPDATE children SET last_active_at = ? WHERE id = ? AND last_active_at <= ?",
+               [now, device.child_id, now - ACTIVITY_RESOLUTION_S])
+    db.execute("UPDATE devices SET last_seen_at = ? WHERE id = ? "
+               "AND (last_seen_at IS NULL OR last_seen_at <= ?)",
+               [now, device.device_id, now - ACTIVITY_RESOLUTION_S])

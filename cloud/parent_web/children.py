@@ -1,0 +1,102 @@
+"""The family home page, adding a child (R13), a child's overview and pairing a toy."""
+
+from __future__ import annotations
+
+import re
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+
+from cloud import audit, pairing
+from cloud.app import get_clock, get_db
+from cloud.clock import iso
+from cloud.parent_web import bp
+from cloud.parent_web.auth import Page
+from cloud.parent_web.consent_state import purpose_statuses
+from cloud.parent_web.family import (
+    AGE_BANDS,
+    children_of,
+    consent_ages,
+    country_choices,
+    owned_child,
+)
+from cloud.parent_web.security import login_required, parent_id
+
+# Letters (any script), spaces, hyphens and apostrophes: a first name, never a sentence.
+FIRST_NAME = re.compile(r"[^\W\d_]([^\W\d_]|[ '\-]){0,39}")
+
+
+def _notice_version() -> int:
+    return int(current_app.config["TEDDY"].notice_version)
+
+
+@bp.get("/")
+@login_required
+def home() -> Page:
+    db = get_db()
+    family = [(child, purpose_statuses(db, child.id, _notice_version()))
+              for child in children_of(db, parent_id())]
+    return render_template("parent/home.html", family=family)
+
+
+@bp.get("/children/new")
+@login_required
+def new_child() -> Page:
+    return render_template("parent/child_new.html", age_bands=AGE_BANDS,
+                           countries=country_choices(), form={})
+
+
+@bp.post("/children/new")
+@login_required
+def add_child() -> Page:
+    first_name = request.form.get("first_name", "").strip()
+    age_band = request.form.get("age_band", "")
+    country = request.form.get("country", "")
+    problems = []
+    if first_name and not FIRST_NAME.fullmatch(first_name):
+        problems.append("A first name may use letters, spaces, hyphens and apostrophes, "
+                        "up to 40 characters. You can also leave it empty.")
+    if age_band not in AGE_BANDS:
+        problems.append("Choose your child's age band.")
+    if country not in consent_ages():
+        problems.append("Choose the country you live in.")
+    if problems:
+        return render_template("parent/child_new.html", age_bands=AGE_BANDS,
+                               countries=country_choices(), errors=problems,
+                               form=request.form), 400
+    db = get_db()
+    now = get_clock().time()
+    cursor = db.execute(
+        "INSERT INTO children (parent_id, first_name, age_band, country, created_at, "
+        "last_active_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [parent_id(), first_name or None, age_band, country, now, now],
+    )
+    child_id = int(cursor.lastrowid or 0)
+    audit.append(db, at=now, actor=audit.subject_ref("parent", parent_id()),
+                 action="child.add", subject=audit.subject_ref("child", child_id))
+    flash("Child added. Nothing about them leaves the toy until you choose what to allow.")
+    return redirect(url_for("parent_web.child", child_id=child_id))
+
+
+@bp.get("/children/<int:child_id>")
+@login_required
+def child(child_id: int) -> Page:
+    kid = owned_child(child_id)
+    db = get_db()
+    devices = db.execute(
+        "SELECT id, paired_at, last_seen_at FROM devices WHERE child_id = ? ORDER BY paired_at",
+        [child_id],
+    ).fetchall()
+    return render_template("parent/child.html", child=kid, devices=devices, iso=iso,
+                           statuses=purpose_statuses(db, child_id, _notice_version()),
+                           notice_version=_notice_version())
+
+
+@bp.post("/children/<int:child_id>/pair")
+@login_required
+def pair(child_id: int) -> Page:
+    kid = owned_child(child_id)
+    db = get_db()
+    now = get_clock().time()
+    code = pairing.issue_code(db, kid.id, now)
+    return render_template("parent/pair.html", child=kid, code=code,
+                           minutes=pairing.CODE_TTL_S // 60)

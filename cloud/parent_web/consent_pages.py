@@ -1,0 +1,285 @@
+"""Notices, per-purpose choices and verification of the parent (R08-R14, R17).
+
+Choosing is one page: Allow or Don't allow for every purpose (nothing pre-selected, R14) and,
+if anything new is allowed, how to verify. Declined purposes are switched off at once; allowed
+ones only after the chosen method's check passes, on the next page or through the mailbox.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import current_app, flash, redirect, render_template, request, session, url_for
+from werkzeug.exceptions import NotFound
+
+from cloud.app import get_clock, get_db
+from cloud.clock import iso
+from cloud.notices import notice_versions
+from cloud.parent_web import bp, challenges, outbox
+from cloud.parent_web.auth import Page
+from cloud.parent_web.consent_state import consentable_purposes, purpose_statuses
+from cloud.parent_web.family import Child, owned_child
+from cloud.parent_web.granting import grant_verified, revoke_all
+from cloud.parent_web.security import current_parent, login_required, parent_id, safe_next
+from cloud.parent_web.verification import (
+    KBA_QUESTIONS,
+    METHODS,
+    TEST_IDENTITY_ANSWERS,
+    Outcome,
+    VerificationFailed,
+    check_card,
+    check_face_match,
+    check_government_id,
+    check_kba,
+    check_signed_form,
+    third_party_refusal,
+)
+from teddy.contracts.data_map import data_map
+
+PENDING = "pending_consent"
+PHONE = re.compile(r"\+?[0-9][0-9 ()-]{6,20}")
+
+
+def _notice_version() -> int:
+    return int(current_app.config["TEDDY"].notice_version)
+
+
+def _titles(purposes: list[str] | tuple[str, ...]) -> list[str]:
+    return [data_map().purposes[p].title for p in purposes]
+
+
+def _notice_context() -> dict[str, Any]:
+    dmap = data_map()
+    return {"dmap": dmap, "notice_version": _notice_version(),
+            "category_text": lambda c: dmap.categories[c]["description"]}
+
+
+# -- the public notice (R17) ----------------------------------------------------------------
+@bp.get("/notice")
+def notice() -> Page:
+    version = _notice_version()
+    previous = notice_versions().get(version - 1, {})
+    changes = {p.name: sorted(set(notice_versions()[version].get(p.name, []))
+                              - set(previous.get(p.name, [])))
+               for p in consentable_purposes(version)} if previous else {}
+    return render_template("parent/notice.html", purposes=consentable_purposes(version),
+                           other_purposes=[p for p in data_map().purposes.values()
+                                           if not p.requires_consent],
+                           categories_of=lambda p: sorted(notice_versions()[version][p]),
+                           changes=changes, tables=data_map().tables, **_notice_context())
+
+
+# -- step 1: choices -------------------------------------------------------------------------
+def _consent_page(kid: Child, status: int = 200, error: str | None = None,
+                  chosen: dict[str, str] | None = None, method: str = "") -> tuple[str, int]:
+    statuses = purpose_statuses(get_db(), kid.id, _notice_version())
+    return render_template("parent/consent.html", child=kid, statuses=statuses,
+                           methods=METHODS.values(), error=error, chosen=chosen or {},
+                           chosen_method=method, iso=iso, **_notice_context()), status
+
+
+@bp.get("/children/<int:child_id>/consent")
+@login_required
+def consent_choices(child_id: int) -> Page:
+    return _consent_page(owned_child(child_id))
+
+
+@bp.post("/children/<int:child_id>/consent")
+@login_required
+def consent_submit(child_id: int) -> Page:
+    kid = owned_child(child_id)
+    offered = [p.name for p in consentable_purposes(_notice_version())]
+    if request.form.get("decline_all"):
+        choices = dict.fromkeys(offered, "no")
+    else:
+        choices = {p: request.form.get(f"choice_{p}", "") for p in offered}
+    method = request.form.get("method", "")
+    unanswered = [data_map().purposes[p].title for p, c in choices.items()
+                  if c not in ("yes", "no")]
+    if unanswered:
+        return _consent_page(kid, 400, "Choose Allow or Don't allow for: "
+                             + ", ".join(unanswered) + ".", choices, method)
+    wanted = [p for p in offered if choices[p] == "yes"]
+    state = {s.name: s.state for s in purpose_statuses(get_db(), kid.id, _notice_version())}
+    to_verify = [p for p in wanted if state[p] != "on"]
+    if wanted and "core" not in wanted:
+        return _consent_page(kid, 400, "Allow Core operation too, or nothing else can work: "
+                             "without it the toy sends nothing at all.", choices, method)
+    if to_verify:
+        if method not in METHODS:
+            return _consent_page(kid, 400, "Choose how we should check that you are the parent.",
+                                 choices, method)
+        refusal = third_party_refusal(method, to_verify)
+        if refusal:
+            return _consent_page(kid, 400, refusal, choices, method)
+    now = get_clock().time()
+    declined = [p for p in offered if choices[p] == "no"]
+    turned_off = revoke_all(get_db(), child_id=kid.id, parent_id=parent_id(), purposes=declined,
+                            now=now)
+    if turned_off:
+        flash("Turned off: " + ", ".join(_titles(turned_off)) + ". The toy stops on its next "
+              "request.")
+    if not to_verify:
+        if not wanted:
+            flash("Nothing is allowed. Teddy plays on the toy alone and sends nothing about "
+                  f"{kid.display_name}.")
+        else:
+            flash("No change: everything you allowed was already on.")
+        return redirect(url_for("parent_web.child", child_id=kid.id))
+    session[PENDING] = {"child_id": kid.id, "purposes": to_verify, "method": method}
+    return redirect(url_for("parent_web.verify", child_id=kid.id))
+
+
+# -- step 2: verification ---------------------------------------------------------------------
+def _pending_for(kid: Child) -> dict[str, Any] | None:
+    pending = session.get(PENDING)
+    if isinstance(pending, dict) and pending.get("child_id") == kid.id:
+        return pending
+    return None
+
+
+def _verify_page(kid: Child, pending: dict[str, Any], status: int = 200,
+                 error: str | None = None) -> tuple[str, int]:
+    return render_template("parent/verify.html", child=kid, method=METHODS[pending["method"]],
+                           purposes=_titles(pending["purposes"]), error=error,
+                           questions=KBA_QUESTIONS, test_identity=TEST_IDENTITY_ANSWERS), status
+
+
+@bp.get("/children/<int:child_id>/verify")
+@login_required
+def verify_form(child_id: int) -> Page:
+    kid = owned_child(child_id)
+    pending = _pending_for(kid)
+    if pending is None:
+        flash("Choose what to allow first.")
+        return redirect(url_for("parent_web.consent_choices", child_id=kid.id))
+    return _verify_page(kid, pending)
+
+
+def _instant_check(method: str) -> Outcome:
+    form, files = request.form, request.files
+    now = get_clock().time()
+    if method == "payment_card":
+        return check_card(form.get("card_number", ""), form.get("expiry", ""),
+                          form.get("cvc", ""), now)
+    if method == "knowledge_questions":
+        return check_kba({q.key: form.get(f"kba_{q.key}", "") for q in KBA_QUESTIONS})
+    if method == "government_id":
+        return check_government_id(files.get("id_image"))
+    if method == "face_match":
+        return check_face_match(files.get("id_image"), files.get("selfie"))
+    if method == "signed_form":
+        return check_signed_form(files.get("signed_form"), form.get("signer_name", ""))
+    raise ValueError(f"{method} is not an instant method")
+
+
+@bp.post("/children/<int:child_id>/verify")
+@login_required
+def verify(child_id: int) -> Page:
+    kid = owned_child(child_id)
+    pending = _pending_for(kid)
+    if pending is None:
+        flash("Choose what to allow first.")
+        return redirect(url_for("parent_web.consent_choices", child_id=kid.id))
+    method, purposes = pending["method"], list(pending["purposes"])
+    db, now = get_db(), get_clock().time()
+    parent = current_parent()
+    assert parent is not None
+    if METHODS[method].challenge:
+        phone = request.form.get("phone", "").strip()
+        if method == "text_plus" and not PHONE.fullmatch(phone):
+            return _verify_page(kid, pending, 400, "Enter a mobile number, like +1 555 0100 "
+                                                   "200. It is used once and not stored.")
+        request_id = challenges.start(db, parent_id=parent["id"], parent_email=parent["email"],
+                                      child_id=kid.id, method=method, purposes=purposes,
+                                      now=now, phone=phone)
+        session.pop(PENDING, None)
+        return redirect(url_for("parent_web.challenge", request_id=request_id))
+    try:
+        outcome = _instant_check(method)
+    except VerificationFailed as exc:
+        return _verify_page(kid, pending, 400, str(exc))
+    grant_verified(db, child_id=kid.id, parent_id=parent["id"], purposes=purposes,
+                   method=method, notice_version=_notice_version(), now=now)
+    session.pop(PENDING, None)
+    for line in outcome.evidence:
+        flash(line, "evidence")
+    flash(f"Verified ({METHODS[method].title}). Now allowed: "
+          + ", ".join(_titles(purposes)) + ".")
+    return redirect(url_for("parent_web.child", child_id=kid.id))
+
+
+# -- two-step methods: the secret comes back from the mailbox ---------------------------------
+@bp.get("/verify/<request_id>")
+@login_required
+def challenge(request_id: str) -> Page:
+    found = challenges.pending(get_db(), request_id[:64], parent_id(), get_clock().time())
+    if found is None:
+        raise NotFound()
+    return render_template("parent/challenge.html", pending=found,
+                           method=METHODS[found.method], purposes=_titles(found.purposes),
+                           token=request.args.get("token", "")[:128], error=None)
+
+
+@bp.post("/verify/<request_id>")
+@login_required
+def challenge_submit(request_id: str) -> Page:
+    db, now = get_db(), get_clock().time()
+    parent = current_parent()
+    assert parent is not None
+    found = challenges.pending(db, request_id[:64], parent["id"], now)
+    if found is None:
+        raise NotFound()
+    owned_child(found.child_id)
+    secret = request.form.get("token") or request.form.get("code", "")
+    try:
+        challenges.redeem(db, found.request_id, parent["id"], secret[:128], now)
+    except VerificationFailed as exc:
+        return render_template("parent/challenge.html", pending=found,
+                               method=METHODS[found.method], purposes=_titles(found.purposes),
+                               token="", error=str(exc)), 400
+    grant_verified(db, child_id=found.child_id, parent_id=parent["id"], purposes=found.purposes,
+                   method=found.method, notice_version=_notice_version(), now=now)
+    if found.method in ("email_plus", "text_plus"):
+        challenges.send_delayed_confirmation(
+            db, parent_id=parent["id"], parent_email=parent["email"], child_id=found.child_id,
+            method=found.method, titles=_titles(found.purposes), now=now)
+        flash("We will send you a confirmation tomorrow, as e-mail plus and text plus require.")
+    flash(f"Verified ({METHODS[found.method].title}). Now allowed: "
+          + ", ".join(_titles(found.purposes)) + ".")
+    return redirect(url_for("parent_web.child", child_id=found.child_id))
+
+
+# -- revoking (R12) ---------------------------------------------------------------------------
+@bp.post("/children/<int:child_id>/consent/<purpose>/revoke")
+@login_required
+def revoke(child_id: int, purpose: str) -> Page:
+    kid = owned_child(child_id)
+    if purpose not in {p.name for p in consentable_purposes(_notice_version())}:
+        raise NotFound()
+    title = data_map().purposes[purpose].title
+    if revoke_all(get_db(), child_id=kid.id, parent_id=parent_id(), purposes=[purpose],
+                  now=get_clock().time()):
+        flash(f"{title} is off. The toy stops on its very next request.")
+    else:
+        flash(f"{title} was already off.")
+    return redirect(safe_next(request.form.get("next")
+                              or url_for("parent_web.child", child_id=kid.id)))
+
+
+# -- the simulated mailbox and the printable form ----------------------------------------------
+@bp.get("/outbox")
+@login_required
+def mailbox() -> Page:
+    messages = outbox.mailbox(get_db(), parent_id(), get_clock().time())
+    return render_template("parent/outbox.html", messages=messages, iso=iso)
+
+
+@bp.get("/children/<int:child_id>/consent-form")
+@login_required
+def consent_form(child_id: int) -> Page:
+    kid = owned_child(child_id)
+    return render_template("parent/consent_form.html", child=kid,
+                           purposes=consentable_purposes(_notice_version()),
+                           **_notice_context())

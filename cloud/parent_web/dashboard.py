@@ -1,0 +1,108 @@
+"""The dashboard of everything held (R22), JSON export, and deletion of one item or all (R18).
+
+Deletion itself belongs to `cloud.retention.erasure`; these routes only check the parent's
+request and show the result.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from itertools import groupby
+
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from werkzeug.exceptions import BadRequest
+
+from cloud import audit
+from cloud.app import get_clock, get_db
+from cloud.child_data import export_document, inventory
+from cloud.clock import iso
+from cloud.parent_web import bp
+from cloud.parent_web.auth import Page
+from cloud.parent_web.consent_state import purpose_statuses
+from cloud.parent_web.family import owned_child
+from cloud.parent_web.security import login_required, parent_id
+from cloud.retention.erasure import ERASABLE_ITEMS, ErasureError, erase_child, erase_item
+from teddy.contracts.data_map import data_map
+
+CONFIRM_WORD = "DELETE"
+# Long bookkeeping lists start folded so what was said about the child stays in view.
+COLLAPSED_TABLES = frozenset({"audit_log", "seen_nonces", "consents"})
+
+
+def _config():  # type: ignore[no-untyped-def]
+    return current_app.config["TEDDY"]
+
+
+@bp.get("/children/<int:child_id>/data")
+@login_required
+def data(child_id: int) -> Page:
+    kid = owned_child(child_id)
+    db = get_db()
+    records = inventory(db, kid.id, inactive_days=_config().inactive_profile_days)
+    counts = Counter(v.category for r in records for v in r.values if not v.link)
+    groups = [(table, rows[0].title, rows) for table, rows in
+              ((t, list(g)) for t, g in groupby(records, key=lambda r: r.table))]
+    return render_template("parent/dashboard.html", child=kid, groups=groups, iso=iso,
+                           collapsed=COLLAPSED_TABLES,
+                           counts=sorted(counts.items()), dmap=data_map(),
+                           statuses=purpose_statuses(db, kid.id, _config().notice_version))
+
+
+@bp.get("/children/<int:child_id>/export.json")
+@login_required
+def export(child_id: int) -> Response:
+    kid = owned_child(child_id)
+    db, now = get_db(), get_clock().time()
+    document = export_document(db, kid.id, now=now, notice_version=_config().notice_version,
+                               inactive_days=_config().inactive_profile_days)
+    audit.append(db, at=now, actor=audit.subject_ref("parent", parent_id()),
+                 action="data.export", subject=audit.subject_ref("child", kid.id),
+                 details={"count": len(document["records"]), "scope": "all"})
+    body = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": f'attachment; filename="teddy-child-{kid.id}-export.json"'})
+
+
+@bp.post("/children/<int:child_id>/data/<table>/<row_id>/delete")
+@login_required
+def delete_item(child_id: int, table: str, row_id: str) -> Page:
+    kid = owned_child(child_id)
+    key_type = ERASABLE_ITEMS.get(table)
+    if key_type is None:
+        raise BadRequest(f"Single items cannot be deleted from {table}. Use Delete everything "
+                         "to remove all data about your child.")
+    try:
+        key: int | str = key_type(row_id)
+    except ValueError as exc:
+        raise BadRequest("That item reference is not valid.") from exc
+    if erase_item(get_db(), child_id=kid.id, parent_id=parent_id(), table=table, row_id=key,
+                  now=get_clock().time()):
+        flash("Deleted. It is gone from the database and its files.")
+    else:
+        flash("That item was already gone.")
+    return redirect(url_for("parent_web.data", child_id=kid.id))
+
+
+@bp.get("/children/<int:child_id>/delete")
+@login_required
+def delete_all_form(child_id: int) -> Page:
+    return render_template("parent/delete.html", child=owned_child(child_id),
+                           confirm_word=CONFIRM_WORD, error=None)
+
+
+@bp.post("/children/<int:child_id>/delete")
+@login_required
+def delete_all(child_id: int) -> Page:
+    kid = owned_child(child_id)
+    if request.form.get("confirm", "").strip().upper() != CONFIRM_WORD:
+        return render_template("parent/delete.html", child=kid, confirm_word=CONFIRM_WORD,
+                               error=f"Type {CONFIRM_WORD} to confirm. Nothing was deleted."), 400
+    try:
+        receipt = erase_child(get_db(), child_id=kid.id, parent_id=parent_id(),
+                              now=get_clock().time(), db_path=_config().db_path)
+    except ErasureError as exc:
+        raise BadRequest("Nothing was deleted: this child is not in your family.") from exc
+    document = receipt.to_dict()
+    return render_template("parent/receipt.html", receipt=document,
+                           receipt_json=json.dumps(document, indent=2, sort_keys=True))

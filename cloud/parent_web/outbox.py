@@ -1,0 +1,55 @@
+"""The simulated mailbox: e-mails, texts and call notes Teddy "sends" to a parent.
+
+There is no mail or SMS gateway in the testbed, so messages land here and the parent reads them
+on the Mailbox page. A message can be scheduled for later, which is how e-mail plus sends its
+delayed confirmation. Messages name purposes, never anything the child said.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from teddy.contracts.data_map import data_map
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    child_id: int | None
+    channel: str
+    recipient: str
+    subject: str
+    body: str
+    link: str | None
+    deliver_at: float
+    delivered: bool
+
+
+def send(db: sqlite_utils.Database, *, parent_id: int, child_id: int | None, channel: str,
+         recipient: str, subject: str, body: str, now: float, link: str | None = None,
+         delay_s: float = 0.0) -> int:
+    keep_s = data_map().retention_days("parent_outbox") * 86400
+    cursor = db.execute(
+        "INSERT INTO parent_outbox (parent_id, child_id, channel, recipient, subject, body, "
+        "link, created_at, deliver_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [parent_id, child_id, channel, recipient, subject, body, link, now, now + delay_s,
+         now + delay_s + keep_s],
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def mailbox(db: sqlite_utils.Database, parent_id: int, now: float) -> list[Message]:
+    """Newest first; scheduled messages are listed but their content is not shown yet."""
+    rows = db.execute(
+        "SELECT id, child_id, channel, recipient, subject, body, link, deliver_at "
+        "FROM parent_outbox WHERE parent_id = ? AND expires_at > ? ORDER BY deliver_at DESC, "
+        "id DESC",
+        [parent_id, now],
+    ).fetchall()
+    return [Message(*row, delivered=row[7] <= now) for row in rows]
+
+
+def mask_phone(number: str) -> str:
+    return "•••• " + number[-2:]

@@ -1,0 +1,129 @@
+"""Guards for every parent page: CSRF tokens, sign-in, upload limits and response headers."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import secrets
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Response, abort, g, redirect, render_template, request, session, url_for
+
+from cloud.app import get_db
+from cloud.parent_web import bp
+
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Werkzeug keeps uploads under 500 KiB in memory and spools larger ones to a temporary file;
+# capping the request below that keeps an ID image off the disk entirely.
+MAX_UPLOAD_BYTES = 400 * 1024
+UPLOAD_ENDPOINTS = frozenset({"parent_web.verify"})
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def csrf_token() -> str:
+    token = session.get(CSRF_FIELD)
+    if not isinstance(token, str):
+        token = session[CSRF_FIELD] = secrets.token_urlsafe(32)
+    return token
+
+
+def start_session(parent_id: int) -> None:
+    """A fresh session on every sign-in: nothing from before it carries over."""
+    session.clear()
+    session["parent_id"] = parent_id
+    session[CSRF_FIELD] = secrets.token_urlsafe(32)
+
+
+def current_parent() -> dict[str, Any] | None:
+    if "parent" not in g:
+        parent_id = session.get("parent_id")
+        row = None
+        if isinstance(parent_id, int):
+            row = get_db().execute("SELECT id, email FROM parents WHERE id = ?",
+                                   [parent_id]).fetchone()
+        g.parent = {"id": row[0], "email": row[1]} if row else None
+    return g.parent
+
+
+def parent_id() -> int:
+    parent = current_parent()
+    if parent is None:
+        abort(401)
+    return int(parent["id"])
+
+
+def login_required(view: View) -> View:
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if current_parent() is None:
+            return redirect(url_for("parent_web.login", next=request.path))
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def safe_next(target: str | None) -> str:
+    """Only a path inside the parent web: never an open redirect to another site."""
+    if target and target.startswith("/parent/") and "//" not in target and "\\" not in target:
+        return target
+    return url_for("parent_web.home")
+
+
+@bp.before_request
+def _guard() -> Any:
+    if request.endpoint in UPLOAD_ENDPOINTS and request.method == "POST":
+        if request.content_length is None:
+            abort(411, description="Uploads must declare their length.")
+        request.max_content_length = MAX_UPLOAD_BYTES
+    if request.method in SAFE_METHODS:
+        return None
+    sent = request.form.get(CSRF_FIELD, "")
+    expected = session.get(CSRF_FIELD)
+    if not isinstance(expected, str) or not hmac.compare_digest(sent.encode(), expected.encode()):
+        abort(400, description="This form has expired or did not come from Teddy's pages. "
+                               "Go back, reload the page and try again.")
+    return None
+
+
+@bp.context_processor
+def _template_globals() -> dict[str, Any]:
+    return {"csrf_token": csrf_token, "parent": current_parent()}
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["X-Frame-Options"] = "DENY"
+    # Links carry one-time tokens (e-mail plus): never leak them in a Referer header.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    if request.endpoint != "parent_web.static":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+ERROR_TITLES = {400: "That did not work", 401: "Please sign in", 403: "Not allowed",
+                404: "Not found", 405: "Not allowed", 411: "Upload refused",
+                413: "Too large", 429: "Too many attempts"}
+
+
+def _render_error(exc: Any) -> tuple[str, int]:
+    code = int(getattr(exc, "code", 500) or 500)
+    description = getattr(exc, "description", "") or ""
+    if code == 404:
+        description = "There is nothing here, or it belongs to another family."
+    if code == 413:
+        description = f"Uploads can be at most {MAX_UPLOAD_BYTES // 1024} KB."
+    return render_template("parent/error.html", title=ERROR_TITLES.get(code, "Error"),
+                           message=description, code=code), code
+
+
+for _code in ERROR_TITLES:
+    bp.register_error_handler(_code, _render_error)

@@ -1,0 +1,95 @@
+"""Finding and deleting every row about one child, on the live database or on a backup copy."""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from cloud.retention.policy import CHILD_KEY, DEVICE_KEY, ErasePlan
+from cloud.retention.proof import MAX_CANARY_CHARS, Finding, encodings
+
+# Values shorter than this turn up by chance in binary pages (timestamps, hashes), so the
+# automatic proof does not search for them; an explicit `verify-erasure --canary` still can.
+MIN_AUTO_CANARY_CHARS = 4
+MAX_AUTO_CANARIES = 64
+
+
+def device_ids(db: sqlite_utils.Database, child_id: int) -> list[str]:
+    return [r[0] for r in db.execute("SELECT id FROM devices WHERE child_id = ?", [child_id])]
+
+
+def delete_child_rows(db: sqlite_utils.Database, child_id: int,
+                      plan: ErasePlan) -> dict[str, int]:
+    """Delete in the caller's transaction; returns rows removed per table (zeros included)."""
+    devices = device_ids(db, child_id) if "devices" in plan.by_child else []
+    removed: dict[str, int] = {}
+    for table in plan.by_device:
+        count = 0
+        for device in devices:
+            count += db.execute(f"DELETE FROM [{table}] WHERE [{DEVICE_KEY}] = ?",
+                                [device]).rowcount
+        removed[table] = count
+    for table in plan.by_child:
+        removed[table] = db.execute(f"DELETE FROM [{table}] WHERE [{CHILD_KEY}] = ?",
+                                    [child_id]).rowcount
+    removed[plan.root] = db.execute(f"DELETE FROM [{plan.root}] WHERE id = ?",
+                                    [child_id]).rowcount
+    return removed
+
+
+def candidate_canaries(db: sqlite_utils.Database, child_id: int) -> list[str]:
+    """Values that identify this child: its name, remembered facts, what it asked for, and its
+    toys' keys. Read before deletion."""
+    values: list[str] = []
+    row = db.execute("SELECT first_name FROM children WHERE id = ?", [child_id]).fetchone()
+    if row and row[0]:
+        values.append(row[0])
+    values += [r[0] for r in db.execute(
+        "SELECT value FROM profile_facts WHERE child_id = ?", [child_id])]
+    values += [r[0] for r in db.execute(
+        "SELECT secret FROM devices WHERE child_id = ?", [child_id])]
+    values += [r[0] for r in db.execute(
+        "SELECT DISTINCT slot.value FROM intent_events AS e, json_each(e.slots_json) AS slot "
+        "WHERE e.child_id = ? AND json_valid(e.slots_json) AND slot.type = 'text' "
+        "ORDER BY 1", [child_id])]
+    usable = [v for v in dict.fromkeys(values)
+              if isinstance(v, str) and MIN_AUTO_CANARY_CHARS <= len(v) <= MAX_CANARY_CHARS
+              and "\x00" not in v]
+    # Longest first: long values are the least likely to match by chance.
+    return sorted(usable, key=len, reverse=True)[:MAX_AUTO_CANARIES]
+
+
+def _text_columns(db: sqlite_utils.Database) -> dict[str, list[str]]:
+    columns: dict[str, list[str]] = {}
+    for table in db.table_names():
+        names = [c.name for c in db[table].columns if c.type.upper() in ("TEXT", "")]
+        if names:
+            columns[table] = names
+    return columns
+
+
+def still_held(db: sqlite_utils.Database, value: str) -> bool:
+    """Whether the value is still in the database legitimately: another child's row, the schema,
+    a parent's e-mail. Finding those bytes would prove nothing about this erasure."""
+    for form in encodings(value):
+        needle = form.decode("utf-8")
+        if db.execute("SELECT 1 FROM sqlite_master WHERE instr(sql, ?) LIMIT 1",
+                      [needle]).fetchone():
+            return True
+        for table, names in _text_columns(db).items():
+            condition = " OR ".join(f"instr([{n}], ?)" for n in names)
+            if db.execute(f"SELECT 1 FROM [{table}] WHERE {condition} LIMIT 1",
+                          [needle] * len(names)).fetchone():
+                return True
+    return False
+
+
+def explain_findings(db: sqlite_utils.Database,
+                     findings: list[Finding]) -> tuple[list[Finding], int]:
+    """Split raw-byte findings: values the database still holds in a live row (another child
+    with the same name, a word in the schema) prove nothing about this erasure and are set
+    aside; the rest are residue. Returns (residue, how many values were set aside).
+
+    Only values actually found are looked up, so a clean erasure costs no table scans.
+    """
+    held = {value for value in {f.canary for f in findings} if still_held(db, value)}
+    return [f for f in findings if f.canary not in held], len(held)

@@ -1,0 +1,59 @@
+"""The erasure receipt a parent receives (R20): what went, when, and the proof; no personal data.
+
+Decision: the receipt names neither the child nor the child's internal id. It carries a random
+receipt id, which the audit log's `child.erase` entry also records next to the opaque
+`child:<id>` reference, so an auditor can link the two while the receipt alone reveals nothing
+if it is forwarded or leaked. Findings name the file and byte offset, never the value found.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cloud.clock import iso
+
+
+def new_receipt_id() -> str:
+    return f"erasure-{secrets.token_hex(8)}"
+
+
+@dataclass(frozen=True)
+class ProofResult:
+    checkpoint_complete: bool
+    checkpoint_attempts: int
+    canaries_checked: int
+    values_held_elsewhere: int
+    files_scanned: int
+    bytes_scanned: int
+    findings: list[dict[str, Any]] = field(default_factory=list)
+    problem: str | None = None
+
+    @property
+    def clean(self) -> bool:
+        return self.checkpoint_complete and not self.findings
+
+
+@dataclass(frozen=True)
+class ErasureReceipt:
+    receipt_id: str
+    erased_at: float
+    reason: str
+    rows_removed: dict[str, int]
+    categories: list[str]
+    backups_rewritten: int
+    proof: ProofResult
+    elapsed_s: float
+    audit_hash: str
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows_removed.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["erased_at_iso"] = iso(self.erased_at)
+        data["total_rows"] = self.total_rows
+        data["proof"]["clean"] = self.proof.clean
+        return data

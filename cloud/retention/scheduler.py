@@ -1,0 +1,113 @@
+"""The purge, on a schedule, inside the running cloud (R16, R21).
+
+gunicorn preloads the app in its master and forks two workers. A thread started in the master
+would not survive the fork, and forking while it held a lock is unsafe, so nothing starts at
+create_app time: each worker process starts its own daemon thread right after it is forked,
+and a non-forking server (tests, `flask run`) calls `start()` itself. An exclusive,
+non-blocking lock on `<db>.purge.lock` makes the workers take turns: whoever holds it purges,
+the other skips that round. The thread waits on an Event, so `stop()` ends it at once, and an
+atexit hook stops it when the worker exits; being a daemon, it can never keep a process alive.
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import logging
+import os
+import threading
+import weakref
+from pathlib import Path
+
+from flask import Flask
+
+from cloud.clock import Clock
+from cloud.config import CloudConfig
+
+log = logging.getLogger(__name__)
+EXTENSION = "teddy.purge_scheduler"
+
+
+class PurgeScheduler:
+    def __init__(self, config: CloudConfig, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+        self.lock_path = Path(f"{config.db_path}.purge.lock")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self.rounds = 0
+
+    @property
+    def running(self) -> bool:
+        return (self._thread is not None and self._thread.is_alive()
+                and self._pid == os.getpid())
+
+    def start(self) -> None:
+        if self.config.purge_interval_s <= 0 or self.running:
+            return
+        self._stop = threading.Event()
+        self._pid = os.getpid()
+        self._thread = threading.Thread(target=self._loop, name="teddy-purge", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout_s)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.config.purge_interval_s):
+            try:
+                self.run_once()
+            except Exception:
+                # A failed round must not end the schedule; the next one retries.
+                log.exception("scheduled purge failed")
+
+    def run_once(self) -> bool:
+        """Purge now unless another process is already purging; True if this one did."""
+        from cloud.retention.backup import backup_dir_for
+        from cloud.retention.purge import purge_expired
+        from cloud.storage.db import open_db
+
+        with self.lock_path.open("a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            db = open_db(self.config.db_path, migrate_schema=False)
+            try:
+                report = purge_expired(
+                    db, self.clock.time(), inactive_profile_days=self.config.inactive_profile_days,
+                    backup_dir=backup_dir_for(self.config.db_path, self.config.backup_dir))
+            finally:
+                db.close()
+                fcntl.flock(lock, fcntl.LOCK_UN)
+        self.rounds += 1
+        if report.total_rows or report.children_erased:
+            log.info("purge: %d rows, %d inactive children erased", report.total_rows,
+                     report.children_erased)
+        return True
+
+
+def start_purge_scheduler(app: Flask) -> PurgeScheduler:
+    """Attach a scheduler to the app and start one in every process forked from this one."""
+    scheduler = PurgeScheduler(app.config["TEDDY"], app.extensions["teddy.clock"])
+    app.extensions[EXTENSION] = scheduler
+    ref = weakref.ref(scheduler)
+
+    def _after_fork() -> None:
+        alive = ref()
+        if alive is not None:
+            alive.start()
+
+    def _at_exit() -> None:
+        alive = ref()
+        if alive is not None:
+            alive.stop(1.0)
+
+    # Weak references: an app that is thrown away (as tests do) takes its scheduler with it.
+    os.register_at_fork(after_in_child=_after_fork)
+    atexit.register(_at_exit)
+    return scheduler

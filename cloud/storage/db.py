@@ -1,0 +1,98 @@
+"""Opening the database with the settings every connection must have."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections import OrderedDict
+
+import sqlite_utils
+
+from cloud.storage import checkpointer
+from cloud.storage.migrations import migrate
+
+BUSY_TIMEOUT_MS = 5000
+# After a checkpoint resets the WAL, trim its file to this size instead of keeping its peak.
+WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024
+# A server process serves one database; tests make many apps in one thread, so bound the cache.
+MAX_CACHED_PER_THREAD = 4
+
+
+def connect(path: str) -> sqlite_utils.Database:
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                           check_same_thread=False)
+    db = sqlite_utils.Database(conn)
+    # secure_delete overwrites freed pages with zeros so erased data is gone from the file (R19).
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    db.execute("PRAGMA secure_delete=ON")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT_BYTES}")
+    return db
+
+
+def open_db(path: str, *, migrate_schema: bool = True) -> sqlite_utils.Database:
+    db = connect(path)
+    if migrate_schema:
+        migrate(db)
+    return db
+
+
+class _WorkerConnections(threading.local):
+    def __init__(self) -> None:
+        self.by_key: OrderedDict[tuple[int, str], sqlite_utils.Database] = OrderedDict()
+
+
+_worker = _WorkerConnections()
+# Connections inherited across a fork: never used, and never closed (closing one here could
+# release locks or remove files the parent still relies on), only kept from the collector.
+_inherited: list[sqlite_utils.Database] = []
+
+
+def worker_connection(path: str) -> sqlite_utils.Database:
+    """A connection reused by every request this process and thread serves.
+
+    Opening a connection, setting its pragmas and warming its page cache costs more than a
+    typical device request's queries, so each gunicorn worker keeps one. Keyed by process id
+    as well: a connection must never be used on both sides of a fork, so one inherited from a
+    parent is left untouched. Callers must end every transaction they begin; `release` rolls
+    back any they did not.
+    """
+    key = (os.getpid(), path)
+    cache = _worker.by_key
+    db = cache.get(key)
+    if db is not None:
+        cache.move_to_end(key)
+        return db
+    db = connect(path)
+    if checkpointer.running_for(path):
+        db.execute("PRAGMA wal_autocheckpoint=0")
+    cache[key] = db
+    while len(cache) > MAX_CACHED_PER_THREAD:
+        (pid, _path), oldest = cache.popitem(last=False)
+        if pid == os.getpid():
+            oldest.close()
+        else:
+            _inherited.append(oldest)
+    return db
+
+
+def release(db: sqlite_utils.Database) -> None:
+    """Return a worker connection after a request: no transaction may outlive it."""
+    if db.conn.in_transaction:
+        db.conn.rollback()
+
+
+def close_worker_connections() -> None:
+    """Close this process's and thread's cached connections, e.g. as a worker exits.
+
+    The last connection to close checkpoints the WAL and removes it, so a stopped server
+    leaves one tidy database file behind.
+    """
+    cache = _worker.by_key
+    for (pid, _path), db in list(cache.items()):
+        if pid == os.getpid():
+            db.close()
+            del cache[(pid, _path)]

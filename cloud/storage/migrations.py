@@ -1,0 +1,198 @@
+"""Explicit, versioned schema migrations. Append new steps; never edit an applied one."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+import sqlite_utils
+
+
+def _run_script(db: sqlite_utils.Database, script: str) -> None:
+    """Run statements one by one: executescript() would COMMIT the migration's transaction."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {statement.strip()[:60]}")
+
+
+def _v1_initial(db: sqlite_utils.Database) -> None:
+    _run_script(db,
+        """
+        CREATE TABLE parents (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE children (
+            id INTEGER PRIMARY KEY,
+            parent_id INTEGER NOT NULL REFERENCES parents(id) ON DELETE CASCADE,
+            first_name TEXT,
+            age_band TEXT NOT NULL,
+            country TEXT NOT NULL,
+            policy_version INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            last_active_at REAL NOT NULL
+        );
+        CREATE INDEX children_by_parent ON children(parent_id);
+        CREATE TABLE devices (
+            id TEXT PRIMARY KEY,
+            child_id INTEGER NOT NULL REFERENCES children(id) ON DELETE CASCADE,
+            secret TEXT NOT NULL,
+            paired_at REAL NOT NULL,
+            last_seen_at REAL
+        );
+        CREATE INDEX devices_by_child ON devices(child_id);
+        CREATE TABLE pairing_codes (
+            code TEXT PRIMARY KEY,
+            child_id INTEGER NOT NULL REFERENCES children(id) ON DELETE CASCADE,
+            expires_at REAL NOT NULL
+        );
+        CREATE TABLE consents (
+            id INTEGER PRIMARY KEY,
+            child_id INTEGER NOT NULL REFERENCES children(id) ON DELETE CASCADE,
+            parent_id INTEGER NOT NULL REFERENCES parents(id) ON DELETE CASCADE,
+            purpose TEXT NOT NULL,
+            notice_version INTEGER NOT NULL,
+            method TEXT NOT NULL,
+            granted_at REAL NOT NULL,
+            revoked_at REAL
+        );
+        CREATE INDEX consents_by_child ON consents(child_id, purpose);
+        CREATE TABLE profile_facts (
+            id INTEGER PRIMARY KEY,
+            child_id INTEGER NOT NULL REFERENCES children(id) ON DELETE CASCADE,
+            category TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            collected_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            UNIQUE (child_id, key)
+        );
+        CREATE INDEX profile_facts_by_expiry ON profile_facts(expires_at);
+        CREATE TABLE intent_events (
+            id INTEGER PRIMARY KEY,
+            child_id INTEGER NOT NULL REFERENCES children(id) ON DELETE CASCADE,
+            device_id TEXT NOT NULL,
+            intent TEXT NOT NULL,
+            slots_json TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            expires_at REAL NOT NULL
+        );
+        CREATE INDEX intent_events_by_child ON intent_events(child_id);
+        CREATE INDEX intent_events_by_expiry ON intent_events(expires_at);
+        CREATE TABLE seen_nonces (
+            device_id TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            seen_at REAL NOT NULL,
+            PRIMARY KEY (device_id, nonce)
+        ) WITHOUT ROWID;
+        CREATE INDEX seen_nonces_by_time ON seen_nonces(seen_at);
+        CREATE TABLE audit_log (
+            seq INTEGER PRIMARY KEY,
+            at REAL NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            details_json TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+        CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+        """
+    )
+
+
+def _v2_audit_chain_cannot_fork(db: sqlite_utils.Database) -> None:
+    # Two writers appending at once would both link to the same predecessor; a unique link
+    # makes the second one fail instead of silently forking the chain.
+    db.execute("CREATE UNIQUE INDEX audit_log_one_successor ON audit_log(prev_hash)")
+
+
+def _v3_parent_web(db: sqlite_utils.Database) -> None:
+    # Parent web (issue 6): sign-in throttling, pending consent verifications, and the
+    # simulated mailbox through which e-mail-plus and text-plus messages reach the parent.
+    _run_script(db,
+        """
+        CREATE TABLE login_attempts (
+            id INTEGER PRIMARY KEY,
+            key_hash TEXT NOT NULL,
+            attempted_at REAL NOT NULL
+        );
+        CREATE INDEX login_attempts_by_key ON login_attempts(key_hash, attempted_at);
+        CREATE TABLE verification_requests (
+            id TEXT PRIMARY KEY,
+            parent_id INTEGER NOT NULL REFERENCES parents(id) ON DELETE CASCADE,
+            child_id INTEGER NOT NULL REFERENCES children(id) ON DELETE CASCADE,
+            method TEXT NOT NULL,
+            purposes_json TEXT NOT NULL,
+            secret_hash TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL
+        );
+        CREATE INDEX verification_requests_by_child ON verification_requests(child_id);
+        CREATE TABLE parent_outbox (
+            id INTEGER PRIMARY KEY,
+            parent_id INTEGER NOT NULL REFERENCES parents(id) ON DELETE CASCADE,
+            child_id INTEGER REFERENCES children(id) ON DELETE CASCADE,
+            channel TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            body TEXT NOT NULL,
+            link TEXT,
+            created_at REAL NOT NULL,
+            deliver_at REAL NOT NULL,
+            expires_at REAL NOT NULL
+        );
+        CREATE INDEX parent_outbox_by_parent ON parent_outbox(parent_id, deliver_at);
+        CREATE INDEX parent_outbox_by_child ON parent_outbox(child_id);
+        """
+    )
+
+
+MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
+    (1, _v1_initial),
+    (2, _v2_audit_chain_cannot_fork),
+    (3, _v3_parent_web),
+]
+
+
+def current_version(db: sqlite_utils.Database) -> int:
+    if "schema_migrations" not in db.table_names():
+        return 0
+    row = db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Apply pending migrations, each in its own transaction; returns the schema version."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+    )
+    # BEGIN IMMEDIATE serialises concurrent workers starting against a fresh file.
+    for version, step in MIGRATIONS:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if current_version(db) < version:
+                step(db)
+                db.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    [version, time.time()],
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    return current_version(db)

@@ -1,0 +1,87 @@
+"""`teddy scenarios run [FILES...]`: play privacy scenarios and report rule by rule."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+
+from scenarios.model import ScenarioError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    scenarios = subparsers.add_parser("scenarios", help="run privacy scenarios")
+    sub = scenarios.add_subparsers(dest="scenarios_command", required=True)
+    run = sub.add_parser("run", help="run scenario files (default: the whole catalogue)")
+    run.add_argument("files", nargs="*", type=Path, help="scenario YAML files")
+    run.add_argument("--json", type=Path, help="write a JSON report here")
+    run.add_argument("--junit", type=Path, help="write a JUnit XML report here")
+    run.add_argument("--html", type=Path, help="write a self-contained HTML report here")
+    run.add_argument("--jobs", type=int, default=2, help="scenarios run at once (default 2)")
+    run.add_argument("--keep", type=Path, help="copy each scenario's files (db, logs) here")
+    run.set_defaults(handler=_run)
+    listing = sub.add_parser("list", help="list the catalogue's scenarios and their rules")
+    listing.set_defaults(handler=_list)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from scenarios import reports
+    from scenarios.runner import catalogue_files, load_scenarios, run_all
+
+    if args.jobs < 1:
+        print("teddy scenarios run: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    files = args.files or catalogue_files()
+    try:
+        scenarios = load_scenarios(files)
+    except ScenarioError as exc:
+        print(f"teddy scenarios run: {exc}", file=sys.stderr)
+        return 2
+    if not scenarios:
+        print("teddy scenarios run: no scenario files given or found", file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+
+    def progress(result: object) -> None:
+        from scenarios.runner import ScenarioResult
+
+        assert isinstance(result, ScenarioResult)
+        print(f"  {result.status.upper():4}  {result.scenario.name} ({result.seconds:.1f} s)",
+              file=sys.stderr, flush=True)
+
+    print(f"Running {len(scenarios)} scenarios, {args.jobs} at a time...", file=sys.stderr)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        results = run_all(scenarios, jobs=args.jobs, keep_dir=args.keep, on_done=progress)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print(reports.console(results))
+    print(f"Wall time: {time.perf_counter() - started:.1f} s")
+    for path, write in ((args.json, reports.write_json), (args.junit, reports.write_junit),
+                        (args.html, reports.write_html)):
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write(results, path)
+    return 0 if all(r.status == "pass" for r in results) else 1
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    # Turned into KeyboardInterrupt so every scenario's clean-up runs before the exit.
+    raise KeyboardInterrupt
+
+
+def _list(_args: argparse.Namespace) -> int:
+    from scenarios.runner import catalogue_files, load_scenarios
+
+    try:
+        scenarios = load_scenarios(catalogue_files())
+    except ScenarioError as exc:
+        print(f"teddy scenarios list: {exc}", file=sys.stderr)
+        return 2
+    for scenario in scenarios:
+        rules = sorted({r for c in scenario.checks for r in c.rules})
+        tag = " (negative control)" if scenario.negative_control else ""
+        print(f"{scenario.name}{tag}: {scenario.title}\n    rules: {' '.join(rules)}")
+    return 0

@@ -1,0 +1,246 @@
+"""The cloud server and toy agents as real child processes on loopback, always cleaned up.
+
+Each child runs in its own session (process group) so stopping it also stops whatever it
+forked, such as gunicorn's workers; nothing is left running even when a scenario fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import requests
+
+from teddy.cloud_process import free_port
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STOP_GRACE_S = 8.0
+
+
+class ProcessError(RuntimeError):
+    """A child process failed to start, died, or did not answer in time."""
+
+
+def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {**os.environ, **(extra or {})}
+    # The child must import this checkout even when the package is not installed.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _stop_group(process: subprocess.Popen[Any]) -> None:
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def _log_tail(path: Path, chars: int = 2000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return ""
+
+
+class CloudServer:
+    """`teddy cloud serve` (or a broken variant of it) on a fixed loopback port.
+
+    The port stays the same across restarts so the relay in front of it keeps working.
+    """
+
+    def __init__(self, workdir: Path, *, module: str = "teddy", env: dict[str, str] | None = None,
+                 tls: bool = False, workers: int = 2, config_file: Path | None = None) -> None:
+        self.workdir = workdir
+        self.db_path = workdir / "cloud.db"
+        self.clock_file = workdir / "clock-offset"
+        self.backup_dir = workdir / "backups"
+        self.log_path = workdir / "cloud.log"
+        self.module = module
+        self.env = dict(env or {})
+        self.tls = tls
+        self.workers = workers
+        self.config_file = config_file
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls else "http"
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+    @property
+    def tls_dir(self) -> Path:
+        return self.workdir / "tls"
+
+    @property
+    def ca_file(self) -> Path | None:
+        return self.tls_dir / "ca.pem" if self.tls else None
+
+    def cli_command(self, *args: str) -> list[str]:
+        """A `teddy cloud ...` command run the same way as this server (variant included)."""
+        prefix = ["-m", "teddy", "cloud"] if self.module == "teddy" else ["-m", self.module]
+        return [sys.executable, *prefix, *args]
+
+    def start(self, timeout_s: float = 30.0) -> CloudServer:
+        if self.process is not None and self.process.poll() is None:
+            raise ProcessError("the cloud is already running")
+        self.backup_dir.mkdir(parents=True, exist_ok=True)
+        command = self.cli_command("serve", "--db", str(self.db_path), "--host", self.host,
+                                   "--port", str(self.port), "--clock-file",
+                                   str(self.clock_file), "--workers", str(self.workers))
+        if self.tls:
+            command += ["--tls", "--tls-dir", str(self.tls_dir)]
+        if self.config_file is not None:
+            command += ["--config", str(self.config_file)]
+        env = _child_env({"TEDDY_BACKUP_DIR": str(self.backup_dir), **self.env})
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True,
+                                            env=env, cwd=self.workdir)
+        self.starts += 1
+        self._wait_healthy(timeout_s)
+        return self
+
+    def _wait_healthy(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        verify: str | bool = False
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise ProcessError(f"the cloud exited with {self.process.returncode}:\n"
+                                   + _log_tail(self.log_path))
+            if self.tls and self.ca_file and self.ca_file.exists():
+                verify = str(self.ca_file)
+            with contextlib.suppress(requests.RequestException):
+                if requests.get(self.url + "/healthz", timeout=1, verify=verify).ok:
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise ProcessError(f"the cloud was not healthy within {timeout_s:.0f} s:\n"
+                           + _log_tail(self.log_path))
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop_group(self.process)
+
+    def set_clock_offset(self, seconds: float) -> None:
+        temporary = self.clock_file.with_suffix(".tmp")
+        temporary.write_text(repr(float(seconds)), "utf-8")
+        os.replace(temporary, self.clock_file)
+
+    def clock_offset(self) -> float:
+        if not self.clock_file.exists():
+            return 0.0
+        text = self.clock_file.read_text("utf-8").strip()
+        return float(text) if text else 0.0
+
+    def run_cli(self, *args: str, timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """Run a one-off `teddy cloud` command (purge, verify-erasure...) against this cloud."""
+        env = _child_env({"TEDDY_BACKUP_DIR": str(self.backup_dir), **self.env})
+        return subprocess.run(self.cli_command(*args), capture_output=True, text=True,
+                              timeout=timeout_s, env=env, cwd=self.workdir, check=False)
+
+    def __enter__(self) -> CloudServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+class ToyProcess:
+    """A toy agent process spoken to in JSON lines over its stdin and stdout."""
+
+    def __init__(self, state_dir: Path, cloud_url: str, *, module: str = "scenarios.toy_agent",
+                 clock_file: Path | None = None, ca_file: Path | None = None,
+                 log_path: Path | None = None) -> None:
+        self.state_dir = state_dir
+        self.cloud_url = cloud_url
+        self.module = module
+        self.clock_file = clock_file
+        self.ca_file = ca_file
+        self.log_path = log_path or state_dir.parent / f"{state_dir.name}.log"
+        self.process: subprocess.Popen[str] | None = None
+        self._lines: queue.Queue[str | None] = queue.Queue()
+
+    def start(self) -> ToyProcess:
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        command = [sys.executable, "-m", self.module, "--state", str(self.state_dir),
+                   "--cloud", self.cloud_url]
+        if self.clock_file is not None:
+            command += ["--clock-file", str(self.clock_file)]
+        if self.ca_file is not None:
+            command += ["--ca-file", str(self.ca_file)]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(command, stdin=subprocess.PIPE,
+                                            stdout=subprocess.PIPE, stderr=log, text=True,
+                                            bufsize=1, start_new_session=True,
+                                            env=_child_env(), cwd=self.state_dir.parent)
+        assert self.process.stdout is not None
+        threading.Thread(target=self._read_lines, args=(self.process.stdout,),
+                         daemon=True).start()
+        return self
+
+    def _read_lines(self, stream: IO[str]) -> None:
+        for line in stream:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def call(self, command: str, timeout_s: float = 60.0, **args: Any) -> dict[str, Any]:
+        """Send one command and wait for its one-line answer."""
+        if self.process is None or self.process.poll() is not None or not self.process.stdin:
+            raise ProcessError(f"the toy agent is not running; see {self.log_path}:\n"
+                               + _log_tail(self.log_path))
+        self.process.stdin.write(json.dumps({"command": command, **args}) + "\n")
+        self.process.stdin.flush()
+        try:
+            line = self._lines.get(timeout=timeout_s)
+        except queue.Empty:
+            raise ProcessError(f"the toy did not answer {command!r} within {timeout_s:.0f} s"
+                               ) from None
+        if line is None:
+            raise ProcessError(f"the toy agent exited during {command!r}:\n"
+                               + _log_tail(self.log_path))
+        answer = json.loads(line)
+        if not answer.get("ok"):
+            raise ProcessError(f"the toy refused {command!r}: {answer.get('error')}")
+        return answer
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None and self.process.stdin:
+            with contextlib.suppress(OSError, ValueError):
+                self.process.stdin.close()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=2)
+        _stop_group(self.process)
+
+    def __enter__(self) -> ToyProcess:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

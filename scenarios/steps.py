@@ -1,0 +1,236 @@
+"""What a story can do: parents act on the web, the child talks to the toy, time and the
+network change, the cloud restarts. Each step either does what it says or raises StepError.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from scenarios.args import ArgumentError, arg, str_list
+from scenarios.context import FIXTURES, Family, ScenarioContext, StepError
+from scenarios.processes import ToyProcess
+from scenarios.relay import Relay
+from scenarios.variants import TOY_VARIANTS
+
+DAY_S = 86400.0
+# The payment processor's documented test card: verification passes, nothing is charged.
+TEST_CARD = "4242 4242 4242 4242"
+StepFunction = Callable[[ScenarioContext, dict[str, Any]], None]
+STEPS: dict[str, StepFunction] = {}
+
+
+def step(name: str) -> Callable[[StepFunction], StepFunction]:
+    def register(function: StepFunction) -> StepFunction:
+        STEPS[name] = function
+        return function
+    return register
+
+
+def run_step(ctx: ScenarioContext, action: str, args: dict[str, Any]) -> None:
+    try:
+        STEPS[action](ctx, args)
+    except ArgumentError as exc:
+        raise StepError(f"{action}: {exc}") from exc
+
+
+def _family(ctx: ScenarioContext, args: dict[str, Any]) -> Family:
+    return ctx.family(arg(args, "family", str, "a"))
+
+
+# -- the parent, on the real web pages ---------------------------------------------------------
+@step("signup")
+def signup(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    from scenarios.parent_client import ParentClient
+
+    family = _family(ctx, args)
+    family.email = arg(args, "email", str, family.email)
+    ca_file = ctx.cloud.ca_file
+    family.parent = ParentClient(ctx.cloud.url, verify_tls=str(ca_file) if ca_file else True)
+    # Environment CA bundles (REQUESTS_CA_BUNDLE) would otherwise override the pinned CA.
+    family.parent.http.trust_env = False
+    family.parent.signup(family.email, family.password)
+
+
+@step("login")
+def login(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    family = _family(ctx, args)
+    family.require_parent().login(family.email, family.password)
+
+
+@step("add_child")
+def add_child(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    family = _family(ctx, args)
+    family.child_name = arg(args, "first_name", str, "") or None
+    family.child_id = int(family.require_parent().add_child(
+        first_name=family.child_name or "", age_band=arg(args, "age_band", str, "6-8"),
+        country=arg(args, "country", str, "US")))
+
+
+@step("consent")
+def consent(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    family = _family(ctx, args)
+    method = arg(args, "method", str, "payment_card")
+    extra = {k: v for k, v in args.items() if k not in ("family", "method", "purposes")}
+    if method in ("payment_card", "card"):
+        extra.setdefault("card_number", TEST_CARD)
+    family.require_parent().verify_and_consent(family.require_child(), method=method,
+                                               purposes=str_list(args, "purposes"), **extra)
+
+
+@step("decline_all")
+def decline_all(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    family = _family(ctx, args)
+    family.require_parent().decline_all(family.require_child())
+
+
+@step("revoke")
+def revoke(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    family = _family(ctx, args)
+    family.require_parent().revoke(family.require_child(), arg(args, "purpose", str))
+
+
+@step("export")
+def export(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    family = _family(ctx, args)
+    family.export = family.require_parent().export(family.require_child())
+
+
+@step("delete_all")
+def delete_all(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    family = _family(ctx, args)
+    started = time.perf_counter()
+    receipt = family.require_parent().delete_all(family.require_child())
+    family.deletion_seconds = time.perf_counter() - started
+    family.receipt = receipt if isinstance(receipt, dict) else {"text": str(receipt)}
+
+
+# -- the toy: a separate process behind a byte-recording relay ---------------------------------
+@step("start_toy")
+def start_toy(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    """Switch on a fresh toy (or the family's existing one, after a restart)."""
+    family = _family(ctx, args)
+    if family.toy is not None:
+        raise StepError(f"family {family.name!r} already has a running toy")
+    if family.relay is None:
+        family.relay = ctx.stack.enter_context(Relay(ctx.cloud.host, ctx.cloud.port))
+    variant = arg(args, "variant", str, ctx.scenario.toy_variant or "") or None
+    if variant is not None and variant not in TOY_VARIANTS:
+        raise StepError(f"unknown toy variant {variant!r}; known: {sorted(TOY_VARIANTS)}")
+    family.state_dir = family.state_dir or ctx.workdir / f"toy-{family.name}"
+    scheme = "https" if ctx.cloud.tls else "http"
+    toy = ToyProcess(family.state_dir, f"{scheme}://{family.relay.host}:{family.relay.port}",
+                     module=TOY_VARIANTS[variant] if variant else "scenarios.toy_agent",
+                     clock_file=ctx.cloud.clock_file, ca_file=ctx.cloud.ca_file)
+    family.toy = ctx.stack.enter_context(toy)
+    family.policy = family.toy.call("status")["policy"]
+
+
+@step("pair_toy")
+def pair_toy(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    family = _family(ctx, args)
+    if family.toy is None:
+        start_toy(ctx, {k: v for k, v in args.items() if k in ("family", "variant")})
+    code = family.require_parent().pairing_code(family.require_child())
+    answer = family.require_toy().call("pair", code=code)
+    family.device_id = answer["device_id"]
+    family.policy = answer["policy"]
+
+
+@step("restart_toy")
+def restart_toy(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    """Power-cycle (or update) the toy: a new process on the same state directory."""
+    family = _family(ctx, args)
+    family.require_toy().stop()
+    family.toy = None
+    start_toy(ctx, args)
+
+
+@step("say")
+def say(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    family = _family(ctx, args)
+    answer = family.require_toy().call("say", text=arg(args, "text", str))
+    family.answers.append(answer)
+
+
+@step("hear")
+def hear(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    family = _family(ctx, args)
+    clip = Path(arg(args, "clip", str))
+    if not clip.is_absolute():
+        clip = next((base / clip for base in (FIXTURES / "demo", FIXTURES)
+                     if (base / clip).is_file()), FIXTURES / "demo" / clip)
+    if not clip.is_file():
+        raise StepError(f"no audio clip at {clip}")
+    answer = family.require_toy().call("hear", clip=str(clip), timeout_s=120.0)
+    family.answers.append(answer)
+    family.last_hear = answer
+
+
+@step("refresh_policy")
+def refresh_policy(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    family = _family(ctx, args)
+    family.policy = family.require_toy().call("refresh_policy")["policy"]
+
+
+@step("network")
+def network(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    """Drop or restore the toy's network (one family's, or every toy's)."""
+    online = arg(args, "online", bool)
+    names = [arg(args, "family", str)] if "family" in args else list(ctx.families)
+    for name in names:
+        relay = ctx.family(name).relay
+        if relay is None:
+            raise StepError(f"family {name!r} has no toy on the network yet")
+        relay.set_online(online)
+
+
+# -- the cloud, its clock and its maintenance ----------------------------------------------------
+@step("restart_cloud")
+def restart_cloud(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    env = arg(args, "env", dict, {})
+    ctx.cloud.stop()
+    ctx.cloud.env.update({str(k): str(v) for k, v in env.items()})
+    ctx.cloud.start()
+
+
+@step("advance_clock")
+def advance_clock(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    days = arg(args, "days", float)
+    if days <= 0:
+        raise StepError("advance_clock: days must be positive; time never runs backwards")
+    ctx.cloud.set_clock_offset(ctx.cloud.clock_offset() + days * DAY_S)
+
+
+def _cloud_cli(ctx: ScenarioContext, *args: str) -> str:
+    if ctx.cloud.config_file is not None:
+        args = (*args, "--config", str(ctx.cloud.config_file))
+    result = ctx.cloud.run_cli(*args)
+    if result.returncode != 0:
+        raise StepError(f"`teddy cloud {' '.join(args[:1])}` exited {result.returncode}: "
+                        f"{(result.stderr or result.stdout).strip()[-600:]}")
+    return result.stdout
+
+
+@step("purge")
+def purge(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    output = _cloud_cli(ctx, "purge", "--db", str(ctx.cloud.db_path), "--clock-file",
+                        str(ctx.cloud.clock_file))
+    ctx.note(f"purge: {output.strip()[:300]}")
+
+
+@step("backup")
+def backup(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    output = _cloud_cli(ctx, "backup", "--db", str(ctx.cloud.db_path), "--clock-file",
+                        str(ctx.cloud.clock_file))
+    ctx.note(f"backup: {output.strip()[:300]}")
+
+
+# -- bookkeeping -------------------------------------------------------------------------------
+@step("mark")
+def mark(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    """Remember where every toy's capture stands, so checks can look only at what follows."""
+    ctx.marks[arg(args, "name", str)] = {name: len(family.captured())
+                                         for name, family in ctx.families.items()}

@@ -1,0 +1,16 @@
+"""Negative controls: toys and clouds that break privacy rules on purpose.
+
+A testbed is only as good as its ability to fail. Each variant here is the real program with
+one deliberate fault; the scenarios that run them must detect the violation. Toy variants are
+toy agents (`python -m scenarios.variants.<name>`); cloud variants wrap `teddy cloud` and swap
+one function at start-up, before any route imports it.
+"""
+
+TOY_VARIANTS = {
+    "leaky_audio": "scenarios.variants.leaky_toy_audio",
+    "leaky_name": "scenarios.variants.leaky_toy_name",
+}
+CLOUD_VARIANTS = {
+    "flag_delete": "scenarios.variants.cloud_flag_delete",
+    "keeps_data": "scenarios.variants.cloud_keeps_data",
+}

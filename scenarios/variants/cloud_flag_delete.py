@@ -1,0 +1,63 @@
+"""NEGATIVE CONTROL: a cloud whose "deletion" only flags the child as deleted.
+
+Soft deletion is the classic shortcut: the parent is told the data is gone, a flag hides it,
+and every row, every WAL frame and every backup still holds it (R18, R19). The real erasure
+functions are swapped at start-up for ones that flag and then report success.
+
+    python -m scenarios.variants.cloud_flag_delete serve --db PATH ...   (any `teddy cloud` args)
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import sqlite_utils
+
+FLAG_TABLE = "erasure_flags"
+
+
+def flag_child(db: sqlite_utils.Database, *, child_id: int, parent_id: int | None, now: float,
+               db_path: str, reason: str = "parent_request",
+               backup_dir: str | Path | None = None) -> object:
+    from cloud import audit
+    from cloud.retention.erasure import ErasureError
+    from cloud.retention.receipt import ErasureReceipt, ProofResult, new_receipt_id
+
+    receipt_id = new_receipt_id()
+    owner = db.execute("SELECT parent_id FROM children WHERE id = ?", [child_id]).fetchone()
+    if owner is None or (parent_id is not None and int(owner[0]) != parent_id):
+        raise ErasureError("no such child for this parent")
+    db.execute(f"CREATE TABLE IF NOT EXISTS {FLAG_TABLE} (child_id INTEGER PRIMARY KEY, "
+               "flagged_at REAL NOT NULL)")
+    db.execute(f"INSERT OR REPLACE INTO {FLAG_TABLE} (child_id, flagged_at) VALUES (?, ?)",
+               [child_id, now])
+    actor = audit.subject_ref("parent", parent_id) if parent_id is not None else "system"
+    audit_hash = audit.append(db, at=now, actor=actor, action="child.erase",
+                              subject=audit.subject_ref("child", child_id),
+                              details={"receipt": receipt_id, "reason": reason})
+    # The lie: a receipt claiming a clean erasure that never happened.
+    proof = ProofResult(checkpoint_complete=True, checkpoint_attempts=1, canaries_checked=0,
+                        values_held_elsewhere=0, files_scanned=0, bytes_scanned=0)
+    return ErasureReceipt(receipt_id=receipt_id, erased_at=now, reason=reason,
+                          rows_removed={"children": 1}, categories=["child.profile"],
+                          backups_rewritten=0, proof=proof, elapsed_s=0.0,
+                          audit_hash=audit_hash)
+
+
+def flag_item(db: sqlite_utils.Database, *, child_id: int, parent_id: int, table: str,
+              row_id: int | str, now: float) -> bool:
+    return True
+
+
+def patch() -> None:
+    import cloud.retention.erasure as erasure
+
+    erasure.erase_child = flag_child  # type: ignore[assignment]
+    erasure.erase_item = flag_item  # type: ignore[assignment]
+
+
+if __name__ == "__main__":
+    from scenarios.variants.cloud_wrapper import run_cloud_command
+
+    sys.exit(run_cloud_command(sys.argv[1:], patch))

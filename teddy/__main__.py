@@ -1,0 +1,3 @@
+from teddy.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""Compose a reply for an intent, personalised only from what a consented profile holds."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the cloud may use to shape a reply: empty unless personalisation is consented."""
+
+    name: str | None = None
+    favorites: dict[str, str] = field(default_factory=dict)
+    story_topics: tuple[str, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        return self.name is None and not self.favorites and not self.story_topics
+
+
+@cache
+def _content() -> dict[str, Any]:
+    text = resources.files("teddy.content").joinpath("content.yaml").read_text("utf-8")
+    return yaml.safe_load(text)
+
+
+def _pick(options: list[str], seed: str) -> str:
+    # Deterministic choice: the same request gets the same reply, which keeps tests exact.
+    index = int(hashlib.sha256(seed.encode()).hexdigest(), 16) % len(options)
+    return options[index]
+
+
+def _template(intent: str, profile: Profile, seed: str) -> str:
+    spec = _content()[intent]
+    if profile.name and "personal" in spec:
+        return _pick(spec["personal"], seed)
+    return _pick(spec["generic"], seed)
+
+
+def compose_reply(intent: str, slots: dict[str, Any], profile: Profile | None = None,
+                  seed: str = "") -> str:
+    profile = profile or Profile()
+    content = _content()
+    if intent not in content:
+        intent = "unknown"
+    values: dict[str, Any] = {"name": (profile.name or "").title(), **slots}
+    if intent == "tell_story":
+        spec = content["tell_story"]
+        topic = slots.get("topic") or (profile.story_topics[-1] if profile.story_topics else None)
+        values["opening"] = spec["topics"].get(topic, spec["any"])
+        reply = _template(intent, profile, seed).format(**values)
+        animal = profile.favorites.get("animal")
+        if animal:
+            reply += spec["favourite"].format(favorite_animal=animal)
+        return reply
+    if intent == "sing_song":
+        return content["sing_song"]["songs"].get(slots.get("song"), content["sing_song"]["any"])
+    if intent == "play_game":
+        return content["play_game"]["games"].get(slots.get("game"), content["play_game"]["any"])
+    if intent == "animal_sound":
+        animal = slots.get("animal", "cow")
+        values["sound"] = content["animal_sound"]["sounds"].get(animal, "hello")
+        values["animal"] = animal
+    if intent == "share_favorite":
+        values.setdefault("kind", "thing")
+        values.setdefault("value", "that")
+    return _template(intent, profile, seed).format(**values)

@@ -1,0 +1,128 @@
+"""Building real cloud state for tests: parents, children, consents and paired toys.
+
+Everything goes through the cloud's own modules (consent, pairing) or plain inserts into the
+real schema; nothing is faked. Reuse these from any test that needs a family.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from argon2 import PasswordHasher
+from flask import Flask
+
+from cloud import consent, pairing
+from cloud.app import create_app
+from cloud.storage.db import open_db
+from teddy.contracts import signing
+
+DEFAULT_PASSWORD = "correct horse battery staple"
+# Cheap parameters keep tests fast; verification reads them from the hash, so it still works.
+_hasher = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+
+
+@dataclass(frozen=True)
+class Family:
+    parent_id: int
+    child_id: int
+    device_id: str
+    secret: str
+    email: str
+
+    def sign(self, method: str, path: str, body: bytes = b"",
+             now: float | None = None) -> dict[str, str]:
+        return signing.sign_headers(self.device_id, self.secret, method, path, body, now)
+
+
+def make_app(tmp_path: Path, **overrides: Any) -> Flask:
+    app = create_app(db_path=str(tmp_path / "cloud.db"), **overrides)
+    app.config["TESTING"] = True
+    return app
+
+
+def db_for(app: Flask) -> sqlite_utils.Database:
+    return open_db(app.config["TEDDY"].db_path)
+
+
+def add_parent(db: sqlite_utils.Database, email: str, now: float,
+               password: str = DEFAULT_PASSWORD) -> int:
+    cursor = db.execute(
+        "INSERT INTO parents (email, password_hash, created_at) VALUES (?, ?, ?)",
+        [email, _hasher.hash(password), now],
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def add_child(db: sqlite_utils.Database, parent_id: int, now: float, *,
+              first_name: str | None = None, age_band: str = "6-8", country: str = "US") -> int:
+    cursor = db.execute(
+        "INSERT INTO children (parent_id, first_name, age_band, country, created_at, "
+        "last_active_at) VALUES (?, ?, ?, ?, ?, ?)",
+        [parent_id, first_name, age_band, country, now, now],
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def grant(db: sqlite_utils.Database, parent_id: int, child_id: int, purposes: Iterable[str],
+          now: float, *, notice_version: int = 1, method: str = "signed_form") -> None:
+    for purpose in purposes:
+        consent.grant(db, child_id=child_id, parent_id=parent_id, purpose=purpose,
+                      notice_version=notice_version, method=method, now=now)
+
+
+def pair_toy(db: sqlite_utils.Database, child_id: int, now: float) -> tuple[str, str]:
+    code = pairing.issue_code(db, child_id, now)
+    paired = pairing.redeem(db, code, now)
+    assert paired is not None
+    device_id, secret, _child = paired
+    return device_id, secret
+
+
+def make_family(db: sqlite_utils.Database, *, email: str | None = None,
+                purposes: Iterable[str] = ("core",), now: float | None = None,
+                first_name: str | None = None) -> Family:
+    now = time.time() if now is None else now
+    email = email or f"parent-{uuid.uuid4().hex[:8]}@example.org"
+    parent_id = add_parent(db, email, now)
+    child_id = add_child(db, parent_id, now, first_name=first_name)
+    grant(db, parent_id, child_id, purposes, now)
+    device_id, secret = pair_toy(db, child_id, now)
+    return Family(parent_id, child_id, device_id, secret, email)
+
+
+def intent_body(family: Family, intent: str, slots: dict[str, str | int] | None = None, /, *,
+                policy_version: int = 0, **fields: Any) -> bytes:
+    """A well-formed message body; `fields` override or add keys to build malformed ones."""
+    message: dict[str, Any] = {
+        "message_id": uuid.uuid4().hex,
+        "device_id": family.device_id,
+        "sent_at": int(time.time()),
+        "locale": "en",
+        "intent": intent,
+        "slots": slots or {},
+        "policy_version": policy_version,
+    }
+    message.update(fields)
+    return json.dumps(message).encode("utf-8")
+
+
+def signed_intent_headers(family: Family, body: bytes,
+                          now: float | None = None) -> dict[str, str]:
+    return {"Content-Type": "application/json",
+            **family.sign("POST", "/api/v1/intent", body, now)}
+
+
+def dump_tables(db: sqlite_utils.Database) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, in a stable order: equal dumps mean nothing changed."""
+    dump: dict[str, list[tuple[Any, ...]]] = {}
+    for table in sorted(db.table_names()):
+        rows = db.execute(f"SELECT * FROM [{table}]").fetchall()
+        dump[table] = sorted(rows, key=repr)
+    return dump

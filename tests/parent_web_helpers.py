@@ -1,0 +1,55 @@
+"""Driving the parent pages through Flask's test client, the way a browser submits forms."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+PASSWORD = "correct horse battery staple"
+# Real Argon2id with small costs, so tests that sign up many parents stay quick.
+FAST_HASH = {"time_cost": 1, "memory_cost": 8192, "parallelism": 1}
+CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+
+
+def csrf(client: FlaskClient) -> str:
+    page = client.get("/parent/notice").get_data(as_text=True)
+    match = CSRF_META.search(page)
+    assert match, "every page carries its CSRF token"
+    return match[1]
+
+
+def submit(client: FlaskClient, path: str, data: dict[str, Any] | None = None,
+           **kwargs: Any) -> TestResponse:
+    return client.post(path, data={"csrf_token": csrf(client), **(data or {})}, **kwargs)
+
+
+def signup(client: FlaskClient, email: str, password: str = PASSWORD) -> TestResponse:
+    response = submit(client, "/parent/signup", {"email": email, "password": password})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return response
+
+
+def add_child(client: FlaskClient, first_name: str = "", age_band: str = "6-8",
+              country: str = "US") -> int:
+    response = submit(client, "/parent/children/new",
+                      {"first_name": first_name, "age_band": age_band, "country": country})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return int(response.headers["Location"].rsplit("/", 1)[1])
+
+
+def choose(client: FlaskClient, child_id: int, allow: set[str], method: str,
+           offered: tuple[str, ...] = ("core", "personalisation", "history", "third_party")
+           ) -> TestResponse:
+    choices = {f"choice_{p}": "yes" if p in allow else "no" for p in offered}
+    return submit(client, f"/parent/children/{child_id}/consent", {**choices, "method": method})
+
+
+def consent_by_card(client: FlaskClient, child_id: int, allow: set[str],
+                    number: str = "4242 4242 4242 4242") -> TestResponse:
+    step = choose(client, child_id, allow, "payment_card")
+    assert step.status_code == 302 and step.headers["Location"].endswith("/verify")
+    return submit(client, f"/parent/children/{child_id}/verify",
+                  {"card_number": number, "expiry": "12/34", "cvc": "123"})

@@ -1,0 +1,143 @@
+"""The audit log (R27): append-only, hash-chained, free of child content, checked by a command."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+from cloud_helpers import make_family
+
+from cloud import audit, consent
+from cloud.storage.db import connect, open_db
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> str:
+    path = str(tmp_path / "audit.db")
+    open_db(path).close()
+    return path
+
+
+def _entries(db: sqlite_utils.Database, n: int) -> None:
+    for i in range(n):
+        audit.append(db, at=1_700_000_000.5 + i, actor=audit.subject_ref("parent", 1),
+                     action="consent.grant", subject=audit.subject_ref("child", 1),
+                     details={"purpose": "history", "notice_version": 1})
+
+
+def verify_command(db_path: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "teddy", "cloud", "verify-audit", "--db",
+                           db_path], capture_output=True, text=True, timeout=60)
+
+
+def _attacker(db_path: str) -> sqlite3.Connection:
+    """Someone with the raw file: drops the append-only triggers and the chain's index."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("DROP TRIGGER audit_log_no_update")
+    conn.execute("DROP TRIGGER audit_log_no_delete")
+    conn.execute("DROP INDEX audit_log_one_successor")
+    return conn
+
+
+def test_real_activity_is_logged_without_child_content(db_path: str) -> None:
+    db = open_db(db_path)
+    family = make_family(db, purposes=("core", "personalisation"), first_name="zelda",
+                         email="zelda.parent@example.org")
+    consent.revoke(db, child_id=family.child_id, parent_id=family.parent_id,
+                   purpose="personalisation", now=time.time())
+    actions = [row[0] for row in db.execute("SELECT action FROM audit_log ORDER BY seq")]
+    assert actions == ["consent.grant", "consent.grant", "device.pair", "consent.revoke"]
+    dump = " ".join(str(row) for row in db.execute("SELECT * FROM audit_log")).lower()
+    assert "zelda" not in dump
+    result = verify_command(db_path)
+    assert result.returncode == 0, result.stderr
+    assert "intact: 4 entries" in result.stdout
+
+
+@pytest.mark.parametrize("tamper", [
+    "UPDATE audit_log SET details_json = '{\"purpose\": \"core\"}' WHERE seq = 2",
+    "UPDATE audit_log SET at = at + 1 WHERE seq = 3",
+    "DELETE FROM audit_log WHERE seq = 2",
+    "UPDATE audit_log SET seq = seq + 100 WHERE seq = 1",
+    "INSERT INTO audit_log (at, actor, action, subject, details_json, prev_hash, hash) "
+    "SELECT 1, 'system', 'erase', 'child:1', '{}', hash, hash FROM audit_log WHERE seq = 4",
+])
+def test_tampering_is_detected_by_the_verify_command(db_path: str, tamper: str) -> None:
+    db = open_db(db_path)
+    _entries(db, 4)
+    assert audit.verify(db).ok
+    attacker = _attacker(db_path)
+    attacker.execute(tamper)
+    attacker.close()
+    result = verify_command(db_path)
+    assert result.returncode == 1
+    assert "TAMPERED" in result.stdout
+
+
+def test_cutting_the_tail_is_caught_by_comparing_the_head(db_path: str) -> None:
+    db = open_db(db_path)
+    _entries(db, 3)
+    head = audit.verify(db).head
+    attacker = _attacker(db_path)
+    attacker.execute("DELETE FROM audit_log WHERE seq = 3")
+    attacker.close()
+    after = audit.verify(db)
+    assert after.ok and after.entries == 2
+    assert after.head != head
+
+
+def test_the_log_refuses_updates_deletes_and_forks(db_path: str) -> None:
+    db = open_db(db_path)
+    _entries(db, 2)
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("UPDATE audit_log SET actor = 'system' WHERE seq = 1")
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("DELETE FROM audit_log WHERE seq = 2")
+    genesis_link = db.execute("SELECT prev_hash FROM audit_log WHERE seq = 1").fetchone()[0]
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("INSERT INTO audit_log (at, actor, action, subject, details_json, "
+                   "prev_hash, hash) VALUES (1, 'system', 'x', 'child:1', '{}', ?, 'f')",
+                   [genesis_link])
+    assert audit.verify(db).ok
+
+
+@pytest.mark.parametrize("details", [
+    {"reason": "mia said she lives on elm street"},
+    {"scope": "parent@example.org"},
+    {"transcript": "hello"},
+    {"tables": {"profile_facts": "owl and dragons"}},
+    {"purposes": [["nested"]]},
+])
+def test_child_content_cannot_enter_the_log(db_path: str, details: dict[str, object]) -> None:
+    db = open_db(db_path)
+    with pytest.raises(audit.AuditContentError):
+        audit.append(db, at=1.0, actor="system", action="erase", subject="child:1",
+                     details=details)
+    with pytest.raises(audit.AuditContentError):
+        audit.append(db, at=1.0, actor="system", action="erase", subject="mia smith")
+    assert db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] == 0
+
+
+def test_concurrent_writers_keep_one_unbroken_chain(db_path: str) -> None:
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            _entries(connect(db_path), 40)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    result = audit.verify(connect(db_path))
+    assert (result.ok, result.entries) == (True, 120)

@@ -1,0 +1,96 @@
+"""The data map against the real schema (R15): every stored column is declared, and back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from cloud.storage.db import open_db
+from teddy.contracts.data_map import DataMap, data_map
+from teddy.contracts.intent_message import IntentMessage
+
+# GDPR Art. 6(1) lawful bases, spelled as the data map spells them.
+LEGAL_BASES = {"consent", "contract", "legal_obligation", "vital_interests", "public_task",
+               "legitimate_interest"}
+
+
+def live_columns(db: sqlite_utils.Database) -> set[tuple[str, str]]:
+    tables = [row[0] for row in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+    return {(table, row[1]) for table in tables
+            for row in db.execute(f"PRAGMA table_xinfo([{table}])")}
+
+
+def declared_columns(dmap: DataMap) -> set[tuple[str, str]]:
+    return {(entry.table, entry.column) for entry in dmap.columns()}
+
+
+@pytest.fixture
+def fresh_db(tmp_path: Path) -> sqlite_utils.Database:
+    return open_db(str(tmp_path / "fresh.db"))
+
+
+def test_every_live_column_is_declared_and_every_declared_column_exists(
+        fresh_db: sqlite_utils.Database) -> None:
+    live, declared = live_columns(fresh_db), declared_columns(data_map())
+    assert live - declared == set(), "columns stored without a data map entry"
+    assert declared - live == set(), "data map entries for columns that do not exist"
+
+
+def test_an_undeclared_column_is_caught(fresh_db: sqlite_utils.Database) -> None:
+    fresh_db.execute("ALTER TABLE children ADD COLUMN favourite_colour TEXT")
+    fresh_db.execute("CREATE TABLE voice_clips (id INTEGER PRIMARY KEY, pcm BLOB)")
+    missing = live_columns(fresh_db) - declared_columns(data_map())
+    assert missing == {("children", "favourite_colour"), ("voice_clips", "id"),
+                       ("voice_clips", "pcm")}
+
+
+def test_every_column_names_a_known_category_purpose_and_legal_basis() -> None:
+    dmap = data_map()
+    for entry in dmap.columns():
+        where = f"{entry.table}.{entry.column}"
+        assert entry.category in dmap.categories, where
+        assert entry.purpose in dmap.purposes, where
+        assert entry.legal_basis in LEGAL_BASES, where
+
+
+def test_every_table_has_a_finite_retention_under_a_known_purpose() -> None:
+    dmap = data_map()
+    for table, spec in dmap.tables.items():
+        days = dmap.retention_days(table)
+        assert 0 < days <= 3650, table
+        assert spec["retention"]["purpose"] in dmap.purposes, table
+
+
+def test_personal_data_rests_on_consent_or_an_account_the_parent_opened() -> None:
+    dmap = data_map()
+    for entry in dmap.columns():
+        if dmap.categories[entry.category]["personal"] and entry.category != "parent.account":
+            assert entry.legal_basis == "consent", f"{entry.table}.{entry.column}"
+
+
+def test_slot_categories_and_purposes_come_from_the_same_map() -> None:
+    dmap = data_map()
+    assert dmap.slots, "the toy needs slot rules"
+    for name, rule in dmap.slots.items():
+        assert rule.category in dmap.categories, name
+        assert rule.purpose == "none" or rule.purpose in dmap.purposes, name
+        if rule.category == "child.location":
+            assert rule.leaves_toy == "never", name
+        if rule.is_personal and rule.leaves_toy != "never":
+            assert dmap.purposes[rule.purpose].requires_consent, name
+
+
+def test_the_intent_schema_refuses_what_the_map_keeps_on_the_toy() -> None:
+    base = {"message_id": "a" * 32, "device_id": "toy-0123456789abcdef",
+            "sent_at": 1_700_000_000, "locale": "en", "intent": "greet", "policy_version": 0}
+    for name, rule in data_map().slots.items():
+        value: str | int = 7 if name == "age" else "owl"
+        message = {**base, "slots": {name: value}}
+        if rule.leaves_toy == "never":
+            with pytest.raises(ValueError):
+                IntentMessage.model_validate(message)
+        else:
+            assert IntentMessage.model_validate(message).slots == {name: value}

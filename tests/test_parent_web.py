@@ -1,0 +1,579 @@
+"""The parent web through the real Flask app and SQLite file: accounts, CSRF, rate limits,
+family isolation, consent rules (R08-R14), the dashboard, export and deletion (R18, R22)."""
+
+from __future__ import annotations
+
+import html
+import io
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+from cloud_helpers import (
+    db_for,
+    dump_tables,
+    intent_body,
+    make_app,
+    make_family,
+    signed_intent_headers,
+)
+from flask import Flask
+from flask.testing import FlaskClient
+from parent_web_helpers import (
+    FAST_HASH,
+    PASSWORD,
+    add_child,
+    choose,
+    consent_by_card,
+    csrf,
+    signup,
+    submit,
+)
+
+from cloud.child_data import inventory, unreachable_tables
+from cloud.clock import Clock
+from cloud.consent import active_purposes
+from cloud.parent_web.granting import grant_verified
+from cloud.parent_web.security import MAX_UPLOAD_BYTES
+from cloud.parent_web.verification import luhn_valid
+from scenarios.parent_client import sample_pdf, sample_png
+from teddy.contracts.data_map import data_map
+
+
+@pytest.fixture
+def clock_file(tmp_path: Path) -> Path:
+    return tmp_path / "clock-offset"
+
+
+def fast_app(tmp_path: Path, **overrides: object) -> Flask:
+    app = make_app(tmp_path, **overrides)
+    app.config["PASSWORD_HASH_PARAMS"] = FAST_HASH
+    return app
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock_file: Path) -> Flask:
+    return fast_app(tmp_path, clock_file=str(clock_file))
+
+
+@pytest.fixture
+def db(app: Flask) -> sqlite_utils.Database:
+    return db_for(app)
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def text(response) -> str:  # type: ignore[no-untyped-def]
+    return html.unescape(response.get_data(as_text=True))
+
+
+def family_with_child(client: FlaskClient, email: str, **child: str) -> int:
+    signup(client, email)
+    return add_child(client, **child)
+
+
+# -- accounts and sessions -------------------------------------------------------------------
+def test_signup_stores_only_an_argon2_hash_and_signs_in(client: FlaskClient,
+                                                        db: sqlite_utils.Database) -> None:
+    response = signup(client, "Pat@Example.org")
+    assert response.headers["Location"].endswith("/parent/")
+    email, stored = db.execute("SELECT email, password_hash FROM parents").fetchone()
+    assert email == "pat@example.org"
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored
+    assert "Your family" in text(client.get("/parent/"))
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_secure_cookie_flag_follows_configuration(tmp_path: Path) -> None:
+    client = fast_app(tmp_path, session_cookie_secure=True).test_client()
+    response = signup(client, "secure@example.org")
+    assert "Secure" in response.headers["Set-Cookie"]
+
+
+def test_bad_signups_are_refused_and_change_nothing(client: FlaskClient,
+                                                    db: sqlite_utils.Database) -> None:
+    signup(client, "taken@example.org")
+    client.post("/parent/logout", data={"csrf_token": csrf(client)})
+    before = dump_tables(db)
+    for email, password, message in [
+        ("not-an-email", PASSWORD, "valid e-mail"),
+        ("short@example.org", "too short", "at least 10"),
+        ("TAKEN@example.org", PASSWORD, "already exists"),
+        ("x" * 300 + "@example.org", PASSWORD, "valid e-mail"),
+    ]:
+        response = submit(client, "/parent/signup", {"email": email, "password": password})
+        assert response.status_code == 400 and message in text(response)
+    assert dump_tables(db) == before
+
+
+def test_pages_need_a_signed_in_parent(client: FlaskClient) -> None:
+    response = client.get("/parent/children/1/data")
+    assert response.status_code == 302
+    assert "/parent/login?next=/parent/children/1/data" in response.headers["Location"]
+
+
+# -- CSRF --------------------------------------------------------------------------------------
+def test_every_form_without_its_csrf_token_is_refused(app: Flask, client: FlaskClient,
+                                                      db: sqlite_utils.Database) -> None:
+    child_id = family_with_child(client, "csrf@example.org")
+    before = dump_tables(db)
+    posts = [rule for rule in app.url_map.iter_rules()
+             if rule.endpoint.startswith("parent_web.") and "POST" in (rule.methods or ())]
+    assert len(posts) >= 10
+    for rule in posts:
+        path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: {"child_id": str(child_id),
+                                                       "purpose": "core", "table": "devices",
+                                                       "row_id": "1", "request_id": "x"}[m[1]],
+                      rule.rule)
+        for data in ({}, {"csrf_token": "forged"}):
+            response = client.post(path, data={**data, "email": "a@b.org", "confirm": "DELETE"})
+            assert response.status_code == 400, path
+            assert "did not come from Teddy" in text(response)
+    assert dump_tables(db) == before
+    # The same session's real token works.
+    assert submit(client, f"/parent/children/{child_id}/pair").status_code == 200
+
+
+# -- sign-in rate limit -------------------------------------------------------------------------
+def test_wrong_passwords_are_rate_limited_per_email(app: Flask, client: FlaskClient,
+                                                    db: sqlite_utils.Database,
+                                                    clock_file: Path) -> None:
+    signup(client, "target@example.org")
+    limit = app.config["TEDDY"].login_attempts_per_15_min
+    attacker = app.test_client()
+    for _ in range(limit):
+        response = submit(attacker, "/parent/login",
+                          {"email": "target@example.org", "password": "guess guess guess"})
+        assert response.status_code == 401
+    blocked = submit(attacker, "/parent/login",
+                     {"email": "target@example.org", "password": PASSWORD})
+    assert blocked.status_code == 429 and "Too many sign-in attempts" in text(blocked)
+    assert int(blocked.headers["Retry-After"]) > 0
+    stored = " ".join(str(r) for r in db.execute("SELECT * FROM login_attempts").fetchall())
+    assert "target@example.org" not in stored and "127.0.0.1" not in stored
+    Clock(str(clock_file)).advance(15 * 60 + 1)
+    allowed = submit(attacker, "/parent/login",
+                     {"email": "target@example.org", "password": PASSWORD})
+    assert allowed.status_code == 302 and allowed.headers["Location"].endswith("/parent/")
+
+
+def test_one_address_guessing_many_accounts_is_rate_limited(app: Flask,
+                                                            client: FlaskClient) -> None:
+    limit = app.config["TEDDY"].login_attempts_per_15_min
+    for n in range(limit):
+        response = submit(client, "/parent/login",
+                          {"email": f"victim{n}@example.org", "password": "guess guess"})
+        assert response.status_code == 401
+    response = submit(client, "/parent/login",
+                      {"email": "another@example.org", "password": "guess guess"})
+    assert response.status_code == 429
+
+
+# -- family isolation (R26) -----------------------------------------------------------------------
+def test_a_parent_can_never_reach_another_familys_child(app: Flask,
+                                                        db: sqlite_utils.Database) -> None:
+    alice, mallory = app.test_client(), app.test_client()
+    alice_child = family_with_child(alice, "alice@example.org", first_name="Zoe")
+    consent_by_card(alice, alice_child, {"core", "personalisation"})
+    submit(alice, f"/parent/children/{alice_child}/pair")
+    db.execute("INSERT INTO profile_facts (child_id, category, key, value, purpose, "
+               "collected_at, expires_at) VALUES (?, 'child.preference', 'favorite_animal', "
+               "'okapi', 'personalisation', ?, ?)", [alice_child, time.time(), time.time() + 99])
+    fact_id = db.execute("SELECT id FROM profile_facts").fetchone()[0]
+    mallory_child = family_with_child(mallory, "mallory@example.org")
+    before = dump_tables(db)
+    for path in ("", "/data", "/export.json", "/consent", "/verify", "/delete",
+                 "/consent-form"):
+        response = mallory.get(f"/parent/children/{alice_child}{path}")
+        assert response.status_code == 404, path
+        assert "Zoe" not in text(response) and "okapi" not in text(response)
+    for path, data in [("/pair", {}), ("/consent/core/revoke", {}),
+                       ("/consent", {"decline_all": "1"}), ("/delete", {"confirm": "DELETE"}),
+                       (f"/data/profile_facts/{fact_id}/delete", {})]:
+        response = submit(mallory, f"/parent/children/{alice_child}{path}", data)
+        assert response.status_code == 404, path
+    # Alice's row id through Mallory's own child: the erasure finds nothing of Mallory's.
+    submit(mallory, f"/parent/children/{mallory_child}/data/profile_facts/{fact_id}/delete")
+    assert db.execute("SELECT value FROM profile_facts WHERE id = ?", [fact_id]).fetchone()
+    assert "Zoe" not in text(mallory.get("/parent/")) and "okapi" not in text(
+        mallory.get(f"/parent/children/{mallory_child}/data"))
+    after = dump_tables(db)
+    assert {t: r for t, r in after.items() if t != "audit_log"} == \
+        {t: r for t, r in before.items() if t != "audit_log"}
+
+
+# -- children (R13) -----------------------------------------------------------------------------
+def test_child_form_shows_consent_ages_and_refuses_bad_input(
+        client: FlaskClient, db: sqlite_utils.Database) -> None:
+    signup(client, "ages@example.org")
+    form = text(client.get("/parent/children/new"))
+    assert "Germany (parental consent under 16)" in form
+    assert "United States (parental consent under 13)" in form
+    before = dump_tables(db)
+    for data in ({"age_band": "6-8", "country": "XX"}, {"age_band": "42", "country": "US"},
+                 {"age_band": "6-8", "country": "US", "first_name": "<script>"},
+                 {"age_band": "6-8", "country": "US", "first_name": "A" * 41}):
+        assert submit(client, "/parent/children/new", data).status_code == 400
+    assert dump_tables(db) == before
+    child_id = add_child(client, "Léa", "13-15", "DE")
+    page = text(client.get(f"/parent/children/{child_id}"))
+    assert "Consent age in Germany: 16" in page and "Léa" in page
+
+
+# -- consent: R08, R09, R10, R14 -----------------------------------------------------------------
+def test_consent_page_has_no_preselected_choice_and_declining_is_as_visible(
+        client: FlaskClient) -> None:
+    child_id = family_with_child(client, "r14@example.org")
+    page = text(client.get(f"/parent/children/{child_id}/consent"))
+    assert not re.search(r"<input[^>]*\bchecked\b", page)
+    for purpose in data_map().consentable_purposes:
+        assert f'name="choice_{purpose}" value="yes"' in page
+        assert f'name="choice_{purpose}" value="no"' in page
+    buttons = re.findall(r'<button type="submit" class="([^"]+)"[^>]*>([^<]+)</button>', page)
+    classes = {label: cls for cls, label in buttons}
+    assert classes["Save my choices"] == classes["Don't allow anything"]
+    assert "Kept for" in page and "not stored" in page  # retention shown with the notice (R17)
+
+
+def test_card_consent_records_method_and_notice_and_stores_no_card(
+        client: FlaskClient, db: sqlite_utils.Database) -> None:
+    child_id = family_with_child(client, "card@example.org")
+    response = consent_by_card(client, child_id, {"core", "personalisation"})
+    assert response.status_code == 302
+    page = text(client.get(response.headers["Location"]))
+    assert "Charged $0.50 to the card ending 4242" in page and "Refunded $0.50" in page
+    rows = db.execute("SELECT purpose, method, notice_version, parent_id, granted_at "
+                      "FROM consents WHERE revoked_at IS NULL ORDER BY purpose").fetchall()
+    assert [(r[0], r[1], r[2]) for r in rows] == [("core", "payment_card", 1),
+                                                  ("personalisation", "payment_card", 1)]
+    assert all(r[3] and r[4] for r in rows)
+    assert "4242" not in json.dumps(dump_tables(db))
+    assert active_purposes(db, child_id, 1) == {"core", "personalisation"}
+
+
+@pytest.mark.parametrize(("number", "expiry", "message"), [
+    ("4242 4242 4242 4241", "12/34", "not a valid card number"),
+    ("4000 0000 0000 0002", "12/34", "declined"),
+    ("4242 4242 4242 4242", "01/20", "expired"),
+    ("42", "12/34", "13 to 19 digits"),
+])
+def test_failed_card_checks_change_nothing(client: FlaskClient, db: sqlite_utils.Database,
+                                           number: str, expiry: str, message: str) -> None:
+    child_id = family_with_child(client, "declined@example.org")
+    choose(client, child_id, {"core"}, "payment_card")
+    before = dump_tables(db)
+    response = submit(client, f"/parent/children/{child_id}/verify",
+                      {"card_number": number, "expiry": expiry, "cvc": "123"})
+    assert response.status_code == 400 and message in text(response)
+    assert dump_tables(db) == before
+
+
+def test_luhn_checksum() -> None:
+    assert luhn_valid("4242424242424242") and luhn_valid("79927398713")
+    assert not luhn_valid("4242424242424241") and not luhn_valid("79927398710")
+
+
+def test_knowledge_questions_must_all_match(client: FlaskClient,
+                                            db: sqlite_utils.Database) -> None:
+    child_id = family_with_child(client, "kba@example.org")
+    choose(client, child_id, {"core"}, "knowledge_questions")
+    wrong = {"kba_street": "Maple Avenue", "kba_car": "2019 Ford Focus",
+             "kba_county": "King County"}
+    response = submit(client, f"/parent/children/{child_id}/verify", wrong)
+    assert response.status_code == 400 and "do not match" in text(response)
+    assert active_purposes(db, child_id, 1) == set()
+    right = {**wrong, "kba_car": "2014 Toyota Corolla"}
+    assert submit(client, f"/parent/children/{child_id}/verify", right).status_code == 302
+    assert active_purposes(db, child_id, 1) == {"core"}
+
+
+def test_id_image_is_checked_and_never_stored(client: FlaskClient, db: sqlite_utils.Database,
+                                              app: Flask) -> None:
+    child_id = family_with_child(client, "id@example.org")
+    marker = b"ID-CANARY-7f3a91"
+    image = sample_png(640, 400)
+    # A text chunk carrying a canary, inserted before IEND, so its bytes can be searched for.
+    chunk = (len(b"Comment\x00" + marker).to_bytes(4, "big") + b"tEXt" + b"Comment\x00"
+             + marker + b"\x00\x00\x00\x00")
+    image = image[:-12] + chunk + image[-12:]
+    choose(client, child_id, {"core"}, "government_id")
+    for bad, message in [(b"%PDF-1.4 not an image" * 100, "PNG or JPEG"),
+                         (sample_png(640, 640), "licence or passport"),
+                         (sample_png(120, 80), "too small")]:
+        response = submit(client, f"/parent/children/{child_id}/verify",
+                          {"id_image": (io.BytesIO(bad), "id.png")},
+                          content_type="multipart/form-data")
+        assert response.status_code == 400 and message in text(response)
+    assert active_purposes(db, child_id, 1) == set()
+    response = submit(client, f"/parent/children/{child_id}/verify",
+                      {"id_image": (io.BytesIO(image), "id.png")},
+                      content_type="multipart/form-data")
+    assert response.status_code == 302
+    assert active_purposes(db, child_id, 1) == {"core"}
+    db_path = Path(app.config["TEDDY"].db_path)
+    for path in db_path.parent.iterdir():
+        assert marker not in path.read_bytes(), path
+
+
+def test_oversized_upload_is_refused(client: FlaskClient, db: sqlite_utils.Database) -> None:
+    child_id = family_with_child(client, "big@example.org")
+    choose(client, child_id, {"core"}, "government_id")
+    before = dump_tables(db)
+    big = b"\x89PNG\r\n\x1a\n" + b"\x00" * (MAX_UPLOAD_BYTES + 10)
+    response = submit(client, f"/parent/children/{child_id}/verify",
+                      {"id_image": (io.BytesIO(big), "id.png")},
+                      content_type="multipart/form-data")
+    assert response.status_code == 413
+    assert dump_tables(db) == before
+
+
+def test_signed_form_and_face_match(client: FlaskClient, db: sqlite_utils.Database) -> None:
+    child_id = family_with_child(client, "forms@example.org")
+    choose(client, child_id, {"core"}, "signed_form")
+    response = submit(client, f"/parent/children/{child_id}/verify",
+                      {"signer_name": "Pat Example",
+                       "signed_form": (io.BytesIO(sample_pdf()), "form.pdf")},
+                      content_type="multipart/form-data")
+    assert response.status_code == 302
+    choose(client, child_id, {"core", "history"}, "face_match")
+    same = sample_png(640, 400)
+    response = submit(client, f"/parent/children/{child_id}/verify",
+                      {"id_image": (io.BytesIO(same), "id.png"),
+                       "selfie": (io.BytesIO(same), "me.png")},
+                      content_type="multipart/form-data")
+    assert response.status_code == 400 and "same picture" in text(response)
+    response = submit(client, f"/parent/children/{child_id}/verify",
+                      {"id_image": (io.BytesIO(same), "id.png"),
+                       "selfie": (io.BytesIO(sample_png(300, 360, seed=3)), "me.png")},
+                      content_type="multipart/form-data")
+    assert response.status_code == 302
+    methods = dict(db.execute("SELECT purpose, method FROM consents WHERE revoked_at IS NULL"))
+    assert methods == {"core": "signed_form", "history": "face_match"}
+
+
+@pytest.mark.parametrize("method", ["email_plus", "text_plus"])
+def test_email_and_text_plus_can_never_enable_third_party_sharing(
+        client: FlaskClient, db: sqlite_utils.Database, method: str) -> None:
+    child_id = family_with_child(client, f"{method}@example.org")
+    before = dump_tables(db)
+    response = choose(client, child_id, {"core", "third_party"}, method)
+    assert response.status_code == 400
+    assert "not strong enough to allow sharing with partners" in text(response)
+    assert dump_tables(db) == before
+    with pytest.raises(PermissionError):
+        grant_verified(db, child_id=child_id, parent_id=1, purposes=["third_party"],
+                       method=method, notice_version=1, now=time.time())
+    assert dump_tables(db) == before
+
+
+def test_email_plus_confirms_by_link_and_sends_a_delayed_confirmation(
+        client: FlaskClient, db: sqlite_utils.Database, clock_file: Path) -> None:
+    child_id = family_with_child(client, "mail@example.org")
+    choose(client, child_id, {"core", "history"}, "email_plus")
+    response = submit(client, f"/parent/children/{child_id}/verify")
+    assert response.status_code == 302
+    challenge_path = response.headers["Location"]
+    mailbox = text(client.get("/parent/outbox"))
+    link = re.search(r'href="(/parent/verify/[^"]+)" data-link', mailbox)
+    assert link and "mail@example.org" in mailbox
+    assert active_purposes(db, child_id, 1) == set()
+    wrong = submit(client, challenge_path, {"token": "not-the-token"})
+    assert wrong.status_code == 400 and active_purposes(db, child_id, 1) == set()
+    confirm_page = text(client.get(link[1]))
+    token = re.search(r'name="token" value="([^"]+)"', confirm_page)
+    assert token
+    assert submit(client, challenge_path, {"token": token[1]}).status_code == 302
+    assert active_purposes(db, child_id, 1) == {"core", "history"}
+    assert submit(client, challenge_path, {"token": token[1]}).status_code == 404  # single use
+    mailbox = text(client.get("/parent/outbox"))
+    assert 'data-delivered="no"' in mailbox and "We are confirming the consent" in mailbox
+    Clock(str(clock_file)).advance(24 * 3600 + 1)
+    assert 'data-delivered="no"' not in text(client.get("/parent/outbox"))
+
+
+def test_text_plus_code_attempts_are_limited(client: FlaskClient,
+                                             db: sqlite_utils.Database) -> None:
+    child_id = family_with_child(client, "sms@example.org")
+    choose(client, child_id, {"core"}, "text_plus")
+    bad_phone = submit(client, f"/parent/children/{child_id}/verify", {"phone": "call me"})
+    assert bad_phone.status_code == 400
+    response = submit(client, f"/parent/children/{child_id}/verify", {"phone": "+1 555 0100 234"})
+    challenge_path = response.headers["Location"]
+    mailbox = text(client.get("/parent/outbox"))
+    assert "•••• 34" in mailbox and "555 0100" not in json.dumps(dump_tables(db))
+    code = re.search(r"consent code is (\d{6})", mailbox)
+    assert code
+    wrong_code = f"{(int(code[1]) + 1) % 10**6:06d}"
+    for _ in range(5):
+        submit(client, challenge_path, {"code": wrong_code})
+    assert submit(client, challenge_path, {"code": code[1]}).status_code == 404
+    assert active_purposes(db, child_id, 1) == set()
+
+
+def test_decline_all_turns_everything_off(client: FlaskClient,
+                                          db: sqlite_utils.Database) -> None:
+    child_id = family_with_child(client, "decline@example.org")
+    consent_by_card(client, child_id, {"core", "personalisation", "history", "third_party"})
+    assert len(active_purposes(db, child_id, 1)) == 4
+    response = submit(client, f"/parent/children/{child_id}/consent", {"decline_all": "1"})
+    assert response.status_code == 302
+    assert active_purposes(db, child_id, 1) == set()
+    actions = [r[0] for r in db.execute("SELECT action FROM audit_log")]
+    assert actions.count("consent.revoke") == 4
+
+
+def test_unanswered_or_inconsistent_choices_are_refused(client: FlaskClient,
+                                                        db: sqlite_utils.Database) -> None:
+    child_id = family_with_child(client, "half@example.org")
+    before = dump_tables(db)
+    partial = submit(client, f"/parent/children/{child_id}/consent",
+                     {"choice_core": "yes", "method": "payment_card"})
+    assert partial.status_code == 400 and "Choose Allow or Don't allow" in text(partial)
+    no_core = choose(client, child_id, {"personalisation"}, "payment_card")
+    assert no_core.status_code == 400 and "Allow Core operation too" in text(no_core)
+    no_method = choose(client, child_id, {"core"}, "")
+    assert no_method.status_code == 400
+    assert dump_tables(db) == before
+
+
+# -- R11: a new notice version pauses what it extends ---------------------------------------------
+def test_notice_version_that_extends_a_purpose_suspends_it(tmp_path: Path) -> None:
+    v1 = fast_app(tmp_path, notice_version=1)
+    client = v1.test_client()
+    child_id = family_with_child(client, "notice@example.org")
+    consent_by_card(client, child_id, {"core", "personalisation", "history"})
+    v2 = fast_app(tmp_path, notice_version=2)
+    client2 = v2.test_client()
+    client2.set_cookie("session", client.get_cookie("session").value)  # type: ignore[union-attr]
+    db = db_for(v2)
+    assert active_purposes(db, child_id, 2) == {"core", "history"}
+    page = text(client2.get(f"/parent/children/{child_id}/consent"))
+    assert 'id="choice-personalisation" data-state="suspended"' in page
+    assert "Paused because the notice changed" in page
+    assert "what the child asked the toy for" in page.lower()
+    assert 'data-state="on"' in page  # core and history carry on
+    consent_by_card(client2, child_id, {"core", "personalisation", "history"})
+    assert active_purposes(db, child_id, 2) == {"core", "personalisation", "history"}
+
+
+# -- R12: revoking takes effect on the toy's next request -----------------------------------------
+def test_revoke_on_the_page_refuses_the_toys_next_request(
+        app: Flask, client: FlaskClient, db: sqlite_utils.Database) -> None:
+    child_id = family_with_child(client, "revoke@example.org")
+    consent_by_card(client, child_id, {"core", "personalisation"})
+    parent_id = db.execute("SELECT id FROM parents").fetchone()[0]
+    toy = make_family(db, purposes=())
+    db.execute("UPDATE devices SET child_id = ? WHERE id = ?", [child_id, toy.device_id])
+    toy = toy.__class__(parent_id, child_id, toy.device_id, toy.secret, toy.email)
+    device_client = app.test_client()
+
+    def share_name() -> int:
+        body = intent_body(toy, "share_name", {"child_name": "ada"})
+        return device_client.post("/api/v1/intent", data=body,
+                                  headers=signed_intent_headers(toy, body)).status_code
+
+    assert share_name() == 200
+    response = submit(client, f"/parent/children/{child_id}/consent/personalisation/revoke")
+    assert response.status_code == 302
+    assert share_name() == 403
+
+
+# -- the dashboard, export and deletion (R18, R22) ------------------------------------------------
+def _child_with_data(app: Flask, client: FlaskClient, db: sqlite_utils.Database) -> int:
+    child_id = family_with_child(client, "data@example.org", first_name="Mia")
+    consent_by_card(client, child_id, {"core", "personalisation", "history"})
+    now = time.time()
+    db.execute("INSERT INTO profile_facts (child_id, category, key, value, purpose, "
+               "collected_at, expires_at) VALUES (?, 'child.preference', 'favorite_animal', "
+               "'capybara', 'personalisation', ?, ?)", [child_id, now, now + 90 * 86400])
+    db.execute("INSERT INTO intent_events (child_id, device_id, intent, slots_json, "
+               "received_at, expires_at) VALUES (?, 'toy-0123456789abcdef', 'tell_story', "
+               "'{\"topic\": \"volcanoes\"}', ?, ?)", [child_id, now, now + 30 * 86400])
+    return child_id
+
+
+def test_every_table_that_can_hold_child_data_is_reachable(db: sqlite_utils.Database) -> None:
+    assert unreachable_tables(db) == []
+
+
+def test_dashboard_shows_every_value_with_category_purpose_and_expiry(
+        app: Flask, client: FlaskClient, db: sqlite_utils.Database) -> None:
+    child_id = _child_with_data(app, client, db)
+    page = text(client.get(f"/parent/children/{child_id}/data"))
+    for value in ("Mia", "capybara", "volcanoes", "payment_card"):
+        assert value in page
+    row = re.search(r'<tr class="held-value" data-table="profile_facts" data-row="\d+" '
+                    r'data-field="value" data-category="([^"]+)" data-purpose="([^"]+)" '
+                    r'data-collected="([^"]+)" data-expires="([^"]+)"', page)
+    assert row and row[1] == "child.preference" and row[2] == "personalisation"
+    assert row[4] > row[3]
+    records = inventory(db, child_id)
+    shown = set(re.findall(r'data-table="(\w+)" data-row="([^"]+)" data-field="(\w+)"', page))
+    for record in records:
+        for value in record.shown_values:
+            assert (record.table, record.row_id, value.field) in shown
+
+
+def test_export_is_json_of_everything_and_is_audited(
+        app: Flask, client: FlaskClient, db: sqlite_utils.Database) -> None:
+    child_id = _child_with_data(app, client, db)
+    response = client.get(f"/parent/children/{child_id}/export.json")
+    assert response.mimetype == "application/json"
+    assert "attachment" in response.headers["Content-Disposition"]
+    document = response.get_json()
+    values = {(r["table"], v["field"]): v for r in document["records"] for v in r["values"]}
+    assert values[("profile_facts", "value")]["value"] == "capybara"
+    assert values[("profile_facts", "value")]["category"] == "child.preference"
+    assert values[("children", "first_name")]["value"] == "Mia"
+    assert all(r["collected_at"] for r in document["records"] if r["table"] != "pairing_codes")
+    assert db.execute("SELECT count(*) FROM audit_log WHERE action = 'data.export'").fetchone()[0]
+
+
+def test_delete_one_item_then_everything(app: Flask, client: FlaskClient,
+                                         db: sqlite_utils.Database) -> None:
+    child_id = _child_with_data(app, client, db)
+    fact_id = db.execute("SELECT id FROM profile_facts").fetchone()[0]
+    response = submit(client, f"/parent/children/{child_id}/data/profile_facts/{fact_id}/delete")
+    assert response.status_code == 302
+    assert db.execute("SELECT count(*) FROM profile_facts").fetchone()[0] == 0
+    assert "capybara" not in text(client.get(f"/parent/children/{child_id}/data"))
+    refused = submit(client, f"/parent/children/{child_id}/data/consents/1/delete")
+    assert refused.status_code == 400
+    not_confirmed = submit(client, f"/parent/children/{child_id}/delete", {"confirm": "no"})
+    assert not_confirmed.status_code == 400 and db.execute(
+        "SELECT count(*) FROM children").fetchone()[0] == 1
+    receipt_page = text(submit(client, f"/parent/children/{child_id}/delete",
+                               {"confirm": "DELETE"}))
+    receipt = json.loads(re.search(r'<pre id="receipt-json">(.*?)</pre>', receipt_page,
+                                   re.S)[1])  # type: ignore[index]
+    assert receipt["receipt_id"].startswith("erasure-") and receipt["proof"]["clean"]
+    assert "Mia" not in receipt_page and "volcanoes" not in receipt_page
+    assert client.get(f"/parent/children/{child_id}/data").status_code == 404
+    for table in ("children", "profile_facts", "intent_events", "consents"):
+        assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+
+
+def test_pairing_code_shown_on_the_page_pairs_a_toy(client: FlaskClient) -> None:
+    child_id = family_with_child(client, "pair@example.org")
+    page = text(submit(client, f"/parent/children/{child_id}/pair"))
+    code = re.search(r'<output id="pairing-code"[^>]*>([A-Z0-9]{4}-[A-Z0-9]{4})</output>', page)
+    assert code
+    paired = client.post("/api/v1/pair", json={"code": code[1]})
+    assert paired.status_code == 201
+    assert paired.json["device_id"] in text(client.get(f"/parent/children/{child_id}"))
+
+
+def test_responses_carry_protective_headers(client: FlaskClient) -> None:
+    response = client.get("/parent/login")
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Cache-Control"] == "no-store"
+    css = client.get("/parent/static/parent.css")
+    assert css.status_code == 200 and b"--primary" in css.data

@@ -1,0 +1,161 @@
+"""The scenario runner end to end: the whole catalogue through `teddy scenarios run`.
+
+The catalogue starts real cloud servers and toy processes; these tests run it once, in a
+subprocess exactly as a user would, and read its JSON, JUnit and HTML reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scenarios.model import ScenarioError, parse_scenario
+from scenarios.rules import RULE_IDS, parse_rulebook
+from scenarios.wire import parse_requests
+
+REPO = Path(__file__).resolve().parent.parent
+CATALOGUE_BUDGET_S = 120
+
+
+def _run(*args: str, workdir: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`teddy scenarios run` with its scenario folders (and so its processes) under workdir."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "TMPDIR": str(workdir), "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    return subprocess.run([sys.executable, "-m", "teddy", "scenarios", "run", *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env,
+                          check=False)
+
+
+def _scenario_processes(workdir: Path) -> list[str]:
+    """Command lines of any process still running from this run's scenario folders."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if f"{workdir}/teddy-scenario-" in text:
+            found.append(text)
+    return found
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("reports")
+    started = time.monotonic()
+    result = _run("--json", str(out / "r.json"), "--junit", str(out / "r.xml"),
+                  "--html", str(out / "r.html"), workdir=out / "work")
+    elapsed = time.monotonic() - started
+    return {"result": result, "elapsed": elapsed, "dir": out,
+            "json": json.loads((out / "r.json").read_text()) if (out / "r.json").exists()
+            else None}
+
+
+def test_the_whole_catalogue_passes_within_budget(catalogue: dict[str, Any]) -> None:
+    result = catalogue["result"]
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    report = catalogue["json"]
+    failed = [c for c in report["checks"] if c["status"] != "pass"]
+    assert not failed, json.dumps(failed, indent=1)[:4000]
+    assert all(c["status"] in ("pass", "fail") for c in report["checks"])
+    assert catalogue["elapsed"] < CATALOGUE_BUDGET_S, f"took {catalogue['elapsed']:.0f} s"
+
+
+def test_every_rule_is_covered_by_some_check(catalogue: dict[str, Any]) -> None:
+    report = catalogue["json"]
+    covered = {rule for check in report["checks"] for rule in check["rules"]}
+    assert covered >= set(RULE_IDS), sorted(set(RULE_IDS) - covered)
+    assert set(report["rules"]) == set(RULE_IDS)
+    assert all(report["rules"][r]["status"] == "pass" for r in RULE_IDS)
+
+
+def test_every_negative_control_is_detected(catalogue: dict[str, Any]) -> None:
+    checks = catalogue["json"]["checks"]
+    negative = [c for c in checks if c["negative_control"]]
+    detections = [c for c in negative if c["expect"] == "violation"]
+    variants = {s["name"] for s in catalogue["json"]["scenarios"] if s["negative_control"]}
+    assert variants == {"leaky-toy-audio", "leaky-toy-name", "cloud-flag-delete",
+                        "cloud-keeps-data"}
+    assert {c["scenario"] for c in detections} == variants
+    assert all(c["observed"] == "violated" and c["status"] == "pass" for c in detections)
+    caught = {rule for c in detections for rule in c["rules"]}
+    assert {"R01", "R04", "R16", "R18", "R19", "R21"} <= caught
+    assert not [c for c in checks if not c["negative_control"] and c["expect"] == "violation"]
+
+
+def test_reports_are_written_and_consistent(catalogue: dict[str, Any]) -> None:
+    report = catalogue["json"]
+    suites = ET.parse(catalogue["dir"] / "r.xml").getroot()
+    assert int(suites.get("tests", "0")) == len(report["checks"])
+    assert suites.get("failures") == "0"
+    html = (catalogue["dir"] / "r.html").read_text()
+    assert "<script" not in html and "http://" not in html and "https://" not in html
+    for rule in RULE_IDS:
+        assert f"id='r-{rule}'" in html
+    assert "NEGATIVE CONTROL" in html
+    table = catalogue["result"].stdout
+    assert "R28" in table and "leaky-toy-audio" in table
+
+
+def test_no_scenario_process_is_left_running(catalogue: dict[str, Any]) -> None:
+    assert catalogue["result"].returncode in (0, 1)
+    assert _scenario_processes(catalogue["dir"] / "work") == []
+
+
+def test_a_check_that_misses_a_violation_fails_the_run(tmp_path: Path) -> None:
+    result = _run(str(REPO / "tests" / "scenarios" / "leaky_toy_claimed_clean.yaml"),
+                  "--json", str(tmp_path / "r.json"), workdir=tmp_path / "work")
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    [check] = report["checks"]
+    assert check["status"] == "fail" and check["observed"] == "violated"
+    assert check["negative_control"] is True and check["rules"] == ["R04"]
+    assert "'harper' appears on the wire" in check["evidence"]
+    assert "FAIL" in result.stdout
+
+
+def test_an_invalid_scenario_file_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: bad\nsteps:\n  - check: {kind: turn, rules: [R99]}\n")
+    result = _run(str(bad), workdir=tmp_path / "work", timeout=60)
+    assert result.returncode == 2
+    assert "bad.yaml" in result.stderr and "R99" in result.stderr
+    assert not list((tmp_path / "work").iterdir())
+
+
+@pytest.mark.parametrize(("raw", "problem"), [
+    ({"steps": [{"fly": {}}, {"check": {"kind": "turn", "rules": ["R01"]}}]}, "unknown action"),
+    ({"steps": [{"say": {"text": "hi"}}]}, "at least one check"),
+    ({"steps": [{"check": {"kind": "turn", "rules": []}}]}, "rules must be"),
+    ({"steps": [{"check": {"kind": "turn", "rules": ["R01"], "expect": "maybe"}}]}, "expect"),
+    ({"variant": {"toy": "teleporting"}, "steps": []}, "unknown toy variant"),
+    ({"surprise": 1, "steps": []}, "unknown keys"),
+])
+def test_scenario_validation_names_the_problem(raw: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ScenarioError, match=problem):
+        parse_scenario(Path("x.yaml"), raw, {"say"}, {"turn"})
+
+
+def test_the_wire_parser_reads_back_requests_and_their_bodies() -> None:
+    data = (b"GET /api/v1/policy HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"POST /api/v1/intent HTTP/1.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 4\r\n\r\n{}\r\nPOST /api/v1/intent HTTP/1.1\r\n"
+            b"Content-Length: 100\r\n\r\nRIFF")
+    first, second, third = parse_requests(data)
+    assert (first.method, first.path, first.body) == ("GET", "/api/v1/policy", b"")
+    assert second.body == b"{}\r\n" and second.content_type == "application/json"
+    assert third.body == b"RIFF" and not third.complete
+
+
+def test_the_rulebook_parser_joins_continuation_lines() -> None:
+    text = "## A\n- R01 No audio leaves\n  the toy. (COPPA)\n- R02 Second\n\nprose\n"
+    assert parse_rulebook(text) == {"R01": "No audio leaves the toy. (COPPA)", "R02": "Second"}
