@@ -99,7 +99,7 @@ DEMO_CLIPS = {
     "story_dinosaurs.wav": "tell me a story about dinosaurs",
     "my_name_is_emma.wav": "my name is emma",
     "favorite_animal_lion.wav": "my favorite animal is the lion",
-    "i_live_at.wav": "i live at twelve oak street",
+    "i_live_at.wav": "i live on twelve oak street",
     "joke.wav": "tell me a joke",
     "goodbye.wav": "goodbye teddy",
 }

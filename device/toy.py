@@ -57,8 +57,12 @@ class Toy:
         return _with_timing(turn, "asr", heard.asr_ms)
 
     def say_text(self, text: str) -> ToyTurn:
-        """Understand typed text as if heard (scenarios and tests); same path after ASR."""
-        return self.respond(self.understander.parse_text(text))
+        """Understand typed text as if heard (scenarios and tests): the same path after ASR."""
+        from device.nlu import load_parser
+        from device.speech import Heard
+
+        parsed = load_parser(self.locale).parse(text)
+        return self.respond(Heard(text, parsed.intent, dict(parsed.slots)))
 
     def respond(self, understood: Understanding) -> ToyTurn:
         started = time.perf_counter()

@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run.add_argument("--json", type=Path, help="write a JSON report here")
     run.add_argument("--junit", type=Path, help="write a JUnit XML report here")
     run.add_argument("--html", type=Path, help="write a self-contained HTML report here")
-    run.add_argument("--jobs", type=int, default=2, help="scenarios run at once (default 2)")
+    run.add_argument("--jobs", type=int, default=4, help="scenarios run at once (default 4)")
     run.add_argument("--keep", type=Path, help="copy each scenario's files (db, logs) here")
     run.set_defaults(handler=_run)
     listing = sub.add_parser("list", help="list the catalogue's scenarios and their rules")

@@ -31,7 +31,6 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from itertools import islice
 from typing import Any
 from urllib.parse import urljoin, urlparse
 
@@ -92,6 +91,13 @@ class _Page(HTMLParser):
     def handle_data(self, data: str) -> None:
         for node in self._open:
             node.text.append(data)
+
+    def next_after(self, node: _Node, tag: str, css_class: str) -> _Node:
+        index = node.index + 1
+        while not (self.nodes[index].tag == tag
+                   and self.nodes[index].attrs.get("class") == css_class):
+            index += 1
+        return self.nodes[index]
 
     def find(self, tag: str | None = None, **attrs: str) -> list[_Node]:
         wanted = {k.replace("_", "-"): v for k, v in attrs.items()}
@@ -313,8 +319,7 @@ class ParentClient:
         page = _Page(response.text)
         items = []
         for row in page.find("tr", data_field="*"):
-            value = next(n.content for n in islice(page.nodes, row.index + 1, None)
-                         if n.tag == "td" and n.attrs.get("class") == "value")
+            value = page.next_after(row, "td", "value").content
             a = row.attrs
             items.append(HeldItem(a["data-table"], a["data-row"], a["data-field"], value,
                                   a["data-category"], a["data-purpose"], a["data-collected"],

@@ -37,6 +37,9 @@ class Relay:
 
     def stop(self) -> None:
         self._stopping.set()
+        # shutdown() wakes the blocked accept(); close() alone leaves it waiting.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self._listener.close()
         self._drop_all()

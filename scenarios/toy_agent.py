@@ -15,39 +15,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from cloud.clock import Clock
 from device.audio.wav import load_wav_pcm16
 from device.privacy.gate import EgressGate
 from device.state import ToyState
 from device.toy import Toy, ToyTurn
-from teddy.contracts import signing
 
 Answer = dict[str, Any]
-
-
-class ScenarioClock:
-    """Real time plus the scenario's offset, so signed requests agree with the cloud's clock."""
-
-    def __init__(self, offset_file: Path) -> None:
-        self.offset_file = offset_file
-
-    def time(self) -> float:
-        try:
-            text = self.offset_file.read_text("utf-8").strip()
-        except FileNotFoundError:
-            text = ""
-        return time.time() + (float(text) if text else 0.0)
-
-
-def follow_scenario_clock(offset_file: Path) -> None:
-    # When a scenario moves the cloud N days ahead, the toy's wall clock moves with it;
-    # otherwise every signature would look stale. Only the signing clock is shifted.
-    signing.time = ScenarioClock(offset_file)  # type: ignore[assignment]
 
 
 def turn_to_json(turn: ToyTurn) -> Answer:
@@ -60,11 +39,15 @@ def turn_to_json(turn: ToyTurn) -> Answer:
 class ToyAgent:
     """One toy: its state directory, its gate and its Toy. Variants override the hooks."""
 
-    def __init__(self, state_dir: Path, cloud_url: str, ca_file: str | None = None) -> None:
+    def __init__(self, state_dir: Path, cloud_url: str, ca_file: str | None = None,
+                 clock_file: Path | None = None) -> None:
         self.state = ToyState(state_dir)
         self.cloud_url = cloud_url
         self.ca_file = ca_file
-        self.gate = EgressGate(self.state)
+        # When a scenario moves the cloud N days ahead the toy's wall clock moves with it,
+        # otherwise every signature would look stale.
+        clock = Clock(str(clock_file) if clock_file else None)
+        self.gate = EgressGate(self.state, clock=clock.time)
         self.toy = Toy(self.gate, locale="en")
 
     def handlers(self) -> dict[str, Callable[[dict[str, Any]], Answer]]:
@@ -143,9 +126,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None,
          agent_class: type[ToyAgent] = ToyAgent) -> int:
     args = parse_args(argv)
-    if args.clock_file:
-        follow_scenario_clock(args.clock_file)
-    return serve(agent_class(args.state, args.cloud, args.ca_file))
+    return serve(agent_class(args.state, args.cloud, args.ca_file, args.clock_file))
 
 
 if __name__ == "__main__":

@@ -14,25 +14,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     import cloud.cli
+    import device.cli
+    import scenarios.cli
+    import teddy.bench
     import teddy.demo
 
-    cloud.cli.register(sub)
     teddy.demo.register(sub)
-    _register_optional(sub)
+    device.cli.register(sub)
+    device.cli.register_models(sub)
+    cloud.cli.register(sub)
+    scenarios.cli.register(sub)
+    teddy.bench.register(sub)
     return parser
-
-
-def _register_optional(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    import importlib
-
-    for module_name in ("device.cli", "scenarios.cli", "teddy.bench"):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            continue
-        module.register(sub)
-        if module_name == "device.cli":
-            module.register_models(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

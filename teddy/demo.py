@@ -96,7 +96,7 @@ def _story(args: argparse.Namespace, workdir: Path) -> int:
               f"{sorted(gate.policy.purposes) or 'nothing consented (deny all)'}")
         tally = Tally()
 
-        _heading("1. Before any consent: the toy plays on its own and sends nothing about the child")
+        _heading("1. Before any consent: the toy plays on its own, sending nothing about the child")
         relay.reset_capture()
         for name in BEFORE_CONSENT:
             _play(toy, args.fixtures / name, speaker, tally)
@@ -164,7 +164,7 @@ def _summary(tally: Tally, before: bytes, after: bytes) -> None:
               f"vs {BYTES_PER_SECOND_RAW:,} bytes per second of raw speech")
     print(f"  all bytes after consent  : {len(after):,} (HTTP headers and signatures included)")
     signatures = find_audio_signatures(before + after)
-    print(f"  audio found on the wire  : {'none' if not signatures else signatures}")
+    print(f"  audio found on the wire  : {signatures or 'none'}")
 
 
 def _heading(text: str) -> None:

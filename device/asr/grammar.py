@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 from device.nlu.templates import (
-    Alternative,
     Node,
     Optional,
     Sequence,
@@ -20,7 +20,9 @@ from device.nlu.templates import (
     expand_templates,
 )
 
-UNKNOWN_WORD = "[unk]"
+# Vosk's out-of-vocabulary word: "[unk]" in most models, "<UNK>" in some
+# (the Korean small model); Vosk drops whichever the model lacks.
+UNKNOWN_WORDS = ("[unk]", "<UNK>")
 
 
 def _rule_name(name: str) -> str:
@@ -68,4 +70,72 @@ def build_jsgf(templates: Templates, grammar_name: str = "teddy") -> str:
 def build_vosk_grammar(templates: Templates) -> str:
     """Vosk's JSON grammar: every template sentence plus the out-of-vocabulary word."""
     phrases = sorted({expansion.text for expansion in expand_templates(templates)})
-    return json.dumps([*phrases, UNKNOWN_WORD], ensure_ascii=False)
+    return json.dumps([*phrases, *UNKNOWN_WORDS], ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class WordGraph:
+    """A minimal deterministic word automaton accepting the template sentences.
+
+    State `final` is the single accepting state, reached by null (word None)
+    transitions, because PocketSphinx FSGs allow only one final state.
+    """
+
+    num_states: int
+    start: int
+    final: int
+    arcs: tuple[tuple[int, int, float, str | None], ...]
+
+
+def build_word_graph(templates: Templates) -> WordGraph:
+    """Build the minimised automaton of all expanded sentences.
+
+    Compiling the JSGF directly copies every rule reference (the name list
+    once per phrasing), which made decoding ten times slower; sharing
+    prefixes and suffixes keeps each word list once per context.
+    """
+    sentences = sorted({tuple(e.text.split()) for e in expand_templates(templates)})
+    # Trie: node -> {word: child}; node 0 is the root.
+    children: list[dict[str, int]] = [{}]
+    accepting: list[bool] = [False]
+    for words in sentences:
+        node = 0
+        for word in words:
+            nxt = children[node].get(word)
+            if nxt is None:
+                nxt = len(children)
+                children.append({})
+                accepting.append(False)
+                children[node][word] = nxt
+            node = nxt
+        accepting[node] = True
+
+    # Merge states with identical futures, children before parents.
+    canonical: dict[int, int] = {}
+    signatures: dict[tuple, int] = {}
+    order: list[int] = []
+    stack = [(0, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        stack.append((node, True))
+        stack.extend((child, False) for child in children[node].values())
+    for node in order:
+        signature = (
+            accepting[node],
+            tuple(sorted((w, canonical[c]) for w, c in children[node].items())),
+        )
+        canonical[node] = signatures.setdefault(signature, len(signatures))
+
+    final = len(signatures)
+    start = canonical[0]
+    arcs: list[tuple[int, int, float, str | None]] = []
+    for signature, state in sorted(signatures.items(), key=lambda item: item[1]):
+        is_accepting, outgoing = signature
+        fanout = len(outgoing) + (1 if is_accepting else 0)
+        arcs.extend((state, target, 1.0 / fanout, word) for word, target in outgoing)
+        if is_accepting:
+            arcs.append((state, final, 1.0 / fanout, None))
+    return WordGraph(final + 1, start, final, tuple(arcs))

@@ -32,7 +32,8 @@ def load_wav_pcm16(path: str | Path) -> bytes:
             rate = reader.getframerate()
             frames = reader.readframes(reader.getnframes())
     except (wave.Error, EOFError) as error:
-        raise AudioInputError(f"{path}: not a WAV file ({error})") from error
+        detail = str(error) or "file too short"
+        raise AudioInputError(f"{path}: not a WAV file ({detail})") from error
     if width != 2:
         raise AudioInputError(
             f"{path}: {8 * width}-bit samples are not supported, expected 16-bit PCM"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import requests
@@ -30,8 +32,10 @@ class CloudResponse:
 
 
 class CloudTransport:
-    def __init__(self, cloud_url: str, ca_file: str | None = None) -> None:
+    def __init__(self, cloud_url: str, ca_file: str | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.cloud_url = cloud_url.rstrip("/")
+        self.clock = clock
         self.session = requests.Session()
         # Pin the toy to the cloud's own CA; never fall back to the system store for it.
         self.session.verify = ca_file if ca_file else True
@@ -42,7 +46,7 @@ class CloudTransport:
         headers = {"Content-Type": "application/json"} if body else {}
         if credentials is not None:
             headers.update(signing.sign_headers(credentials.device_id, credentials.secret,
-                                                method, path, body))
+                                                method, path, body, now=self.clock()))
         try:
             response = self.session.request(method, self.cloud_url + path, data=body,
                                             headers=headers, timeout=TIMEOUT_S)

@@ -7,10 +7,13 @@ leaves; personal slots leave only under the purpose the data map names for them 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from device.client.http import CloudResponse, CloudTransport, CloudUnreachable, Credentials
-from device.privacy.ledger import EgressLedger, LedgerEntry, now
+from device.privacy.ledger import EgressLedger, LedgerEntry
 from device.privacy.policy import ConsentPolicy, load_cached, save_cached
 from device.state import ToyState
 from teddy.contracts.data_map import data_map
@@ -39,13 +42,16 @@ class Delivery:
 
 
 class EgressGate:
-    def __init__(self, state: ToyState, ledger: EgressLedger | None = None) -> None:
+    def __init__(self, state: ToyState, ledger: EgressLedger | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        """`clock` is the toy's wall clock; scenarios that move time pass theirs."""
         self.state = state
+        self.clock = clock
         self.ledger = ledger or EgressLedger(state)
         self.policy = load_cached(state)
         self._credentials = self._load_credentials()
         self._transport = (
-            CloudTransport(self._credentials.cloud_url, self._credentials.ca_file)
+            CloudTransport(self._credentials.cloud_url, self._credentials.ca_file, clock)
             if self._credentials else None
         )
 
@@ -59,7 +65,7 @@ class EgressGate:
         return self._credentials.device_id if self._credentials else None
 
     def pair(self, cloud_url: str, code: str, ca_file: str | None = None) -> str:
-        transport = CloudTransport(cloud_url, ca_file)
+        transport = CloudTransport(cloud_url, ca_file, self.clock)
         body = json.dumps({"code": code}).encode()
         response = self._send(transport, "POST", "/api/v1/pair", body, "pairing", None)
         if response.status != 201:
@@ -112,7 +118,8 @@ class EgressGate:
                             tuple(dropped))
         assert self._credentials is not None
         message = IntentMessage.new(device_id=self._credentials.device_id, locale=locale,
-                                    intent=intent, slots=kept, policy_version=self.policy.version)
+                                    intent=intent, slots=kept, policy_version=self.policy.version,
+                                    now=datetime.fromtimestamp(self.clock(), UTC))
         return Decision(message, "consented", tuple(dropped))
 
     def deliver(self, message: IntentMessage) -> Delivery:
@@ -143,8 +150,8 @@ class EgressGate:
             status = response.status
             return response
         finally:
-            self.ledger.append(LedgerEntry(at=now(), method=method, path=path, purpose=purpose,
-                                           body_bytes=len(body),
+            self.ledger.append(LedgerEntry(at=self.clock(), method=method, path=path,
+                                           purpose=purpose, body_bytes=len(body),
                                            body=_ledger_body(path, body), status=status))
 
     def _set_policy(self, policy: ConsentPolicy) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
@@ -40,7 +39,3 @@ class EgressLedger:
             for line in handle:
                 if line.strip():
                     yield LedgerEntry(**json.loads(line))
-
-
-def now() -> float:
-    return time.time()

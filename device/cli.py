@@ -1,0 +1,375 @@
+"""`teddy device ...` and `teddy models ...` command groups.
+
+Every handler returns the process exit code: 0 ok, 1 failure, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+from device.asr.engine import EngineError
+from device.audio.wav import AudioInputError, load_wav_pcm16
+
+ENGINE_CHOICES = ["auto", "pocketsphinx", "vosk"]
+LOCALE_CHOICES = ["en", "ko"]
+WAKE_PHRASE = "hey teddy"
+
+
+def _error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=ENGINE_CHOICES, default="auto")
+    parser.add_argument("--model", metavar="DIR", help="Vosk model directory")
+    parser.add_argument("--locale", choices=LOCALE_CHOICES, default="en")
+
+
+def _load_understander(args: argparse.Namespace):  # -> Understander | None
+    from device.speech import Understander
+
+    try:
+        return Understander(args.engine, args.locale, args.model)
+    except EngineError as error:
+        _error(str(error))
+        return None
+
+
+# --- hear ----------------------------------------------------------------------
+
+
+def _hear(args: argparse.Namespace) -> int:
+    understander = _load_understander(args)
+    if understander is None:
+        return 2
+    status = 0
+    for name in args.files:
+        try:
+            pcm = load_wav_pcm16(name)
+        except AudioInputError as error:
+            _error(str(error))
+            status = 2
+            continue
+        heard = understander.hear(pcm)
+        row = {"file": name, **heard.as_dict(), "asr_ms": round(heard.asr_ms, 1)}
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False), flush=True)
+        else:
+            slots = " ".join(f"{k}={v}" for k, v in heard.slots.items())
+            print(f"{name}: {heard.intent} {slots} ({heard.text!r}, {heard.engine}, "
+                  f"{heard.asr_ms:.0f} ms)".replace("  ", " "), flush=True)
+    return status
+
+
+# --- eval ----------------------------------------------------------------------
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from device.speech import Understander
+    from device.speech_eval import ManifestError, read_manifest, run_clips, score
+
+    directory = Path(args.dir)
+    try:
+        clips = read_manifest(directory)
+    except ManifestError as error:
+        _error(str(error))
+        return 2
+    if args.locale:
+        clips = [c for c in clips if c.locale == args.locale]
+    if args.every > 1:
+        clips = clips[:: args.every]
+    outcomes = []
+    loads: dict[str, float] = {}
+    for locale in sorted({c.locale for c in clips}):
+        try:
+            understander = Understander(args.engine, locale, args.model)
+        except EngineError as error:
+            _error(f"{locale}: {error}")
+            return 2
+        loads[f"{understander.engine.name}/{locale}"] = understander.load_seconds
+        try:
+            outcomes += run_clips(understander, [c for c in clips if c.locale == locale])
+        except ManifestError as error:
+            _error(str(error))
+            return 2
+    groups = score(outcomes)
+    if args.json:
+        print(json.dumps({"model_load_seconds": loads,
+                          "groups": [asdict(g) for g in groups]}, ensure_ascii=False))
+        return 0
+    for name, seconds in loads.items():
+        print(f"model load {name}: {seconds:.2f} s")
+    header = (f"{'engine':<13}{'locale':<7}{'condition':<10}{'voices':<9}{'clips':>6}"
+              f"{'intent':>9}{'slots':>9}{'FA':>8}{'p50 ms':>9}{'p95 ms':>9}{'RTF':>7}")
+    print(header)
+    for g in groups:
+        print(f"{g.engine:<13}{g.locale:<7}{g.condition:<10}{g.split:<9}{g.clips:>6}"
+              f"{_fmt(g.intent_accuracy):>9}{_fmt(g.slot_accuracy):>9}"
+              f"{_fmt(g.false_accept_rate):>8}{g.p50_ms:>9.1f}{g.p95_ms:>9.1f}"
+              f"{g.real_time_factor:>7.3f}")
+    return 0
+
+
+# --- listen --------------------------------------------------------------------
+
+
+def _print_heard(heard) -> None:
+    print(json.dumps(heard.as_dict(), ensure_ascii=False), flush=True)
+
+
+def _toy_handler(args: argparse.Namespace, understander: object) -> Callable:
+    """Each heard utterance goes through the whole toy: privacy gate, cloud or local reply."""
+    from device.privacy.gate import EgressGate
+    from device.speaker import Speaker, audio_output_available
+    from device.state import ToyState
+    from device.toy import Toy
+
+    toy = Toy(EgressGate(ToyState(args.state)), locale=args.locale or "en",
+              understander=understander)
+    toy.gate.refresh_policy()
+    history = "history" in toy.gate.policy.purposes
+    # R24: the child and parent can tell whether what is said is kept for review.
+    _indicator("parent can review what was asked: " + ("yes" if history else "no"))
+    speaker = Speaker() if audio_output_available() else None
+
+    def handle(heard: object) -> None:
+        turn = toy.respond(heard)  # type: ignore[arg-type]
+        sent = f"sent {len(turn.sent_body)} bytes" if turn.sent_body else "sent nothing"
+        print(f"\n{turn.intent} -> {turn.reply}  [{turn.answered_by}; {sent}]", flush=True)
+        if speaker is not None:
+            speaker.say(turn.reply)
+
+    return handle
+
+
+def _indicator(text: str) -> None:
+    if sys.stderr.isatty():
+        print(f"\r\033[K{text}", end="", file=sys.stderr, flush=True)
+    else:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _listen(args: argparse.Namespace) -> int:
+    from device.audio.endpointing import Endpointer
+    from device.audio.microphone import capture_chunks
+
+    understander = _load_understander(args)
+    if understander is None:
+        return 2
+    handle = _print_heard if args.json else _toy_handler(args, understander)
+    stop = threading.Event()
+    if args.max_seconds:
+        threading.Timer(args.max_seconds, stop.set).start()
+    armed = args.mode == "continuous"
+
+    def heard_utterances():
+        endpointer = Endpointer()
+        try:
+            chunks = capture_chunks(args.device, stop=stop)
+            for chunk in chunks:
+                was_speaking = endpointer.in_speech
+                finished = endpointer.feed(chunk)
+                if endpointer.in_speech and not was_speaking:
+                    _indicator("● hearing…")
+                yield from finished
+            last = endpointer.flush()
+            if last is not None:
+                yield last
+        except AudioInputError as error:
+            _error(str(error))
+            raise
+
+    try:
+        if args.mode == "push-to-talk":
+            return _push_to_talk(args, understander, handle, stop)
+        _indicator(f"○ listening (say '{WAKE_PHRASE}')" if not armed else "○ listening")
+        for utterance in heard_utterances():
+            heard = understander.hear(utterance)
+            if not armed:
+                if heard.text.startswith(WAKE_PHRASE):
+                    armed = True
+                    _indicator("● awake: listening for a request")
+                else:
+                    _indicator(f"○ listening (say '{WAKE_PHRASE}')")
+                continue
+            handle(heard)
+            if args.mode == "wake":
+                armed = False
+                _indicator(f"○ listening (say '{WAKE_PHRASE}')")
+            else:
+                _indicator("○ listening")
+    except AudioInputError:
+        return 2
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+    return 0
+
+
+def _push_to_talk(args, understander, handle, stop: threading.Event) -> int:
+    from device.audio.microphone import capture_chunks
+
+    while not stop.is_set():
+        _indicator("press Enter to talk (Ctrl-D to quit)")
+        if not sys.stdin.readline():
+            return 0
+        _indicator("● listening: press Enter when done")
+        done = threading.Event()
+
+        def wait_for_enter(event: threading.Event = done) -> None:
+            sys.stdin.readline()
+            event.set()
+
+        threading.Thread(target=wait_for_enter, daemon=True).start()
+        chunks = list(capture_chunks(args.device, stop=done))
+        heard = understander.hear(b"".join(chunks))
+        handle(heard)
+    return 0
+
+
+# --- pairing and the egress ledger ---------------------------------------------
+
+
+def _add_state_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--state", help="the toy's state folder (default: TEDDY_TOY_DIR or "
+                        "~/.local/share/teddy/toy)")
+
+
+def _pair(args: argparse.Namespace) -> int:
+    from device.client.http import CloudUnreachable
+    from device.privacy.gate import EgressGate
+    from device.state import ToyState
+
+    if args.ca and not Path(args.ca).is_file():
+        _error(f"no CA certificate at {args.ca}")
+        return 2
+    gate = EgressGate(ToyState(args.state))
+    try:
+        device_id = gate.pair(args.cloud, args.code, args.ca)
+    except CloudUnreachable as error:
+        _error(f"cannot reach the cloud at {args.cloud}: {error}")
+        return 1
+    except PermissionError as error:
+        _error(f"pairing refused: {error}")
+        return 1
+    purposes = ", ".join(sorted(gate.policy.purposes)) or "nothing yet (the toy plays offline)"
+    print(f"paired as {device_id}; consented purposes: {purposes}")
+    return 0
+
+
+def _ledger(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from device.privacy.ledger import EgressLedger
+    from device.state import ToyState
+
+    entries = list(EgressLedger(ToyState(args.state)).entries())
+    if args.json:
+        for entry in entries:
+            print(json.dumps(entry.__dict__, sort_keys=True))
+        return 0
+    if not entries:
+        print("This toy has sent nothing.")
+        return 0
+    total = sum(entry.body_bytes for entry in entries)
+    print(f"{len(entries)} requests, {total} body bytes in all\n")
+    for entry in entries:
+        when = datetime.fromtimestamp(entry.at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        status = entry.status if entry.status is not None else "unreachable"
+        print(f"{when}  {entry.method:4} {entry.path:16} {entry.purpose:22} {status!s:>11}  "
+              f"{entry.body_bytes:4} B  {entry.body}")
+    return 0
+
+
+# --- models --------------------------------------------------------------------
+
+
+def _models_download(args: argparse.Namespace) -> int:
+    from device.asr.models import DownloadError, download_model
+
+    began = time.perf_counter()
+    try:
+        path = download_model(
+            args.name, url_base=args.url, sha256=args.sha256,
+            target_dir=Path(args.dir) if args.dir else None,
+            show_progress=not args.quiet,
+        )
+    except DownloadError as error:
+        _error(str(error))
+        return 1
+    print(f"{args.name}: ready in {path} ({time.perf_counter() - began:.1f} s)")
+    return 0
+
+
+# --- registration --------------------------------------------------------------
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `device` command group."""
+    device = subparsers.add_parser("device", help="the toy's on-device speech")
+    commands = device.add_subparsers(dest="device_command", required=True)
+
+    hear = commands.add_parser("hear", help="recognise WAV files as intents")
+    hear.add_argument("files", nargs="+", metavar="FILE")
+    hear.add_argument("--json", action="store_true", help="one JSON object per line")
+    _add_engine_options(hear)
+    hear.set_defaults(handler=_hear)
+
+    evaluate = commands.add_parser("eval", help="score recognition on a fixture set")
+    evaluate.add_argument("dir", metavar="DIR", help="directory with manifest.jsonl")
+    evaluate.add_argument("--engine", choices=ENGINE_CHOICES, default="auto")
+    evaluate.add_argument("--model", metavar="DIR", help="Vosk model directory")
+    evaluate.add_argument("--locale", choices=LOCALE_CHOICES, help="only this locale")
+    evaluate.add_argument("--every", type=int, default=1, help="use every Nth clip")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(handler=_eval)
+
+    listen = commands.add_parser("listen", help="live toy from the microphone")
+    listen.add_argument("--device", help="ALSA/PortAudio input device name or index")
+    listen.add_argument("--mode", choices=["push-to-talk", "wake", "continuous"],
+                        default="wake")
+    listen.add_argument("--max-seconds", type=float, help="stop after this long")
+    listen.add_argument("--json", action="store_true",
+                        help="only print heard intents as JSON; nothing is sent")
+    _add_state_option(listen)
+    _add_engine_options(listen)
+    listen.set_defaults(handler=_listen)
+
+    pair = commands.add_parser("pair", help="pair this toy with a cloud using a parent's code")
+    pair.add_argument("--cloud", required=True, help="cloud URL, e.g. https://127.0.0.1:8443")
+    pair.add_argument("--code", required=True, help="the pairing code from the parent page")
+    pair.add_argument("--ca", help="the cloud's CA certificate to pin (TLS)")
+    _add_state_option(pair)
+    pair.set_defaults(handler=_pair)
+
+    ledger = commands.add_parser("ledger", help="show everything this toy has sent")
+    ledger.add_argument("--json", action="store_true", help="one JSON object per line")
+    _add_state_option(ledger)
+    ledger.set_defaults(handler=_ledger)
+
+
+def register_models(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `models` command group."""
+    from device.asr.models import CATALOGUE
+
+    models = subparsers.add_parser("models", help="speech models for the toy")
+    commands = models.add_subparsers(dest="models_command", required=True)
+    download = commands.add_parser("download", help="download and verify a Vosk model")
+    download.add_argument("name", choices=sorted(CATALOGUE))
+    download.add_argument("--url", help="URL base to download from (or TEDDY_MODELS_URL)")
+    download.add_argument("--sha256", help="expected SHA-256 instead of the pinned one")
+    download.add_argument("--dir", help="models directory (or TEDDY_MODELS_DIR)")
+    download.add_argument("--quiet", action="store_true", help="no progress bar")
+    download.set_defaults(handler=_models_download)

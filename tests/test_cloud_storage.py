@@ -1,0 +1,90 @@
+"""Storage plumbing: connection settings, per-worker connections, background checkpoints."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from cloud.storage import checkpointer
+from cloud.storage.db import (
+    BUSY_TIMEOUT_MS,
+    close_worker_connections,
+    connect,
+    open_db,
+    release,
+    worker_connection,
+)
+from cloud.storage.migrations import MIGRATIONS, current_version
+
+
+def test_every_connection_has_the_required_settings(tmp_path: Path) -> None:
+    db = connect(str(tmp_path / "s.db"))
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA busy_timeout").fetchone()[0] == BUSY_TIMEOUT_MS
+    assert db.execute("PRAGMA secure_delete").fetchone()[0] == 1
+    assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_migrations_run_once_and_reach_the_latest_version(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.db")
+    db = open_db(path)
+    latest = max(version for version, _step in MIGRATIONS)
+    assert current_version(db) == latest
+    open_db(path)  # a second start applies nothing twice
+    assert db.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_a_worker_reuses_its_connection_and_no_transaction_outlives_a_request(
+        tmp_path: Path) -> None:
+    path = str(tmp_path / "s.db")
+    open_db(path).close()
+    first = worker_connection(path)
+    assert worker_connection(path) is first
+    first.execute("BEGIN IMMEDIATE")
+    first.execute("INSERT INTO schema_migrations VALUES (999, 0)")
+    release(first)
+    assert not first.conn.in_transaction
+    assert first.execute("SELECT COUNT(*) FROM schema_migrations WHERE version = 999"
+                         ).fetchone()[0] == 0
+    other: list[object] = []
+    thread = threading.Thread(target=lambda: other.append(worker_connection(path)))
+    thread.start()
+    thread.join()
+    assert other[0] is not first  # one per thread: sqlite connections are not shared
+    close_worker_connections()
+    assert worker_connection(path) is not first
+
+
+def _write_pages(path: str, pages: int) -> int:
+    """Write about `pages` WAL frames with automatic checkpoints off; return frames left."""
+    writer = connect(path)
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    writer.execute("CREATE TABLE IF NOT EXISTS blobs (b BLOB)")
+    for _ in range(pages // 20):
+        for _ in range(20):
+            writer.execute("INSERT INTO blobs VALUES (randomblob(4000))")
+        time.sleep(0.02)
+    time.sleep(0.3)
+    writer.execute("INSERT INTO blobs VALUES (1)")  # a new writer may start the WAL afresh
+    frames = int(writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+    writer.close()
+    return frames
+
+
+def test_the_background_checkpointer_folds_the_wal_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    unattended, attended = str(tmp_path / "alone.db"), str(tmp_path / "checked.db")
+    for path in (unattended, attended):
+        open_db(path).close()
+    # Control: with automatic checkpoints off and no thread, every frame stays in the WAL.
+    assert _write_pages(unattended, 600) >= 600
+    monkeypatch.setattr(checkpointer, "RESTART_FRAMES", 50)
+    checkpointer.start(attended, interval_s=0.05)
+    try:
+        assert _write_pages(attended, 600) < 200
+    finally:
+        checkpointer.stop_all()
+    assert not checkpointer.running_for(attended)

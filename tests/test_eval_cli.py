@@ -1,0 +1,59 @@
+"""`teddy device eval` scores a fixture manifest for real."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+from speech_helpers import FIXTURES, ROOT, manifest_rows
+
+
+def _subset(tmp_path, rows: list[dict]) -> None:
+    for row in rows:
+        target = tmp_path / row["file"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(FIXTURES / row["file"], target)
+    with (tmp_path / "manifest.jsonl").open("w") as manifest:
+        for row in rows:
+            manifest.write(json.dumps(row) + "\n")
+
+
+def run_eval(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "teddy", "device", "eval", *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def test_eval_reports_accuracy_false_accepts_and_latency(tmp_path) -> None:
+    rows = manifest_rows()
+    english = [r for r in rows if r["locale"] == "en"]
+    pick = [r for r in english if r["condition"] == "clean"][:6]
+    pick += [r for r in english if r["condition"] == "ood"][:3]
+    # A deliberately wrong label must count against accuracy.
+    wrong = dict(pick[0], intent="sing_song", slots={"song": "happy birthday"})
+    _subset(tmp_path, [*pick, wrong])
+    result = run_eval(str(tmp_path), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    groups = {(g["condition"], g["split"]): g for g in report["groups"]}
+    clean = groups[("clean", "all")]
+    assert clean["clips"] == 7 and clean["intent_accuracy"] <= 6 / 7
+    assert 0 <= groups[("ood", "all")]["false_accept_rate"] <= 1
+    assert clean["p95_ms"] >= clean["p50_ms"] > 0 and clean["real_time_factor"] > 0
+    assert report["model_load_seconds"]["pocketsphinx/en"] < 3.0
+    table = run_eval(str(tmp_path))
+    assert "intent" in table.stdout and "p95 ms" in table.stdout and "ood" in table.stdout
+
+
+def test_eval_of_a_directory_without_manifest_is_a_clear_error(tmp_path) -> None:
+    result = run_eval(str(tmp_path))
+    assert result.returncode == 2 and "manifest.jsonl" in result.stderr
+
+
+def test_eval_with_a_missing_clip_names_it(tmp_path) -> None:
+    (tmp_path / "manifest.jsonl").write_text(json.dumps({
+        "file": "gone.wav", "text": "hello teddy", "intent": "greet", "slots": {},
+        "locale": "en", "condition": "clean"}) + "\n")
+    result = run_eval(str(tmp_path))
+    assert result.returncode == 2 and "gone.wav" in result.stderr
