@@ -27,9 +27,23 @@ def active_purposes(db: sqlite_utils.Database, child_id: int, notice_version: in
     }
 
 
-def policy_version(db: sqlite_utils.Database, child_id: int) -> int:
-    row = db.execute("SELECT policy_version FROM children WHERE id = ?", [child_id]).fetchone()
-    return int(row[0]) if row else 0
+def current_policy(db: sqlite_utils.Database, child_id: int, notice_version: int
+                   ) -> tuple[int, set[str]]:
+    """(policy version, active purposes) in one read: the device API asks on every request."""
+    from cloud.notices import consent_still_covers
+
+    rows = db.execute(
+        "SELECT ch.policy_version, c.purpose, c.notice_version FROM children ch "
+        "LEFT JOIN consents c ON c.child_id = ch.id AND c.revoked_at IS NULL WHERE ch.id = ?",
+        [child_id],
+    ).fetchall()
+    version = int(rows[0][0]) if rows else 0
+    purposes = {
+        purpose
+        for _version, purpose, given_under in rows
+        if purpose is not None and consent_still_covers(purpose, given_under, notice_version)
+    }
+    return version, purposes
 
 
 def _bump_policy(db: sqlite_utils.Database, child_id: int) -> None:

@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import queue
-import signal
 import subprocess
 import sys
 import threading
@@ -21,7 +20,7 @@ from typing import IO, Any
 
 import requests
 
-from teddy.cloud_process import free_port
+from teddy.cloud_process import free_port, stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STOP_GRACE_S = 8.0
@@ -37,19 +36,6 @@ def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
     return env
-
-
-def _stop_group(process: subprocess.Popen[Any]) -> None:
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_GRACE_S)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
 
 
 def _log_tail(path: Path, chars: int = 2000) -> str:
@@ -143,7 +129,7 @@ class CloudServer:
 
     def stop(self) -> None:
         if self.process is not None:
-            _stop_group(self.process)
+            stop_process_group(self.process, STOP_GRACE_S)
 
     def set_clock_offset(self, seconds: float) -> None:
         temporary = self.clock_file.with_suffix(".tmp")
@@ -236,7 +222,7 @@ class ToyProcess:
                 self.process.stdin.close()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=2)
-        _stop_group(self.process)
+        stop_process_group(self.process, STOP_GRACE_S)
 
     def __enter__(self) -> ToyProcess:
         return self.start()

@@ -5,16 +5,13 @@ from __future__ import annotations
 import base64
 import json
 import time
-from pathlib import Path
 
 import pytest
 import sqlite_utils
 from cloud_helpers import (
     Family,
-    db_for,
     dump_tables,
     intent_body,
-    make_app,
     make_family,
     signed_intent_headers,
 )
@@ -26,21 +23,6 @@ from cloud.device_api.auth import NONCE_KEEP_S, AuthenticatedDevice, AuthError, 
 from teddy.contracts.intent_message import MAX_BODY_BYTES
 
 INTENT = "/api/v1/intent"
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Flask:
-    return make_app(tmp_path)
-
-
-@pytest.fixture
-def db(app: Flask) -> sqlite_utils.Database:
-    return db_for(app)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def send(client: FlaskClient, family: Family, intent: str,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
-from cloud_helpers import Family, db_for, dump_tables, make_app, make_family
+from cloud_helpers import Family, dump_tables, make_family
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import given, settings
@@ -17,21 +17,6 @@ from teddy.contracts import signing
 
 POLICY = "/api/v1/policy"
 FIELDS = ("method", "path", "timestamp", "nonce", "body")
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Flask:
-    return make_app(tmp_path, clock_file=str(tmp_path / "clock-offset"))
-
-
-@pytest.fixture
-def db(app: Flask) -> sqlite_utils.Database:
-    return db_for(app)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 @pytest.fixture

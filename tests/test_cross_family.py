@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import sqlite_utils
 from cloud_helpers import (
     Family,
-    db_for,
     dump_tables,
     intent_body,
-    make_app,
     make_family,
     signed_intent_headers,
 )
-from flask import Flask
 from flask.testing import FlaskClient
 
 from teddy.contracts import signing
@@ -24,21 +20,6 @@ from teddy.contracts import signing
 INTENT = "/api/v1/intent"
 POLICY = "/api/v1/policy"
 ALL = ("core", "personalisation", "history")
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Flask:
-    return make_app(tmp_path)
-
-
-@pytest.fixture
-def db(app: Flask) -> sqlite_utils.Database:
-    return db_for(app)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 @pytest.fixture

@@ -59,16 +59,6 @@ def app(tmp_path: Path, clock_file: Path) -> Flask:
     return fast_app(tmp_path, clock_file=str(clock_file))
 
 
-@pytest.fixture
-def db(app: Flask) -> sqlite_utils.Database:
-    return db_for(app)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
 def text(response) -> str:  # type: ignore[no-untyped-def]
     return html.unescape(response.get_data(as_text=True))
 

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from cloud import personalisation
 from cloud.app import get_clock, get_db
-from cloud.consent import active_purposes, policy_version
+from cloud.consent import current_policy
 from cloud.device_api.auth import (
     AuthenticatedDevice,
     AuthError,
@@ -62,8 +62,8 @@ def _body_within_limit() -> bytes | None:
 
 
 def _policy(db: sqlite_utils.Database, child_id: int) -> dict[str, Any]:
-    purposes = active_purposes(db, child_id, current_app.config["TEDDY"].notice_version)
-    return {"version": policy_version(db, child_id), "purposes": sorted(purposes)}
+    version, purposes = current_policy(db, child_id, current_app.config["TEDDY"].notice_version)
+    return {"version": version, "purposes": sorted(purposes)}
 
 
 @bp.post("/pair")
@@ -146,6 +146,9 @@ def _answer(db: sqlite_utils.Database, device: AuthenticatedDevice, message: Int
     return jsonify(reply=reply, personalised=not profile.is_empty, policy=policy)
 
 
+_activity_recorded_at: dict[str, float] = {}
+
+
 def _store(db: sqlite_utils.Database, device: AuthenticatedDevice, message: IntentMessage,
            slots: dict[str, Any], consented: set[str], now: float) -> None:
     """Keep only what a consented purpose asks for (R07, R23)."""
@@ -160,8 +163,12 @@ def _store(db: sqlite_utils.Database, device: AuthenticatedDevice, message: Inte
             [device.child_id, device.device_id, message.intent,
              json.dumps(slots, sort_keys=True), now, now + keep_days * 86400],
         )
-    # Activity is kept to the minute: enough for the inactivity rule (R21), and it spares
-    # most requests two page writes.
+    # Activity is kept to the minute: enough for the inactivity rule (R21). A worker that
+    # recorded this device within the minute skips the statements; the WHERE clauses keep
+    # the other workers from writing more often.
+    if now - _activity_recorded_at.get(device.device_id, float("-inf")) < ACTIVITY_RESOLUTION_S:
+        return
+    _activity_recorded_at[device.device_id] = now
     db.execute("UPDATE children SET last_active_at = ? WHERE id = ? AND last_active_at <= ?",
                [now, device.child_id, now - ACTIVITY_RESOLUTION_S])
     db.execute("UPDATE devices SET last_seen_at = ? WHERE id = ? "
