@@ -37,6 +37,13 @@ class PreparedRequest:
     body: bytes
     headers: dict[str, str]
 
+    def wire_bytes(self, host: str, port: int) -> bytes:
+        """The whole HTTP/1.1 request, built once so the load generator only sends bytes."""
+        lines = [f"POST {self.path} HTTP/1.1", f"Host: {host}:{port}",
+                 f"Content-Length: {len(self.body)}", "Connection: close",
+                 *(f"{name}: {value}" for name, value in self.headers.items())]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
+
 
 def create_toys(db_path: str, count: int) -> list[BenchToy]:
     db = open_db(db_path)
