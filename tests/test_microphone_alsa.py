@@ -102,3 +102,21 @@ def test_unknown_input_device_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "no-such-mic" in result.stderr
+
+
+def test_the_live_toy_shows_when_it_listens_and_whether_history_is_kept(tmp_path: Path,
+                                                                         hello_pcm: bytes) -> None:
+    """R24: a visible listening indicator, and whether a parent can review what was asked."""
+    env = _virtual_microphone(tmp_path, hello_pcm)
+    seconds = len(hello_pcm) / 2 / 16000 + 1.0
+    result = subprocess.run(
+        [sys.executable, "-m", "teddy", "device", "listen", "--device", "teddyfile",
+         "--mode", "continuous", "--max-seconds", f"{seconds:.1f}",
+         "--state", str(tmp_path / "toy")],
+        capture_output=True, text=True, env=env, timeout=90,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "parent can review what was asked: no" in result.stderr
+    assert "○ listening" in result.stderr and "● hearing" in result.stderr
+    # Unpaired, the toy answers on its own and says so.
+    assert "greet -> Hello there!" in result.stdout and "[toy; sent nothing]" in result.stdout
