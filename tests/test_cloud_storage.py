@@ -88,3 +88,16 @@ def test_the_background_checkpointer_folds_the_wal_back(
     finally:
         checkpointer.stop_all()
     assert not checkpointer.running_for(attended)
+
+
+def test_an_erased_childs_id_is_never_given_to_a_new_child(tmp_path: Path) -> None:
+    """Audit entries name `child:<id>`; reuse would tie a new child to an erased one's log."""
+    db = open_db(str(tmp_path / "cloud.db"))
+    now = time.time()
+    parent = db["parents"].insert({"email": "p@example.com", "password_hash": "-",
+                                   "created_at": now}).last_pk
+    child = {"parent_id": parent, "age_band": "6-8", "country": "US", "created_at": now,
+             "last_active_at": now}
+    first = db["children"].insert(child).last_pk
+    db.execute("DELETE FROM children WHERE id = ?", [first])
+    assert db["children"].insert(child).last_pk != first

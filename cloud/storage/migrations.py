@@ -161,11 +161,50 @@ def _v3_parent_web(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v4_ids_are_never_reused(db: sqlite_utils.Database) -> None:
+    """Audit entries name `child:<id>` and `parent:<id>`: an erased child's id must never be
+    given to a new child, so both tables are rebuilt with AUTOINCREMENT (SQLite's table
+    rebuild procedure; it runs with foreign keys off, then checks them)."""
+    _run_script(db,
+        """
+        CREATE TABLE parents_v4 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            email TEXT NOT NULL UNIQUE,
+            password_hash TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        INSERT INTO parents_v4 (id, email, password_hash, created_at)
+            SELECT id, email, password_hash, created_at FROM parents;
+        DROP TABLE parents;
+        ALTER TABLE parents_v4 RENAME TO parents;
+        CREATE TABLE children_v4 (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            parent_id INTEGER NOT NULL REFERENCES parents(id) ON DELETE CASCADE,
+            first_name TEXT,
+            age_band TEXT NOT NULL,
+            country TEXT NOT NULL,
+            policy_version INTEGER NOT NULL DEFAULT 0,
+            created_at REAL NOT NULL,
+            last_active_at REAL NOT NULL
+        );
+        INSERT INTO children_v4 (id, parent_id, first_name, age_band, country, policy_version,
+                                 created_at, last_active_at)
+            SELECT id, parent_id, first_name, age_band, country, policy_version, created_at,
+                   last_active_at FROM children;
+        DROP TABLE children;
+        ALTER TABLE children_v4 RENAME TO children;
+        CREATE INDEX children_by_parent ON children(parent_id);
+        """)
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_initial),
     (2, _v2_audit_chain_cannot_fork),
     (3, _v3_parent_web),
+    (4, _v4_ids_are_never_reused),
 ]
+# Steps that rebuild a referenced table; PRAGMA foreign_keys cannot change inside a transaction.
+REBUILDS = {4}
 
 
 def current_version(db: sqlite_utils.Database) -> int:
@@ -183,10 +222,15 @@ def migrate(db: sqlite_utils.Database) -> int:
     )
     # BEGIN IMMEDIATE serialises concurrent workers starting against a fresh file.
     for version, step in MIGRATIONS:
+        rebuild = version in REBUILDS
+        if rebuild:
+            db.execute("PRAGMA foreign_keys=OFF")
         db.execute("BEGIN IMMEDIATE")
         try:
             if current_version(db) < version:
                 step(db)
+                if rebuild and db.execute("PRAGMA foreign_key_check").fetchone():
+                    raise RuntimeError(f"migration {version} broke a foreign key")
                 db.execute(
                     "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
                     [version, time.time()],
@@ -195,4 +239,7 @@ def migrate(db: sqlite_utils.Database) -> int:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        finally:
+            if rebuild:
+                db.execute("PRAGMA foreign_keys=ON")
     return current_version(db)
