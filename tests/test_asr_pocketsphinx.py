@@ -9,6 +9,7 @@ from speech_helpers import DEMO, FIXTURES, manifest_rows
 
 from device.asr import load_engine
 from device.asr.engine import EngineError, SpeechEngine
+from device.asr.pocketsphinx_engine import speech_frames
 from device.audio.wav import load_wav_pcm16
 from device.speech import Understander
 
@@ -85,3 +86,23 @@ def test_korean_is_refused_with_a_clear_error() -> None:
 def test_odd_length_pcm_is_rejected(toy: Understander) -> None:
     with pytest.raises(EngineError, match="whole 16-bit samples"):
         toy.engine.transcribe(b"\x00\x00\x01")
+
+
+def test_speech_frames_find_the_loud_part_only() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    quiet = rng.normal(0.0, 100.0, 16000)
+    tone = 8000 * np.sin(2 * np.pi * 440 * np.arange(8000) / 16000) + rng.normal(0, 100, 8000)
+    pcm = np.concatenate([quiet, tone, quiet]).astype("<i2").tobytes()
+    frames = speech_frames(pcm)
+    # The tone spans 1.0-1.5 s, i.e. 10 ms frames 100-150 (25 ms windows overlap its edges).
+    assert 95 <= frames.min() <= 100 and 148 <= frames.max() <= 150
+    assert len(frames) >= 48
+
+
+def test_long_speech_explained_by_a_short_sentence_is_rejected(toy: Understander) -> None:
+    # "i need to go to the bathroom" once came out as "i'm ethan" with the rest
+    # of the speech in silence, scoring above the likelihood-ratio threshold.
+    row = next(r for r in manifest_rows() if r["text"] == "i need to go to the bathroom")
+    assert toy.hear(load_wav_pcm16(FIXTURES / row["file"])).intent == "unknown"
