@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from speech_helpers import FIXTURES, manifest_rows
 
@@ -65,8 +63,3 @@ def test_vosk_english_without_a_model_explains_how_to_get_one(monkeypatch, tmp_p
         load_engine("vosk", "en")
 
 
-def test_model_loads_in_reasonable_time() -> None:
-    began = time.perf_counter()
-    load_engine("vosk", "ko")
-    # The target is 3 s; the Korean graph is 230 MB, so allow headroom on a busy CI box.
-    assert time.perf_counter() - began < 8.0
