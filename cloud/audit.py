@@ -23,7 +23,7 @@ GENESIS = "0" * 64
 # Keys that may appear in details: references and counts, never values about a child.
 ALLOWED_DETAIL_KEYS = frozenset(
     {"purpose", "purposes", "method", "notice_version", "tables", "rows", "receipt", "reason",
-     "device", "count", "scope", "category"}
+     "device", "count", "scope", "category", "through_seq", "anchor"}
 )
 # Identifiers only: no spaces (so no sentences) and no "@" (so no e-mail addresses).
 IDENTIFIER = re.compile(r"[A-Za-z0-9_.:+/-]{1,80}")
@@ -115,16 +115,55 @@ class Verification:
     head: str = GENESIS
 
 
+TRIM_ACTION = "audit.trim"
+
+
+def trim(db: sqlite_utils.Database, *, now: float, keep_days: float) -> int:
+    """Drop entries older than the log's own retention, inside the caller's transaction.
+
+    A trim entry is appended first, naming the last dropped entry and its hash; the delete
+    trigger lets only entries up to that point go, and `verify` starts the chain from that
+    anchor. Returns how many entries were dropped.
+    """
+    if not db.conn.in_transaction:
+        raise RuntimeError("audit.trim must run inside the purge's transaction")
+    cutoff = now - keep_days * 86400
+    first_kept = db.execute("SELECT MIN(seq) FROM audit_log WHERE at > ?", [cutoff]).fetchone()[0]
+    last_old = db.execute(
+        "SELECT seq, hash FROM audit_log WHERE seq < COALESCE(?, 1 << 62) "
+        "ORDER BY seq DESC LIMIT 1", [first_kept]).fetchone()
+    if last_old is None:
+        return 0
+    through_seq, anchor = int(last_old[0]), str(last_old[1])
+    append(db, at=now, actor="system", action=TRIM_ACTION, subject="audit_log",
+           details={"through_seq": through_seq, "anchor": anchor})
+    return db.execute("DELETE FROM audit_log WHERE seq <= ?", [through_seq]).rowcount
+
+
+def _trim_anchors(db: sqlite_utils.Database) -> set[tuple[int, str]]:
+    anchors = set()
+    for (details_json,) in db.execute(
+            "SELECT details_json FROM audit_log WHERE action = ?", [TRIM_ACTION]):
+        details = json.loads(details_json)
+        anchors.add((int(details["through_seq"]), str(details["anchor"])))
+    return anchors
+
+
 def verify(db: sqlite_utils.Database) -> Verification:
-    """Walk the chain from the start. `head` is the last good hash: keep a copy elsewhere to
-    detect the one change a chain alone cannot, cutting entries off its end."""
+    """Walk the chain from the start, or from a recorded trim anchor. `head` is the last good
+    hash: keep a copy elsewhere to detect the one change a chain alone cannot, cutting entries
+    off its end."""
     prev_hash = GENESIS
     count = 0
     last_seq = 0
+    anchors = _trim_anchors(db)
     for seq, at, actor, action, subject, details_json, stored_prev, stored_hash in db.execute(
         "SELECT seq, at, actor, action, subject, details_json, prev_hash, hash "
         "FROM audit_log ORDER BY seq"
     ):
+        if count == 0 and (seq - 1, stored_prev) in anchors:
+            # Older entries were dropped by a recorded, chained trim: start from its anchor.
+            prev_hash, last_seq = stored_prev, seq - 1
         count += 1
         if seq != last_seq + 1:
             return Verification(count, False, seq, "entries missing before this one", prev_hash)

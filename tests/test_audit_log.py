@@ -141,3 +141,27 @@ def test_concurrent_writers_keep_one_unbroken_chain(db_path: str) -> None:
     assert errors == []
     result = audit.verify(connect(db_path))
     assert (result.ok, result.entries) == (True, 120)
+
+
+def test_entries_past_the_logs_retention_are_trimmed_and_the_chain_still_verifies(
+        tmp_path: Path) -> None:
+    from cloud.retention.purge import purge_expired
+
+    db = open_db(str(tmp_path / "cloud.db"))
+    start = 1_800_000_000.0
+    for n in range(5):
+        audit.append(db, at=start + n, actor="system", action="test.event", subject=f"n:{n}")
+    # Deleting by hand is still refused: nothing has been trimmed.
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        db.execute("DELETE FROM audit_log WHERE seq = 1")
+    four_years = 4 * 365 * 86400
+    audit.append(db, at=start + four_years, actor="system", action="test.event",
+                 subject="recent")
+    report = purge_expired(db, start + four_years + 10)
+    assert report.rows["audit_log"] == 5
+    actions = [row[0] for row in db.execute("SELECT action FROM audit_log ORDER BY seq")]
+    assert actions[0] == "test.event" and "audit.trim" in actions
+    assert audit.verify(db).ok
+    # Dropping a kept entry is still refused, and so is editing the trim record.
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        db.execute("DELETE FROM audit_log WHERE action = 'audit.trim'")

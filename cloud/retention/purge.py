@@ -138,6 +138,8 @@ def purge_expired(db: sqlite_utils.Database, now: float, *, inactive_profile_day
             report.rows, vacuum_needed = delete_expired(db, now, allow_vacuum=True)
             if vacuum_needed:
                 marker.touch()
+            report.rows["audit_log"] = audit.trim(
+                db, now=now, keep_days=retention_s("audit_log") / DAY_S)
             if report.total_rows:
                 audit.append(db, at=now, actor="system", action="retention.purge",
                              subject="system",

@@ -197,11 +197,25 @@ def _v4_ids_are_never_reused(db: sqlite_utils.Database) -> None:
         """)
 
 
+def _v5_audit_log_keeps_its_retention(db: sqlite_utils.Database) -> None:
+    """Entries may go only once a chained `audit.trim` entry names them (cloud.audit.trim)."""
+    _run_script(db,
+        """
+        DROP TRIGGER audit_log_no_delete;
+        CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        WHEN OLD.seq > (
+            SELECT COALESCE(MAX(CAST(json_extract(details_json, '$.through_seq') AS INTEGER)), 0)
+            FROM audit_log WHERE action = 'audit.trim')
+        BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+        """)
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_initial),
     (2, _v2_audit_chain_cannot_fork),
     (3, _v3_parent_web),
     (4, _v4_ids_are_never_reused),
+    (5, _v5_audit_log_keeps_its_retention),
 ]
 # Steps that rebuild a referenced table; PRAGMA foreign_keys cannot change inside a transaction.
 REBUILDS = {4}
