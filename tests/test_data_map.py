@@ -94,3 +94,15 @@ def test_the_intent_schema_refuses_what_the_map_keeps_on_the_toy() -> None:
                 IntentMessage.model_validate(message)
         else:
             assert IntentMessage.model_validate(message).slots == {name: value}
+
+
+@pytest.mark.parametrize("locale", ["en", "ko"])
+def test_every_slot_the_toy_can_hear_has_a_rule_in_the_data_map(locale: str) -> None:
+    """The gate decides from the data map; a slot it does not know could never be judged."""
+    from device.nlu.templates import expand_templates, load_templates
+
+    expansions = expand_templates(load_templates(locale))
+    assert {slot for e in expansions for slot in e.slots} - set(data_map().slots) == set()
+    for expansion in expansions:
+        if expansion.intent == "share_location":
+            assert all(data_map().slots[s].leaves_toy == "never" for s in expansion.slots)
