@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cloud_helpers import add_child, add_parent, grant
 
 from cloud import consent, pairing
 from cloud.storage.db import open_db
@@ -34,15 +35,11 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudProcess]:
 
 
 def _new_family(db_path: str, email: str) -> tuple[int, int, str]:
+    """A parent and child with no consent yet, and a pairing code for their toy."""
     db = open_db(db_path)
     now = time.time()
-    parent_id = db["parents"].insert(
-        {"email": email, "password_hash": "x", "created_at": now}
-    ).last_pk
-    child_id = db["children"].insert(
-        {"parent_id": parent_id, "first_name": None, "age_band": "6-8", "country": "US",
-         "created_at": now, "last_active_at": now}
-    ).last_pk
+    parent_id = add_parent(db, email, now)
+    child_id = add_child(db, parent_id, now)
     code = pairing.issue_code(db, child_id, now)
     db.close()
     return parent_id, child_id, code
@@ -50,9 +47,7 @@ def _new_family(db_path: str, email: str) -> tuple[int, int, str]:
 
 def _consent(db_path: str, parent_id: int, child_id: int, purposes: list[str]) -> None:
     db = open_db(db_path)
-    for purpose in purposes:
-        consent.grant(db, child_id=child_id, parent_id=parent_id, purpose=purpose,
-                      notice_version=1, method="payment_card", now=time.time())
+    grant(db, parent_id, child_id, purposes, time.time())
     db.close()
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cloud_helpers import add_child, add_parent
 
 from cloud import pairing
 from cloud.storage.db import open_db
@@ -30,11 +31,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudProcess]:
 def _pairing_code(db_path: str) -> str:
     db = open_db(db_path)
     now = time.time()
-    parent_id = db["parents"].insert(
-        {"email": f"cli-{now}@example.com", "password_hash": "-", "created_at": now}).last_pk
-    child_id = db["children"].insert(
-        {"parent_id": parent_id, "age_band": "6-8", "country": "US", "created_at": now,
-         "last_active_at": now}).last_pk
+    child_id = add_child(db, add_parent(db, f"cli-{now}@example.com", now), now)
     code = pairing.issue_code(db, child_id, now)
     db.close()
     return code
