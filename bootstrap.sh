@@ -12,7 +12,7 @@ shift || true
 case "$job" in demo|test) ;; *) echo "usage: ./bootstrap.sh demo|test [args...]" >&2; exit 2 ;; esac
 
 debian_packages=(python3 python3-venv espeak-ng sox libsox-fmt-all libportaudio2 alsa-utils)
-if [ "$job" = test ]; then debian_packages+=(chromium strace); fi
+if [ "$job" = test ]; then debian_packages+=(chromium strace wrk); fi
 
 missing=()
 for pkg in "${debian_packages[@]}"; do

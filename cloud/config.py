@@ -30,6 +30,7 @@ class CloudConfig:
     backup_dir: str | None = None
     session_cookie_secure: bool = False
     login_attempts_per_15_min: int = 5
+    pairing_attempts_per_15_min: int = 10
     consent_ages: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CONSENT_AGES))
 
     @classmethod
@@ -60,6 +61,7 @@ class CloudConfig:
         self.purge_interval_s = float(self.purge_interval_s)
         self.inactive_profile_days = int(self.inactive_profile_days)
         self.login_attempts_per_15_min = int(self.login_attempts_per_15_min)
+        self.pairing_attempts_per_15_min = int(self.pairing_attempts_per_15_min)
         if isinstance(self.session_cookie_secure, str):
             self.session_cookie_secure = self.session_cookie_secure.lower() in ("1", "true", "yes")
 

@@ -115,6 +115,9 @@ def _paths() -> dict[str, Any]:
                 "401": _error_response("Unknown, used or expired pairing code."),
                 "413": TOO_LARGE,
                 "422": _error_response("Body is not {\"code\": string}."),
+                "429": _error_response(
+                    "Too many wrong codes from this address in 15 minutes; a Retry-After "
+                    "header says how many seconds to wait."),
             },
         }},
         "/api/v1/policy": {"get": {

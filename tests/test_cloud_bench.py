@@ -20,28 +20,58 @@ def _run(argv: list[str]) -> int:
 
 def test_a_small_run_ends_with_one_json_line_of_figures(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = _run(["cloud", "--toys", "2", "--requests", "60", "--rounds", "1", "--warmup", "4",
+    code = _run(["cloud", "--toys", "2", "--seconds", "1", "--rounds", "1", "--warmup", "0",
                  "--dir", str(tmp_path)])
     lines = capsys.readouterr().out.strip().splitlines()
     summary = json.loads(lines[-1])
     assert code == 0
-    assert summary["errors"] == 0 and summary["requests"] == 60
+    assert summary["errors"] == 0 and summary["requests"] > 0
     for key in ("rps", "p50_ms", "p99_ms", "bare_rps"):
         assert summary[key] > 0, key
     assert summary["ratio"] == pytest.approx(summary["rps"] / summary["bare_rps"], abs=0.002)
     assert summary["p50_ms"] <= summary["p99_ms"]
-    # The cloud really handled signed intents: every toy's child has history rows.
+    # The cloud really handled signed intents: each answered one left a history row. wrk stops
+    # with at most one request per toy in flight, which the server may still have stored.
     import sqlite3
 
     db = sqlite3.connect(tmp_path / "bench-cloud.db")
     counted = db.execute("SELECT COUNT(*) FROM intent_events").fetchone()[0]
-    assert counted == 60 + 4
+    assert summary["requests"] <= counted <= summary["requests"] + 2
 
 
-@pytest.mark.parametrize("argv", [["--toys", "0"], ["--requests", "1", "--toys", "2"],
-                                  ["--warmup", "-1"]])
+@pytest.mark.parametrize("argv", [["--toys", "0"], ["--seconds", "0"], ["--warmup", "-1"]])
 def test_bad_arguments_are_refused_before_anything_starts(
         tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(["cloud", *argv, "--dir", str(tmp_path / "run")]) == 2
     assert "teddy bench cloud:" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_without_wrk_the_bench_says_how_to_install_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert _run(["cloud", "--dir", str(tmp_path / "run")]) == 2
+    assert "apt-get install wrk" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_percentiles_and_merged_rounds_come_from_the_whole_latency_histogram() -> None:
+    from cloud.bench.load import LoadResult
+
+    first = LoadResult(100, 1.0, {1000: 98, 9000: 2}, {})
+    second = LoadResult(100, 1.0, {2000: 99, 30000: 1}, {401: 1})
+    both = first.merged(second)
+    assert first.percentile_ms(50) == 1.0 and first.percentile_ms(99) == 9.0
+    assert both.requests == 200 and both.rps == 100
+    assert both.percentile_ms(50) == 2.0 and both.percentile_ms(99) == 9.0
+    assert both.percentile_ms(100) == 30.0 and both.failures == {401: 1}
+
+
+def test_a_toy_that_ran_out_of_signed_requests_is_an_error_not_a_replay() -> None:
+    from cloud.bench.load import LoadGeneratorError, _parse
+
+    line = ('RESULT {"requests": 10, "duration_us": 1000000, "statuses": {"200": 10}, '
+            '"socket_errors": 0, "toys_ran_out": 1, "latency_us": [[900, 10]]}')
+    with pytest.raises(LoadGeneratorError, match="ran out"):
+        _parse("wrk output\n" + line)

@@ -61,6 +61,25 @@ def test_expired_or_malformed_pairing_code_is_refused(client: FlaskClient,
     assert dump_tables(db) == before
 
 
+def test_a_flood_of_wrong_pairing_codes_is_throttled_without_storing_anything(
+        app: Flask, client: FlaskClient, db: sqlite_utils.Database) -> None:
+    family = make_family(db)
+    limit = app.config["TEDDY"].pairing_attempts_per_15_min
+    code = pairing.issue_code(db, family.child_id, time.time())
+    before = dump_tables(db)
+    for _ in range(limit):
+        assert client.post("/api/v1/pair", json={"code": "WRNG-C0DE"}).status_code == 401
+    # Even the right code waits now: the guesser cannot tell a hit from a miss.
+    refused = client.post("/api/v1/pair", json={"code": code})
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["Retry-After"]) <= 15 * 60
+    assert refused.json["retry_after_s"] == int(refused.headers["Retry-After"])
+    assert dump_tables(db) == before
+    app.extensions["teddy.clock"].advance(15 * 60 + 1)
+    code = pairing.issue_code(db, family.child_id, app.extensions["teddy.clock"].time())
+    assert client.post("/api/v1/pair", json={"code": code}).status_code == 201
+
+
 # -- policy --------------------------------------------------------------------------------
 def test_policy_lists_consented_purposes(client: FlaskClient, db: sqlite_utils.Database) -> None:
     family = make_family(db, purposes=("core", "history"))
@@ -288,3 +307,16 @@ def test_a_first_name_the_parent_gave_is_used_only_under_personalisation(
     without = make_family(db, purposes=("core",), first_name="Bea")
     assert "Ada" in send(client, with_consent, "tell_story", {"topic": "dragons"}).json["reply"]
     assert "Bea" not in send(client, without, "tell_story", {"topic": "dragons"}).json["reply"]
+
+
+def test_the_pairing_throttle_forgets_old_failures_and_bounds_its_memory() -> None:
+    from cloud.device_api.pairing_throttle import PairingThrottle
+
+    throttle = PairingThrottle(limit=2, window_s=100, max_clients=3)
+    throttle.record_failure("a", 0)
+    throttle.record_failure("a", 50)
+    assert throttle.retry_after_s("a", 60) == pytest.approx(40)
+    assert throttle.retry_after_s("a", 101) is None  # the first failure left the window
+    for client in ("b", "c", "d"):
+        throttle.record_failure(client, 60)
+    assert throttle.retry_after_s("a", 60) is None  # longest quiet, forgotten first

@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from cloud.storage import checkpointer
+from cloud.storage import checkpointer, writer_queue
 from cloud.storage.db import (
     BUSY_TIMEOUT_MS,
     close_worker_connections,
@@ -16,6 +17,7 @@ from cloud.storage.db import (
     open_db,
     release,
     worker_connection,
+    write_transaction,
 )
 from cloud.storage.migrations import MIGRATIONS, current_version
 
@@ -101,3 +103,48 @@ def test_an_erased_childs_id_is_never_given_to_a_new_child(tmp_path: Path) -> No
     first = db["children"].insert(child).last_pk
     db.execute("DELETE FROM children WHERE id = ?", [first])
     assert db["children"].insert(child).last_pk != first
+
+
+def test_a_write_transaction_commits_or_rolls_back_as_a_whole(tmp_path: Path) -> None:
+    db = open_db(str(tmp_path / "w.db"))
+    db.execute("CREATE TABLE notes (text TEXT)")
+    with write_transaction(db):
+        db.execute("INSERT INTO notes VALUES ('kept')")
+    with pytest.raises(ValueError), write_transaction(db):
+        db.execute("INSERT INTO notes VALUES ('half-written')")
+        raise ValueError("request failed midway")
+    assert db.execute("SELECT text FROM notes").fetchall() == [("kept",)]
+    assert not db.conn.in_transaction
+
+
+def _hold_a_write_transaction(path: str, inside: Any, release_it: Any) -> None:
+    db = connect(path)
+    with write_transaction(db):
+        db.execute("INSERT INTO notes VALUES ('other worker')")
+        inside.set()
+        release_it.wait(10)
+
+
+def test_writers_in_other_processes_wait_in_the_kernel_queue_until_the_writer_commits(
+        tmp_path: Path) -> None:
+    import fcntl
+    import multiprocessing
+
+    path = str(tmp_path / "q.db")
+    open_db(path).execute("CREATE TABLE notes (text TEXT)")
+    ctx = multiprocessing.get_context("fork")
+    inside, release_it = ctx.Event(), ctx.Event()
+    other = ctx.Process(target=_hold_a_write_transaction, args=(path, inside, release_it))
+    other.start()
+    try:
+        assert inside.wait(10)
+        with open(path + writer_queue.SUFFIX, "rb") as queue:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(queue, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            release_it.set()
+            other.join(10)
+            fcntl.flock(queue, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free once the other committed
+    finally:
+        release_it.set()
+        other.join(10)
+    assert open_db(path).execute("SELECT text FROM notes").fetchall() == [("other worker",)]

@@ -4,41 +4,54 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
+import math
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from cloud.bench.load import LoadResult, drive
+from cloud.bench.load import LoadGeneratorError, LoadResult, drive, require_wrk
 from cloud.bench.servers import BenchServer
-from cloud.bench.toys import bare_requests, create_toys, signed_requests
+from cloud.bench.toys import (
+    BenchToy,
+    PreparedRequest,
+    bare_requests,
+    create_toys,
+    signed_requests,
+)
 
 TARGET_RATIO = 0.8
 TARGET_P99_MS = 10.0
+# Before a target has been measured, plan for more than this machine has ever served.
+PLANNED_RPS_BEFORE_WARMUP = 6000.0
+PLAN_HEADROOM = 2.0
+
+RequestMaker = Callable[[BenchToy, int], list[PreparedRequest]]
 
 
 def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     parser = bench_subparsers.add_parser(
         "cloud", help="signed intents from many toys vs a bare Flask + sqlite-utils insert")
     parser.add_argument("--toys", type=int, default=8, help="concurrent simulated toys")
-    parser.add_argument("--requests", type=int, default=4000,
-                        help="measured requests per target per round (split across toys)")
+    parser.add_argument("--seconds", type=int, default=5,
+                        help="length of each measured round per target")
     parser.add_argument("--rounds", type=int, default=2,
                         help="alternating measured rounds per target, to even out drift")
-    parser.add_argument("--warmup", type=int, default=400, help="unmeasured requests first")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="seconds of unmeasured load per target first (0: none)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     parser.add_argument("--dir", help="keep the databases and server logs here")
     parser.set_defaults(handler=_run)
 
 
 def _positive(args: argparse.Namespace) -> str | None:
-    for name in ("toys", "requests", "rounds", "workers"):
+    for name in ("toys", "seconds", "rounds", "workers"):
         if getattr(args, name) < 1:
             return f"--{name} must be at least 1"
     if args.warmup < 0:
         return "--warmup must not be negative"
-    if args.requests < args.toys:
-        return "--requests must be at least --toys"
     return None
 
 
@@ -47,20 +60,16 @@ def _run(args: argparse.Namespace) -> int:
     if problem:
         print(f"teddy bench cloud: {problem}", file=sys.stderr)
         return 2
+    try:
+        require_wrk()
+    except LoadGeneratorError as exc:
+        print(f"teddy bench cloud: {exc}", file=sys.stderr)
+        return 2
     if args.dir:
         Path(args.dir).mkdir(parents=True, exist_ok=True)
         return _bench(Path(args.dir), args)
     with tempfile.TemporaryDirectory(prefix="teddy-bench-") as directory:
         return _bench(Path(directory), args)
-
-
-def _merge(results: list[LoadResult]) -> LoadResult:
-    failures: dict[int, int] = {}
-    for result in results:
-        for status, n in result.failures.items():
-            failures[status] = failures.get(status, 0) + n
-    return LoadResult(sum(r.requests for r in results), sum(r.elapsed_s for r in results),
-                      [lat for r in results for lat in r.latencies_s], failures)
 
 
 def _describe(name: str, result: LoadResult) -> str:
@@ -69,29 +78,52 @@ def _describe(name: str, result: LoadResult) -> str:
             f"p99 {result.percentile_ms(99):.2f} ms, failures {result.failures or 'none'}")
 
 
+class _Target:
+    """One server and the requests its toys will need, planned from how fast it has been."""
+
+    def __init__(self, server: BenchServer, make: RequestMaker, toys: list[BenchToy]) -> None:
+        self.server = server
+        self.make = make
+        self.toys = toys
+        self.fastest_rps = 0.0
+        self.runs: list[LoadResult] = []
+
+    def load(self, seconds: int) -> LoadResult:
+        # Requests are signed just before their round so timestamps stay in the window, and
+        # planned with room to spare: a toy that runs out makes the round an error.
+        expected_rps = self.fastest_rps * PLAN_HEADROOM or PLANNED_RPS_BEFORE_WARMUP
+        per_toy = math.ceil(expected_rps * seconds / len(self.toys)) + 10
+        result = drive(self.server.port, [self.make(toy, per_toy) for toy in self.toys],
+                       seconds)
+        self.fastest_rps = max(self.fastest_rps, result.rps)
+        return result
+
+
 def _bench(directory: Path, args: argparse.Namespace) -> int:
     cloud_db, bare_db = directory / "bench-cloud.db", directory / "bench-bare.db"
-    per_toy = args.requests // args.toys
-    warm_per_toy = max(1, args.warmup // args.toys)
-    cloud_runs: list[LoadResult] = []
-    bare_runs: list[LoadResult] = []
     cloud = BenchServer("cloud", cloud_db, args.workers, directory / "cloud.log")
     bare = BenchServer("bare", bare_db, args.workers, directory / "bare.log")
-    with contextlib.ExitStack() as running:
-        for server in (cloud, bare):
-            running.push(server)  # stopped on the way out, whatever happens
-            server.spawn()
-        for server in (cloud, bare):
-            server.wait_ready(timeout_s=20)
-        toys = create_toys(str(cloud_db), args.toys)
-        drive(cloud.port, [signed_requests(t, warm_per_toy) for t in toys])
-        drive(bare.port, [bare_requests(t, warm_per_toy) for t in toys])
-        for _ in range(args.rounds):
-            # Requests are signed just before their round so timestamps stay in the window.
-            cloud_runs.append(drive(cloud.port, [signed_requests(t, per_toy) for t in toys]))
-            bare_runs.append(drive(bare.port, [bare_requests(t, per_toy) for t in toys]))
-    measured, baseline = _merge(cloud_runs), _merge(bare_runs)
-    print(f"{args.toys} toys, {args.workers} gunicorn sync workers each, {args.rounds} rounds")
+    try:
+        with contextlib.ExitStack() as running:
+            for server in (cloud, bare):
+                running.push(server)  # stopped on the way out, whatever happens
+                server.spawn()
+            for server in (cloud, bare):
+                server.wait_ready(timeout_s=20)
+            toys = create_toys(str(cloud_db), args.toys)
+            targets = (_Target(cloud, signed_requests, toys), _Target(bare, bare_requests, toys))
+            if args.warmup:
+                for target in targets:
+                    target.load(args.warmup)
+            for _ in range(args.rounds):
+                for target in targets:
+                    target.runs.append(target.load(args.seconds))
+    except LoadGeneratorError as exc:
+        print(f"teddy bench cloud: {exc}", file=sys.stderr)
+        return 1
+    measured, baseline = (functools.reduce(LoadResult.merged, t.runs) for t in targets)
+    print(f"{args.toys} toys (wrk, one connection each), {args.workers} gunicorn sync workers "
+          f"each, {args.rounds} rounds of {args.seconds} s")
     print(_describe("cloud", measured))
     print(_describe("bare", baseline))
     ratio = measured.rps / baseline.rps

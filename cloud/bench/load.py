@@ -1,92 +1,113 @@
-"""Drive a server with many toys at once: one process per toy, each request timed."""
+"""Drive a server with many toys at once through wrk, a load generator written in C.
+
+Each toy is one wrk thread with one connection, replaying its own pre-signed requests. A
+generator in Python spent as much CPU per request as the server on this 2-core machine, so
+it measured itself as much as the server; wrk's event loop costs a few microseconds.
+"""
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import socket
-import time
-from dataclasses import dataclass
-from multiprocessing.synchronize import Barrier
+import json
+import math
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
 
 from cloud.bench.toys import PreparedRequest
 
-CONNECTION_FAILED = 0
+WRK = "wrk"
+RESULT_PREFIX = "RESULT "
+# wrk gives up on a request after this long and counts it as a timeout.
+REQUEST_TIMEOUT_S = 10
 
 
-@dataclass(frozen=True)
-class ToyRun:
-    started: float
-    finished: float
-    latencies_s: list[float]
-    failures: dict[int, int]
+class LoadGeneratorError(RuntimeError):
+    """wrk is missing, failed, or a toy ran out of pre-signed requests."""
 
 
 @dataclass(frozen=True)
 class LoadResult:
     requests: int
     elapsed_s: float
-    latencies_s: list[float]
-    failures: dict[int, int]
+    # Latency histogram: microseconds -> how many requests took that long.
+    latency_us: dict[int, int]
+    failures: dict[int, int] = field(default_factory=dict)
 
     @property
     def rps(self) -> float:
         return self.requests / self.elapsed_s
 
     def percentile_ms(self, p: float) -> float:
-        ordered = sorted(self.latencies_s)
-        index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
-        return ordered[index] * 1000
+        """Nearest-rank percentile: the smallest latency at or below which p% of requests fell."""
+        total = sum(self.latency_us.values())
+        rank = max(1, math.ceil(p / 100 * total))
+        seen = 0
+        for micros in sorted(self.latency_us):
+            seen += self.latency_us[micros]
+            if seen >= rank:
+                return micros / 1000
+        raise ValueError("no latencies recorded")
 
-
-def _exchange(port: int, request: bytes) -> int:
-    """Send one request on a fresh connection and return the status (0: connection failed)."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            sock.sendall(request)
-            response = bytearray()
-            while chunk := sock.recv(65536):
-                response += chunk
-    except OSError:
-        return CONNECTION_FAILED
-    status_line = bytes(response[:response.find(b"\r\n")]).split()
-    return int(status_line[1]) if len(status_line) >= 2 and status_line[1].isdigit() else 0
-
-
-def _run_toy(port: int, requests: list[PreparedRequest], start: Barrier,
-             results: mp.Queue) -> None:  # type: ignore[type-arg]
-    # Raw sockets and pre-built bytes keep the generator's own CPU use far below the server's
-    # on this 2-core machine; gunicorn's sync workers close every connection anyway.
-    wire = [prepared.wire_bytes("127.0.0.1", port) for prepared in requests]
-    latencies: list[float] = []
-    failures: dict[int, int] = {}
-    start.wait()
-    started = time.perf_counter()
-    for request in wire:
-        t0 = time.perf_counter()
-        status = _exchange(port, request)
-        latencies.append(time.perf_counter() - t0)
-        if status != 200:
-            failures[status] = failures.get(status, 0) + 1
-    finished = time.perf_counter()
-    results.put(ToyRun(started, finished, latencies, failures))
-
-
-def drive(port: int, per_toy: list[list[PreparedRequest]]) -> LoadResult:
-    """Send every toy's requests concurrently; throughput is over the whole wall-clock span."""
-    ctx = mp.get_context("fork")
-    start = ctx.Barrier(len(per_toy))
-    results: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
-    workers = [ctx.Process(target=_run_toy, args=(port, requests, start, results))
-               for requests in per_toy]
-    for worker in workers:
-        worker.start()
-    runs = [results.get(timeout=300) for _ in workers]
-    for worker in workers:
-        worker.join()
-    latencies = [lat for run in runs for lat in run.latencies_s]
-    failures: dict[int, int] = {}
-    for run in runs:
-        for status, n in run.failures.items():
+    def merged(self, other: LoadResult) -> LoadResult:
+        histogram = dict(self.latency_us)
+        for micros, n in other.latency_us.items():
+            histogram[micros] = histogram.get(micros, 0) + n
+        failures = dict(self.failures)
+        for status, n in other.failures.items():
             failures[status] = failures.get(status, 0) + n
-    elapsed = max(r.finished for r in runs) - min(r.started for r in runs)
-    return LoadResult(len(latencies), elapsed, latencies, failures)
+        return LoadResult(self.requests + other.requests, self.elapsed_s + other.elapsed_s,
+                          histogram, failures)
+
+
+def require_wrk() -> str:
+    path = shutil.which(WRK)
+    if path is None:
+        raise LoadGeneratorError(
+            "wrk is not installed; on Debian or Ubuntu: sudo apt-get install wrk")
+    return path
+
+
+def _write_requests(directory: Path, port: int, per_toy: list[list[PreparedRequest]]) -> None:
+    for toy, requests in enumerate(per_toy):
+        with (directory / f"toy-{toy}.req").open("wb") as out:
+            for prepared in requests:
+                wire = prepared.wire_bytes("127.0.0.1", port)
+                out.write(b"%d\n" % len(wire) + wire)
+
+
+def _parse(output: str) -> LoadResult:
+    line = next((ln for ln in reversed(output.splitlines()) if ln.startswith(RESULT_PREFIX)),
+                None)
+    if line is None:
+        raise LoadGeneratorError(f"wrk printed no result:\n{output}")
+    raw = json.loads(line.removeprefix(RESULT_PREFIX))
+    if raw["toys_ran_out"]:
+        raise LoadGeneratorError(
+            f"{raw['toys_ran_out']} toys ran out of pre-signed requests; the server is faster "
+            "than the bench planned for")
+    failures = {int(status): n for status, n in raw["statuses"].items() if int(status) != 200}
+    if raw["socket_errors"]:
+        failures[0] = raw["socket_errors"]
+    histogram = {int(micros): int(n) for micros, n in raw["latency_us"]}
+    return LoadResult(raw["requests"], raw["duration_us"] / 1e6, histogram, failures)
+
+
+def drive(port: int, per_toy: list[list[PreparedRequest]], seconds: int) -> LoadResult:
+    """Every toy sends its requests in order, one at a time, for `seconds`."""
+    wrk = require_wrk()
+    script = resources.files("cloud.bench").joinpath("replay.lua")
+    with tempfile.TemporaryDirectory(prefix="teddy-load-") as directory, \
+            resources.as_file(script) as script_path:
+        _write_requests(Path(directory), port, per_toy)
+        toys = str(len(per_toy))
+        command = [wrk, "-t", toys, "-c", toys, "-d", f"{seconds}s",
+                   "--timeout", f"{REQUEST_TIMEOUT_S}s", "-s", str(script_path),
+                   f"http://127.0.0.1:{port}/", "--", directory]
+        completed = subprocess.run(command, capture_output=True, text=True, check=False,
+                                   timeout=seconds + 60)
+    if completed.returncode != 0:
+        raise LoadGeneratorError(f"wrk failed ({completed.returncode}): {completed.stderr}")
+    return _parse(completed.stdout)

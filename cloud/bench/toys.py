@@ -40,7 +40,7 @@ class PreparedRequest:
     def wire_bytes(self, host: str, port: int) -> bytes:
         """The whole HTTP/1.1 request, built once so the load generator only sends bytes."""
         lines = [f"POST {self.path} HTTP/1.1", f"Host: {host}:{port}",
-                 f"Content-Length: {len(self.body)}", "Connection: close",
+                 f"Content-Length: {len(self.body)}",
                  *(f"{name}: {value}" for name, value in self.headers.items())]
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
 

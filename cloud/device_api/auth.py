@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import sqlite_utils
 from flask import Request
 
+from cloud.storage.db import write_transaction
 from teddy.contracts import signing
 
 NONCE_PATTERN = re.compile(r"[A-Za-z0-9_-]{16,64}")
@@ -24,6 +25,11 @@ MAX_DEVICE_ID_CHARS = 64
 # moment it was first seen, so after twice the window it protects nothing and may go.
 NONCE_KEEP_S = 2 * signing.MAX_CLOCK_SKEW_S
 PRUNE_EVERY_S = 60.0
+_SIGNED_HEADER_KEYS = tuple(
+    "HTTP_" + name.upper().replace("-", "_")
+    for name in (signing.HEADER_DEVICE, signing.HEADER_TIMESTAMP, signing.HEADER_NONCE,
+                 signing.HEADER_SIGNATURE)
+)
 
 
 @dataclass(frozen=True)
@@ -40,10 +46,10 @@ class AuthError(Exception):
 def verify_signature(db: sqlite_utils.Database, request: Request,
                      now: float) -> AuthenticatedDevice:
     """Check everything but the nonce's freshness; writes nothing."""
-    device_id = request.headers.get(signing.HEADER_DEVICE, "")
-    timestamp = request.headers.get(signing.HEADER_TIMESTAMP, "")
-    nonce = request.headers.get(signing.HEADER_NONCE, "")
-    given = request.headers.get(signing.HEADER_SIGNATURE, "")
+    # Read from the WSGI environ: the headers view normalises names on every lookup, and these
+    # four are read on every device request.
+    environ = request.environ
+    device_id, timestamp, nonce, given = (str(environ.get(key, "")) for key in _SIGNED_HEADER_KEYS)
     if not (0 < len(device_id) <= MAX_DEVICE_ID_CHARS and TIMESTAMP_PATTERN.fullmatch(timestamp)
             and NONCE_PATTERN.fullmatch(nonce) and SIGNATURE_PATTERN.fullmatch(given)):
         raise AuthError("missing or malformed signature headers")
@@ -89,11 +95,6 @@ nonces = NonceBook()
 def authenticate(db: sqlite_utils.Database, request: Request, now: float) -> AuthenticatedDevice:
     """Verify and record the nonce in one step, for requests that carry no body to validate."""
     device = verify_signature(db, request, now)
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with write_transaction(db):
         nonces.consume(db, device, now)
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
     return device

@@ -9,6 +9,7 @@ want of consent records its nonce, so that it cannot be replayed once consent is
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import sqlite_utils
@@ -25,7 +26,9 @@ from cloud.device_api.auth import (
     nonces,
     verify_signature,
 )
+from cloud.device_api.pairing_throttle import PairingThrottle
 from cloud.pairing import redeem
+from cloud.storage.db import write_transaction
 from teddy.content import Profile, compose_reply
 from teddy.contracts.data_map import data_map
 from teddy.contracts.intent_message import MAX_BODY_BYTES, IntentMessage
@@ -66,6 +69,15 @@ def _policy(db: sqlite_utils.Database, child_id: int) -> dict[str, Any]:
     return {"version": version, "purposes": sorted(purposes)}
 
 
+def _pairing_throttle() -> PairingThrottle:
+    extensions = current_app.extensions
+    if "teddy.pairing_throttle" not in extensions:
+        limit = current_app.config["TEDDY"].pairing_attempts_per_15_min
+        extensions["teddy.pairing_throttle"] = PairingThrottle(limit)
+    throttle: PairingThrottle = extensions["teddy.pairing_throttle"]
+    return throttle
+
+
 @bp.post("/pair")
 def pair() -> Reply:
     if _body_within_limit() is None:
@@ -74,8 +86,18 @@ def pair() -> Reply:
     if (not isinstance(body, dict) or set(body) != {"code"} or not isinstance(body["code"], str)
             or len(body["code"]) > MAX_PAIRING_CODE_CHARS):
         return _error(422, 'expected {"code": "<pairing code>"}')
-    paired = redeem(get_db(), body["code"], get_clock().time())
+    now = get_clock().time()
+    throttle = _pairing_throttle()
+    client = request.remote_addr or "unknown"
+    wait = throttle.retry_after_s(client, now)
+    if wait is not None:
+        response, status = _error(429, "too many wrong pairing codes; try again later",
+                                  retry_after_s=math.ceil(wait))
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response, status
+    paired = redeem(get_db(), body["code"], now)
     if paired is None:
+        throttle.record_failure(client, now)
         return _error(401, "unknown or expired pairing code")
     device_id, secret, _child_id = paired
     return jsonify(device_id=device_id, secret=secret), 201
@@ -122,26 +144,22 @@ def _answer(db: sqlite_utils.Database, device: AuthenticatedDevice, message: Int
     slots = dict(message.slots)
     # One write transaction: the consent read, the nonce and every write agree, and a revoke
     # committed a moment earlier is always seen (R12).
-    db.execute("BEGIN IMMEDIATE")
     try:
-        nonces.consume(db, device, now)
-        policy = _policy(db, device.child_id)
-        consented = set(policy["purposes"])
-        missing = sorted(message.purposes_needed() - consented)
-        if missing:
-            db.execute("COMMIT")
-            return _error(403, "no consent for this purpose", missing_purposes=missing,
-                          policy=policy)
-        _store(db, device, message, slots, consented, now)
-        profile = (personalisation.load_profile(db, device.child_id, now)
-                   if "personalisation" in consented else Profile())
-        db.execute("COMMIT")
+        with write_transaction(db):
+            nonces.consume(db, device, now)
+            policy = _policy(db, device.child_id)
+            consented = set(policy["purposes"])
+            missing = sorted(message.purposes_needed() - consented)
+            if not missing:
+                _store(db, device, message, slots, consented, now)
+                profile = (personalisation.load_profile(db, device.child_id, now)
+                           if "personalisation" in consented else Profile())
     except AuthError:
-        db.execute("ROLLBACK")
         return _unauthenticated()
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
+    if missing:
+        # The nonce stays recorded, so this request cannot be replayed once consent is given.
+        return _error(403, "no consent for this purpose", missing_purposes=missing,
+                      policy=policy)
     reply = compose_reply(message.intent, slots, profile, seed=message.message_id)
     return jsonify(reply=reply, personalised=not profile.is_empty, policy=policy)
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
+import weakref
 from collections import OrderedDict
+from collections.abc import Iterator
 
 import sqlite_utils
 
-from cloud.storage import checkpointer
+from cloud.storage import checkpointer, writer_queue
 from cloud.storage.migrations import migrate
 
 BUSY_TIMEOUT_MS = 5000
@@ -96,3 +99,37 @@ def close_worker_connections() -> None:
         if pid == os.getpid():
             db.close()
             del cache[(pid, _path)]
+
+
+_paths: weakref.WeakKeyDictionary[sqlite_utils.Database, str] = weakref.WeakKeyDictionary()
+
+
+def _database_path(db: sqlite_utils.Database) -> str:
+    """The main database's file, or "" for an in-memory one."""
+    path = _paths.get(db)
+    if path is None:
+        rows = db.execute("PRAGMA database_list").fetchall()
+        path = next(file for _seq, name, file in rows if name == "main")
+        _paths[db] = path
+    return path
+
+
+@contextlib.contextmanager
+def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception, queued in the kernel.
+
+    When two workers want to write at once, SQLite's busy handler makes the loser sleep and
+    retry (1, 2, 5, 10 ms ...), which turns a 0.3 ms transaction into a 10 ms tail. Queueing
+    writers on an flock first wakes the next one the moment the lock is released. The lock only
+    orders writers that use it; SQLite's own locking still guards everyone else.
+    """
+    path = _database_path(db)
+    # An in-memory database belongs to one connection: there is no other writer to queue with.
+    with writer_queue.turn(path) if path else contextlib.nullcontext():
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
