@@ -20,9 +20,10 @@ def canonical(method: str, path: str, timestamp: str, nonce: str, body: bytes) -
 
 
 def signature(secret: str, method: str, path: str, timestamp: str, nonce: str, body: bytes) -> str:
-    return hmac.new(
-        secret.encode("utf-8"), canonical(method, path, timestamp, nonce, body), hashlib.sha256
-    ).hexdigest()
+    # hmac.digest is OpenSSL's one-shot HMAC: the same value as hmac.new(...).hexdigest().
+    return hmac.digest(
+        secret.encode("utf-8"), canonical(method, path, timestamp, nonce, body), "sha256"
+    ).hex()
 
 
 def sign_headers(
