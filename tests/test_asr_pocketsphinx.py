@@ -7,9 +7,9 @@ import time
 import pytest
 from speech_helpers import DEMO, FIXTURES, manifest_rows
 
-from device.asr import load_engine
+from device.asr import load_engine, pocketsphinx_engine
 from device.asr.engine import EngineError, SpeechEngine
-from device.asr.pocketsphinx_engine import speech_frames
+from device.asr.pocketsphinx_engine import PocketSphinxEngine, speech_frames
 from device.audio.wav import load_wav_pcm16
 from device.speech import Understander
 
@@ -106,3 +106,44 @@ def test_long_speech_explained_by_a_short_sentence_is_rejected(toy: Understander
     # of the speech in silence, scoring above the likelihood-ratio threshold.
     row = next(r for r in manifest_rows() if r["text"] == "i need to go to the bathroom")
     assert toy.hear(load_wav_pcm16(FIXTURES / row["file"])).intent == "unknown"
+
+
+def test_noisy_clips_are_understood(toy: Understander) -> None:
+    # The word-exit beam was narrowed to cut the lattice search on noisy
+    # audio; these clips (tune voices, 15 dB SNR) must still come through.
+    noisy = _noisy_tune_rows(12)
+    heard = [toy.hear(load_wav_pcm16(FIXTURES / r["file"])) for r in noisy]
+    right = sum(
+        (h.intent, h.slots) == (r["intent"], r["slots"])
+        for h, r in zip(heard, noisy, strict=True)
+    )
+    assert right >= 11, [h.text for h in heard]
+
+
+def _noisy_tune_rows(count: int) -> list[dict]:
+    return [r for r in manifest_rows()
+            if r["condition"] == "noisy" and r["locale"] == "en" and r["split"] == "tune"][:count]
+
+
+def test_confident_sentence_is_decided_without_the_lattice_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = PocketSphinxEngine("en")
+
+    def lattice_search(raw: bytes) -> None:
+        pytest.fail("the slow lattice best-path search ran for a confident sentence")
+
+    monkeypatch.setattr(engine, "_result", lattice_search)
+    row = _noisy_tune_rows(1)[0]
+    assert engine.transcribe(load_wav_pcm16(FIXTURES / row["file"])).text == row["text"]
+
+
+def test_fast_path_understands_what_the_lattice_search_does(
+    toy: Understander, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Word choices may differ ("how does a owl go" / "how does the owl go"),
+    # the understood intent and slots must not.
+    clips = [load_wav_pcm16(FIXTURES / r["file"]) for r in _noisy_tune_rows(10)]
+    fast = [(h.intent, h.slots) for h in map(toy.hear, clips)]
+    monkeypatch.setattr(pocketsphinx_engine, "FAST_ACCEPT_ABOVE", None)
+    assert [(h.intent, h.slots) for h in map(toy.hear, clips)] == fast
