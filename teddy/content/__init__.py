@@ -1,5 +1,5 @@
 """Reply content shared by the toy (offline, generic) and the cloud (personalised)."""
 
-from teddy.content.replies import Profile, compose_reply
+from teddy.content.replies import Profile, compose_reply, content_catalogue
 
-__all__ = ["Profile", "compose_reply"]
+__all__ = ["Profile", "compose_reply", "content_catalogue"]

@@ -25,7 +25,8 @@ class Profile:
 
 
 @cache
-def _content() -> dict[str, Any]:
+def content_catalogue() -> dict[str, Any]:
+    """Every reply template by intent, parsed once per process."""
     text = resources.files("teddy.content").joinpath("content.yaml").read_text("utf-8")
     return yaml.safe_load(text)
 
@@ -37,7 +38,7 @@ def _pick(options: list[str], seed: str) -> str:
 
 
 def _template(intent: str, profile: Profile, seed: str) -> str:
-    spec = _content()[intent]
+    spec = content_catalogue()[intent]
     if profile.name and "personal" in spec:
         return _pick(spec["personal"], seed)
     return _pick(spec["generic"], seed)
@@ -46,7 +47,7 @@ def _template(intent: str, profile: Profile, seed: str) -> str:
 def compose_reply(intent: str, slots: dict[str, Any], profile: Profile | None = None,
                   seed: str = "") -> str:
     profile = profile or Profile()
-    content = _content()
+    content = content_catalogue()
     if intent not in content:
         intent = "unknown"
     values: dict[str, Any] = {"name": (profile.name or "").title(), **slots}
