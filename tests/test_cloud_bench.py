@@ -68,10 +68,14 @@ def test_percentiles_and_merged_rounds_come_from_the_whole_latency_histogram() -
     assert both.percentile_ms(100) == 30.0 and both.failures == {401: 1}
 
 
-def test_a_toy_that_ran_out_of_signed_requests_is_an_error_not_a_replay() -> None:
-    from cloud.bench.load import LoadGeneratorError, _parse
+def test_a_toy_that_runs_out_of_signed_requests_is_an_error_not_a_replay(
+        tmp_path: Path) -> None:
+    from cloud.bench.load import LoadGeneratorError, drive
+    from cloud.bench.servers import BenchServer
+    from cloud.bench.toys import BenchToy, bare_requests
 
-    line = ('RESULT {"requests": 10, "duration_us": 1000000, "statuses": {"200": 10}, '
-            '"socket_errors": 0, "toys_ran_out": 1, "latency_us": [[900, 10]]}')
-    with pytest.raises(LoadGeneratorError, match="ran out"):
-        _parse("wrk output\n" + line)
+    toys = [BenchToy("toy-a", "unused"), BenchToy("toy-b", "unused")]
+    with BenchServer("bare", tmp_path / "bare.db", 1, tmp_path / "bare.log") as server:
+        server.spawn().wait_ready(timeout_s=20)
+        with pytest.raises(LoadGeneratorError, match="ran out"):
+            drive(server.port, [bare_requests(toy, 3) for toy in toys], seconds=1)
