@@ -236,32 +236,25 @@ def generate(out: Path) -> int:
                 "split": voice.split, "condition": "ood",
             })
 
-        (clips_dir / "ko").mkdir()
-        korean = [(s.text, s.intent, s.slots, "clean")
-                  for s in sample_sentences("ko", KOREAN_PER_INTENT, seed=1)]
-        korean += [(text, "unknown", {}, "ood") for text in OUT_OF_DOMAIN_KO]
-        for index, (text, intent, slots, condition) in enumerate(korean):
-            voice = pick_voice(rng, KOREAN_VOICES, index, "tune")
-            pcm = synthesise(text, voice, work)
-            emit(pcm, f"clips/ko/ko_{index:03d}_{intent}.wav", {
-                "text": text, "intent": intent, "slots": slots, "locale": "ko",
-                "voice": voice.name, "speed": voice.speed, "pitch": voice.pitch,
-                "split": voice.split, "condition": condition,
-            })
+        def emit_korean(stem: str, per_intent: int, seed: int, out_of_domain: list[str],
+                        voice_rng: random.Random, voices: list[str], split: str) -> None:
+            clips = [(s.text, s.intent, s.slots, "clean")
+                     for s in sample_sentences("ko", per_intent, seed=seed)]
+            clips += [(text, "unknown", {}, "ood") for text in out_of_domain]
+            for index, (text, intent, slots, condition) in enumerate(clips):
+                voice = pick_voice(voice_rng, voices, index, split)
+                pcm = synthesise(text, voice, work)
+                emit(pcm, f"clips/ko/{stem}_{index:03d}_{intent}.wav", {
+                    "text": text, "intent": intent, "slots": slots, "locale": "ko",
+                    "voice": voice.name, "speed": voice.speed, "pitch": voice.pitch,
+                    "split": voice.split, "condition": condition,
+                })
 
+        (clips_dir / "ko").mkdir()
+        emit_korean("ko", KOREAN_PER_INTENT, 1, OUT_OF_DOMAIN_KO, rng, KOREAN_VOICES, "tune")
         # A separate random stream, so adding these clips left every earlier one unchanged.
-        heldout_rng = random.Random(20261129)
-        korean_heldout = [(s.text, s.intent, s.slots, "clean")
-                          for s in sample_sentences("ko", KOREAN_HELDOUT_PER_INTENT, seed=2)]
-        korean_heldout += [(text, "unknown", {}, "ood") for text in OUT_OF_DOMAIN_KO[1::2]]
-        for index, (text, intent, slots, condition) in enumerate(korean_heldout):
-            voice = pick_voice(heldout_rng, KOREAN_HELDOUT_VOICES, index, "heldout")
-            pcm = synthesise(text, voice, work)
-            emit(pcm, f"clips/ko/ko_heldout_{index:03d}_{intent}.wav", {
-                "text": text, "intent": intent, "slots": slots, "locale": "ko",
-                "voice": voice.name, "speed": voice.speed, "pitch": voice.pitch,
-                "split": voice.split, "condition": condition,
-            })
+        emit_korean("ko_heldout", KOREAN_HELDOUT_PER_INTENT, 2, OUT_OF_DOMAIN_KO[1::2],
+                    random.Random(20261129), KOREAN_HELDOUT_VOICES, "heldout")
 
         demo_voice = Voice("en-us", 150, 50, "tune")
         for name, text in DEMO_CLIPS.items():
