@@ -21,7 +21,7 @@ def _run(argv: list[str]) -> int:
 def test_a_small_run_ends_with_one_json_line_of_figures(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = _run(["cloud", "--toys", "2", "--seconds", "1", "--rounds", "1", "--warmup", "0",
-                 "--dir", str(tmp_path)])
+                 "--in-process", "20", "--dir", str(tmp_path)])
     lines = capsys.readouterr().out.strip().splitlines()
     summary = json.loads(lines[-1])
     assert code == 0
@@ -30,6 +30,9 @@ def test_a_small_run_ends_with_one_json_line_of_figures(
         assert summary[key] > 0, key
     assert summary["ratio"] == pytest.approx(summary["rps"] / summary["bare_rps"], abs=0.002)
     assert summary["p50_ms"] <= summary["p99_ms"]
+    assert summary["app_us"] > 0 and summary["bare_app_us"] > 0
+    assert summary["app_ratio"] == pytest.approx(
+        summary["bare_app_us"] / summary["app_us"], abs=0.002)
     # The cloud really handled signed intents: each answered one left a history row. wrk stops
     # with at most one request per toy in flight, which the server may still have stored.
     import sqlite3
@@ -39,7 +42,8 @@ def test_a_small_run_ends_with_one_json_line_of_figures(
     assert summary["requests"] <= counted <= summary["requests"] + 2
 
 
-@pytest.mark.parametrize("argv", [["--toys", "0"], ["--seconds", "0"], ["--warmup", "-1"]])
+@pytest.mark.parametrize("argv", [["--toys", "0"], ["--seconds", "0"], ["--warmup", "-1"],
+                                  ["--in-process", "-1"]])
 def test_bad_arguments_are_refused_before_anything_starts(
         tmp_path: Path, argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(["cloud", *argv, "--dir", str(tmp_path / "run")]) == 2
@@ -79,3 +83,14 @@ def test_a_toy_that_runs_out_of_signed_requests_is_an_error_not_a_replay(
         server.spawn().wait_ready(timeout_s=20)
         with pytest.raises(LoadGeneratorError, match="ran out"):
             drive(server.port, [bare_requests(toy, 3) for toy in toys], seconds=1)
+
+
+def test_in_process_timing_counts_only_answered_requests(tmp_path: Path) -> None:
+    from cloud.app import create_app
+    from cloud.bench.in_process import InProcessError, measure_requests
+    from cloud.bench.toys import BenchToy, signed_requests
+
+    # A toy the cloud never paired: every request is refused, so there is nothing to time.
+    app = create_app(db_path=str(tmp_path / "cloud.db"))
+    with pytest.raises(InProcessError, match="3 in-process requests were refused: 401"):
+        measure_requests(app, signed_requests(BenchToy("toy-unpaired", "secret"), 3))

@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from cloud.bench import in_process
 from cloud.bench.load import LoadGeneratorError, LoadResult, drive, require_wrk
 from cloud.bench.servers import BenchServer
 from cloud.bench.toys import (
@@ -27,6 +28,7 @@ TARGET_P99_MS = 10.0
 # Before a target has been measured, plan for more than this machine has ever served.
 PLANNED_RPS_BEFORE_WARMUP = 6000.0
 PLAN_HEADROOM = 2.0
+IN_PROCESS_BLOCKS = 5
 
 RequestMaker = Callable[[BenchToy, int], list[PreparedRequest]]
 
@@ -42,6 +44,9 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:  # typ
     parser.add_argument("--warmup", type=int, default=1,
                         help="seconds of unmeasured load per target first (0: none)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--in-process", type=int, default=1000, metavar="N",
+                        help="afterwards, time both apps called directly in blocks of N "
+                             "requests, without a server (0: skip)")
     parser.add_argument("--dir", help="keep the databases and server logs here")
     parser.set_defaults(handler=_run)
 
@@ -52,6 +57,8 @@ def _positive(args: argparse.Namespace) -> str | None:
             return f"--{name} must be at least 1"
     if args.warmup < 0:
         return "--warmup must not be negative"
+    if args.in_process < 0:
+        return "--in-process must not be negative"
     return None
 
 
@@ -118,7 +125,10 @@ def _bench(directory: Path, args: argparse.Namespace) -> int:
             for _ in range(args.rounds):
                 for target in targets:
                     target.runs.append(target.load(args.seconds))
-    except LoadGeneratorError as exc:
+        # After the servers have stopped, so the direct calls have the machine to themselves.
+        app_cost = (in_process.measure(directory, args.toys, args.in_process, IN_PROCESS_BLOCKS)
+                    if args.in_process else None)
+    except (LoadGeneratorError, in_process.InProcessError) as exc:
         print(f"teddy bench cloud: {exc}", file=sys.stderr)
         return 1
     measured, baseline = (functools.reduce(LoadResult.merged, t.runs) for t in targets)
@@ -126,6 +136,9 @@ def _bench(directory: Path, args: argparse.Namespace) -> int:
           f"each, {args.rounds} rounds of {args.seconds} s")
     print(_describe("cloud", measured))
     print(_describe("bare", baseline))
+    if app_cost is not None:
+        print(f"in process, no server: cloud {app_cost.cloud_us:.0f} us, bare "
+              f"{app_cost.bare_us:.0f} us per request, ratio {app_cost.ratio:.3f}")
     ratio = measured.rps / baseline.rps
     summary = {
         "toys": args.toys, "workers": args.workers, "requests": measured.requests,
@@ -136,5 +149,9 @@ def _bench(directory: Path, args: argparse.Namespace) -> int:
         "errors": sum(measured.failures.values()) + sum(baseline.failures.values()),
         "meets_target": ratio >= TARGET_RATIO and measured.percentile_ms(99) <= TARGET_P99_MS,
     }
+    if app_cost is not None:
+        summary |= {"app_us": round(app_cost.cloud_us, 1),
+                    "bare_app_us": round(app_cost.bare_us, 1),
+                    "app_ratio": round(app_cost.ratio, 3)}
     print(json.dumps(summary))
     return 1 if summary["errors"] else 0
