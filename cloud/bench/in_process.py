@@ -3,8 +3,8 @@
 The served ratio mixes three things: the apps' own work, the HTTP server's work per request
 (the same for both), and what two workers pay for sharing one database (each worker's page
 cache is dropped whenever the other commits). Calling the WSGI apps directly, one request at a
-time on one connection each, leaves out the last two. If this ratio is already below the
-target, no server setting can lift the served one above it by much.
+time on one connection each, leaves out the last two. The served ratio can rise above this
+one only as far as the server's own work, the same for both, dilutes the apps' gap.
 """
 
 from __future__ import annotations
