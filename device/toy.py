@@ -75,8 +75,12 @@ class Toy:
         delivery = self.gate.deliver(decision.message)
         elapsed = (time.perf_counter() - started) * 1000
         if delivery.reply is None:
-            reason = ("cloud unreachable: answered on the toy" if delivery.status is None
-                      else f"cloud refused ({delivery.status}): answered on the toy")
+            if delivery.problem:
+                reason = delivery.problem
+            elif delivery.status is None:
+                reason = "cloud unreachable: answered on the toy"
+            else:
+                reason = f"cloud refused ({delivery.status}): answered on the toy"
             return ToyTurn(understood.text, understood.intent, slots, local_reply, "toy", reason,
                            delivery.body, delivery.status, False, decision.dropped_slots,
                            {"cloud": elapsed})

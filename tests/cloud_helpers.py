@@ -36,9 +36,10 @@ class Family:
     secret: str
     email: str
 
-    def sign(self, method: str, path: str, body: bytes = b"",
-             now: float | None = None) -> dict[str, str]:
-        return signing.sign_headers(self.device_id, self.secret, method, path, body, now)
+    def sign(self, method: str, path: str, body: bytes = b"", now: float | None = None,
+             content_type: str | None = None) -> dict[str, str]:
+        return signing.sign_headers(self.device_id, self.secret, method, path, body, now,
+                                    content_type)
 
 
 def make_app(tmp_path: Path, **overrides: Any) -> Flask:
@@ -113,10 +114,10 @@ def intent_body(family: Family, intent: str, slots: dict[str, str | int] | None 
     return json.dumps(message).encode("utf-8")
 
 
-def signed_intent_headers(family: Family, body: bytes,
-                          now: float | None = None) -> dict[str, str]:
-    return {"Content-Type": "application/json",
-            **family.sign("POST", "/api/v1/intent", body, now)}
+def signed_intent_headers(family: Family, body: bytes, now: float | None = None,
+                          content_type: str = "application/json") -> dict[str, str]:
+    return {"Content-Type": content_type,
+            **family.sign("POST", "/api/v1/intent", body, now, content_type)}
 
 
 def dump_tables(db: sqlite_utils.Database) -> dict[str, list[tuple[Any, ...]]]:

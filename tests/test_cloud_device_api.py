@@ -151,8 +151,7 @@ def test_no_consent_at_all_is_403_and_stores_only_the_nonce(client: FlaskClient,
 # -- bad input changes nothing (R28) ----------------------------------------------------------
 def _signed_raw(client: FlaskClient, family: Family, body: bytes,
                 content_type: str = "application/json"):  # type: ignore[no-untyped-def]
-    headers = signed_intent_headers(family, body)
-    headers["Content-Type"] = content_type
+    headers = signed_intent_headers(family, body, content_type=content_type)
     return client.post(INTENT, data=body, headers=headers)
 
 

@@ -62,7 +62,7 @@ class Target:
              header_overrides: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
         headers = {"Content-Type": content_type} if content_type else {}
         if signed:
-            headers.update(self.family.sign(method, path, body))
+            headers.update(self.family.sign(method, path, body, content_type=content_type))
         headers.update(header_overrides or {})
         return self.client.open(path, method=method, data=body, headers=headers)
 

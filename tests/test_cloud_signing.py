@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
-from cloud_helpers import Family, dump_tables, make_family
+from cloud_helpers import Family, dump_tables, intent_body, make_family
 from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import given, settings
@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from teddy.contracts import signing
 
 POLICY = "/api/v1/policy"
-FIELDS = ("method", "path", "timestamp", "nonce", "body")
+INTENT = "/api/v1/intent"
+FIELDS = ("method", "path", "query", "content_type", "timestamp", "nonce", "body")
 
 
 @pytest.fixture
@@ -25,14 +26,16 @@ def family(db: sqlite_utils.Database) -> Family:
 
 
 def _sign(secret: str, parts: dict[str, str]) -> str:
-    return signing.signature(secret, parts["method"], parts["path"], parts["timestamp"],
-                             parts["nonce"], parts["body"].encode("utf-8"))
+    target = parts["path"] + ("?" + parts["query"] if parts["query"] else "")
+    return signing.signature(secret, parts["method"], target, parts["timestamp"],
+                             parts["nonce"], parts["body"].encode("utf-8"), parts["content_type"])
 
 
 @settings(max_examples=200, deadline=None)
 @given(field=st.sampled_from(FIELDS), change=st.text(min_size=1, max_size=8))
 def test_the_signature_covers_every_part_of_the_request(field: str, change: str) -> None:
-    parts = {"method": "POST", "path": "/api/v1/intent", "timestamp": "1700000000",
+    parts = {"method": "POST", "path": "/api/v1/intent", "query": "lang=en",
+             "content_type": "application/json", "timestamp": "1700000000",
              "nonce": "0123456789abcdef", "body": '{"intent": "greet"}'}
     altered = {**parts, field: parts[field] + change}
     if altered["method"].upper() == "POST" and field == "method":
@@ -99,9 +102,63 @@ def test_a_nonce_is_single_use_per_device_only(client: FlaskClient, db: sqlite_u
         return {signing.HEADER_DEVICE: who.device_id, signing.HEADER_TIMESTAMP: now,
                 signing.HEADER_NONCE: nonce,
                 signing.HEADER_SIGNATURE: signing.signature(who.secret, "GET", POLICY, now,
-                                                            nonce, b"")}
+                                                            nonce, b"", "")}
 
     assert client.get(POLICY, headers=headers(family)).status_code == 200
     assert client.get(POLICY, headers=headers(other)).status_code == 200
     assert client.get(POLICY, headers=headers(family)).status_code == 401
     assert client.get(POLICY, headers=headers(other)).status_code == 401
+
+
+def test_a_relay_cannot_change_the_query_string_or_the_content_type(
+        client: FlaskClient, family: Family) -> None:
+    signed = family.sign("GET", POLICY + "?view=short")
+    assert client.get(POLICY + "?view=long", headers=signed).status_code == 401
+    assert client.get(POLICY, headers=family.sign("GET", POLICY + "?view=short")).status_code \
+        == 401
+    assert client.get(POLICY + "?view=short", headers=signed).status_code == 200
+    body = intent_body(family, "greet")
+    as_json = family.sign("POST", INTENT, body)
+    relabelled = {**as_json, "Content-Type": "application/x-www-form-urlencoded"}
+    assert client.post(INTENT, data=body, headers=relabelled).status_code == 401
+    assert client.post(INTENT, data=body, headers=as_json).status_code == 200
+
+
+def _reply_is_signed_for(response, family: Family, request_headers: dict[str, str]) -> bool:
+    given = response.headers.get(signing.HEADER_REPLY_SIGNATURE, "")
+    expected = signing.reply_signature(family.secret, response.status_code,
+                                       request_headers[signing.HEADER_NONCE],
+                                       request_headers[signing.HEADER_TIMESTAMP],
+                                       response.get_data())
+    return signing.signature_matches(expected, given)
+
+
+def test_the_cloud_signs_its_replies_to_the_request_that_asked(
+        client: FlaskClient, db: sqlite_utils.Database, family: Family) -> None:
+    asked = family.sign("GET", POLICY)
+    reply = client.get(POLICY, headers=asked)
+    assert reply.status_code == 200 and _reply_is_signed_for(reply, family, asked)
+    # The same reply does not verify as the answer to any other request (no replay).
+    assert not _reply_is_signed_for(reply, family, family.sign("GET", POLICY))
+    # Refusals that carry a policy are signed too.
+    unconsented = make_family(db, purposes=())
+    body = intent_body(unconsented, "greet")
+    asked = unconsented.sign("POST", INTENT, body)
+    refused = client.post(INTENT, data=body, headers=asked)
+    assert refused.status_code == 403 and "policy" in refused.json
+    assert _reply_is_signed_for(refused, unconsented, asked)
+
+
+def test_a_toy_with_a_wrong_clock_is_told_so_in_a_signed_reply_a_forger_is_not(
+        client: FlaskClient, family: Family) -> None:
+    asked = family.sign("GET", POLICY, now=time.time() - 600)
+    reply = client.get(POLICY, headers=asked)
+    assert reply.status_code == 401
+    assert abs(reply.json["clock_skew_s"] + 600) <= 5
+    assert abs(reply.json["server_time"] - time.time()) <= 5
+    assert _reply_is_signed_for(reply, family, asked)
+    forged = {**asked, signing.HEADER_SIGNATURE: "0" * 64}
+    answer = client.get(POLICY, headers=forged)
+    assert answer.status_code == 401
+    assert answer.json == {"error": "unauthenticated device request"}
+    assert signing.HEADER_REPLY_SIGNATURE not in answer.headers

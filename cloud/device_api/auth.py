@@ -1,4 +1,9 @@
-"""Verifying a toy's signed request: known device, fresh timestamp, unused nonce, valid HMAC.
+"""Verifying a toy's signed request: known device, valid HMAC, fresh timestamp, unused nonce.
+
+The signature is checked before the timestamp so that an authentic request from a toy whose
+clock is off gets a signed answer saying so (with the cloud's time), rather than the same
+401 a forger gets; the toy can then report a clock problem instead of a lost pairing. Every
+reply to an authentic request is signed with the device key (`sign_reply`).
 
 Checking the signature and recording the nonce are separate steps on purpose: a request whose
 body turns out to be invalid must change nothing (R28), so the nonce is only recorded once the
@@ -11,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 import sqlite_utils
-from flask import Request
+from flask import Request, Response, g
 
 from cloud.storage.db import write_transaction
 from teddy.contracts import signing
@@ -39,8 +44,24 @@ class AuthenticatedDevice:
     nonce: str
 
 
+@dataclass(frozen=True)
+class _ReplyKey:
+    secret: str
+    nonce: str
+    timestamp: str
+
+
 class AuthError(Exception):
     """The request is unsigned, forged, stale or replayed: always a 401, never more detail."""
+
+
+class ClockSkew(AuthError):
+    """An authentic request whose timestamp is outside the window: the toy's clock is off."""
+
+    def __init__(self, server_time: float, request_time: int) -> None:
+        super().__init__("timestamp outside the allowed window")
+        self.server_time = server_time
+        self.skew_s = request_time - server_time
 
 
 def verify_signature(db: sqlite_utils.Database, request: Request,
@@ -53,16 +74,23 @@ def verify_signature(db: sqlite_utils.Database, request: Request,
     if not (0 < len(device_id) <= MAX_DEVICE_ID_CHARS and TIMESTAMP_PATTERN.fullmatch(timestamp)
             and NONCE_PATTERN.fullmatch(nonce) and SIGNATURE_PATTERN.fullmatch(given)):
         raise AuthError("missing or malformed signature headers")
-    if abs(int(timestamp) - now) > signing.MAX_CLOCK_SKEW_S:
-        raise AuthError("timestamp outside the allowed window")
     row = db.execute("SELECT secret, child_id FROM devices WHERE id = ?", [device_id]).fetchone()
     if row is None:
         raise AuthError("unknown device")
     secret, child_id = row
-    expected = signing.signature(secret, request.method, request.path, timestamp, nonce,
-                                 request.get_data(cache=True))
+    target = request.path
+    query = request.query_string.decode("latin-1")
+    if query:
+        target += "?" + query
+    expected = signing.signature(secret, request.method, target, timestamp, nonce,
+                                 request.get_data(cache=True),
+                                 str(environ.get("CONTENT_TYPE", "")))
     if not signing.signature_matches(expected, given):
         raise AuthError("bad signature")
+    # From here on the request is the device's own: whatever the cloud answers, it signs.
+    g.teddy_reply_key = _ReplyKey(str(secret), nonce, timestamp)
+    if abs(int(timestamp) - now) > signing.MAX_CLOCK_SKEW_S:
+        raise ClockSkew(now, int(timestamp))
     return AuthenticatedDevice(device_id=device_id, child_id=int(child_id), nonce=nonce)
 
 
@@ -98,3 +126,12 @@ def authenticate(db: sqlite_utils.Database, request: Request, now: float) -> Aut
     with write_transaction(db):
         nonces.consume(db, device, now)
     return device
+
+
+def sign_reply(response: Response) -> Response:
+    """Sign the reply to an authentic device request (an `after_request` hook)."""
+    key: _ReplyKey | None = g.pop("teddy_reply_key", None)
+    if key is not None and not response.direct_passthrough:
+        response.headers[signing.HEADER_REPLY_SIGNATURE] = signing.reply_signature(
+            key.secret, response.status_code, key.nonce, key.timestamp, response.get_data())
+    return response

@@ -22,8 +22,10 @@ from cloud.consent import current_policy
 from cloud.device_api.auth import (
     AuthenticatedDevice,
     AuthError,
+    ClockSkew,
     authenticate,
     nonces,
+    sign_reply,
     verify_signature,
 )
 from cloud.device_api.pairing_throttle import PairingThrottle
@@ -34,6 +36,9 @@ from teddy.contracts.data_map import data_map
 from teddy.contracts.intent_message import MAX_BODY_BYTES, IntentMessage
 
 bp = Blueprint("device_api", __name__, url_prefix="/v1")
+# Every reply to an authentic device request carries the cloud's signature (the toy trusts
+# nothing else), including refusals and errors.
+bp.after_request(sign_reply)
 
 MAX_PAIRING_CODE_CHARS = 32
 ACTIVITY_RESOLUTION_S = 60.0
@@ -44,8 +49,13 @@ def _error(status: int, message: str, **extra: Any) -> tuple[Response, int]:
     return jsonify(error=message, **extra), status
 
 
-def _unauthenticated() -> tuple[Response, int]:
-    # One answer for every authentication failure, so a caller learns nothing about why.
+def _unauthenticated(error: AuthError | None = None) -> tuple[Response, int]:
+    # One answer for every authentication failure, so a caller learns nothing about why; only
+    # the device itself (whose signature checked out) learns that its clock is off, and the
+    # reply carrying the cloud's time is signed.
+    if isinstance(error, ClockSkew):
+        return _error(401, "the toy's clock is off", server_time=round(error.server_time),
+                      clock_skew_s=round(error.skew_s))
     return _error(401, "unauthenticated device request")
 
 
@@ -110,8 +120,8 @@ def policy() -> Reply:
     db = get_db()
     try:
         device = authenticate(db, request, get_clock().time())
-    except AuthError:
-        return _unauthenticated()
+    except AuthError as error:
+        return _unauthenticated(error)
     return jsonify(_policy(db, device.child_id))
 
 
@@ -124,8 +134,8 @@ def intent() -> Reply:
     now = get_clock().time()
     try:
         device = verify_signature(db, request, now)
-    except AuthError:
-        return _unauthenticated()
+    except AuthError as error:
+        return _unauthenticated(error)
     if request.mimetype != "application/json":
         return _error(415, "intent messages must be application/json")
     try:

@@ -2,6 +2,10 @@
 
 Default deny. Nothing about the child leaves before a consent policy allows it; location never
 leaves; personal slots leave only under the purpose the data map names for them (R03-R05).
+
+The toy trusts only what the cloud signed with its device key: an unsigned or altered policy
+or reply is ignored (the last good policy stays) and `notice` says so. Every request is in the
+egress ledger before its bytes leave; when the ledger cannot be written, nothing is sent.
 """
 
 from __future__ import annotations
@@ -12,16 +16,28 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from device.client.http import CloudResponse, CloudTransport, CloudUnreachable, Credentials
-from device.privacy.ledger import EgressLedger, LedgerEntry
+from device.client.http import (
+    CloudResponse,
+    CloudTransport,
+    CloudUnreachable,
+    Credentials,
+    check_cloud_url,
+)
+from device.privacy.ledger import EgressLedger, LedgerEntry, LedgerUnavailable
 from device.privacy.policy import ConsentPolicy, load_cached, save_cached
-from device.state import ToyState
+from device.state import StateError, StateFileError, ToyState
 from teddy.contracts.data_map import data_map
 from teddy.contracts.intent_message import IntentMessage
 
 CREDENTIALS_FILE = "credentials.json"
 # Intents whose only content is personal: without their slot there is nothing to send.
 PERSONAL_ONLY_INTENTS = frozenset({"share_name", "share_age", "share_favorite"})
+UNSIGNED_REPLY = ("the cloud's reply was not signed with this toy's key (something between "
+                  "the toy and the cloud may have changed it)")
+
+
+class PairingError(PermissionError):
+    """Pairing did not happen, or happened but could not be kept; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -36,9 +52,10 @@ class Decision:
 @dataclass(frozen=True)
 class Delivery:
     status: int | None
-    body: bytes
+    body: bytes | None  # what left the toy; None when nothing was sent
     reply: str | None
     personalised: bool
+    problem: str | None = None
 
 
 class EgressGate:
@@ -48,8 +65,16 @@ class EgressGate:
         self.state = state
         self.clock = clock
         self.ledger = ledger or EgressLedger(state)
-        self.policy = load_cached(state)
+        # The latest thing the toy's owner should know (a damaged file, an unsigned reply, a
+        # wrong clock); None when all is well.
+        self.notice: str | None = None
+        self.clock_skew_s: float | None = None
         self._credentials = self._load_credentials()
+        try:
+            self.policy = load_cached(state)
+        except StateFileError as error:
+            self.policy = ConsentPolicy.deny_all()
+            self.notice = f"{error}: using deny-all until the cloud sends a signed policy"
         self._transport = (
             CloudTransport(self._credentials.cloud_url, self._credentials.ca_file, clock)
             if self._credentials else None
@@ -65,15 +90,33 @@ class EgressGate:
         return self._credentials.device_id if self._credentials else None
 
     def pair(self, cloud_url: str, code: str, ca_file: str | None = None) -> str:
+        """Redeem a parent's pairing code; raises CloudUrlError, PairingError, StateError."""
+        check_cloud_url(cloud_url, pairing=True)
         transport = CloudTransport(cloud_url, ca_file, self.clock)
+        # Redeeming burns the code: first make sure the key it returns can be kept.
+        sample = Credentials(cloud_url, "toy-" + "0" * 32, "0" * 64, ca_file).__dict__
+        try:
+            self.state.check_writable(CREDENTIALS_FILE, sample)
+        except OSError as error:
+            raise StateError(f"cannot save the toy's key in {self.state.directory} "
+                             f"({error.strerror or error}): nothing was sent and the pairing "
+                             "code is still good") from error
         body = json.dumps({"code": code}).encode()
         response = self._send(transport, "POST", "/api/v1/pair", body, "pairing", None)
         if response.status != 201:
-            raise PermissionError(str(response.json.get("error", "pairing refused")))
-        credentials = Credentials(cloud_url, str(response.json["device_id"]),
-                                  str(response.json["secret"]), ca_file)
-        self.state.write_json(CREDENTIALS_FILE, credentials.__dict__)
+            raise PairingError(str(response.json.get("error", "pairing refused")))
+        device_id, secret = response.json.get("device_id"), response.json.get("secret")
+        if not isinstance(device_id, str) or not isinstance(secret, str):
+            raise PairingError("the cloud's answer to pairing had no device key")
+        credentials = Credentials(cloud_url, device_id, secret, ca_file)
+        try:
+            self.state.write_json(CREDENTIALS_FILE, credentials.__dict__)
+        except OSError as error:
+            raise StateError(f"the cloud accepted the code but the toy could not save its key "
+                             f"in {self.state.directory} ({error.strerror or error}); the code "
+                             "is used up: ask the parent for a new one") from error
         self._credentials, self._transport = credentials, transport
+        self.notice = None
         # A new pairing starts at the highest privacy setting until the cloud says otherwise.
         self._set_policy(ConsentPolicy.deny_all())
         self.refresh_policy()
@@ -88,10 +131,20 @@ class EgressGate:
                                   "consent-check", self._credentials)
         except CloudUnreachable:
             return self.policy
-        if response.status == 200:
-            self._set_policy(ConsentPolicy.from_json(response.json))
-        elif response.status == 401:
+        except LedgerUnavailable as error:
+            self.notice = f"{error}; kept the last consent policy"
+            return self.policy
+        if response.status == 401 and self._clock_problem(response):
+            return self.policy
+        if response.status == 401:
+            # Fail closed: the cloud no longer knows this toy (unpaired, or its child deleted).
             self._set_policy(ConsentPolicy.deny_all())
+            self.notice = ("the cloud no longer accepts this toy (unpaired, or its child's "
+                           "data was deleted): playing offline; pair it again to go on")
+        elif response.status == 200 and not response.authentic:
+            self.notice = f"{UNSIGNED_REPLY}: ignored it and kept the last consent policy"
+        elif response.status == 200:
+            self._accept_policy(response.json)
         return self.policy
 
     # -- what may leave -----------------------------------------------------------------
@@ -104,6 +157,8 @@ class EgressGate:
         if not self.paired:
             return Decision(None, "toy not paired: playing offline", tuple(slots))
         if "core" not in self.policy.purposes:
+            if self.clock_skew_s is not None:
+                return Decision(None, self._clock_notice() + ": playing offline", tuple(slots))
             return Decision(None, "no consent yet: playing offline", tuple(slots))
         kept: dict[str, str | int] = {}
         dropped: list[str] = []
@@ -132,9 +187,18 @@ class EgressGate:
                                   self._credentials)
         except CloudUnreachable:
             return Delivery(None, body, None, False)
+        except LedgerUnavailable as error:
+            self.notice = str(error)
+            return Delivery(None, None, None, False, str(error))
+        if not response.authentic:
+            self.notice = f"{UNSIGNED_REPLY}: answered on the toy"
+            return Delivery(response.status, body, None, False, self.notice)
+        if response.status == 401 and self._clock_problem(response):
+            return Delivery(response.status, body, None, False, self._clock_notice())
+        self.clock_skew_s = None
         policy = response.json.get("policy")
         if isinstance(policy, dict):
-            self._set_policy(ConsentPolicy.from_json(policy))
+            self._accept_policy(policy)
         if response.status != 200:
             return Delivery(response.status, body, None, False)
         reply = response.json.get("reply")
@@ -144,23 +208,65 @@ class EgressGate:
     # -- internals ----------------------------------------------------------------------
     def _send(self, transport: CloudTransport, method: str, path: str, body: bytes,
               purpose: str, credentials: Credentials | None) -> CloudResponse:
-        status: int | None = None
+        entry = LedgerEntry(at=self.clock(), method=method, path=path, purpose=purpose,
+                            body_bytes=len(body), body=_ledger_body(path, body), status=None)
+        self.ledger.record_request(entry)  # raises LedgerUnavailable: then nothing leaves
+        response = transport.send(method, path, body, credentials)
         try:
-            response = transport.send(method, path, body, credentials)
-            status = response.status
-            return response
-        finally:
-            self.ledger.append(LedgerEntry(at=self.clock(), method=method, path=path,
-                                           purpose=purpose, body_bytes=len(body),
-                                           body=_ledger_body(path, body), status=status))
+            self.ledger.record_outcome(entry.request_id, response.status)
+        except LedgerUnavailable as error:
+            self.notice = str(error)
+        return response
+
+    def _accept_policy(self, value: dict[str, object]) -> None:
+        """Apply a policy the cloud signed; a malformed one changes nothing."""
+        try:
+            policy = ConsentPolicy.from_json(value)
+        except ValueError:
+            self.notice = "the cloud sent a malformed consent policy: kept the last one"
+            return
+        self.clock_skew_s = None
+        self._set_policy(policy)
+
+    def _clock_problem(self, response: CloudResponse) -> bool:
+        """A signed 401 saying the toy's clock is off: note it, keep the cached policy."""
+        skew = response.json.get("clock_skew_s")
+        if not response.authentic or not isinstance(skew, int | float):
+            return False
+        self.clock_skew_s = float(skew)
+        self.notice = self._clock_notice() + "; kept the cached consent policy"
+        return True
+
+    def _clock_notice(self) -> str:
+        skew = self.clock_skew_s or 0.0
+        direction = "ahead of" if skew > 0 else "behind"
+        return (f"the toy's clock is off by ~{abs(skew):.0f} s ({direction} the cloud's): set "
+                "the clock (turn on network time, NTP) so the cloud accepts its requests")
 
     def _set_policy(self, policy: ConsentPolicy) -> None:
         self.policy = policy
-        save_cached(self.state, policy)
+        try:
+            save_cached(self.state, policy)
+        except OSError as error:
+            self.notice = (f"cannot save the consent policy in {self.state.directory} "
+                           f"({error.strerror or error}): using it until the toy restarts")
 
     def _load_credentials(self) -> Credentials | None:
-        raw = self.state.read_json(CREDENTIALS_FILE)
-        return Credentials(**raw) if raw else None
+        try:
+            raw = self.state.read_json(CREDENTIALS_FILE)
+            if raw is None:
+                return None
+            credentials = Credentials(**raw)
+            if not all(isinstance(getattr(credentials, name), str)
+                       for name in ("cloud_url", "device_id", "secret")):
+                raise TypeError("wrong field types")
+            return credentials
+        except (StateFileError, TypeError) as error:
+            detail = str(error) if isinstance(error, StateFileError) else (
+                f"{self.state.path(CREDENTIALS_FILE)} is damaged (unexpected fields)")
+            self.notice = (f"{detail}: the toy plays offline (deny-all) until it is paired "
+                           "again with `teddy device pair`")
+            return None
 
 
 def _ledger_body(path: str, body: bytes) -> str:

@@ -1,14 +1,26 @@
-"""The egress ledger: an append-only local record of every request the toy sent (R01-R05)."""
+"""The egress ledger: an append-only local record of every request the toy sent (R01-R05).
+
+A request is written (and fsynced) before its bytes leave: if the ledger cannot be written,
+nothing is sent. Its answer is appended afterwards as a short outcome line naming the request.
+Every line ends with a newline; a line cut short by a crash is skipped and reported by the
+reader, and the next append starts on a fresh line so it is never swallowed.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+import os
+import secrets
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
-from device.state import ToyState
+from device.state import FILE_MODE, StateError, ToyState
 
 LEDGER_FILE = "egress-ledger.jsonl"
+
+
+class LedgerUnavailable(StateError):
+    """The ledger cannot be written, so nothing may be sent."""
 
 
 @dataclass(frozen=True)
@@ -20,22 +32,101 @@ class LedgerEntry:
     body_bytes: int
     body: str
     status: int | None
+    request_id: str = field(default_factory=lambda: secrets.token_hex(8))
+
+
+@dataclass
+class LedgerReading:
+    entries: list[LedgerEntry]
+    damaged_lines: list[int]
 
 
 class EgressLedger:
     def __init__(self, state: ToyState) -> None:
         self.state = state
 
-    def append(self, entry: LedgerEntry) -> None:
-        self.state.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with self.state.path(LEDGER_FILE).open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(asdict(entry), sort_keys=True) + "\n")
+    @property
+    def path(self) -> os.PathLike[str]:
+        return self.state.path(LEDGER_FILE)
 
-    def entries(self) -> Iterator[LedgerEntry]:
-        path = self.state.path(LEDGER_FILE)
-        if not path.exists():
-            return
-        with path.open(encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    yield LedgerEntry(**json.loads(line))
+    def record_request(self, entry: LedgerEntry) -> None:
+        """Write the request down before it is sent; LedgerUnavailable if that fails."""
+        try:
+            self._append(asdict(entry))
+        except OSError as error:
+            raise LedgerUnavailable(
+                f"cannot write the egress ledger in {self.state.directory} "
+                f"({error.strerror or error}): nothing was sent") from error
+
+    def record_outcome(self, request_id: str, status: int) -> None:
+        try:
+            self._append({"outcome_of": request_id, "status": status})
+        except OSError as error:
+            raise LedgerUnavailable(
+                f"the request was sent but its answer ({status}) could not be added to the "
+                f"egress ledger in {self.state.directory} ({error.strerror or error})"
+            ) from error
+
+    def read(self) -> LedgerReading:
+        """Every request with its answer; lines that cannot be read are listed, not fatal."""
+        entries: list[LedgerEntry] = []
+        by_id: dict[str, int] = {}
+        damaged: list[int] = []
+        try:
+            handle = open(self.path, encoding="utf-8", errors="replace")  # noqa: SIM115
+        except FileNotFoundError:
+            return LedgerReading([], [])
+        with handle:
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                record = _parse(line)
+                if record is None:
+                    damaged.append(number)
+                elif "outcome_of" in record:
+                    index = by_id.get(str(record["outcome_of"]))
+                    if index is None or not isinstance(record.get("status"), int):
+                        damaged.append(number)
+                    else:
+                        entries[index] = replace(entries[index], status=record["status"])
+                else:
+                    try:
+                        entry = LedgerEntry(**record)
+                    except TypeError:
+                        damaged.append(number)
+                        continue
+                    by_id[entry.request_id] = len(entries)
+                    entries.append(entry)
+        return LedgerReading(entries, damaged)
+
+    def entries(self) -> list[LedgerEntry]:
+        return self.read().entries
+
+    def _append(self, record: dict[str, Any]) -> None:
+        line = (json.dumps(record, sort_keys=True) + "\n").encode("utf-8")
+        self.state.ensure_directory()
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)
+        try:
+            status = os.fstat(fd)
+            if status.st_mode & 0o777 != FILE_MODE:
+                os.fchmod(fd, FILE_MODE)
+            # A crash mid-write can leave a last line without its newline: start a new line
+            # so this entry is not glued to (and lost with) the torn one.
+            if status.st_size and os.pread(fd, 1, status.st_size - 1) != b"\n":
+                line = b"\n" + line
+            written = os.write(fd, line)
+            if written != len(line):
+                raise OSError(f"short write ({written} of {len(line)} bytes)")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _parse(line: str) -> dict[str, Any] | None:
+    if not line.endswith("\n"):
+        return None  # the torn tail of a write that never finished
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from device.state import ToyState
+from device.state import StateFileError, ToyState
 
 POLICY_FILE = "policy.json"
 
@@ -41,12 +41,14 @@ class ConsentPolicy:
 
 
 def load_cached(state: ToyState) -> ConsentPolicy:
-    """The cached policy, or deny-all when there is none or it cannot be trusted."""
-    try:
-        raw = state.read_json(POLICY_FILE)
-        return ConsentPolicy.from_json(raw) if raw else ConsentPolicy.deny_all()
-    except (ValueError, OSError):
+    """The cached policy, or deny-all when there is none; StateFileError if it is damaged."""
+    raw = state.read_json(POLICY_FILE)
+    if raw is None:
         return ConsentPolicy.deny_all()
+    try:
+        return ConsentPolicy.from_json(raw)
+    except ValueError as error:
+        raise StateFileError(f"{state.path(POLICY_FILE)} is damaged ({error})") from error
 
 
 def save_cached(state: ToyState, policy: ConsentPolicy) -> None:

@@ -62,9 +62,9 @@ class Prober:
     def headers(self, keys: Keys, method: str, path: str, body: bytes,
                 content_type: str = "application/json", now: float | None = None
                 ) -> dict[str, str]:
-        signed = signing.sign_headers(keys.device_id, keys.secret, method, path, body,
-                                      self.now() if now is None else now)
-        return {"Content-Type": content_type, **signed} if body else signed
+        return signing.sign_headers(keys.device_id, keys.secret, method, path, body,
+                                    self.now() if now is None else now,
+                                    content_type if body else "")
 
     def send(self, method: str, path: str, body: bytes,
              headers: dict[str, str]) -> requests.Response:

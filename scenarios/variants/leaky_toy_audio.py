@@ -35,7 +35,8 @@ class LeakyAudioToy(ToyAgent):
         if raw:
             credentials = Credentials(**raw)
             headers.update(signing.sign_headers(credentials.device_id, credentials.secret,
-                                                "POST", UPLOAD_PATH, wav))
+                                                "POST", UPLOAD_PATH, wav,
+                                                content_type="audio/wav"))
         session = requests.Session()
         session.trust_env = False
         try:
