@@ -69,6 +69,7 @@ class EgressGate:
         # wrong clock); None when all is well.
         self.notice: str | None = None
         self.clock_skew_s: float | None = None
+        self.policy_untrusted = False
         self._credentials = self._load_credentials()
         try:
             self.policy = load_cached(state)
@@ -142,6 +143,7 @@ class EgressGate:
             self.notice = ("the cloud no longer accepts this toy (unpaired, or its child's "
                            "data was deleted): playing offline; pair it again to go on")
         elif response.status == 200 and not response.authentic:
+            self.policy_untrusted = True
             self.notice = f"{UNSIGNED_REPLY}: ignored it and kept the last consent policy"
         elif response.status == 200:
             self._accept_policy(response.json)
@@ -159,6 +161,9 @@ class EgressGate:
         if "core" not in self.policy.purposes:
             if self.clock_skew_s is not None:
                 return Decision(None, self._clock_notice() + ": playing offline", tuple(slots))
+            if self.policy_untrusted:
+                return Decision(None, "the cloud's consent policy could not be trusted (not "
+                                "signed with this toy's key): playing offline", tuple(slots))
             return Decision(None, "no consent yet: playing offline", tuple(slots))
         kept: dict[str, str | int] = {}
         dropped: list[str] = []
@@ -226,6 +231,7 @@ class EgressGate:
             self.notice = "the cloud sent a malformed consent policy: kept the last one"
             return
         self.clock_skew_s = None
+        self.policy_untrusted = False
         self._set_policy(policy)
 
     def _clock_problem(self, response: CloudResponse) -> bool:
@@ -240,7 +246,8 @@ class EgressGate:
     def _clock_notice(self) -> str:
         skew = self.clock_skew_s or 0.0
         direction = "ahead of" if skew > 0 else "behind"
-        return (f"the toy's clock is off by ~{abs(skew):.0f} s ({direction} the cloud's): set "
+        rounded = round(abs(skew), -1)
+        return (f"the toy's clock is off by ~{rounded:.0f} s ({direction} the cloud's): set "
                 "the clock (turn on network time, NTP) so the cloud accepts its requests")
 
     def _set_policy(self, policy: ConsentPolicy) -> None:
