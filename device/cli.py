@@ -137,7 +137,12 @@ def _toy_handler(args: argparse.Namespace, understander: object) -> Callable:
 
     toy = Toy(EgressGate(ToyState(args.state)), locale=args.locale or "en",
               understander=understander)
+    on_start = toy.gate.notice
+    if on_start:
+        print(f"warning: {on_start}", file=sys.stderr, flush=True)
     toy.gate.refresh_policy()
+    if toy.gate.notice and toy.gate.notice != on_start:
+        print(f"warning: {toy.gate.notice}", file=sys.stderr, flush=True)
     history = "history" in toy.gate.policy.purposes
     # R24: the child and parent can tell whether what is said is kept for review.
     _indicator("parent can review what was asked: " + ("yes" if history else "no"))
@@ -146,6 +151,8 @@ def _toy_handler(args: argparse.Namespace, understander: object) -> Callable:
     def handle(heard: object) -> None:
         turn = toy.respond(heard)  # type: ignore[arg-type]
         sent = f"sent {len(turn.sent_body)} bytes" if turn.sent_body else "sent nothing"
+        if turn.answered_by == "toy":
+            sent += f"; {turn.reason}"
         print(f"\n{turn.intent} -> {turn.reply}  [{turn.answered_by}; {sent}]", flush=True)
         if speaker is not None:
             speaker.say(turn.reply)
@@ -248,24 +255,40 @@ def _add_state_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _pair(args: argparse.Namespace) -> int:
-    from device.client.http import CloudUnreachable
+    from device.client.http import CloudTlsUntrusted, CloudUnreachable, CloudUrlError
     from device.privacy.gate import EgressGate
-    from device.state import ToyState
+    from device.state import StateError, ToyState
 
     if args.ca and not Path(args.ca).is_file():
         _error(f"no CA certificate at {args.ca}")
         return 2
     gate = EgressGate(ToyState(args.state))
+    if gate.notice:  # a damaged earlier pairing: this one replaces it
+        print(f"note: {gate.notice}", file=sys.stderr)
     try:
         device_id = gate.pair(args.cloud, args.code, args.ca)
+    except CloudUrlError as error:
+        _error(str(error))
+        return 2
+    except CloudTlsUntrusted:
+        fix = (f"is the cloud's CA certificate {args.ca}?" if args.ca else
+               "give the cloud's CA certificate with --ca PATH (teddy cloud serve --tls "
+               "prints where it is)")
+        _error(f"cannot verify the cloud's TLS certificate at {args.cloud}: {fix}")
+        return 2
     except CloudUnreachable as error:
         _error(f"cannot reach the cloud at {args.cloud}: {error}")
+        return 1
+    except StateError as error:
+        _error(str(error))
         return 1
     except PermissionError as error:
         _error(f"pairing refused: {error}")
         return 1
     purposes = ", ".join(sorted(gate.policy.purposes)) or "nothing yet (the toy plays offline)"
     print(f"paired as {device_id}; consented purposes: {purposes}")
+    if gate.notice:
+        print(f"warning: {gate.notice}", file=sys.stderr)
     return 0
 
 
@@ -275,7 +298,16 @@ def _ledger(args: argparse.Namespace) -> int:
     from device.privacy.ledger import EgressLedger
     from device.state import ToyState
 
-    entries = list(EgressLedger(ToyState(args.state)).entries())
+    state = ToyState(args.state)
+    if args.state and not state.directory.is_dir():
+        _error(f"no toy state folder at {state.directory}: check the --state path")
+        return 2
+    reading = EgressLedger(state).read()
+    entries = reading.entries
+    if reading.damaged_lines:
+        lines = ", ".join(map(str, reading.damaged_lines))
+        print(f"note: skipped unreadable ledger line(s) {lines} (a write cut short by a crash "
+              "or power loss; nothing after it is lost)", file=sys.stderr)
     if args.json:
         for entry in entries:
             print(json.dumps(entry.__dict__, sort_keys=True))

@@ -1,0 +1,138 @@
+"""The toy under faults (issue 15, items 12-15): private, durable state; damaged files give a
+clear message and deny-all; nothing leaves unless the ledger has it; pairing never burns a
+code it cannot keep; a torn ledger line loses nothing else."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cloud_helpers import add_child, add_parent, grant
+
+from cloud import pairing
+from cloud.storage.db import open_db
+from device.privacy.gate import CREDENTIALS_FILE, EgressGate
+from device.privacy.ledger import LEDGER_FILE, EgressLedger
+from device.privacy.policy import POLICY_FILE
+from device.state import StateError, ToyState
+from device.toy import Toy
+from scenarios.relay import Relay
+from teddy.cloud_process import CloudProcess
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudProcess]:
+    with CloudProcess(tmp_path_factory.mktemp("cloud") / "cloud.db") as server:
+        yield server
+
+
+def _code(cloud: CloudProcess, purposes: tuple[str, ...] = ("core",)) -> str:
+    db = open_db(cloud.db_path)
+    now = time.time()
+    parent_id = add_parent(db, f"faults-{now}@example.com", now)
+    child_id = add_child(db, parent_id, now)
+    if purposes:
+        grant(db, parent_id, child_id, list(purposes), now)
+    code = pairing.issue_code(db, child_id, now)
+    db.close()
+    return code
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+# -- 12: private state ---------------------------------------------------------------------
+def test_an_existing_open_state_folder_and_ledger_are_made_private(cloud, tmp_path: Path):
+    folder = tmp_path / "toy"
+    folder.mkdir(mode=0o755)
+    os.chmod(folder, 0o755)
+    (folder / LEDGER_FILE).write_text("")
+    os.chmod(folder / LEDGER_FILE, 0o644)
+    gate = EgressGate(ToyState(folder))
+    gate.pair(cloud.url, _code(cloud))
+    Toy(gate).say_text("my name is emma")
+    assert _mode(folder) == 0o700
+    for name in (LEDGER_FILE, CREDENTIALS_FILE, POLICY_FILE):
+        assert _mode(folder / name) == 0o600, name
+
+
+# -- 13: damaged files -------------------------------------------------------------------------
+@pytest.mark.parametrize("damage", ['{"cloud_url": "http://127.0.0.1:1", "devi', "", "[]",
+                                    '{"cloud_url": 5}', "\xff\xfe"])
+def test_damaged_credentials_are_a_clear_notice_and_deny_all(tmp_path: Path, damage: str):
+    state = ToyState(tmp_path / "toy")
+    state.directory.mkdir()
+    state.path(CREDENTIALS_FILE).write_text(damage, "latin-1")
+    gate = EgressGate(state)
+    assert not gate.paired and not gate.policy.purposes
+    assert "credentials.json is damaged" in (gate.notice or "") or \
+        "cannot be read" in (gate.notice or "")
+    assert "teddy device pair" in (gate.notice or "")
+    turn = Toy(gate).say_text("my name is emma")
+    assert turn.sent_body is None and turn.answered_by == "toy"
+
+
+@pytest.mark.parametrize("cache", ["[]", '["core", "personalisation"]', '{"version": 3',
+                                   '{"version": "3", "purposes": ["core"]}'])
+def test_a_damaged_policy_cache_means_deny_all_and_says_so(cloud, tmp_path: Path, cache: str):
+    state = ToyState(tmp_path / "toy")
+    EgressGate(state).pair(cloud.url, _code(cloud))
+    state.path(POLICY_FILE).write_text(cache)
+    gate = EgressGate(state)
+    assert gate.policy.purposes == frozenset()
+    assert "policy.json is damaged" in (gate.notice or "")
+    gate.refresh_policy()  # the cloud's signed policy replaces it
+    assert gate.policy.purposes == frozenset({"core"})
+
+
+# -- 14: the ledger comes first ----------------------------------------------------------------
+def test_when_the_ledger_cannot_be_written_nothing_is_sent(cloud, tmp_path: Path):
+    state = ToyState(tmp_path / "toy")
+    with Relay(cloud.host, cloud.port) as relay:
+        gate = EgressGate(state)
+        gate.pair(relay.url, _code(cloud))
+        state.path(LEDGER_FILE).unlink()
+        state.path(LEDGER_FILE).mkdir()  # as unwritable as a full or read-only disk
+        relay.reset_capture()
+        turn = Toy(gate).say_text("tell me a story about dinosaurs")
+        assert relay.captured_upstream() == b""
+    assert turn.answered_by == "toy" and turn.sent_body is None
+    assert "cannot write the egress ledger" in turn.reason and "nothing was sent" in turn.reason
+
+
+@pytest.mark.parametrize("blocked", ["state folder", "credentials file"])
+def test_pairing_that_cannot_save_the_key_leaves_the_code_unused(cloud, tmp_path: Path,
+                                                                 blocked: str):
+    code = _code(cloud)
+    if blocked == "state folder":
+        (tmp_path / "file").write_text("not a folder")
+        state = ToyState(tmp_path / "file" / "toy")
+    else:
+        state = ToyState(tmp_path / "toy")
+        state.path(CREDENTIALS_FILE).mkdir(parents=True)
+    with pytest.raises(StateError, match="pairing code is still good"):
+        EgressGate(state).pair(cloud.url, code)
+    working = ToyState(tmp_path / "working")
+    assert EgressGate(working).pair(cloud.url, code).startswith("toy-")
+
+
+# -- 15: torn ledger lines ---------------------------------------------------------------------
+def test_a_torn_last_ledger_line_is_skipped_and_swallows_nothing(cloud, tmp_path: Path):
+    state = ToyState(tmp_path / "toy")
+    gate = EgressGate(state)
+    gate.pair(cloud.url, _code(cloud))
+    with state.path(LEDGER_FILE).open("a") as ledger:
+        ledger.write('{"at": 1, "method": "POST", "path": "/api/v1/int')  # power cut here
+    gate.refresh_policy()
+    reading = EgressLedger(state).read()
+    assert [(e.path, e.status) for e in reading.entries] == [
+        ("/api/v1/pair", 201), ("/api/v1/policy", 200), ("/api/v1/policy", 200)]
+    assert reading.damaged_lines == [5]
+    for line in state.path(LEDGER_FILE).read_text().splitlines()[5:]:
+        json.loads(line)
