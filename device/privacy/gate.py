@@ -75,7 +75,8 @@ class EgressGate:
             self.policy = load_cached(state)
         except StateFileError as error:
             self.policy = ConsentPolicy.deny_all()
-            self.notice = f"{error}: using deny-all until the cloud sends a signed policy"
+            damaged = f"{error}: using deny-all until the cloud sends a signed policy"
+            self.notice = f"{self.notice}; {damaged}" if self.notice else damaged
         self._transport = (
             CloudTransport(self._credentials.cloud_url, self._credentials.ca_file, clock)
             if self._credentials else None
