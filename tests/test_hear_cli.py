@@ -63,3 +63,29 @@ def test_stereo_44k_wav_is_downmixed_and_resampled(tmp_path) -> None:
 def test_unknown_engine_is_rejected_by_the_parser() -> None:
     result = run_hear("--engine", "whisper", str(DEMO / "joke.wav"))
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_float_and_24_bit_multichannel_wavs_are_heard(tmp_path) -> None:
+    float_stereo = tmp_path / "float.wav"
+    deep_surround = tmp_path / "deep.wav"
+    subprocess.run(["sox", str(DEMO / "goodbye.wav"), "-r", "44100", "-c", "2", "-b", "32",
+                    "-e", "floating-point", str(float_stereo)], check=True)
+    subprocess.run(["sox", str(DEMO / "goodbye.wav"), "-r", "48000", "-c", "6", "-b", "24",
+                    str(deep_surround)], check=True)
+    result = run_hear(str(float_stereo), str(deep_surround), "--json")
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["intent"] for line in result.stdout.splitlines()] == \
+        ["goodbye", "goodbye"]
+
+
+def test_a_long_or_cut_short_file_is_refused_with_exit_2(tmp_path) -> None:
+    long_clip = tmp_path / "long.wav"
+    subprocess.run(["sox", "-n", "-r", "8000", "-b", "8", str(long_clip), "synth", "400",
+                    "sine", "300"], check=True)
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes((DEMO / "joke.wav").read_bytes()[:5000])
+    result = run_hear(str(long_clip), str(cut))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert "long.wav: the clip lasts 6.7 min; the toy hears at most 5 min" in lines[0]
+    assert "cut.wav: the audio data is cut short" in lines[1]
