@@ -53,9 +53,10 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     app.register_blueprint(health)
     app.register_blueprint(device_api)
     _register_optional_blueprints(app)
-    from cloud.retention.scheduler import start_purge_scheduler
+    from cloud.retention.scheduler import start_erasure_runner, start_purge_scheduler
 
     start_purge_scheduler(app)
+    start_erasure_runner(app)
     return app
 
 

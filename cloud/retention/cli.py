@@ -68,6 +68,7 @@ def _purge(args: argparse.Namespace) -> int:
         db.close()
     print(json.dumps({"rows": report.rows, "total_rows": report.total_rows,
                       "children_erased": report.children_erased, "receipts": report.receipts,
+                      "erasures_finished": report.erasures_finished,
                       "backups_deleted": report.backups_deleted,
                       "backups_rewritten": report.backups_rewritten,
                       "vacuumed": report.vacuumed,
