@@ -47,6 +47,10 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     def _too_large(_exc: Exception):  # type: ignore[no-untyped-def]
         return jsonify(error="request body too large", limit_bytes=MAX_BODY_BYTES), 413
 
+    from cloud.errors import register_error_handlers
+
+    register_error_handlers(app)
+
     from cloud.device_api import bp as device_api
     from cloud.health import bp as health
 

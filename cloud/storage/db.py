@@ -16,6 +16,9 @@ from cloud.storage import checkpointer, writer_queue
 from cloud.storage.migrations import migrate
 
 BUSY_TIMEOUT_MS = 5000
+# A request waits at most this long for a write lock another process holds, then answers 503
+# with Retry-After: a toy gives up after 3 s, so a prompt "busy, retry" beats a late answer.
+REQUEST_BUSY_TIMEOUT_MS = 1000
 # After a checkpoint resets the WAL, trim its file to this size instead of keeping its peak.
 WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024
 # A server process serves one database; tests make many apps in one thread, so bound the cache.
@@ -70,6 +73,7 @@ def worker_connection(path: str) -> sqlite_utils.Database:
         cache.move_to_end(key)
         return db
     db = connect(path)
+    db.execute(f"PRAGMA busy_timeout={REQUEST_BUSY_TIMEOUT_MS}")
     if checkpointer.running_for(path):
         db.execute("PRAGMA wal_autocheckpoint=0")
     cache[key] = db
@@ -124,8 +128,10 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
     orders writers that use it; SQLite's own locking still guards everyone else.
     """
     path = _database_path(db)
+    timeout_ms = int(db.execute("PRAGMA busy_timeout").fetchone()[0])
     # An in-memory database belongs to one connection: there is no other writer to queue with.
-    with writer_queue.turn(path) if path else contextlib.nullcontext():
+    with (writer_queue.turn(path, timeout_ms / 1000) if path
+          else contextlib.nullcontext()):
         db.execute("BEGIN IMMEDIATE")
         try:
             yield
