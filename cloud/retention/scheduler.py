@@ -71,7 +71,8 @@ class PurgeScheduler:
         from cloud.retention.purge import purge_expired
         from cloud.storage.db import open_db
 
-        with self.lock_path.open("a") as lock:
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "r+") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

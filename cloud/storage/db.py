@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import sqlite_utils
 
-from cloud.storage import checkpointer, writer_queue
+from cloud.storage import checkpointer, files, writer_queue
 from cloud.storage.migrations import migrate
 
 BUSY_TIMEOUT_MS = 5000
@@ -26,6 +26,9 @@ MAX_CACHED_PER_THREAD = 4
 
 
 def connect(path: str) -> sqlite_utils.Database:
+    if path and path != ":memory:" and not path.startswith("file:"):
+        # Owner-only from the first byte; SQLite gives the -wal and -shm the same mode.
+        files.create_private_file(path)
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                            check_same_thread=False)
     db = sqlite_utils.Database(conn)
@@ -42,7 +45,12 @@ def connect(path: str) -> sqlite_utils.Database:
 def open_db(path: str, *, migrate_schema: bool = True) -> sqlite_utils.Database:
     db = connect(path)
     if migrate_schema:
-        migrate(db)
+        try:
+            migrate(db)
+        except BaseException:
+            db.close()
+            raise
+        files.tighten_existing(path)
     return db
 
 
