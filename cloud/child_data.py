@@ -32,9 +32,11 @@ TABLE_TITLES = {
     "parent_outbox": "Messages we sent you about this child",
     "audit_log": "Accountability log (no content about your child)",
 }
-# Tables that hold nothing about any child: the parent's account and sign-in throttling (keyed
-# hashes), and schema bookkeeping. Every other table must be reachable from a child.
-NOT_ABOUT_A_CHILD = frozenset({"parents", "schema_migrations", "login_attempts"})
+# Tables that hold nothing about any child: the parent's account, sessions and one-time links,
+# sign-in throttling (keyed hashes), and schema bookkeeping. Every other table must be
+# reachable from a child.
+NOT_ABOUT_A_CHILD = frozenset({"parents", "schema_migrations", "login_attempts",
+                               "parent_sessions", "parent_tokens"})
 # Credentials are shown as present, never as values: a leaked page or export must not let
 # anyone impersonate the toy.
 HIDDEN_COLUMNS = {("devices", "secret"), ("verification_requests", "secret_hash")}

@@ -31,6 +31,12 @@ class CloudConfig:
     session_cookie_secure: bool = False
     login_attempts_per_15_min: int = 5
     pairing_attempts_per_15_min: int = 10
+    # Parent sign-in sessions (NIST SP 800-63B: re-authenticate after idling or a set time).
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+    # Named on the privacy notice: who runs this cloud and how to reach them.
+    operator_name: str = "The Teddy testbed operator"
+    operator_contact: str = "privacy@teddy.example"
     consent_ages: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CONSENT_AGES))
 
     @classmethod
@@ -62,6 +68,8 @@ class CloudConfig:
         self.inactive_profile_days = int(self.inactive_profile_days)
         self.login_attempts_per_15_min = int(self.login_attempts_per_15_min)
         self.pairing_attempts_per_15_min = int(self.pairing_attempts_per_15_min)
+        self.session_idle_minutes = int(self.session_idle_minutes)
+        self.session_max_hours = int(self.session_max_hours)
         if isinstance(self.session_cookie_secure, str):
             self.session_cookie_secure = self.session_cookie_secure.lower() in ("1", "true", "yes")
 

@@ -3,6 +3,7 @@ family isolation, consent rules (R08-R14), the dashboard, export and deletion (R
 
 from __future__ import annotations
 
+import hashlib
 import html
 import io
 import json
@@ -28,7 +29,7 @@ from parent_web_helpers import (
     add_child,
     choose,
     consent_by_card,
-    csrf,
+    mail_link,
     signup,
     submit,
 )
@@ -87,20 +88,257 @@ def test_secure_cookie_flag_follows_configuration(tmp_path: Path) -> None:
     assert "Secure" in response.headers["Set-Cookie"]
 
 
+def test_over_https_the_cookie_is_secure_and_hsts_is_sent(tmp_path: Path) -> None:
+    app = fast_app(tmp_path)
+    assert app.config["TEDDY"].session_cookie_secure is False
+    plain_wsgi = app.wsgi_app
+
+    def over_tls(environ, start_response):  # type: ignore[no-untyped-def]
+        # What gunicorn's TLS listener (`teddy cloud serve --tls`) hands the app.
+        return plain_wsgi({**environ, "wsgi.url_scheme": "https"}, start_response)
+
+    app.wsgi_app = over_tls  # type: ignore[method-assign]
+    response = signup(app.test_client(), "tls@example.org")
+    assert "Secure" in response.headers["Set-Cookie"]
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    # Over plain HTTP (loopback development) neither is claimed.
+    app.wsgi_app = plain_wsgi  # type: ignore[method-assign]
+    plain = app.test_client().get("/parent/login")
+    assert "Strict-Transport-Security" not in plain.headers
+
+
 def test_bad_signups_are_refused_and_change_nothing(client: FlaskClient,
                                                     db: sqlite_utils.Database) -> None:
-    signup(client, "taken@example.org")
-    client.post("/parent/logout", data={"csrf_token": csrf(client)})
     before = dump_tables(db)
-    for email, password, message in [
-        ("not-an-email", PASSWORD, "valid e-mail"),
-        ("short@example.org", "too short", "at least 10"),
-        ("TAKEN@example.org", PASSWORD, "already exists"),
-        ("x" * 300 + "@example.org", PASSWORD, "valid e-mail"),
+    for email, password, field, message in [
+        ("not-an-email", PASSWORD, "email", "valid e-mail"),
+        ("short@example.org", "too short", "password", "at least 10"),
+        ("x" * 300 + "@example.org", PASSWORD, "email", "valid e-mail"),
+        ("spaces@example.org", " " * 10, "password", "repeats"),
+        ("digits@example.org", "1234567890", "password", "run of keys"),
+        ("same@example.org", "aaaaaaaaaaaa", "password", "repeats"),
+        ("common@example.org", "password123", "password", "most common"),
+        ("common@example.org", "Qwerty123456!", "password", "most common"),
     ]:
         response = submit(client, "/parent/signup", {"email": email, "password": password})
-        assert response.status_code == 400 and message in text(response)
+        page = text(response)
+        assert response.status_code == 400 and message in page, (email, password)
+        # The message sits right under its field and is tied to it for screen readers.
+        assert re.search(rf'id="{field}"[^>]*aria-invalid="true"[^>]*>\s*<p class="field-error" '
+                         rf'id="{field}-error"', page), page
     assert dump_tables(db) == before
+
+
+def test_signup_never_says_whether_an_address_has_an_account(app: Flask, client: FlaskClient,
+                                                             db: sqlite_utils.Database) -> None:
+    signup(client, "taken@example.org")
+    submit(client, "/parent/logout")
+    hash_before = db.execute("SELECT password_hash FROM parents").fetchone()[0]
+    other = app.test_client()
+    taken = submit(other, "/parent/signup", {"email": "TAKEN@example.org",
+                                             "password": "another long passphrase"})
+    fresh = submit(other, "/parent/signup", {"email": "fresh@example.org",
+                                             "password": "another long passphrase"})
+    assert taken.status_code == fresh.status_code == 200
+    assert (text(taken).replace("taken@example.org", "ADDRESS")
+            == text(fresh).replace("fresh@example.org", "ADDRESS"))
+    assert "Set-Cookie" not in taken.headers or "sid" not in str(other.get_cookie("session"))
+    # The owner of the taken address is told, in their own mailbox; nothing changed.
+    told = mail_link(client, "taken@example.org", "/parent/forgot")
+    assert told == "/parent/forgot"
+    assert db.execute("SELECT password_hash FROM parents WHERE email = 'taken@example.org'"
+                      ).fetchone()[0] == hash_before
+    # The new address cannot be used until its mailbox confirms it.
+    refused = submit(other, "/parent/login", {"email": "fresh@example.org",
+                                              "password": "another long passphrase"})
+    assert refused.status_code == 401
+    assert "do not match" in text(refused)
+
+
+def test_signup_is_throttled_per_address(app: Flask, client: FlaskClient) -> None:
+    limit = app.config["TEDDY"].login_attempts_per_15_min
+    for n in range(limit):
+        response = submit(client, "/parent/signup", {"email": f"bulk{n}@example.org",
+                                                     "password": PASSWORD})
+        assert response.status_code == 200
+    blocked = submit(client, "/parent/signup", {"email": "bulk-last@example.org",
+                                                "password": PASSWORD})
+    assert blocked.status_code == 429 and "Too many sign-ups" in text(blocked)
+    elsewhere = submit(app.test_client(), "/parent/signup",
+                       {"email": "elsewhere@example.org", "password": PASSWORD},
+                       environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert elsewhere.status_code == 200
+
+
+def test_a_confirmation_link_works_once(app: Flask, client: FlaskClient) -> None:
+    submit(client, "/parent/signup", {"email": "once@example.org", "password": PASSWORD})
+    link = mail_link(client, "once@example.org", "/parent/signup/confirm/")
+    assert submit(client, link).status_code == 302
+    again = submit(app.test_client(), link)
+    assert again.status_code == 410 and "no longer works" in text(again)
+    assert app.test_client().get(link).status_code == 410
+
+
+def test_a_cookie_copied_before_sign_out_reads_nothing(tmp_path: Path) -> None:
+    app = fast_app(tmp_path)
+    client = app.test_client()
+    child_id = family_with_child(client, "stolen@example.org")
+    stolen = client.get_cookie("session").value
+    assert client.get(f"/parent/children/{child_id}/data").status_code == 200
+    submit(client, "/parent/logout")
+
+    def thief_on(app_: Flask) -> FlaskClient:
+        thief = app_.test_client()
+        thief.set_cookie("session", stolen)
+        return thief
+
+    thief = thief_on(app)
+    for path in ("/parent/", f"/parent/children/{child_id}/data",
+                 f"/parent/children/{child_id}/export.json", "/parent/account"):
+        response = thief.get(path)
+        assert response.status_code == 302 and "/parent/login" in response.headers["Location"]
+    # Changing data needs a session too: the cookie's CSRF token alone gets nothing done.
+    token = re.search(r'name="csrf-token" content="([^"]+)"',
+                      thief.get("/parent/login").get_data(as_text=True))[1]
+    changed = thief.post(f"/parent/children/{child_id}/delete",
+                         data={"csrf_token": token, "confirm": "DELETE"})
+    assert changed.status_code == 302 and "/parent/login" in changed.headers["Location"]
+    # Also after a restart on the same database.
+    restarted = fast_app(tmp_path)
+    assert thief_on(restarted).get("/parent/").status_code == 302
+    db = db_for(restarted)
+    assert db.execute("SELECT COUNT(*) FROM children").fetchone()[0] == 1
+    assert db.execute("SELECT COUNT(*) FROM parent_sessions").fetchone()[0] == 0
+
+
+def test_only_a_hash_of_the_session_token_is_stored(client: FlaskClient,
+                                                    db: sqlite_utils.Database) -> None:
+    signup(client, "hash@example.org")
+    from flask.sessions import SecureCookieSessionInterface
+    serializer = SecureCookieSessionInterface().get_signing_serializer(client.application)
+    token = serializer.loads(client.get_cookie("session").value)["sid"]
+    stored = db.execute("SELECT token_hash FROM parent_sessions").fetchall()
+    assert len(stored) == 1 and token not in str(stored)
+    assert stored[0][0] == hashlib.sha256(token.encode()).hexdigest()
+
+
+def test_sessions_end_after_idling_and_after_their_lifetime(app: Flask, client: FlaskClient,
+                                                            clock_file: Path) -> None:
+    config = app.config["TEDDY"]
+    signup(client, "idle@example.org")
+    clock = Clock(str(clock_file))
+    clock.advance(config.session_idle_minutes * 60 - 120)
+    assert client.get("/parent/").status_code == 200      # still in use: stays alive
+    clock.advance(config.session_idle_minutes * 60 - 120)
+    assert client.get("/parent/").status_code == 200
+    clock.advance(config.session_idle_minutes * 60 + 1)
+    assert client.get("/parent/").status_code == 302      # idled out
+    # Busy all the time, a session still ends at its absolute lifetime.
+    submit(client, "/parent/login", {"email": "idle@example.org", "password": PASSWORD})
+    steps = int(config.session_max_hours * 60 / (config.session_idle_minutes / 2))
+    for _ in range(steps - 1):
+        clock.advance(config.session_idle_minutes * 30)
+        assert client.get("/parent/").status_code == 200
+    clock.advance(config.session_idle_minutes * 30 + 1)
+    assert client.get("/parent/").status_code == 302
+
+
+def test_sign_out_everywhere_ends_every_session(app: Flask, client: FlaskClient,
+                                                db: sqlite_utils.Database) -> None:
+    signup(client, "everywhere@example.org")
+    phone = app.test_client()
+    submit(phone, "/parent/login", {"email": "everywhere@example.org", "password": PASSWORD})
+    assert phone.get("/parent/").status_code == 200
+    assert "signed in on 2 devices" in text(client.get("/parent/account"))
+    response = submit(client, "/parent/account/sign-out-everywhere")
+    assert response.status_code == 302
+    assert phone.get("/parent/").status_code == 302
+    assert client.get("/parent/").status_code == 302
+    assert db.execute("SELECT COUNT(*) FROM parent_sessions").fetchone()[0] == 0
+
+
+def test_change_password_signs_out_other_devices(app: Flask, client: FlaskClient) -> None:
+    signup(client, "change@example.org")
+    phone = app.test_client()
+    submit(phone, "/parent/login", {"email": "change@example.org", "password": PASSWORD})
+    wrong = submit(client, "/parent/account/password",
+                   {"current_password": "not it at all", "new_password": "a new long phrase"})
+    assert wrong.status_code == 400 and 'id="current_password-error"' in text(wrong)
+    weak = submit(client, "/parent/account/password",
+                  {"current_password": PASSWORD, "new_password": "1234567890"})
+    assert weak.status_code == 400 and 'id="new_password-error"' in text(weak)
+    done = submit(client, "/parent/account/password",
+                  {"current_password": PASSWORD, "new_password": "a new long phrase"})
+    assert done.status_code == 302
+    assert client.get("/parent/").status_code == 200      # this device stays signed in
+    assert phone.get("/parent/").status_code == 302       # the other is signed out
+    old = submit(phone, "/parent/login", {"email": "change@example.org", "password": PASSWORD})
+    assert old.status_code == 401
+    new = submit(phone, "/parent/login", {"email": "change@example.org",
+                                          "password": "a new long phrase"})
+    assert new.status_code == 302
+
+
+def test_forgotten_password_reset_by_a_single_use_expiring_link(
+        app: Flask, client: FlaskClient, db: sqlite_utils.Database, clock_file: Path) -> None:
+    signup(client, "forgot@example.org")
+    stranger = app.test_client()
+    known = submit(stranger, "/parent/forgot", {"email": "forgot@example.org"})
+    unknown = submit(stranger, "/parent/forgot", {"email": "nobody@example.org"})
+    assert known.status_code == unknown.status_code == 200
+    assert (text(known).replace("forgot@example.org", "X")
+            == text(unknown).replace("nobody@example.org", "X"))
+    link = mail_link(client, "forgot@example.org", "/parent/reset/")
+    token = link.rsplit("/", 1)[1]
+    stored = str(db.execute("SELECT * FROM parent_tokens").fetchall())
+    assert token not in stored and hashlib.sha256(token.encode()).hexdigest() in stored
+    reader = app.test_client()
+    assert reader.get(link).status_code == 200
+    weak = submit(reader, link, {"password": " " * 12})
+    assert weak.status_code == 400 and 'id="password-error"' in text(weak)
+    done = submit(reader, link, {"password": "brand new passphrase"})
+    assert done.status_code == 302
+    assert client.get("/parent/").status_code == 302      # every session ended
+    assert submit(reader, link, {"password": "yet another passphrase"}).status_code == 410
+    assert submit(reader, "/parent/login", {"email": "forgot@example.org",
+                                            "password": "brand new passphrase"}
+                  ).status_code == 302
+    # A link not used within its hour stops working.
+    submit(stranger, "/parent/forgot", {"email": "forgot@example.org"})
+    late = mail_link(client, "forgot@example.org", "/parent/reset/")
+    Clock(str(clock_file)).advance(3601)
+    assert submit(stranger, late, {"password": "too late passphrase"}).status_code == 410
+
+
+def test_closing_the_account_erases_every_child_with_receipts(
+        app: Flask, client: FlaskClient, db: sqlite_utils.Database) -> None:
+    first = family_with_child(client, "close@example.org", first_name="Emma")
+    second = add_child(client, first_name="Noah")
+    consent_by_card(client, first, {"core", "personalisation"})
+    other = app.test_client()
+    kept = family_with_child(other, "stays@example.org", first_name="Mia")
+    refused = submit(client, "/parent/account/close", {"password": PASSWORD, "confirm": "no"})
+    assert refused.status_code == 400 and 'id="confirm-error"' in text(refused)
+    wrong = submit(client, "/parent/account/close", {"password": "wrong password!",
+                                                     "confirm": "DELETE"})
+    assert wrong.status_code == 400 and 'id="password-error"' in text(wrong)
+    assert db.execute("SELECT COUNT(*) FROM children").fetchone()[0] == 3
+    closed = submit(client, "/parent/account/close", {"password": PASSWORD,
+                                                      "confirm": "DELETE"})
+    assert closed.status_code == 200
+    page = text(closed)
+    assert page.count("data-receipt-id=") == 2 and "Your account is closed" in page
+    assert [r[0] for r in db.execute("SELECT id FROM children")] == [kept]
+    assert db.execute("SELECT COUNT(*) FROM parents WHERE email = 'close@example.org'"
+                      ).fetchone()[0] == 0
+    for table in ("parent_sessions", "parent_outbox", "consents", "parent_tokens"):
+        rows = db.execute(f"SELECT COUNT(*) FROM {table} WHERE parent_id NOT IN "
+                          "(SELECT id FROM parents)").fetchone()[0]
+        assert rows == 0, table
+    actions = [r[0] for r in db.execute("SELECT action FROM audit_log")]
+    assert actions.count("child.erase") == 2 and "parent.close" in actions
+    assert {first, second}.isdisjoint(r[0] for r in db.execute("SELECT id FROM children"))
+    assert client.get("/parent/").status_code == 302
 
 
 def test_pages_need_a_signed_in_parent(client: FlaskClient) -> None:
@@ -120,7 +358,8 @@ def test_every_form_without_its_csrf_token_is_refused(app: Flask, client: FlaskC
     for rule in posts:
         path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: {"child_id": str(child_id),
                                                        "purpose": "core", "table": "devices",
-                                                       "row_id": "1", "request_id": "x"}[m[1]],
+                                                       "row_id": "1", "request_id": "x",
+                                                       "token": "x"}[m[1]],
                       rule.rule)
         for data in ({}, {"csrf_token": "forged"}):
             response = client.post(path, data={**data, "email": "a@b.org", "confirm": "DELETE"})
@@ -132,37 +371,49 @@ def test_every_form_without_its_csrf_token_is_refused(app: Flask, client: FlaskC
 
 
 # -- sign-in rate limit -------------------------------------------------------------------------
-def test_wrong_passwords_are_rate_limited_per_email(app: Flask, client: FlaskClient,
-                                                    db: sqlite_utils.Database,
-                                                    clock_file: Path) -> None:
+ATTACKER = {"REMOTE_ADDR": "203.0.113.66"}
+
+
+def test_guessing_from_elsewhere_never_locks_the_parent_out(app: Flask, client: FlaskClient,
+                                                           db: sqlite_utils.Database,
+                                                           clock_file: Path) -> None:
     signup(client, "target@example.org")
+    submit(client, "/parent/logout")
     limit = app.config["TEDDY"].login_attempts_per_15_min
     attacker = app.test_client()
     for _ in range(limit):
-        response = submit(attacker, "/parent/login",
-                          {"email": "target@example.org", "password": "guess guess guess"})
+        response = submit(attacker, "/parent/login", {"email": "target@example.org",
+                                                      "password": "guess guess guess"},
+                          environ_base=ATTACKER)
         assert response.status_code == 401
     blocked = submit(attacker, "/parent/login",
-                     {"email": "target@example.org", "password": PASSWORD})
+                     {"email": "target@example.org", "password": PASSWORD},
+                     environ_base=ATTACKER)
     assert blocked.status_code == 429 and "Too many sign-in attempts" in text(blocked)
     assert int(blocked.headers["Retry-After"]) > 0
+    # The parent, from their own address, still gets in with the right password.
+    own = submit(client, "/parent/login", {"email": "target@example.org", "password": PASSWORD})
+    assert own.status_code == 302 and own.headers["Location"].endswith("/parent/")
     stored = " ".join(str(r) for r in db.execute("SELECT * FROM login_attempts").fetchall())
-    assert "target@example.org" not in stored and "127.0.0.1" not in stored
+    assert "target@example.org" not in stored and "203.0.113.66" not in stored
     Clock(str(clock_file)).advance(15 * 60 + 1)
     allowed = submit(attacker, "/parent/login",
-                     {"email": "target@example.org", "password": PASSWORD})
-    assert allowed.status_code == 302 and allowed.headers["Location"].endswith("/parent/")
+                     {"email": "target@example.org", "password": PASSWORD},
+                     environ_base=ATTACKER)
+    assert allowed.status_code == 302
 
 
 def test_one_address_guessing_many_accounts_is_rate_limited(app: Flask,
                                                             client: FlaskClient) -> None:
-    limit = app.config["TEDDY"].login_attempts_per_15_min
+    limit = app.config["TEDDY"].login_attempts_per_15_min * 4
     for n in range(limit):
         response = submit(client, "/parent/login",
-                          {"email": f"victim{n}@example.org", "password": "guess guess"})
+                          {"email": f"victim{n}@example.org", "password": "guess guess"},
+                          environ_base=ATTACKER)
         assert response.status_code == 401
     response = submit(client, "/parent/login",
-                      {"email": "another@example.org", "password": "guess guess"})
+                      {"email": "another@example.org", "password": "guess guess"},
+                      environ_base=ATTACKER)
     assert response.status_code == 429
 
 

@@ -33,6 +33,8 @@ EXPIRY_RULES: dict[str, tuple[str, bool]] = {
     "login_attempts": ("attempted_at <= ?", True),
     "verification_requests": ("expires_at <= ?", False),
     "parent_outbox": ("expires_at <= ?", False),
+    "parent_sessions": ("expires_at <= ?", False),
+    "parent_tokens": ("expires_at <= ?", False),
 }
 EXEMPT = {
     "children": "deleted whole, with everything about them, after inactivity (erase_child)",
