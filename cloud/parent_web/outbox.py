@@ -65,3 +65,13 @@ def messages_to(db: sqlite_utils.Database, recipient: str, now: float) -> list[M
         [recipient.strip().lower(), now, now],
     ).fetchall()
     return [Message(*row, delivered=True) for row in rows]
+
+
+def newest_link(db: sqlite_utils.Database, recipient: str, starts_with: str) -> str | None:
+    """The newest link of that kind sent to an address, whatever the cloud's clock says."""
+    row = db.execute(
+        "SELECT link FROM parent_outbox WHERE recipient = ? AND link LIKE ? "
+        "ORDER BY created_at DESC, id DESC LIMIT 1",
+        [recipient.strip().lower(), starts_with.replace("%", "") + "%"],
+    ).fetchone()
+    return str(row[0]) if row else None

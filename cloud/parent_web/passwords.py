@@ -56,7 +56,8 @@ qwe123qwe123 zaq12wsxcde password password1 letmein123 welcome123 welcome1234 ad
 changeme123 trustno1234 dragon1234 monkey1234 michael123 charlie123 computer12 whatever12
 starwars12 pokemon123 freedom123 mustang123 jennifer12 jordan2323 liverpool1 chelsea123
 arsenal123 manchester samsung123 internet12 mypassword mypassword1 secret1234 teddybear1
-teddybear12 teddybear123 correcthorse letmeinplease passwordpassword iloveyou princess sunshine football
+teddybear12 teddybear123 correcthorse letmeinplease passwordpassword iloveyou princess
+sunshine football
 baseball superman monkey dragon letmein welcome trustno1 starwars qwertyqwerty
 """
 COMMON_PASSWORDS = frozenset(_COMMON.split())
