@@ -367,7 +367,7 @@ def test_every_form_without_its_csrf_token_is_refused(app: Flask, client: FlaskC
             assert "did not come from Teddy" in text(response)
     assert dump_tables(db) == before
     # The same session's real token works.
-    assert submit(client, f"/parent/children/{child_id}/pair").status_code == 200
+    assert submit(client, f"/parent/children/{child_id}/pair").status_code == 302
 
 
 # -- sign-in rate limit -------------------------------------------------------------------------
@@ -803,9 +803,14 @@ def test_delete_one_item_then_everything(app: Flask, client: FlaskClient,
 
 def test_pairing_code_shown_on_the_page_pairs_a_toy(client: FlaskClient) -> None:
     child_id = family_with_child(client, "pair@example.org")
-    page = text(submit(client, f"/parent/children/{child_id}/pair"))
+    page = text(submit(client, f"/parent/children/{child_id}/pair", follow_redirects=True))
     code = re.search(r'<output id="pairing-code"[^>]*>([A-Z0-9]{4}-[A-Z0-9]{4})</output>', page)
     assert code
+    # Honest about what happens: the command for the simulated toy, what the toy receives.
+    assert f"teddy device pair --cloud http://localhost --code {code[1]}" in page
+    assert "nothing about" in page and "You have allowed nothing yet" in page
+    # Reloading shows the same code rather than replacing it (GET renders a page).
+    assert code[1] in text(client.get(f"/parent/children/{child_id}/pair"))
     paired = client.post("/api/v1/pair", json={"code": code[1]})
     assert paired.status_code == 201
     assert paired.json["device_id"] in text(client.get(f"/parent/children/{child_id}"))
