@@ -762,6 +762,36 @@ def test_dashboard_shows_every_value_with_category_purpose_and_expiry(
             assert (record.table, record.row_id, value.field) in shown
 
 
+def test_dashboard_says_what_teddy_knows_in_plain_words(
+        app: Flask, client: FlaskClient, db: sqlite_utils.Database) -> None:
+    child_id = _child_with_data(app, client, db)
+    page = text(client.get(f"/parent/children/{child_id}/data"))
+    known = page[page.index('id="what-teddy-knows"'):page.index('id="timeline-h"')]
+    plain = re.sub(r"<[^>]+>", "", known)
+    plain = re.sub(r"\s+", " ", plain)
+    for statement in ("Name: Mia", "Favourite animal: capybara",
+                      "Story topics asked for: volcanoes", "Country: United States"):
+        assert statement in plain, plain
+    # Grouped by purpose, each with the purpose's reason from the data map.
+    dmap = data_map()
+    for purpose in ("personalisation", "history"):
+        group = re.search(rf'data-purpose-group="{purpose}">(.*?)</ul>', known, re.S)
+        assert group and dmap.purposes[purpose].notice in html.unescape(group[1])
+    # The right categories: a story topic is what was asked for, not a favourite thing.
+    assert re.search(r'data-table="intent_events" data-category="request.content"', known)
+    assert re.search(r'data-table="profile_facts" data-category="child.preference"', known)
+    # One delete button per deletable fact, with its dates.
+    assert known.count(">Delete</button>") == 2 and "until " in plain and "Since " in plain
+    # Counts count records: one remembered thing, one request.
+    counts = re.sub(r"<[^>]+>", "", page[page.index('id="record-counts"'):].split("</ul>")[0])
+    assert "1 things remembered" in counts and "1 requests in the history" in counts
+    # The activity timeline in words; technical records behind a disclosure.
+    assert re.search(r"Mia asked for a story \(volcanoes\)", page)
+    tech = page[page.index('<details class="technical">'):]
+    assert "seen_nonces" not in known and "audit_log" not in known
+    assert 'data-tech-table="audit_log"' in tech and "child_name" not in known
+
+
 def test_export_is_json_of_everything_and_is_audited(
         app: Flask, client: FlaskClient, db: sqlite_utils.Database) -> None:
     child_id = _child_with_data(app, client, db)
