@@ -249,11 +249,11 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
 
     # Delete one history item.
     page.goto(child_url + "/data")
-    history = page.locator('[data-table="intent_events"]')
-    before = history.locator(".record").count()
-    history.get_by_role("button", name="Delete").first.click()
+    history = page.locator('#what-teddy-knows .record[data-table="intent_events"]')
+    before = history.count()
+    history.first.get_by_role("button").click()
     assert "Deleted." in page.inner_text("main")
-    assert page.locator('[data-table="intent_events"] .record').count() == before - 1
+    assert history.count() == before - 1
     check("dashboard-after-delete")
 
     # The mailbox, the notice, the printable form, the account page, sign-out page.
@@ -279,7 +279,7 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
 
     # Close the account; the session is gone and the sign-in, reset pages still fit.
     page.goto(f"{base}/account")
-    page.get_by_label("Your password").fill(PASSWORD)
+    page.get_by_label("Your password", exact=True).fill(PASSWORD)
     page.get_by_label("Type DELETE to confirm").fill("DELETE")
     page.get_by_role("button", name="Close my account and delete everything").click()
     assert page.get_by_role("heading", name="Your account is closed").is_visible()
@@ -290,6 +290,22 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
         check(name)
     assert len(check.seen) >= 25
     assert check.problems == [], "\n".join(check.problems)
+    context.close()
+
+
+def test_the_checks_catch_a_page_that_breaks_them(browser) -> None:  # type: ignore[no-untyped-def]
+    """Negative control: a page too wide, with a tiny unlabelled control and bad contrast."""
+    context = browser.new_context(viewport=PHONE, bypass_csp=True)
+    page = context.new_page()
+    page.set_content('<html><body><main><h1>x</h1><div style="width:600px">wide</div>'
+                     '<input name="nolabel"><button style="height:20px;color:#ccc;'
+                     'background:#fff">go</button></main></body></html>')
+    check = Checks(page, PHONE["width"])
+    check("broken")
+    found = "\n".join(check.problems)
+    assert "px wide in a 375 px window" in found and "unlabelled nolabel" in found
+    assert "small target button" in found and "axe color-contrast" in found
+    assert "axe html-has-lang" in found
     context.close()
 
 
