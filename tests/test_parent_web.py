@@ -765,8 +765,16 @@ def test_dashboard_shows_every_value_with_category_purpose_and_expiry(
 def test_dashboard_says_what_teddy_knows_in_plain_words(
         app: Flask, client: FlaskClient, db: sqlite_utils.Database) -> None:
     child_id = _child_with_data(app, client, db)
+    # A story topic remembered for personalisation, filed the way early versions filed it.
+    now = time.time()
+    db.execute("INSERT INTO profile_facts (child_id, category, key, value, purpose, "
+               "collected_at, expires_at) VALUES (?, 'child.preference', 'story_topic', "
+               "'comets', 'personalisation', ?, ?)", [child_id, now, now + 86400])
     page = text(client.get(f"/parent/children/{child_id}/data"))
     known = page[page.index('id="what-teddy-knows"'):page.index('id="timeline-h"')]
+    topic = re.search(r'data-category="([\w.]+)">\s*<p class="fact"><span class="label">'
+                      r'Story topics asked for:</span> <span class="value">comets', known)
+    assert topic and topic[1] == "request.content"
     plain = re.sub(r"<[^>]+>", "", known)
     plain = re.sub(r"\s+", " ", plain)
     for statement in ("Name: Mia", "Favourite animal: capybara",
@@ -781,10 +789,10 @@ def test_dashboard_says_what_teddy_knows_in_plain_words(
     assert re.search(r'data-table="intent_events" data-category="request.content"', known)
     assert re.search(r'data-table="profile_facts" data-category="child.preference"', known)
     # One delete button per deletable fact, with its dates.
-    assert known.count(">Delete</button>") == 2 and "until " in plain and "Since " in plain
+    assert known.count(">Delete</button>") == 3 and "until " in plain and "Since " in plain
     # Counts count records: one remembered thing, one request.
     counts = re.sub(r"<[^>]+>", "", page[page.index('id="record-counts"'):].split("</ul>")[0])
-    assert "1 things remembered" in counts and "1 requests in the history" in counts
+    assert "2 things remembered" in counts and "1 requests in the history" in counts
     # The activity timeline in words; technical records behind a disclosure.
     assert re.search(r"Mia asked for a story \(volcanoes\)", page)
     tech = page[page.index('<details class="technical">'):]

@@ -34,7 +34,14 @@ SLOT_LABELS = {
     ("share_name", "child_name"): "Name told to Teddy", ("share_age", "age"): "Age told to Teddy",
 }
 CHILD_FIELDS = {"first_name": "Name", "age_band": "Age", "country": "Country"}
-FACT_LABELS = {"child_name": "Name", "age": "Age"}
+FACT_LABELS = {"child_name": "Name", "age": "Age", "story_topic": "Story topics asked for"}
+# Remembered facts whose category follows from the slot they came from, whatever an older
+# row stored (early versions filed story topics under favourite things).
+FACT_SLOTS = {"child_name": "child_name", "age": "age", "story_topic": "topic"}
+RECORD_GROUP = ("record", "Your child's record",
+                "The age band and country you entered decide the consent age and which rules "
+                "apply. Kept until you delete everything, or after the configured time without "
+                "the toy being used.")
 TIMELINE_LENGTH = 10
 # Record counts per kind, in the words of the "At a glance" list.
 COUNT_LABELS = {
@@ -110,12 +117,15 @@ def facts_of(record: HeldRecord) -> list[tuple[str, Fact]]:
             if value:
                 shown = COUNTRY_NAMES.get(value, value) if name == "country" else value
                 spec = columns[name]
-                out.append((spec["purpose"], fact(label, shown, spec["category"])))
+                # What only runs the service is the child's record, not a purpose's data.
+                purpose = spec["purpose"] if spec["purpose"] != "core" else RECORD_GROUP[0]
+                out.append((purpose, fact(label, shown, spec["category"])))
     elif record.table == "profile_facts":
         held = {v.field: v for v in record.values}
-        value = held["value"]
-        out.append((value.purpose, fact(_fact_label(str(held["key"].value)), value.value,
-                                        value.category)))
+        value, key = held["value"], str(held["key"].value)
+        slot = dmap.slots.get(FACT_SLOTS.get(key, ""))
+        out.append((value.purpose, fact(_fact_label(key), value.value,
+                                        slot.category if slot else value.category)))
     elif record.table == "intent_events":
         intent = str(_field(record, "intent"))
         purpose = columns["intent"]["purpose"]
@@ -141,8 +151,13 @@ def purpose_groups(records: list[HeldRecord]) -> list[PurposeGroup]:
     for record in records:
         for purpose, fact in facts_of(record):
             by_purpose.setdefault(purpose, []).append(fact)
-    return [PurposeGroup(name, spec.title, spec.notice, spec.retention_days, by_purpose[name])
-            for name, spec in dmap.purposes.items() if name in by_purpose]
+    groups = []
+    if RECORD_GROUP[0] in by_purpose:
+        groups.append(PurposeGroup(*RECORD_GROUP, 0, by_purpose[RECORD_GROUP[0]]))
+    groups += [PurposeGroup(name, spec.title, spec.notice, spec.retention_days,
+                            by_purpose[name])
+               for name, spec in dmap.purposes.items() if name in by_purpose]
+    return groups
 
 
 def timeline(records: list[HeldRecord]) -> list[Moment]:
