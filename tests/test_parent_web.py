@@ -490,6 +490,10 @@ def test_card_consent_records_method_and_notice_and_stores_no_card(
     assert response.status_code == 302
     page = text(client.get(response.headers["Location"]))
     assert "Charged $0.50 to the card ending 4242" in page and "Refunded $0.50" in page
+    # One short confirmation for the action, with no internal identifiers in it.
+    banners = re.findall(r'<p class="flash[^"]*">(.*?)</p>', page, re.S)
+    assert len(banners) == 1 and "Now allowed: Core operation, Personalisation" in banners[0]
+    assert not re.search(r"\b(ch|re)_test_|\bchild:\d|\breq", banners[0])
     rows = db.execute("SELECT purpose, method, notice_version, parent_id, granted_at "
                       "FROM consents WHERE revoked_at IS NULL ORDER BY purpose").fetchall()
     assert [(r[0], r[1], r[2]) for r in rows] == [("core", "payment_card", 1),

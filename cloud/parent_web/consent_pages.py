@@ -203,10 +203,9 @@ def verify(child_id: int) -> Page:
     grant_verified(db, child_id=kid.id, parent_id=parent["id"], purposes=purposes,
                    method=method, notice_version=_notice_version(), now=now)
     session.pop(PENDING, None)
-    for line in outcome.evidence:
-        flash(line, "evidence")
-    flash(f"Verified ({METHODS[method].title}). Now allowed: "
-          + ", ".join(_titles(purposes)) + ".")
+    # One confirmation for one action: what is now allowed, then what the check did.
+    flash(f"Verified by {METHODS[method].title.lower()}. Now allowed: "
+          + ", ".join(_titles(purposes)) + ". " + " ".join(outcome.evidence))
     return redirect(url_for("parent_web.child", child_id=kid.id))
 
 
@@ -245,9 +244,10 @@ def challenge_submit(request_id: str) -> Page:
         challenges.send_delayed_confirmation(
             db, parent_id=parent["id"], parent_email=parent["email"], child_id=found.child_id,
             method=found.method, titles=_titles(found.purposes), now=now)
-        flash("We will send you a confirmation tomorrow, as e-mail plus and text plus require.")
-    flash(f"Verified ({METHODS[found.method].title}). Now allowed: "
-          + ", ".join(_titles(found.purposes)) + ".")
+    later = (" We will send you a confirmation tomorrow, as e-mail plus and text plus require."
+             if found.method in ("email_plus", "text_plus") else "")
+    flash(f"Verified by {METHODS[found.method].title.lower()}. Now allowed: "
+          + ", ".join(_titles(found.purposes)) + "." + later)
     return redirect(url_for("parent_web.child", child_id=found.child_id))
 
 
