@@ -466,6 +466,29 @@ def test_child_form_shows_consent_ages_and_refuses_bad_input(
     child_id = add_child(client, "Léa", "13-15", "DE")
     page = text(client.get(f"/parent/children/{child_id}"))
     assert "Consent age in Germany: 16" in page and "Léa" in page
+    # The hint says where the name goes: the pages, and the toy's replies with personalisation.
+    hint = re.search(r'<p class="hint" id="name-hint">(.*?)</p>', form, re.S)
+    assert hint and "Teddy also says it in its replies" in hint[1]
+    assert "only for your own pages" not in hint[1].lower()
+
+
+def test_every_address_a_parent_can_land_on_renders_a_page(app: Flask,
+                                                          client: FlaskClient) -> None:
+    """Reloading after a form, or following a bookmark: a page or a redirect, never a bare
+    405 or 404 (the 404 of another family's child is a page too)."""
+    child_id = family_with_child(client, "land@example.org")
+    values = {"child_id": str(child_id), "purpose": "core", "table": "intent_events",
+              "row_id": "1", "request_id": "unknown", "token": "unknown", "filename": "parent.css"}
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("parent_web."):
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m[1]], rule.rule)
+        response = client.get(path)
+        assert response.status_code in (200, 302, 410) or (
+            response.status_code == 404 and "Not found" in text(response)), path
+        assert response.status_code != 405, path
+        if response.status_code != 302 and response.mimetype == "text/html":
+            assert "<h1>" in text(response), path
 
 
 # -- consent: R08, R09, R10, R14 -----------------------------------------------------------------
@@ -681,10 +704,15 @@ def test_unanswered_or_inconsistent_choices_are_refused(client: FlaskClient,
     partial = submit(client, f"/parent/children/{child_id}/consent",
                      {"choice_core": "yes", "method": "payment_card"})
     assert partial.status_code == 400 and "Choose Allow or Don't allow" in text(partial)
+    # The message sits in the first unanswered choice, and the summary on top links to it.
+    page = text(partial)
+    assert re.search(r'id="choice-personalisation"[^>]*>\s*<legend>.*?</legend>\s*'
+                     r'<p class="field-error" id="personalisation-error">Choose Allow', page, re.S)
+    assert 'href="#personalisation-error"' in page
     no_core = choose(client, child_id, {"personalisation"}, "payment_card")
     assert no_core.status_code == 400 and "Allow Core operation too" in text(no_core)
     no_method = choose(client, child_id, {"core"}, "")
-    assert no_method.status_code == 400
+    assert no_method.status_code == 400 and 'id="method-error"' in text(no_method)
     assert dump_tables(db) == before
 
 

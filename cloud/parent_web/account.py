@@ -43,6 +43,14 @@ def account() -> Page:
     return _account_page()
 
 
+@bp.get("/account/password")
+@bp.get("/account/sign-out-everywhere")
+@login_required
+def account_actions_page() -> Page:
+    # Landing here by reloading or a bookmark shows the page the forms live on.
+    return redirect(url_for("parent_web.account"))
+
+
 @bp.post("/account/password")
 @login_required
 def change_password() -> Page:

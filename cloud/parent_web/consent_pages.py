@@ -72,10 +72,14 @@ def notice() -> Page:
 
 # -- step 1: choices -------------------------------------------------------------------------
 def _consent_page(kid: Child, status: int = 200, error: str | None = None,
-                  chosen: dict[str, str] | None = None, method: str = "") -> tuple[str, int]:
+                  chosen: dict[str, str] | None = None, method: str = "",
+                  error_at: str | None = None) -> tuple[str, int]:
+    """`error_at` names the purpose (or "method") the error is about: it is shown there, next
+    to the choice, with a summary at the top of the page that links to it."""
     statuses = purpose_statuses(get_db(), kid.id, _notice_version())
     return render_template("parent/consent.html", child=kid, statuses=statuses,
                            methods=METHODS.values(), error=error, chosen=chosen or {},
+                           error_at=error_at,
                            chosen_method=method, iso=iso, **_notice_context()), status
 
 
@@ -95,24 +99,25 @@ def consent_submit(child_id: int) -> Page:
     else:
         choices = {p: request.form.get(f"choice_{p}", "") for p in offered}
     method = request.form.get("method", "")
-    unanswered = [data_map().purposes[p].title for p, c in choices.items()
-                  if c not in ("yes", "no")]
+    unanswered = [p for p, c in choices.items() if c not in ("yes", "no")]
     if unanswered:
         return _consent_page(kid, 400, "Choose Allow or Don't allow for: "
-                             + ", ".join(unanswered) + ".", choices, method)
+                             + ", ".join(_titles(unanswered)) + ".", choices, method,
+                             error_at=unanswered[0])
     wanted = [p for p in offered if choices[p] == "yes"]
     state = {s.name: s.state for s in purpose_statuses(get_db(), kid.id, _notice_version())}
     to_verify = [p for p in wanted if state[p] != "on"]
     if wanted and "core" not in wanted:
         return _consent_page(kid, 400, "Allow Core operation too, or nothing else can work: "
-                             "without it the toy sends nothing at all.", choices, method)
+                             "without it the toy sends nothing at all.", choices, method,
+                             error_at="core")
     if to_verify:
         if method not in METHODS:
             return _consent_page(kid, 400, "Choose how we should check that you are the parent.",
-                                 choices, method)
+                                 choices, method, error_at="method")
         refusal = third_party_refusal(method, to_verify)
         if refusal:
-            return _consent_page(kid, 400, refusal, choices, method)
+            return _consent_page(kid, 400, refusal, choices, method, error_at="method")
     now = get_clock().time()
     declined = [p for p in offered if choices[p] == "no"]
     turned_off = revoke_all(get_db(), child_id=kid.id, parent_id=parent_id(), purposes=declined,
@@ -252,6 +257,13 @@ def challenge_submit(request_id: str) -> Page:
 
 
 # -- revoking (R12) ---------------------------------------------------------------------------
+@bp.get("/children/<int:child_id>/consent/<purpose>/revoke")
+@login_required
+def revoke_page(child_id: int, purpose: str) -> Page:
+    # Turning off takes the button; the address alone shows the child's permissions.
+    return redirect(url_for("parent_web.child", child_id=owned_child(child_id).id))
+
+
 @bp.post("/children/<int:child_id>/consent/<purpose>/revoke")
 @login_required
 def revoke(child_id: int, purpose: str) -> Page:

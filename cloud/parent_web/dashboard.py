@@ -61,6 +61,13 @@ def export(child_id: int) -> Response:
         "Content-Disposition": f'attachment; filename="teddy-child-{kid.id}-export.json"'})
 
 
+@bp.get("/children/<int:child_id>/data/<table>/<row_id>/delete")
+@login_required
+def delete_item_page(child_id: int, table: str, row_id: str) -> Page:
+    # Deleting takes the button on the dashboard; the address alone shows the dashboard.
+    return redirect(url_for("parent_web.data", child_id=owned_child(child_id).id))
+
+
 @bp.post("/children/<int:child_id>/data/<table>/<row_id>/delete")
 @login_required
 def delete_item(child_id: int, table: str, row_id: str) -> Page:
