@@ -120,8 +120,8 @@ def _expires(table: str, row: dict[str, Any], collected: float | None,
         return float(row["expires_at"])
     keep_s = data_map().retention_days(table) * DAY_S
     if table == "children":
-        return min(float(row["created_at"]) + keep_s,
-                   float(row["last_active_at"]) + inactive_days * DAY_S)
+        # What the purge enforces: the record goes once the toy has been unused this long.
+        return float(row["last_active_at"]) + inactive_days * DAY_S
     if table == "consents":
         # A consent that is on is kept while it is on; a revoked one as the record of it.
         return float(row["revoked_at"]) + keep_s if row["revoked_at"] is not None else None

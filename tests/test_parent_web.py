@@ -3,6 +3,7 @@ family isolation, consent rules (R08-R14), the dashboard, export and deletion (R
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import html
 import io
@@ -38,6 +39,7 @@ from cloud.child_data import inventory, unreachable_tables
 from cloud.clock import Clock
 from cloud.consent import active_purposes
 from cloud.parent_web.granting import grant_verified
+from cloud.parent_web.notice_facts import days_words, disagreements, stated_days
 from cloud.parent_web.security import MAX_UPLOAD_BYTES
 from cloud.parent_web.verification import luhn_valid
 from scenarios.parent_client import sample_pdf, sample_png
@@ -893,3 +895,76 @@ def test_responses_carry_protective_headers(client: FlaskClient) -> None:
     assert response.headers["Cache-Control"] == "no-store"
     css = client.get("/parent/static/parent.css")
     assert css.status_code == 200 and b"--primary" in css.data
+
+
+# -- one source of truth for the notice -------------------------------------------------------
+def _visible(page: str) -> str:
+    body = page[page.index("<main"):page.index("</main>")]
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body)))
+
+
+def test_notice_consent_and_dashboard_state_the_same_periods(tmp_path: Path) -> None:
+    app = fast_app(tmp_path, inactive_profile_days=45, operator_name="Bear Labs Ltd",
+                   operator_contact="privacy@bearlabs.example")
+    client = app.test_client()
+    db = db_for(app)
+    child_id = family_with_child(client, "truth@example.org", first_name="Ivy")
+    consent_by_card(client, child_id, {"core", "personalisation", "history"})
+    dmap = data_map()
+    notice = text(client.get("/parent/notice"))
+    consent = text(client.get(f"/parent/children/{child_id}/consent"))
+    child = text(client.get(f"/parent/children/{child_id}"))
+    for purpose in dmap.consentable_purposes:
+        kept = days_words(dmap.purposes[purpose].retention_days)
+        card = re.search(rf'id="notice-{purpose}">(.*?)</section>', notice, re.S)
+        assert card and f"<strong>Kept for:</strong> {kept}" in card[1], purpose
+        choice = re.search(rf'id="choice-{purpose}"(.*?)</fieldset>', consent, re.S)
+        assert choice and f"<dt>Kept for</dt><dd>{kept}</dd>" in choice[1], purpose
+        row = re.search(rf'data-purpose="{purpose}"(.*?)</tr>', child, re.S)
+        assert row and f'data-label="Kept for">{kept}</td>' in row[1], purpose
+    # The child record: the notice gives the configured time without use; the dashboard's
+    # "until" is exactly that long after the toy was last used.
+    assert "until 45 days pass without the toy being used" in _visible(notice)
+    last_active = db.execute("SELECT last_active_at FROM children").fetchone()[0]
+    until = inventory(db, child_id, inactive_days=45)[0].expires_at
+    assert until == last_active + 45 * 86400
+    board = text(client.get(f"/parent/children/{child_id}/data"))
+    assert re.search(r"Country:</span> <span class=\"value\">United States</span></p>\s*"
+                     rf'<p class="when muted small">Since \S+ · until '
+                     rf"{time.strftime('%Y-%m-%d', time.gmtime(until))}", board)
+    # The operator and contact come from configuration.
+    assert "Bear Labs Ltd runs this Teddy cloud" in _visible(notice)
+    assert 'href="mailto:privacy@bearlabs.example"' in notice
+    # Purpose wording never states a period the data map does not keep.
+    assert disagreements(dmap) == []
+
+
+def test_a_purpose_wording_that_drifts_from_the_data_map_is_caught() -> None:
+    dmap = data_map()
+    purpose = dmap.purposes["personalisation"]
+    drifted = dataclasses.replace(dmap, purposes={
+        **dmap.purposes, "personalisation": dataclasses.replace(purpose, retention_days=45)})
+    problems = disagreements(drifted)
+    assert len(problems) == 1 and problems[0].startswith("personalisation: the wording says [90]")
+    assert stated_days("kept for one day, or 2 weeks, or 1 year") == {1, 14, 365}
+
+
+def test_parent_pages_name_data_not_tables_and_show_no_rule_ids(client: FlaskClient) -> None:
+    from cloud.parent_web.notice_facts import RECORD_NAMES
+
+    assert set(RECORD_NAMES) == set(data_map().tables), "every table needs a parent's name"
+    child_id = family_with_child(client, "words@example.org", first_name="Zoe")
+    consent_by_card(client, child_id, {"core", "history"})
+    internal = [t for t in data_map().tables if "_" in t]
+    # Spelled with spaces too, except where the table's name is also plain English.
+    internal += [t.replace("_", " ") for t in internal if t != "pairing_codes"]
+    for path in ("/parent/notice", "/parent/", f"/parent/children/{child_id}",
+                 f"/parent/children/{child_id}/consent", f"/parent/children/{child_id}/data",
+                 f"/parent/children/{child_id}/consent-form", "/parent/account",
+                 "/parent/outbox"):
+        page = _visible(text(client.get(path)))
+        assert not re.search(r"\bR\d{2}\b", page), path
+        if path.endswith("/data"):
+            page = page[:page.index("Technical details")]
+        for name in internal:
+            assert name not in page.lower(), (path, name)

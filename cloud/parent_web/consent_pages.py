@@ -21,6 +21,7 @@ from cloud.parent_web.auth import Page
 from cloud.parent_web.consent_state import consentable_purposes, purpose_statuses
 from cloud.parent_web.family import Child, owned_child
 from cloud.parent_web.granting import grant_verified, revoke_all
+from cloud.parent_web.notice_facts import kept_records
 from cloud.parent_web.security import current_parent, login_required, parent_id, safe_next
 from cloud.parent_web.verification import (
     KBA_QUESTIONS,
@@ -67,7 +68,9 @@ def notice() -> Page:
                            other_purposes=[p for p in data_map().purposes.values()
                                            if not p.requires_consent],
                            categories_of=lambda p: sorted(notice_versions()[version][p]),
-                           changes=changes, tables=data_map().tables, **_notice_context())
+                           changes=changes, config=current_app.config["TEDDY"],
+                           kept=kept_records(data_map(), current_app.config["TEDDY"]),
+                           **_notice_context())
 
 
 # -- step 1: choices -------------------------------------------------------------------------

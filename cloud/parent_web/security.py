@@ -24,6 +24,7 @@ from flask.sessions import SecureCookieSessionInterface
 
 from cloud.app import get_clock, get_db
 from cloud.parent_web import bp
+from cloud.parent_web.notice_facts import days_words
 from cloud.parent_web.sessions import close_session, open_session, session_parent
 
 CSRF_FIELD = "csrf_token"
@@ -134,7 +135,7 @@ def _guard() -> Any:
 
 @bp.context_processor
 def _template_globals() -> dict[str, Any]:
-    return {"csrf_token": csrf_token, "parent": current_parent()}
+    return {"csrf_token": csrf_token, "parent": current_parent(), "days_words": days_words}
 
 
 @bp.after_request
