@@ -32,11 +32,12 @@ TABLE_TITLES = {
     "parent_outbox": "Messages we sent you about this child",
     "audit_log": "Accountability log (no content about your child)",
 }
-# Tables that hold nothing about any child: the parent's account, sign-in and pairing
-# throttling (keyed hashes and counts), schema bookkeeping, and erasure jobs, which name only
-# children that no longer exist, by a never-reused id. Every other table must be reachable
-# from a child.
+# Tables that hold nothing about any child: the parent's account, sessions and one-time links,
+# sign-in and pairing throttling (keyed hashes and counts), schema bookkeeping, and erasure
+# jobs, which name only children that no longer exist, by a never-reused id. Every other table
+# must be reachable from a child.
 NOT_ABOUT_A_CHILD = frozenset({"parents", "schema_migrations", "login_attempts",
+                               "parent_sessions", "parent_tokens",
                                "pairing_failures", "erasure_jobs"})
 # Credentials are shown as present, never as values: a leaked page or export must not let
 # anyone impersonate the toy.
@@ -121,8 +122,8 @@ def _expires(table: str, row: dict[str, Any], collected: float | None,
         return float(row["expires_at"])
     keep_s = data_map().retention_days(table) * DAY_S
     if table == "children":
-        return min(float(row["created_at"]) + keep_s,
-                   float(row["last_active_at"]) + inactive_days * DAY_S)
+        # What the purge enforces: the record goes once the toy has been unused this long.
+        return float(row["last_active_at"]) + inactive_days * DAY_S
     if table == "consents":
         # A consent that is on is kept while it is on; a revoked one as the record of it.
         return float(row["revoked_at"]) + keep_s if row["revoked_at"] is not None else None

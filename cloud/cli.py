@@ -32,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     from cloud.retention.cli import register_retention
 
     register_retention(sub)
+    from cloud.parent_web.mail_cli import register_mailbox
+
+    register_mailbox(sub)
 
 
 @guarded("serve", must_exist=False)

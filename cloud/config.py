@@ -38,6 +38,12 @@ class CloudConfig:
     erasure_request_budget_s: float = 5.0
     # Off only to freeze an erasure half-way in a scenario; the next start finishes it.
     erasure_runner: bool = True
+    # Parent sign-in sessions (NIST SP 800-63B: re-authenticate after idling or a set time).
+    session_idle_minutes: int = 30
+    session_max_hours: int = 12
+    # Named on the privacy notice: who runs this cloud and how to reach them.
+    operator_name: str = "The Teddy testbed operator"
+    operator_contact: str = "privacy@teddy.example"
     consent_ages: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CONSENT_AGES))
 
     @classmethod
@@ -73,6 +79,8 @@ class CloudConfig:
         self.erasure_request_budget_s = float(self.erasure_request_budget_s)
         if isinstance(self.erasure_runner, str):
             self.erasure_runner = self.erasure_runner.lower() in ("1", "true", "yes")
+        self.session_idle_minutes = int(self.session_idle_minutes)
+        self.session_max_hours = int(self.session_max_hours)
         if isinstance(self.session_cookie_secure, str):
             self.session_cookie_secure = self.session_cookie_secure.lower() in ("1", "true", "yes")
 

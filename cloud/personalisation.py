@@ -55,7 +55,8 @@ def facts_from_message(intent: str, slots: dict[str, object]) -> list[tuple[str,
         facts.append((slot_rules["value"].category, f"favorite_{slots['kind']}",
                       str(slots["value"])))
     if intent == "tell_story" and "topic" in slots:
-        facts.append(("child.preference", STORY_TOPIC_KEY, str(slots["topic"])))
+        # A topic asked for is what the child requested, not a favourite thing.
+        facts.append((slot_rules["topic"].category, STORY_TOPIC_KEY, str(slots["topic"])))
     return facts
 
 

@@ -5,7 +5,7 @@ whatever it can do a parent can do with a browser, and whatever the pages refuse
 too. The demo, the scenario runner and the tests use it; the method names and return types
 below are kept stable.
 
-    parent = ParentClient("http://127.0.0.1:8080")
+    parent = ParentClient("http://127.0.0.1:8080", mail_db="teddy-cloud.db")
     parent.signup("pat@example.org", "correct horse battery staple")   # also signs in
     child_id = parent.add_child("", "6-8", "US")
     parent.verify_and_consent(child_id, "card", ["core", "personalisation"],
@@ -141,8 +141,11 @@ class ConsentOutcome:
 
 class ParentClient:
     def __init__(self, base_url: str, *, timeout_s: float = 15.0,
-                 verify_tls: bool | str = True) -> None:
+                 verify_tls: bool | str = True, mail_db: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
+        # The cloud's database, read only for the simulated e-mail that confirms a sign-up
+        # (the parent's own mail program, which the testbed does not have).
+        self.mail_db = mail_db
         self.timeout_s = timeout_s
         self.http = requests.Session()
         self.http.verify = verify_tls
@@ -182,9 +185,20 @@ class ParentClient:
 
     # -- account ----------------------------------------------------------------------------
     def signup(self, email: str, password: str) -> None:
-        """Create the account; the new parent is signed in afterwards."""
+        """Create the account and confirm it from the mailbox; the parent is signed in after."""
         self.get("/parent/signup")
         self.post("/parent/signup", {"email": email, "password": password})
+        if self.mail_db is None:
+            raise ParentWebError(0, "sign-up waits for its e-mail link: give ParentClient "
+                                    "mail_db= the cloud's database to read it", self.base_url)
+        from cloud.parent_web.outbox import newest_link
+        from cloud.storage.db import open_db
+
+        link = newest_link(open_db(self.mail_db), email, "/parent/signup/confirm/")
+        if link is None:
+            raise ParentWebError(0, f"no confirmation e-mail for {email}", self.base_url)
+        self.get(link)
+        self.post(link)
 
     def login(self, email: str, password: str) -> None:
         self.get("/parent/login")

@@ -83,7 +83,7 @@ def _story(args: argparse.Namespace, workdir: Path) -> int:
         _heading(f"Cloud running at {cloud.url} (gunicorn, SQLite at {cloud.db_path})")
         print(f"The toy reaches it only through a byte-recording relay at {relay.url}")
 
-        parent = ParentClient(cloud.url)
+        parent = ParentClient(cloud.url, mail_db=str(cloud.db_path))
         parent.signup("parent@example.com", "correct horse battery staple")
         child_id = parent.add_child(first_name="", age_band="6-8", country="US")
         code = parent.pairing_code(child_id)

@@ -8,6 +8,9 @@ from typing import Any
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from cloud.parent_web.outbox import messages_to
+from cloud.storage.db import open_db
+
 PASSWORD = "correct horse battery staple"
 # Real Argon2id with small costs, so tests that sign up many parents stay quick.
 FAST_HASH = {"time_cost": 1, "memory_cost": 8192, "parallelism": 1}
@@ -26,8 +29,24 @@ def submit(client: FlaskClient, path: str, data: dict[str, Any] | None = None,
     return client.post(path, data={"csrf_token": csrf(client), **(data or {})}, **kwargs)
 
 
+def mail_link(client: FlaskClient, email: str, starts_with: str) -> str:
+    """The newest link sent to `email` that starts with `starts_with`, read as the parent's
+    own mail program would (outside the parent pages)."""
+    app = client.application
+    db = open_db(app.config["TEDDY"].db_path)
+    now = app.extensions["teddy.clock"].time()
+    links = [m.link for m in messages_to(db, email, now) if m.link]
+    found = [link for link in links if link.startswith(starts_with)]
+    assert found, f"no {starts_with} link in the mailbox of {email}: {links}"
+    return found[0]
+
+
 def signup(client: FlaskClient, email: str, password: str = PASSWORD) -> TestResponse:
-    response = submit(client, "/parent/signup", {"email": email, "password": password})
+    """Sign up and confirm through the mailbox; the parent is signed in afterwards."""
+    sent = submit(client, "/parent/signup", {"email": email, "password": password})
+    assert sent.status_code == 200, sent.get_data(as_text=True)
+    link = mail_link(client, email.strip().lower(), "/parent/signup/confirm/")
+    response = submit(client, link)
     assert response.status_code == 302, response.get_data(as_text=True)
     return response
 

@@ -18,7 +18,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudProcess]:
 
 
 def test_parent_client_drives_the_real_forms(cloud: CloudProcess) -> None:
-    parent = ParentClient(cloud.url)
+    parent = ParentClient(cloud.url, mail_db=str(cloud.db_path))
     parent.signup("client@example.org", "correct horse battery staple")
     child_id = parent.add_child("Noor", "9-12", "FR")
     outcome = parent.verify_and_consent(child_id, "email", ["core", "history"])
@@ -40,7 +40,7 @@ def test_parent_client_drives_the_real_forms(cloud: CloudProcess) -> None:
     pending = [r for r in document["records"] if r["table"] == "pairing_codes"]
     assert pending and pending[0]["values"][0]["value"] == code
 
-    other = ParentClient(cloud.url)
+    other = ParentClient(cloud.url, mail_db=str(cloud.db_path))
     other.signup("other@example.org", "another long passphrase")
     with pytest.raises(ParentWebError) as hidden:
         other.dashboard(child_id)

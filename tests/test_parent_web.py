@@ -3,6 +3,8 @@ family isolation, consent rules (R08-R14), the dashboard, export and deletion (R
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import html
 import io
 import json
@@ -28,7 +30,7 @@ from parent_web_helpers import (
     add_child,
     choose,
     consent_by_card,
-    csrf,
+    mail_link,
     signup,
     submit,
 )
@@ -37,6 +39,7 @@ from cloud.child_data import inventory, unreachable_tables
 from cloud.clock import Clock
 from cloud.consent import active_purposes
 from cloud.parent_web.granting import grant_verified
+from cloud.parent_web.notice_facts import days_words, disagreements, stated_days
 from cloud.parent_web.security import MAX_UPLOAD_BYTES
 from cloud.parent_web.verification import luhn_valid
 from scenarios.parent_client import sample_pdf, sample_png
@@ -87,20 +90,257 @@ def test_secure_cookie_flag_follows_configuration(tmp_path: Path) -> None:
     assert "Secure" in response.headers["Set-Cookie"]
 
 
+def test_over_https_the_cookie_is_secure_and_hsts_is_sent(tmp_path: Path) -> None:
+    app = fast_app(tmp_path)
+    assert app.config["TEDDY"].session_cookie_secure is False
+    plain_wsgi = app.wsgi_app
+
+    def over_tls(environ, start_response):  # type: ignore[no-untyped-def]
+        # What gunicorn's TLS listener (`teddy cloud serve --tls`) hands the app.
+        return plain_wsgi({**environ, "wsgi.url_scheme": "https"}, start_response)
+
+    app.wsgi_app = over_tls  # type: ignore[method-assign]
+    response = signup(app.test_client(), "tls@example.org")
+    assert "Secure" in response.headers["Set-Cookie"]
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    # Over plain HTTP (loopback development) neither is claimed.
+    app.wsgi_app = plain_wsgi  # type: ignore[method-assign]
+    plain = app.test_client().get("/parent/login")
+    assert "Strict-Transport-Security" not in plain.headers
+
+
 def test_bad_signups_are_refused_and_change_nothing(client: FlaskClient,
                                                     db: sqlite_utils.Database) -> None:
-    signup(client, "taken@example.org")
-    client.post("/parent/logout", data={"csrf_token": csrf(client)})
     before = dump_tables(db)
-    for email, password, message in [
-        ("not-an-email", PASSWORD, "valid e-mail"),
-        ("short@example.org", "too short", "at least 10"),
-        ("TAKEN@example.org", PASSWORD, "already exists"),
-        ("x" * 300 + "@example.org", PASSWORD, "valid e-mail"),
+    for email, password, field, message in [
+        ("not-an-email", PASSWORD, "email", "valid e-mail"),
+        ("short@example.org", "too short", "password", "at least 10"),
+        ("x" * 300 + "@example.org", PASSWORD, "email", "valid e-mail"),
+        ("spaces@example.org", " " * 10, "password", "repeats"),
+        ("digits@example.org", "1234567890", "password", "run of keys"),
+        ("same@example.org", "aaaaaaaaaaaa", "password", "repeats"),
+        ("common@example.org", "password123", "password", "most common"),
+        ("common@example.org", "Qwerty123456!", "password", "most common"),
     ]:
         response = submit(client, "/parent/signup", {"email": email, "password": password})
-        assert response.status_code == 400 and message in text(response)
+        page = text(response)
+        assert response.status_code == 400 and message in page, (email, password)
+        # The message sits right under its field and is tied to it for screen readers.
+        assert re.search(rf'id="{field}"[^>]*aria-invalid="true"[^>]*>\s*<p class="field-error" '
+                         rf'id="{field}-error"', page), page
     assert dump_tables(db) == before
+
+
+def test_signup_never_says_whether_an_address_has_an_account(app: Flask, client: FlaskClient,
+                                                             db: sqlite_utils.Database) -> None:
+    signup(client, "taken@example.org")
+    submit(client, "/parent/logout")
+    hash_before = db.execute("SELECT password_hash FROM parents").fetchone()[0]
+    other = app.test_client()
+    taken = submit(other, "/parent/signup", {"email": "TAKEN@example.org",
+                                             "password": "another long passphrase"})
+    fresh = submit(other, "/parent/signup", {"email": "fresh@example.org",
+                                             "password": "another long passphrase"})
+    assert taken.status_code == fresh.status_code == 200
+    assert (text(taken).replace("taken@example.org", "ADDRESS")
+            == text(fresh).replace("fresh@example.org", "ADDRESS"))
+    assert "Set-Cookie" not in taken.headers or "sid" not in str(other.get_cookie("session"))
+    # The owner of the taken address is told, in their own mailbox; nothing changed.
+    told = mail_link(client, "taken@example.org", "/parent/forgot")
+    assert told == "/parent/forgot"
+    assert db.execute("SELECT password_hash FROM parents WHERE email = 'taken@example.org'"
+                      ).fetchone()[0] == hash_before
+    # The new address cannot be used until its mailbox confirms it.
+    refused = submit(other, "/parent/login", {"email": "fresh@example.org",
+                                              "password": "another long passphrase"})
+    assert refused.status_code == 401
+    assert "do not match" in text(refused)
+
+
+def test_signup_is_throttled_per_address(app: Flask, client: FlaskClient) -> None:
+    limit = app.config["TEDDY"].login_attempts_per_15_min
+    for n in range(limit):
+        response = submit(client, "/parent/signup", {"email": f"bulk{n}@example.org",
+                                                     "password": PASSWORD})
+        assert response.status_code == 200
+    blocked = submit(client, "/parent/signup", {"email": "bulk-last@example.org",
+                                                "password": PASSWORD})
+    assert blocked.status_code == 429 and "Too many sign-ups" in text(blocked)
+    elsewhere = submit(app.test_client(), "/parent/signup",
+                       {"email": "elsewhere@example.org", "password": PASSWORD},
+                       environ_base={"REMOTE_ADDR": "192.0.2.7"})
+    assert elsewhere.status_code == 200
+
+
+def test_a_confirmation_link_works_once(app: Flask, client: FlaskClient) -> None:
+    submit(client, "/parent/signup", {"email": "once@example.org", "password": PASSWORD})
+    link = mail_link(client, "once@example.org", "/parent/signup/confirm/")
+    assert submit(client, link).status_code == 302
+    again = submit(app.test_client(), link)
+    assert again.status_code == 410 and "no longer works" in text(again)
+    assert app.test_client().get(link).status_code == 410
+
+
+def test_a_cookie_copied_before_sign_out_reads_nothing(tmp_path: Path) -> None:
+    app = fast_app(tmp_path)
+    client = app.test_client()
+    child_id = family_with_child(client, "stolen@example.org")
+    stolen = client.get_cookie("session").value
+    assert client.get(f"/parent/children/{child_id}/data").status_code == 200
+    submit(client, "/parent/logout")
+
+    def thief_on(app_: Flask) -> FlaskClient:
+        thief = app_.test_client()
+        thief.set_cookie("session", stolen)
+        return thief
+
+    thief = thief_on(app)
+    for path in ("/parent/", f"/parent/children/{child_id}/data",
+                 f"/parent/children/{child_id}/export.json", "/parent/account"):
+        response = thief.get(path)
+        assert response.status_code == 302 and "/parent/login" in response.headers["Location"]
+    # Changing data needs a session too: the cookie's CSRF token alone gets nothing done.
+    token = re.search(r'name="csrf-token" content="([^"]+)"',
+                      thief.get("/parent/login").get_data(as_text=True))[1]
+    changed = thief.post(f"/parent/children/{child_id}/delete",
+                         data={"csrf_token": token, "confirm": "DELETE"})
+    assert changed.status_code == 302 and "/parent/login" in changed.headers["Location"]
+    # Also after a restart on the same database.
+    restarted = fast_app(tmp_path)
+    assert thief_on(restarted).get("/parent/").status_code == 302
+    db = db_for(restarted)
+    assert db.execute("SELECT COUNT(*) FROM children").fetchone()[0] == 1
+    assert db.execute("SELECT COUNT(*) FROM parent_sessions").fetchone()[0] == 0
+
+
+def test_only_a_hash_of_the_session_token_is_stored(client: FlaskClient,
+                                                    db: sqlite_utils.Database) -> None:
+    signup(client, "hash@example.org")
+    from flask.sessions import SecureCookieSessionInterface
+    serializer = SecureCookieSessionInterface().get_signing_serializer(client.application)
+    token = serializer.loads(client.get_cookie("session").value)["sid"]
+    stored = db.execute("SELECT token_hash FROM parent_sessions").fetchall()
+    assert len(stored) == 1 and token not in str(stored)
+    assert stored[0][0] == hashlib.sha256(token.encode()).hexdigest()
+
+
+def test_sessions_end_after_idling_and_after_their_lifetime(app: Flask, client: FlaskClient,
+                                                            clock_file: Path) -> None:
+    config = app.config["TEDDY"]
+    signup(client, "idle@example.org")
+    clock = Clock(str(clock_file))
+    clock.advance(config.session_idle_minutes * 60 - 120)
+    assert client.get("/parent/").status_code == 200      # still in use: stays alive
+    clock.advance(config.session_idle_minutes * 60 - 120)
+    assert client.get("/parent/").status_code == 200
+    clock.advance(config.session_idle_minutes * 60 + 1)
+    assert client.get("/parent/").status_code == 302      # idled out
+    # Busy all the time, a session still ends at its absolute lifetime.
+    submit(client, "/parent/login", {"email": "idle@example.org", "password": PASSWORD})
+    steps = int(config.session_max_hours * 60 / (config.session_idle_minutes / 2))
+    for _ in range(steps - 1):
+        clock.advance(config.session_idle_minutes * 30)
+        assert client.get("/parent/").status_code == 200
+    clock.advance(config.session_idle_minutes * 30 + 1)
+    assert client.get("/parent/").status_code == 302
+
+
+def test_sign_out_everywhere_ends_every_session(app: Flask, client: FlaskClient,
+                                                db: sqlite_utils.Database) -> None:
+    signup(client, "everywhere@example.org")
+    phone = app.test_client()
+    submit(phone, "/parent/login", {"email": "everywhere@example.org", "password": PASSWORD})
+    assert phone.get("/parent/").status_code == 200
+    assert "signed in on 2 devices" in text(client.get("/parent/account"))
+    response = submit(client, "/parent/account/sign-out-everywhere")
+    assert response.status_code == 302
+    assert phone.get("/parent/").status_code == 302
+    assert client.get("/parent/").status_code == 302
+    assert db.execute("SELECT COUNT(*) FROM parent_sessions").fetchone()[0] == 0
+
+
+def test_change_password_signs_out_other_devices(app: Flask, client: FlaskClient) -> None:
+    signup(client, "change@example.org")
+    phone = app.test_client()
+    submit(phone, "/parent/login", {"email": "change@example.org", "password": PASSWORD})
+    wrong = submit(client, "/parent/account/password",
+                   {"current_password": "not it at all", "new_password": "a new long phrase"})
+    assert wrong.status_code == 400 and 'id="current_password-error"' in text(wrong)
+    weak = submit(client, "/parent/account/password",
+                  {"current_password": PASSWORD, "new_password": "1234567890"})
+    assert weak.status_code == 400 and 'id="new_password-error"' in text(weak)
+    done = submit(client, "/parent/account/password",
+                  {"current_password": PASSWORD, "new_password": "a new long phrase"})
+    assert done.status_code == 302
+    assert client.get("/parent/").status_code == 200      # this device stays signed in
+    assert phone.get("/parent/").status_code == 302       # the other is signed out
+    old = submit(phone, "/parent/login", {"email": "change@example.org", "password": PASSWORD})
+    assert old.status_code == 401
+    new = submit(phone, "/parent/login", {"email": "change@example.org",
+                                          "password": "a new long phrase"})
+    assert new.status_code == 302
+
+
+def test_forgotten_password_reset_by_a_single_use_expiring_link(
+        app: Flask, client: FlaskClient, db: sqlite_utils.Database, clock_file: Path) -> None:
+    signup(client, "forgot@example.org")
+    stranger = app.test_client()
+    known = submit(stranger, "/parent/forgot", {"email": "forgot@example.org"})
+    unknown = submit(stranger, "/parent/forgot", {"email": "nobody@example.org"})
+    assert known.status_code == unknown.status_code == 200
+    assert (text(known).replace("forgot@example.org", "X")
+            == text(unknown).replace("nobody@example.org", "X"))
+    link = mail_link(client, "forgot@example.org", "/parent/reset/")
+    token = link.rsplit("/", 1)[1]
+    stored = str(db.execute("SELECT * FROM parent_tokens").fetchall())
+    assert token not in stored and hashlib.sha256(token.encode()).hexdigest() in stored
+    reader = app.test_client()
+    assert reader.get(link).status_code == 200
+    weak = submit(reader, link, {"password": " " * 12})
+    assert weak.status_code == 400 and 'id="password-error"' in text(weak)
+    done = submit(reader, link, {"password": "brand new passphrase"})
+    assert done.status_code == 302
+    assert client.get("/parent/").status_code == 302      # every session ended
+    assert submit(reader, link, {"password": "yet another passphrase"}).status_code == 410
+    assert submit(reader, "/parent/login", {"email": "forgot@example.org",
+                                            "password": "brand new passphrase"}
+                  ).status_code == 302
+    # A link not used within its hour stops working.
+    submit(stranger, "/parent/forgot", {"email": "forgot@example.org"})
+    late = mail_link(client, "forgot@example.org", "/parent/reset/")
+    Clock(str(clock_file)).advance(3601)
+    assert submit(stranger, late, {"password": "too late passphrase"}).status_code == 410
+
+
+def test_closing_the_account_erases_every_child_with_receipts(
+        app: Flask, client: FlaskClient, db: sqlite_utils.Database) -> None:
+    first = family_with_child(client, "close@example.org", first_name="Emma")
+    second = add_child(client, first_name="Noah")
+    consent_by_card(client, first, {"core", "personalisation"})
+    other = app.test_client()
+    kept = family_with_child(other, "stays@example.org", first_name="Mia")
+    refused = submit(client, "/parent/account/close", {"password": PASSWORD, "confirm": "no"})
+    assert refused.status_code == 400 and 'id="confirm-error"' in text(refused)
+    wrong = submit(client, "/parent/account/close", {"password": "wrong password!",
+                                                     "confirm": "DELETE"})
+    assert wrong.status_code == 400 and 'id="password-error"' in text(wrong)
+    assert db.execute("SELECT COUNT(*) FROM children").fetchone()[0] == 3
+    closed = submit(client, "/parent/account/close", {"password": PASSWORD,
+                                                      "confirm": "DELETE"})
+    assert closed.status_code == 200
+    page = text(closed)
+    assert page.count("data-receipt-id=") == 2 and "Your account is closed" in page
+    assert [r[0] for r in db.execute("SELECT id FROM children")] == [kept]
+    assert db.execute("SELECT COUNT(*) FROM parents WHERE email = 'close@example.org'"
+                      ).fetchone()[0] == 0
+    for table in ("parent_sessions", "parent_outbox", "consents", "parent_tokens"):
+        rows = db.execute(f"SELECT COUNT(*) FROM {table} WHERE parent_id NOT IN "
+                          "(SELECT id FROM parents)").fetchone()[0]
+        assert rows == 0, table
+    actions = [r[0] for r in db.execute("SELECT action FROM audit_log")]
+    assert actions.count("child.erase") == 2 and "parent.close" in actions
+    assert {first, second}.isdisjoint(r[0] for r in db.execute("SELECT id FROM children"))
+    assert client.get("/parent/").status_code == 302
 
 
 def test_pages_need_a_signed_in_parent(client: FlaskClient) -> None:
@@ -120,7 +360,8 @@ def test_every_form_without_its_csrf_token_is_refused(app: Flask, client: FlaskC
     for rule in posts:
         path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: {"child_id": str(child_id),
                                                        "purpose": "core", "table": "devices",
-                                                       "row_id": "1", "request_id": "x"}[m[1]],
+                                                       "row_id": "1", "request_id": "x",
+                                                       "token": "x"}[m[1]],
                       rule.rule)
         for data in ({}, {"csrf_token": "forged"}):
             response = client.post(path, data={**data, "email": "a@b.org", "confirm": "DELETE"})
@@ -128,41 +369,53 @@ def test_every_form_without_its_csrf_token_is_refused(app: Flask, client: FlaskC
             assert "did not come from Teddy" in text(response)
     assert dump_tables(db) == before
     # The same session's real token works.
-    assert submit(client, f"/parent/children/{child_id}/pair").status_code == 200
+    assert submit(client, f"/parent/children/{child_id}/pair").status_code == 302
 
 
 # -- sign-in rate limit -------------------------------------------------------------------------
-def test_wrong_passwords_are_rate_limited_per_email(app: Flask, client: FlaskClient,
-                                                    db: sqlite_utils.Database,
-                                                    clock_file: Path) -> None:
+ATTACKER = {"REMOTE_ADDR": "203.0.113.66"}
+
+
+def test_guessing_from_elsewhere_never_locks_the_parent_out(app: Flask, client: FlaskClient,
+                                                           db: sqlite_utils.Database,
+                                                           clock_file: Path) -> None:
     signup(client, "target@example.org")
+    submit(client, "/parent/logout")
     limit = app.config["TEDDY"].login_attempts_per_15_min
     attacker = app.test_client()
     for _ in range(limit):
-        response = submit(attacker, "/parent/login",
-                          {"email": "target@example.org", "password": "guess guess guess"})
+        response = submit(attacker, "/parent/login", {"email": "target@example.org",
+                                                      "password": "guess guess guess"},
+                          environ_base=ATTACKER)
         assert response.status_code == 401
     blocked = submit(attacker, "/parent/login",
-                     {"email": "target@example.org", "password": PASSWORD})
+                     {"email": "target@example.org", "password": PASSWORD},
+                     environ_base=ATTACKER)
     assert blocked.status_code == 429 and "Too many sign-in attempts" in text(blocked)
     assert int(blocked.headers["Retry-After"]) > 0
+    # The parent, from their own address, still gets in with the right password.
+    own = submit(client, "/parent/login", {"email": "target@example.org", "password": PASSWORD})
+    assert own.status_code == 302 and own.headers["Location"].endswith("/parent/")
     stored = " ".join(str(r) for r in db.execute("SELECT * FROM login_attempts").fetchall())
-    assert "target@example.org" not in stored and "127.0.0.1" not in stored
+    assert "target@example.org" not in stored and "203.0.113.66" not in stored
     Clock(str(clock_file)).advance(15 * 60 + 1)
     allowed = submit(attacker, "/parent/login",
-                     {"email": "target@example.org", "password": PASSWORD})
-    assert allowed.status_code == 302 and allowed.headers["Location"].endswith("/parent/")
+                     {"email": "target@example.org", "password": PASSWORD},
+                     environ_base=ATTACKER)
+    assert allowed.status_code == 302
 
 
 def test_one_address_guessing_many_accounts_is_rate_limited(app: Flask,
                                                             client: FlaskClient) -> None:
-    limit = app.config["TEDDY"].login_attempts_per_15_min
+    limit = app.config["TEDDY"].login_attempts_per_15_min * 4
     for n in range(limit):
         response = submit(client, "/parent/login",
-                          {"email": f"victim{n}@example.org", "password": "guess guess"})
+                          {"email": f"victim{n}@example.org", "password": "guess guess"},
+                          environ_base=ATTACKER)
         assert response.status_code == 401
     response = submit(client, "/parent/login",
-                      {"email": "another@example.org", "password": "guess guess"})
+                      {"email": "another@example.org", "password": "guess guess"},
+                      environ_base=ATTACKER)
     assert response.status_code == 429
 
 
@@ -215,6 +468,29 @@ def test_child_form_shows_consent_ages_and_refuses_bad_input(
     child_id = add_child(client, "Léa", "13-15", "DE")
     page = text(client.get(f"/parent/children/{child_id}"))
     assert "Consent age in Germany: 16" in page and "Léa" in page
+    # The hint says where the name goes: the pages, and the toy's replies with personalisation.
+    hint = re.search(r'<p class="hint" id="name-hint">(.*?)</p>', form, re.S)
+    assert hint and "Teddy also says it in its replies" in hint[1]
+    assert "only for your own pages" not in hint[1].lower()
+
+
+def test_every_address_a_parent_can_land_on_renders_a_page(app: Flask,
+                                                          client: FlaskClient) -> None:
+    """Reloading after a form, or following a bookmark: a page or a redirect, never a bare
+    405 or 404 (the 404 of another family's child is a page too)."""
+    child_id = family_with_child(client, "land@example.org")
+    values = {"child_id": str(child_id), "purpose": "core", "table": "intent_events",
+              "row_id": "1", "request_id": "unknown", "token": "unknown", "filename": "parent.css"}
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("parent_web."):
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m[1]], rule.rule)
+        response = client.get(path)
+        assert response.status_code in (200, 302, 410) or (
+            response.status_code == 404 and "Not found" in text(response)), path
+        assert response.status_code != 405, path
+        if response.status_code != 302 and response.mimetype == "text/html":
+            assert "<h1>" in text(response), path
 
 
 # -- consent: R08, R09, R10, R14 -----------------------------------------------------------------
@@ -239,6 +515,10 @@ def test_card_consent_records_method_and_notice_and_stores_no_card(
     assert response.status_code == 302
     page = text(client.get(response.headers["Location"]))
     assert "Charged $0.50 to the card ending 4242" in page and "Refunded $0.50" in page
+    # One short confirmation for the action, with no internal identifiers in it.
+    banners = re.findall(r'<p class="flash[^"]*">(.*?)</p>', page, re.S)
+    assert len(banners) == 1 and "Now allowed: Core operation, Personalisation" in banners[0]
+    assert not re.search(r"\b(ch|re)_test_|\bchild:\d|\breq", banners[0])
     rows = db.execute("SELECT purpose, method, notice_version, parent_id, granted_at "
                       "FROM consents WHERE revoked_at IS NULL ORDER BY purpose").fetchall()
     assert [(r[0], r[1], r[2]) for r in rows] == [("core", "payment_card", 1),
@@ -426,10 +706,15 @@ def test_unanswered_or_inconsistent_choices_are_refused(client: FlaskClient,
     partial = submit(client, f"/parent/children/{child_id}/consent",
                      {"choice_core": "yes", "method": "payment_card"})
     assert partial.status_code == 400 and "Choose Allow or Don't allow" in text(partial)
+    # The message sits in the first unanswered choice, and the summary on top links to it.
+    page = text(partial)
+    assert re.search(r'id="choice-personalisation"[^>]*>\s*<legend>.*?</legend>\s*'
+                     r'<p class="field-error" id="personalisation-error">Choose Allow', page, re.S)
+    assert 'href="#personalisation-error"' in page
     no_core = choose(client, child_id, {"personalisation"}, "payment_card")
     assert no_core.status_code == 400 and "Allow Core operation too" in text(no_core)
     no_method = choose(client, child_id, {"core"}, "")
-    assert no_method.status_code == 400
+    assert no_method.status_code == 400 and 'id="method-error"' in text(no_method)
     assert dump_tables(db) == before
 
 
@@ -511,6 +796,44 @@ def test_dashboard_shows_every_value_with_category_purpose_and_expiry(
             assert (record.table, record.row_id, value.field) in shown
 
 
+def test_dashboard_says_what_teddy_knows_in_plain_words(
+        app: Flask, client: FlaskClient, db: sqlite_utils.Database) -> None:
+    child_id = _child_with_data(app, client, db)
+    # A story topic remembered for personalisation, filed the way early versions filed it.
+    now = time.time()
+    db.execute("INSERT INTO profile_facts (child_id, category, key, value, purpose, "
+               "collected_at, expires_at) VALUES (?, 'child.preference', 'story_topic', "
+               "'comets', 'personalisation', ?, ?)", [child_id, now, now + 86400])
+    page = text(client.get(f"/parent/children/{child_id}/data"))
+    known = page[page.index('id="what-teddy-knows"'):page.index('id="timeline-h"')]
+    topic = re.search(r'data-category="([\w.]+)">\s*<p class="fact"><span class="label">'
+                      r'Story topics asked for:</span> <span class="value">comets', known)
+    assert topic and topic[1] == "request.content"
+    plain = re.sub(r"<[^>]+>", "", known)
+    plain = re.sub(r"\s+", " ", plain)
+    for statement in ("Name: Mia", "Favourite animal: capybara",
+                      "Story topics asked for: volcanoes", "Country: United States"):
+        assert statement in plain, plain
+    # Grouped by purpose, each with the purpose's reason from the data map.
+    dmap = data_map()
+    for purpose in ("personalisation", "history"):
+        group = re.search(rf'data-purpose-group="{purpose}">(.*?)</ul>', known, re.S)
+        assert group and dmap.purposes[purpose].notice in html.unescape(group[1])
+    # The right categories: a story topic is what was asked for, not a favourite thing.
+    assert re.search(r'data-table="intent_events" data-category="request.content"', known)
+    assert re.search(r'data-table="profile_facts" data-category="child.preference"', known)
+    # One delete button per deletable fact, with its dates.
+    assert known.count(">Delete</button>") == 3 and "until " in plain and "Since " in plain
+    # Counts count records: one remembered thing, one request.
+    counts = re.sub(r"<[^>]+>", "", page[page.index('id="record-counts"'):].split("</ul>")[0])
+    assert "2 things remembered" in counts and "1 requests in the history" in counts
+    # The activity timeline in words; technical records behind a disclosure.
+    assert re.search(r"Mia asked for a story \(volcanoes\)", page)
+    tech = page[page.index('<details class="technical">'):]
+    assert "seen_nonces" not in known and "audit_log" not in known
+    assert 'data-tech-table="audit_log"' in tech and "child_name" not in known
+
+
 def test_export_is_json_of_everything_and_is_audited(
         app: Flask, client: FlaskClient, db: sqlite_utils.Database) -> None:
     child_id = _child_with_data(app, client, db)
@@ -552,9 +875,14 @@ def test_delete_one_item_then_everything(app: Flask, client: FlaskClient,
 
 def test_pairing_code_shown_on_the_page_pairs_a_toy(client: FlaskClient) -> None:
     child_id = family_with_child(client, "pair@example.org")
-    page = text(submit(client, f"/parent/children/{child_id}/pair"))
+    page = text(submit(client, f"/parent/children/{child_id}/pair", follow_redirects=True))
     code = re.search(r'<output id="pairing-code"[^>]*>([A-Z0-9]{4}-[A-Z0-9]{4})</output>', page)
     assert code
+    # Honest about what happens: the command for the simulated toy, what the toy receives.
+    assert f"teddy device pair --cloud http://localhost --code {code[1]}" in page
+    assert "nothing about" in page and "You have allowed nothing yet" in page
+    # Reloading shows the same code rather than replacing it (GET renders a page).
+    assert code[1] in text(client.get(f"/parent/children/{child_id}/pair"))
     paired = client.post("/api/v1/pair", json={"code": code[1]})
     assert paired.status_code == 201
     assert paired.json["device_id"] in text(client.get(f"/parent/children/{child_id}"))
@@ -567,3 +895,76 @@ def test_responses_carry_protective_headers(client: FlaskClient) -> None:
     assert response.headers["Cache-Control"] == "no-store"
     css = client.get("/parent/static/parent.css")
     assert css.status_code == 200 and b"--primary" in css.data
+
+
+# -- one source of truth for the notice -------------------------------------------------------
+def _visible(page: str) -> str:
+    body = page[page.index("<main"):page.index("</main>")]
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body)))
+
+
+def test_notice_consent_and_dashboard_state_the_same_periods(tmp_path: Path) -> None:
+    app = fast_app(tmp_path, inactive_profile_days=45, operator_name="Bear Labs Ltd",
+                   operator_contact="privacy@bearlabs.example")
+    client = app.test_client()
+    db = db_for(app)
+    child_id = family_with_child(client, "truth@example.org", first_name="Ivy")
+    consent_by_card(client, child_id, {"core", "personalisation", "history"})
+    dmap = data_map()
+    notice = text(client.get("/parent/notice"))
+    consent = text(client.get(f"/parent/children/{child_id}/consent"))
+    child = text(client.get(f"/parent/children/{child_id}"))
+    for purpose in dmap.consentable_purposes:
+        kept = days_words(dmap.purposes[purpose].retention_days)
+        card = re.search(rf'id="notice-{purpose}">(.*?)</section>', notice, re.S)
+        assert card and f"<strong>Kept for:</strong> {kept}" in card[1], purpose
+        choice = re.search(rf'id="choice-{purpose}"(.*?)</fieldset>', consent, re.S)
+        assert choice and f"<dt>Kept for</dt><dd>{kept}</dd>" in choice[1], purpose
+        row = re.search(rf'data-purpose="{purpose}"(.*?)</tr>', child, re.S)
+        assert row and f'data-label="Kept for">{kept}</td>' in row[1], purpose
+    # The child record: the notice gives the configured time without use; the dashboard's
+    # "until" is exactly that long after the toy was last used.
+    assert "until 45 days pass without the toy being used" in _visible(notice)
+    last_active = db.execute("SELECT last_active_at FROM children").fetchone()[0]
+    until = inventory(db, child_id, inactive_days=45)[0].expires_at
+    assert until == last_active + 45 * 86400
+    board = text(client.get(f"/parent/children/{child_id}/data"))
+    assert re.search(r"Country:</span> <span class=\"value\">United States</span></p>\s*"
+                     rf'<p class="when muted small">Since \S+ · until '
+                     rf"{time.strftime('%Y-%m-%d', time.gmtime(until))}", board)
+    # The operator and contact come from configuration.
+    assert "Bear Labs Ltd runs this Teddy cloud" in _visible(notice)
+    assert 'href="mailto:privacy@bearlabs.example"' in notice
+    # Purpose wording never states a period the data map does not keep.
+    assert disagreements(dmap) == []
+
+
+def test_a_purpose_wording_that_drifts_from_the_data_map_is_caught() -> None:
+    dmap = data_map()
+    purpose = dmap.purposes["personalisation"]
+    drifted = dataclasses.replace(dmap, purposes={
+        **dmap.purposes, "personalisation": dataclasses.replace(purpose, retention_days=45)})
+    problems = disagreements(drifted)
+    assert len(problems) == 1 and problems[0].startswith("personalisation: the wording says [90]")
+    assert stated_days("kept for one day, or 2 weeks, or 1 year") == {1, 14, 365}
+
+
+def test_parent_pages_name_data_not_tables_and_show_no_rule_ids(client: FlaskClient) -> None:
+    from cloud.parent_web.notice_facts import RECORD_NAMES
+
+    assert set(RECORD_NAMES) == set(data_map().tables), "every table needs a parent's name"
+    child_id = family_with_child(client, "words@example.org", first_name="Zoe")
+    consent_by_card(client, child_id, {"core", "history"})
+    internal = [t for t in data_map().tables if "_" in t]
+    # Spelled with spaces too, except where the table's name is also plain English.
+    internal += [t.replace("_", " ") for t in internal if t != "pairing_codes"]
+    for path in ("/parent/notice", "/parent/", f"/parent/children/{child_id}",
+                 f"/parent/children/{child_id}/consent", f"/parent/children/{child_id}/data",
+                 f"/parent/children/{child_id}/consent-form", "/parent/account",
+                 "/parent/outbox"):
+        page = _visible(text(client.get(path)))
+        assert not re.search(r"\bR\d{2}\b", page), path
+        if path.endswith("/data"):
+            page = page[:page.index("Technical details")]
+        for name in internal:
+            assert name not in page.lower(), (path, name)

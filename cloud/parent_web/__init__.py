@@ -12,6 +12,7 @@ bp = Blueprint("parent_web", __name__, url_prefix="/parent", template_folder="te
 
 # Imported for their side effect of registering routes on `bp`.
 from cloud.parent_web import (  # noqa: E402
+    account,
     auth,
     children,
     consent_pages,
@@ -19,4 +20,4 @@ from cloud.parent_web import (  # noqa: E402
     security,
 )
 
-__all__ = ["auth", "bp", "children", "consent_pages", "dashboard", "security"]
+__all__ = ["account", "auth", "bp", "children", "consent_pages", "dashboard", "security"]

@@ -1,20 +1,27 @@
-"""Sign-up, sign-in (rate-limited) and sign-out."""
+"""Sign-up (confirmed through the mailbox), sign-in (throttled), sign-out, and password reset.
+
+No answer here tells a visitor whether an e-mail address has an account: sign-up and "forgot
+password" give the same page whatever the address, and the mailbox is told what happened.
+"""
 
 from __future__ import annotations
 
 import re
-import sqlite3
 
-from flask import Response, current_app, redirect, render_template, request, session, url_for
+from flask import Response, current_app, flash, redirect, render_template, request, url_for
 
 from cloud import audit
 from cloud.app import get_clock, get_db
-from cloud.parent_web import bp, rate_limit
+from cloud.parent_web import account_tokens, bp, outbox, rate_limit
 from cloud.parent_web.passwords import hash_password, password_problem, verify_password
-from cloud.parent_web.security import login_required, safe_next, start_session
+from cloud.parent_web.security import end_session, safe_next, start_session
+from cloud.parent_web.sessions import close_all_sessions
 
 EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
 MAX_EMAIL_CHARS = 254
+# Per address (any account) the limit is this many times the per-(account, address) one, so a
+# family sharing one address can still mistype, while one address cannot try many accounts.
+ADDRESS_LIMIT_FACTOR = 4
 Page = str | Response | tuple[str, int] | tuple[str, int, dict[str, str]]
 
 
@@ -25,41 +32,133 @@ def normalise_email(raw: str) -> str | None:
     return email
 
 
+def _config():  # type: ignore[no-untyped-def]
+    return current_app.config["TEDDY"]
+
+
+def _client_address() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _key(kind: str, value: str) -> str:
+    return rate_limit.attempt_key(current_app.config["SECRET_KEY"], kind, value)
+
+
+def _too_many(keys_and_limits: list[tuple[str, int]]) -> float | None:
+    db, now = get_db(), get_clock().time()
+    waits = [rate_limit.retry_after_s(db, [key], now, limit) for key, limit in keys_and_limits]
+    known = [w for w in waits if w is not None]
+    return max(known) if known else None
+
+
+def _wait_words(wait: float) -> str:
+    minutes = max(1, round(wait / 60))
+    return f"about {minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def _link(endpoint: str, **values: str) -> str:
+    return url_for(endpoint, _external=False, **values)
+
+
+# -- sign-up ---------------------------------------------------------------------------------
 @bp.get("/signup")
 def signup_form() -> Page:
-    return render_template("parent/signup.html")
+    return render_template("parent/signup.html", errors={})
 
 
 @bp.post("/signup")
 def signup() -> Page:
-    email = normalise_email(request.form.get("email", ""))
+    raw_email = request.form.get("email", "")[:MAX_EMAIL_CHARS]
+    email = normalise_email(raw_email)
     password = request.form.get("password", "")
 
-    def refuse(message: str) -> tuple[str, int]:
-        return render_template("parent/signup.html", error=message,
-                               email=request.form.get("email", "")[:MAX_EMAIL_CHARS]), 400
+    def refuse(errors: dict[str, str], status: int = 400,
+               headers: dict[str, str] | None = None) -> Page:
+        return (render_template("parent/signup.html", errors=errors, email=raw_email), status,
+                headers or {})
 
+    address_key = _key("signup-address", _client_address())
+    wait = _too_many([(address_key, _config().login_attempts_per_15_min)])
+    if wait is not None:
+        return refuse({"form": f"Too many sign-ups from here. Please wait {_wait_words(wait)} "
+                               "and try again."}, 429, {"Retry-After": str(int(wait) + 1)})
+    errors = {}
     if email is None:
-        return refuse("Enter a valid e-mail address, like name@example.com.")
-    problem = password_problem(password)
+        errors["email"] = "Enter a valid e-mail address, like name@example.com."
+    problem = password_problem(password, email)
     if problem:
-        return refuse(problem)
-    db = get_db()
-    now = get_clock().time()
-    try:
-        cursor = db.execute(
-            "INSERT INTO parents (email, password_hash, created_at) VALUES (?, ?, ?)",
-            [email, hash_password(password), now],
-        )
-    except sqlite3.IntegrityError:
-        return refuse("An account with this e-mail address already exists. Sign in instead.")
-    parent_id = int(cursor.lastrowid or 0)
-    audit.append(db, at=now, actor=audit.subject_ref("parent", parent_id),
-                 action="parent.signup", subject=audit.subject_ref("parent", parent_id))
-    start_session(parent_id)
+        errors["password"] = problem
+    if errors:
+        return refuse(errors)
+    db, now = get_db(), get_clock().time()
+    rate_limit.record_failure(db, [address_key], now)
+    # Always hash, so an existing address does not answer faster.
+    password_hash = hash_password(password)
+    # Sign-ups nobody confirmed in time give their address back.
+    db.execute("DELETE FROM parents WHERE pending_until IS NOT NULL AND pending_until <= ?",
+               [now])
+    row = db.execute("SELECT id, pending_until FROM parents WHERE email = ?",
+                     [email]).fetchone()
+    lifetime = account_tokens.LIFETIME_S[account_tokens.CONFIRM_SIGNUP]
+    if row is not None and row[1] is None:
+        outbox.send(db, parent_id=int(row[0]), child_id=None, channel="email", recipient=email,
+                    subject="Someone tried to create a Teddy account with your address",
+                    body="You already have a Teddy parent account with this address, so no new "
+                         "account was made. If this was you, sign in. If you forgot your "
+                         "password, use this link to choose a new one. If it was not you, "
+                         "you need not do anything.",
+                    link=_link("parent_web.forgot_form"), now=now)
+    else:
+        if row is None:
+            parent = int(db.execute(
+                "INSERT INTO parents (email, password_hash, created_at, pending_until) "
+                "VALUES (?, ?, ?, ?)", [email, password_hash, now, now + lifetime]).lastrowid or 0)
+        else:
+            # Only whoever reads the mailbox can confirm, so the newest sign-up's password wins.
+            parent = int(row[0])
+            db.execute("UPDATE parents SET password_hash = ?, pending_until = ? WHERE id = ?",
+                       [password_hash, now + lifetime, parent])
+        token = account_tokens.issue(db, parent, account_tokens.CONFIRM_SIGNUP, now)
+        outbox.send(db, parent_id=parent, child_id=None, channel="email", recipient=email,
+                    subject="Confirm your Teddy parent account",
+                    body="Open this link within 24 hours to confirm your address and finish "
+                         "creating your account. If you did not sign up, ignore this e-mail "
+                         "and the account is never created.",
+                    link=_link("parent_web.confirm_signup_form", token=token), now=now)
+    return render_template("parent/mail_sent.html", email=email, reason="signup")
+
+
+@bp.get("/signup/confirm/<token>")
+def confirm_signup_form(token: str) -> Page:
+    if account_tokens.peek(get_db(), token, account_tokens.CONFIRM_SIGNUP,
+                           get_clock().time()) is None:
+        return _dead_link()
+    return render_template("parent/confirm_signup.html", token=token)
+
+
+@bp.post("/signup/confirm/<token>")
+def confirm_signup(token: str) -> Page:
+    db, now = get_db(), get_clock().time()
+    parent = account_tokens.redeem(db, token, account_tokens.CONFIRM_SIGNUP, now)
+    if parent is None:
+        return _dead_link()
+    db.execute("UPDATE parents SET pending_until = NULL WHERE id = ?", [parent])
+    audit.append(db, at=now, actor=audit.subject_ref("parent", parent),
+                 action="parent.signup", subject=audit.subject_ref("parent", parent))
+    start_session(parent)
+    flash("Your account is ready.")
     return redirect(url_for("parent_web.home"))
 
 
+def _dead_link() -> tuple[str, int]:
+    return render_template(
+        "parent/error.html", title="This link no longer works",
+        message="It was already used, or it expired. Links from Teddy's e-mails work once and "
+                "for a limited time. Ask for a new one from the page you started on.",
+        code=410), 410
+
+
+# -- sign-in and sign-out --------------------------------------------------------------------
 @bp.get("/login")
 def login() -> Page:
     return render_template("parent/login.html", next=request.args.get("next", ""))
@@ -70,33 +169,108 @@ def login_submit() -> Page:
     raw_email = request.form.get("email", "")[:MAX_EMAIL_CHARS]
     password = request.form.get("password", "")[:1024]
     next_path = request.form.get("next", "")
-    db = get_db()
-    now = get_clock().time()
-    secret = current_app.config["SECRET_KEY"]
-    email_key = rate_limit.attempt_key(secret, "email", raw_email)
-    keys = [email_key, rate_limit.attempt_key(secret, "ip", request.remote_addr or "unknown")]
-    limit = current_app.config["TEDDY"].login_attempts_per_15_min
-    wait = rate_limit.retry_after_s(db, keys, now, limit)
+    db, now = get_db(), get_clock().time()
+    email = normalise_email(raw_email)
+    limit = _config().login_attempts_per_15_min
+    # Throttled per (account, address) and per address, never per account alone: someone
+    # guessing from elsewhere cannot lock the parent out of their own phone or home network.
+    pair_key = _key("account+address", f"{email or raw_email}|{_client_address()}")
+    address_key = _key("address", _client_address())
+    wait = _too_many([(pair_key, limit), (address_key, limit * ADDRESS_LIMIT_FACTOR)])
     if wait is not None:
-        minutes = max(1, round(wait / 60))
-        message = (f"Too many sign-in attempts. For your family's safety, please wait about "
-                   f"{minutes} minute{'s' if minutes != 1 else ''} and try again.")
+        message = (f"Too many sign-in attempts from here. For your family's safety, please wait "
+                   f"{_wait_words(wait)} and try again, or reset your password.")
         return (render_template("parent/login.html", error=message, email=raw_email,
                                 next=next_path), 429, {"Retry-After": str(int(wait) + 1)})
-    email = normalise_email(raw_email)
-    row = (db.execute("SELECT id, password_hash FROM parents WHERE email = ?",
+    row = (db.execute("SELECT id, password_hash, pending_until FROM parents WHERE email = ?",
                       [email]).fetchone() if email else None)
-    if not verify_password(row[1] if row else None, password):
-        rate_limit.record_failure(db, keys, now)
+    matches = verify_password(row[1] if row else None, password)
+    if not (matches and row is not None and row[2] is None):
+        rate_limit.record_failure(db, [pair_key, address_key], now)
         return render_template("parent/login.html", email=raw_email, next=next_path,
                                error="That e-mail address and password do not match."), 401
-    rate_limit.forget(db, email_key)
+    rate_limit.forget(db, pair_key)
     start_session(int(row[0]))
     return redirect(safe_next(next_path))
 
 
+@bp.get("/logout")
+def logout_page() -> Page:
+    return render_template("parent/logout.html")
+
+
 @bp.post("/logout")
-@login_required
 def logout() -> Page:
-    session.clear()
+    end_session()
+    flash("You are signed out.")
+    return redirect(url_for("parent_web.login"))
+
+
+# -- forgotten password ----------------------------------------------------------------------
+@bp.get("/forgot")
+def forgot_form() -> Page:
+    return render_template("parent/forgot.html", errors={})
+
+
+@bp.post("/forgot")
+def forgot() -> Page:
+    raw_email = request.form.get("email", "")[:MAX_EMAIL_CHARS]
+    email = normalise_email(raw_email)
+    if email is None:
+        return render_template("parent/forgot.html", email=raw_email, errors={
+            "email": "Enter a valid e-mail address, like name@example.com."}), 400
+    address_key = _key("reset-address", _client_address())
+    wait = _too_many([(address_key, _config().login_attempts_per_15_min)])
+    if wait is not None:
+        return (render_template("parent/forgot.html", email=raw_email, errors={
+            "form": f"Too many requests from here. Please wait {_wait_words(wait)}."}), 429,
+            {"Retry-After": str(int(wait) + 1)})
+    db, now = get_db(), get_clock().time()
+    rate_limit.record_failure(db, [address_key], now)
+    row = db.execute("SELECT id FROM parents WHERE email = ?", [email]).fetchone()
+    if row is not None:
+        token = account_tokens.issue(db, int(row[0]), account_tokens.RESET_PASSWORD, now)
+        outbox.send(db, parent_id=int(row[0]), child_id=None, channel="email",
+                    recipient=email, subject="Choose a new Teddy password",
+                    body="Open this link within one hour to choose a new password. It works "
+                         "once. If you did not ask for it, ignore this e-mail: your password "
+                         "stays as it is.",
+                    link=_link("parent_web.reset_form", token=token), now=now)
+    return render_template("parent/mail_sent.html", email=email, reason="reset")
+
+
+@bp.get("/reset/<token>")
+def reset_form(token: str) -> Page:
+    if account_tokens.peek(get_db(), token, account_tokens.RESET_PASSWORD,
+                           get_clock().time()) is None:
+        return _dead_link()
+    return render_template("parent/reset.html", token=token, errors={})
+
+
+@bp.post("/reset/<token>")
+def reset(token: str) -> Page:
+    db, now = get_db(), get_clock().time()
+    parent = account_tokens.peek(db, token, account_tokens.RESET_PASSWORD, now)
+    if parent is None:
+        return _dead_link()
+    password = request.form.get("password", "")
+    email = db.execute("SELECT email FROM parents WHERE id = ?", [parent]).fetchone()[0]
+    problem = password_problem(password, email)
+    if problem:
+        return render_template("parent/reset.html", token=token,
+                               errors={"password": problem}), 400
+    if account_tokens.redeem(db, token, account_tokens.RESET_PASSWORD, now) != parent:
+        return _dead_link()
+    # Following the link proved the mailbox, which also confirms a pending sign-up.
+    db.execute("UPDATE parents SET password_hash = ?, pending_until = NULL WHERE id = ?",
+               [hash_password(password), parent])
+    close_all_sessions(db, parent)
+    audit.append(db, at=now, actor=audit.subject_ref("parent", parent),
+                 action="parent.password_reset", subject=audit.subject_ref("parent", parent))
+    outbox.send(db, parent_id=parent, child_id=None, channel="email", recipient=email,
+                subject="Your Teddy password was changed",
+                body="Your password was reset with a link from this mailbox, and every device "
+                     "was signed out. If this was not you, reset it again now.", now=now)
+    end_session()
+    flash("Password changed. Sign in with your new password.")
     return redirect(url_for("parent_web.login"))

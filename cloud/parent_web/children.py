@@ -95,8 +95,21 @@ def child(child_id: int) -> Page:
 @login_required
 def pair(child_id: int) -> Page:
     kid = owned_child(child_id)
-    db = get_db()
-    now = get_clock().time()
-    code = pairing.issue_code(db, kid.id, now)
-    return render_template("parent/pair.html", child=kid, code=code,
-                           minutes=pairing.CODE_TTL_S // 60)
+    pairing.issue_code(get_db(), kid.id, get_clock().time())
+    # Post, then redirect: reloading the code's page shows the same code instead of
+    # re-sending the form and silently replacing the code the parent is typing in.
+    return redirect(url_for("parent_web.pair_page", child_id=kid.id))
+
+
+@bp.get("/children/<int:child_id>/pair")
+@login_required
+def pair_page(child_id: int) -> Page:
+    kid = owned_child(child_id)
+    db, now = get_db(), get_clock().time()
+    row = db.execute("SELECT code, expires_at FROM pairing_codes WHERE child_id = ? AND "
+                     "expires_at > ? ORDER BY expires_at DESC LIMIT 1", [kid.id, now]).fetchone()
+    statuses = purpose_statuses(db, kid.id, _notice_version())
+    allowed = [s.purpose.title for s in statuses if s.state == "on"]
+    return render_template("parent/pair.html", child=kid, code=row[0] if row else None,
+                           minutes=max(1, int((row[1] - now) // 60)) if row else 0,
+                           allowed=allowed, cloud_url=request.host_url.rstrip("/"))

@@ -21,6 +21,7 @@ from cloud.parent_web.auth import Page
 from cloud.parent_web.consent_state import consentable_purposes, purpose_statuses
 from cloud.parent_web.family import Child, owned_child
 from cloud.parent_web.granting import grant_verified, revoke_all
+from cloud.parent_web.notice_facts import kept_records
 from cloud.parent_web.security import current_parent, login_required, parent_id, safe_next
 from cloud.parent_web.verification import (
     KBA_QUESTIONS,
@@ -67,15 +68,21 @@ def notice() -> Page:
                            other_purposes=[p for p in data_map().purposes.values()
                                            if not p.requires_consent],
                            categories_of=lambda p: sorted(notice_versions()[version][p]),
-                           changes=changes, tables=data_map().tables, **_notice_context())
+                           changes=changes, config=current_app.config["TEDDY"],
+                           kept=kept_records(data_map(), current_app.config["TEDDY"]),
+                           **_notice_context())
 
 
 # -- step 1: choices -------------------------------------------------------------------------
 def _consent_page(kid: Child, status: int = 200, error: str | None = None,
-                  chosen: dict[str, str] | None = None, method: str = "") -> tuple[str, int]:
+                  chosen: dict[str, str] | None = None, method: str = "",
+                  error_at: str | None = None) -> tuple[str, int]:
+    """`error_at` names the purpose (or "method") the error is about: it is shown there, next
+    to the choice, with a summary at the top of the page that links to it."""
     statuses = purpose_statuses(get_db(), kid.id, _notice_version())
     return render_template("parent/consent.html", child=kid, statuses=statuses,
                            methods=METHODS.values(), error=error, chosen=chosen or {},
+                           error_at=error_at,
                            chosen_method=method, iso=iso, **_notice_context()), status
 
 
@@ -95,24 +102,25 @@ def consent_submit(child_id: int) -> Page:
     else:
         choices = {p: request.form.get(f"choice_{p}", "") for p in offered}
     method = request.form.get("method", "")
-    unanswered = [data_map().purposes[p].title for p, c in choices.items()
-                  if c not in ("yes", "no")]
+    unanswered = [p for p, c in choices.items() if c not in ("yes", "no")]
     if unanswered:
         return _consent_page(kid, 400, "Choose Allow or Don't allow for: "
-                             + ", ".join(unanswered) + ".", choices, method)
+                             + ", ".join(_titles(unanswered)) + ".", choices, method,
+                             error_at=unanswered[0])
     wanted = [p for p in offered if choices[p] == "yes"]
     state = {s.name: s.state for s in purpose_statuses(get_db(), kid.id, _notice_version())}
     to_verify = [p for p in wanted if state[p] != "on"]
     if wanted and "core" not in wanted:
         return _consent_page(kid, 400, "Allow Core operation too, or nothing else can work: "
-                             "without it the toy sends nothing at all.", choices, method)
+                             "without it the toy sends nothing at all.", choices, method,
+                             error_at="core")
     if to_verify:
         if method not in METHODS:
             return _consent_page(kid, 400, "Choose how we should check that you are the parent.",
-                                 choices, method)
+                                 choices, method, error_at="method")
         refusal = third_party_refusal(method, to_verify)
         if refusal:
-            return _consent_page(kid, 400, refusal, choices, method)
+            return _consent_page(kid, 400, refusal, choices, method, error_at="method")
     now = get_clock().time()
     declined = [p for p in offered if choices[p] == "no"]
     turned_off = revoke_all(get_db(), child_id=kid.id, parent_id=parent_id(), purposes=declined,
@@ -203,10 +211,9 @@ def verify(child_id: int) -> Page:
     grant_verified(db, child_id=kid.id, parent_id=parent["id"], purposes=purposes,
                    method=method, notice_version=_notice_version(), now=now)
     session.pop(PENDING, None)
-    for line in outcome.evidence:
-        flash(line, "evidence")
-    flash(f"Verified ({METHODS[method].title}). Now allowed: "
-          + ", ".join(_titles(purposes)) + ".")
+    # One confirmation for one action: what is now allowed, then what the check did.
+    flash(f"Verified by {METHODS[method].title.lower()}. Now allowed: "
+          + ", ".join(_titles(purposes)) + ". " + " ".join(outcome.evidence))
     return redirect(url_for("parent_web.child", child_id=kid.id))
 
 
@@ -245,13 +252,21 @@ def challenge_submit(request_id: str) -> Page:
         challenges.send_delayed_confirmation(
             db, parent_id=parent["id"], parent_email=parent["email"], child_id=found.child_id,
             method=found.method, titles=_titles(found.purposes), now=now)
-        flash("We will send you a confirmation tomorrow, as e-mail plus and text plus require.")
-    flash(f"Verified ({METHODS[found.method].title}). Now allowed: "
-          + ", ".join(_titles(found.purposes)) + ".")
+    later = (" We will send you a confirmation tomorrow, as e-mail plus and text plus require."
+             if found.method in ("email_plus", "text_plus") else "")
+    flash(f"Verified by {METHODS[found.method].title.lower()}. Now allowed: "
+          + ", ".join(_titles(found.purposes)) + "." + later)
     return redirect(url_for("parent_web.child", child_id=found.child_id))
 
 
 # -- revoking (R12) ---------------------------------------------------------------------------
+@bp.get("/children/<int:child_id>/consent/<purpose>/revoke")
+@login_required
+def revoke_page(child_id: int, purpose: str) -> Page:
+    # Turning off takes the button; the address alone shows the child's permissions.
+    return redirect(url_for("parent_web.child", child_id=owned_child(child_id).id))
+
+
 @bp.post("/children/<int:child_id>/consent/<purpose>/revoke")
 @login_required
 def revoke(child_id: int, purpose: str) -> Page:

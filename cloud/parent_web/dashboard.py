@@ -7,7 +7,6 @@ request and show the result.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from itertools import groupby
 
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
@@ -21,14 +20,13 @@ from cloud.parent_web import bp
 from cloud.parent_web.auth import Page
 from cloud.parent_web.consent_state import purpose_statuses
 from cloud.parent_web.family import owned_child
+from cloud.parent_web.plain_words import purpose_groups, record_counts, timeline
 from cloud.parent_web.security import login_required, parent_id
 from cloud.retention import erasure
 from cloud.retention.erasure import ERASABLE_ITEMS, ErasureError, erase_item
 from teddy.contracts.data_map import data_map
 
 CONFIRM_WORD = "DELETE"
-# Long bookkeeping lists start folded so what was said about the child stays in view.
-COLLAPSED_TABLES = frozenset({"audit_log", "seen_nonces", "consents"})
 
 
 def _config():  # type: ignore[no-untyped-def]
@@ -41,12 +39,11 @@ def data(child_id: int) -> Page:
     kid = owned_child(child_id)
     db = get_db()
     records = inventory(db, kid.id, inactive_days=_config().inactive_profile_days)
-    counts = Counter(v.category for r in records for v in r.values if not v.link)
     groups = [(table, rows[0].title, rows) for table, rows in
               ((t, list(g)) for t, g in groupby(records, key=lambda r: r.table))]
     return render_template("parent/dashboard.html", child=kid, groups=groups, iso=iso,
-                           collapsed=COLLAPSED_TABLES,
-                           counts=sorted(counts.items()), dmap=data_map(),
+                           known=purpose_groups(records), timeline=timeline(records),
+                           counts=record_counts(records), dmap=data_map(),
                            statuses=purpose_statuses(db, kid.id, _config().notice_version))
 
 
@@ -65,6 +62,13 @@ def export(child_id: int) -> Response:
         "Content-Disposition": f'attachment; filename="teddy-child-{kid.id}-export.json"'})
 
 
+@bp.get("/children/<int:child_id>/data/<table>/<row_id>/delete")
+@login_required
+def delete_item_page(child_id: int, table: str, row_id: str) -> Page:
+    # Deleting takes the button on the dashboard; the address alone shows the dashboard.
+    return redirect(url_for("parent_web.data", child_id=owned_child(child_id).id))
+
+
 @bp.post("/children/<int:child_id>/data/<table>/<row_id>/delete")
 @login_required
 def delete_item(child_id: int, table: str, row_id: str) -> Page:
@@ -79,7 +83,7 @@ def delete_item(child_id: int, table: str, row_id: str) -> Page:
         raise BadRequest("That item reference is not valid.") from exc
     if erase_item(get_db(), child_id=kid.id, parent_id=parent_id(), table=table, row_id=key,
                   now=get_clock().time()):
-        flash("Deleted. It is gone from the database and its files.")
+        flash("Deleted.")
     else:
         flash("That item was already gone.")
     return redirect(url_for("parent_web.data", child_id=kid.id))

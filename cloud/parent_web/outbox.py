@@ -53,3 +53,25 @@ def mailbox(db: sqlite_utils.Database, parent_id: int, now: float) -> list[Messa
 
 def mask_phone(number: str) -> str:
     return "•••• " + number[-2:]
+
+
+def messages_to(db: sqlite_utils.Database, recipient: str, now: float) -> list[Message]:
+    """A mailbox read from outside the parent pages, as the parent's own mail program would:
+    for links sent to someone not signed in (confirming a sign-up, resetting a password)."""
+    rows = db.execute(
+        "SELECT id, child_id, channel, recipient, subject, body, link, deliver_at "
+        "FROM parent_outbox WHERE recipient = ? AND expires_at > ? AND deliver_at <= ? "
+        "ORDER BY deliver_at DESC, id DESC",
+        [recipient.strip().lower(), now, now],
+    ).fetchall()
+    return [Message(*row, delivered=True) for row in rows]
+
+
+def newest_link(db: sqlite_utils.Database, recipient: str, starts_with: str) -> str | None:
+    """The newest link of that kind sent to an address, whatever the cloud's clock says."""
+    row = db.execute(
+        "SELECT link FROM parent_outbox WHERE recipient = ? AND link LIKE ? "
+        "ORDER BY created_at DESC, id DESC LIMIT 1",
+        [recipient.strip().lower(), starts_with.replace("%", "") + "%"],
+    ).fetchone()
+    return str(row[0]) if row else None

@@ -8,12 +8,28 @@ import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Response, abort, g, redirect, render_template, request, session, url_for
+from flask import (
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.sessions import SecureCookieSessionInterface
 
-from cloud.app import get_db
+from cloud.app import get_clock, get_db
 from cloud.parent_web import bp
+from cloud.parent_web.notice_facts import days_words
+from cloud.parent_web.sessions import close_session, open_session, session_parent
 
 CSRF_FIELD = "csrf_token"
+SESSION_FIELD = "sid"
+HSTS = "max-age=31536000"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Werkzeug keeps uploads under 500 KiB in memory and spools larger ones to a temporary file;
 # capping the request below that keeps an ID image off the disk entirely.
@@ -34,20 +50,45 @@ def csrf_token() -> str:
     return token
 
 
+def _timeouts() -> tuple[float, float]:
+    config = current_app.config["TEDDY"]
+    return config.session_idle_minutes * 60.0, config.session_max_hours * 3600.0
+
+
 def start_session(parent_id: int) -> None:
     """A fresh session on every sign-in: nothing from before it carries over."""
-    session.clear()
-    session["parent_id"] = parent_id
+    end_session()
+    session[SESSION_FIELD] = open_session(get_db(), parent_id, get_clock().time(),
+                                          _timeouts()[1])
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
+    g.pop("parent", None)
+
+
+def session_token() -> str | None:
+    token = session.get(SESSION_FIELD)
+    return token if isinstance(token, str) else None
+
+
+def end_session() -> None:
+    """Sign out this browser: the server forgets the session, then the cookie is cleared."""
+    token = session_token()
+    if token:
+        close_session(get_db(), token)
+    session.clear()
+    g.pop("parent", None)
 
 
 def current_parent() -> dict[str, Any] | None:
     if "parent" not in g:
-        parent_id = session.get("parent_id")
+        token = session_token()
         row = None
-        if isinstance(parent_id, int):
-            row = get_db().execute("SELECT id, email FROM parents WHERE id = ?",
-                                   [parent_id]).fetchone()
+        if token:
+            found = session_parent(get_db(), token, get_clock().time(), _timeouts()[0])
+            if found is not None:
+                row = get_db().execute("SELECT id, email FROM parents WHERE id = ?",
+                                       [found]).fetchone()
+            else:
+                session.pop(SESSION_FIELD, None)
         g.parent = {"id": row[0], "email": row[1]} if row else None
     return g.parent
 
@@ -95,7 +136,7 @@ def _guard() -> Any:
 
 @bp.context_processor
 def _template_globals() -> dict[str, Any]:
-    return {"csrf_token": csrf_token, "parent": current_parent()}
+    return {"csrf_token": csrf_token, "parent": current_parent(), "days_words": days_words}
 
 
 @bp.after_request
@@ -107,7 +148,23 @@ def _headers(response: Response) -> Response:
     response.headers["Referrer-Policy"] = "no-referrer"
     if request.endpoint != "parent_web.static":
         response.headers["Cache-Control"] = "no-store"
+    if request.is_secure:
+        # Sent over HTTPS only, as RFC 6797 requires; tells browsers never to try plain HTTP.
+        response.headers["Strict-Transport-Security"] = HSTS
     return response
+
+
+class _SecureOverHttps(SecureCookieSessionInterface):
+    """The session cookie is `Secure` whenever the page came over HTTPS (`--tls`), whatever
+    the configuration says, so it is never sent back over plain HTTP."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return bool(super().get_cookie_secure(app) or request.is_secure)
+
+
+@bp.record_once
+def _use_secure_cookie_interface(state: Any) -> None:
+    state.app.session_interface = _SecureOverHttps()
 
 
 ERROR_TITLES = {400: "That did not work", 401: "Please sign in", 403: "Not allowed",

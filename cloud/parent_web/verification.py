@@ -10,7 +10,6 @@ checked and discarded. E-mail plus and text plus can never enable third-party sh
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -115,11 +114,9 @@ def check_card(number: str, expiry: str, cvc: str, now: float) -> Outcome:
     if digits == DECLINED_TEST_CARD:
         raise VerificationFailed(f"Your bank declined the {TEST_CHARGE} check. No charge was "
                                  "made. Try another card or another method.")
-    charge, refund = f"ch_test_{secrets.token_hex(6)}", f"re_test_{secrets.token_hex(6)}"
     return Outcome("payment_card", (
-        f"Charged {TEST_CHARGE} to the card ending {digits[-4:]} (charge {charge}).",
-        f"Refunded {TEST_CHARGE} at once (refund {refund}). You will see both on your statement.",
-        "The card number was used for this check only and was not stored.",
+        f"Charged {TEST_CHARGE} to the card ending {digits[-4:]}. Refunded {TEST_CHARGE} at "
+        "once: you will see both on your statement. The card number was not stored.",
     ))
 
 

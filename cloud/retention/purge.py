@@ -35,6 +35,8 @@ EXPIRY_RULES: dict[str, tuple[str, bool]] = {
     "parent_outbox": ("expires_at <= ?", False),
     "pairing_failures": ("window_start <= ?", True),
     "erasure_jobs": ("finished_at IS NOT NULL AND finished_at <= ?", True),
+    "parent_sessions": ("expires_at <= ?", False),
+    "parent_tokens": ("expires_at <= ?", False),
 }
 EXEMPT = {
     "children": "deleted whole, with everything about them, after inactivity (erase_child)",

@@ -242,6 +242,32 @@ def _v6_erasure_jobs_and_pairing_counts(db: sqlite_utils.Database) -> None:
         """)
 
 
+def _v7_parent_web_sessions_and_account_tokens(db: sqlite_utils.Database) -> None:
+    """Parent web (issues 15.7, 16.3): sessions that sign-out can end on the server, one-time
+    links for confirming a sign-up and resetting a password (both kept as hashes only), and
+    accounts that wait for their address to be confirmed."""
+    _run_script(db,
+        """
+        CREATE TABLE parent_sessions (
+            token_hash TEXT PRIMARY KEY,
+            parent_id INTEGER NOT NULL REFERENCES parents(id) ON DELETE CASCADE,
+            created_at REAL NOT NULL,
+            last_seen_at REAL NOT NULL,
+            expires_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX parent_sessions_by_parent ON parent_sessions(parent_id);
+        CREATE TABLE parent_tokens (
+            token_hash TEXT PRIMARY KEY,
+            parent_id INTEGER NOT NULL REFERENCES parents(id) ON DELETE CASCADE,
+            purpose TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX parent_tokens_by_parent ON parent_tokens(parent_id, purpose);
+        ALTER TABLE parents ADD COLUMN pending_until REAL;
+        """)
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_initial),
     (2, _v2_audit_chain_cannot_fork),
@@ -249,6 +275,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (4, _v4_ids_are_never_reused),
     (5, _v5_audit_log_keeps_its_retention),
     (6, _v6_erasure_jobs_and_pairing_counts),
+    (7, _v7_parent_web_sessions_and_account_tokens),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 # Steps that rebuild a referenced table; PRAGMA foreign_keys cannot change inside a transaction.

@@ -1,0 +1,42 @@
+"""`teddy cloud mailbox`: read the simulated e-mail of one address, as its owner would.
+
+The testbed has no mail service. Messages for a signed-in parent show on the Mailbox page;
+messages for someone who cannot sign in yet (a sign-up to confirm, a forgotten password) are
+read here, by whoever runs the cloud, standing in for the parent's own mail program.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def register_mailbox(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    mailbox = sub.add_parser("mailbox", help="read the simulated e-mail sent to one address")
+    mailbox.add_argument("--db", required=True)
+    mailbox.add_argument("--to", required=True, help="the e-mail address")
+    mailbox.add_argument("--base-url", default="http://127.0.0.1:8080",
+                         help="prefix for links in the messages")
+    mailbox.add_argument("--clock-file", help="file holding a clock offset in seconds")
+    mailbox.set_defaults(handler=_mailbox)
+
+
+def _mailbox(args: argparse.Namespace) -> int:
+    from cloud.clock import Clock, iso
+    from cloud.parent_web.outbox import messages_to
+    from cloud.storage.db import open_db
+
+    if not Path(args.db).is_file():
+        print(f"teddy cloud mailbox: no database at {args.db}", file=sys.stderr)
+        return 2
+    now = Clock(args.clock_file).time() if args.clock_file else time.time()
+    messages = messages_to(open_db(args.db), args.to, now)
+    if not messages:
+        print(f"no messages for {args.to}")
+    for message in messages:
+        print(f"{iso(message.deliver_at)}  {message.subject}\n  {message.body}")
+        if message.link:
+            print(f"  {args.base_url.rstrip('/')}{message.link}")
+    return 0

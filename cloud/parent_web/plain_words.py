@@ -1,0 +1,180 @@
+"""What Teddy holds about a child, said the way a parent would say it.
+
+The dashboard's first section turns the inventory (`cloud.child_data`) into statements such as
+"Name: Emma", "Favourite animal: lion" or "Story topics asked for: dinosaurs", grouped by the
+purpose they serve, each with why it is kept (the purpose's notice text from the data map),
+since when, until when, and how to delete it. Categories come from the data map: a value the
+child asked for is classed by its slot's rule (a story topic is "what was asked for"), a
+remembered fact by the category stored with it. Technical records stay in their tables.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from cloud.child_data import HeldRecord
+from cloud.parent_web.family import COUNTRY_NAMES
+from cloud.retention.erasure import ERASABLE_ITEMS
+from teddy.contracts.data_map import data_map
+
+INTENT_PHRASES = {
+    "greet": "said hello", "goodbye": "said goodbye", "tell_joke": "asked for a joke",
+    "tell_story": "asked for a story", "sing_song": "asked for a song",
+    "play_game": "asked to play a game", "animal_sound": "asked for an animal sound",
+    "share_favorite": "told Teddy a favourite thing", "share_name": "told Teddy their name",
+    "share_age": "told Teddy their age",
+}
+SLOT_LABELS = {
+    ("tell_story", "topic"): "Story topics asked for", ("sing_song", "song"): "Songs asked for",
+    ("play_game", "game"): "Games asked for",
+    ("animal_sound", "animal"): "Animal sounds asked for",
+    ("share_name", "child_name"): "Name told to Teddy", ("share_age", "age"): "Age told to Teddy",
+}
+CHILD_FIELDS = {"first_name": "Name", "age_band": "Age", "country": "Country"}
+FACT_LABELS = {"child_name": "Name", "age": "Age", "story_topic": "Story topics asked for"}
+# Remembered facts whose category follows from the slot they came from, whatever an older
+# row stored (early versions filed story topics under favourite things).
+FACT_SLOTS = {"child_name": "child_name", "age": "age", "story_topic": "topic"}
+RECORD_GROUP = ("record", "Your child's record",
+                "The age band and country you entered decide the consent age and which rules "
+                "apply. Kept until you delete everything, or after the configured time without "
+                "the toy being used.")
+TIMELINE_LENGTH = 10
+# Record counts per kind, in the words of the "At a glance" list.
+COUNT_LABELS = {
+    "profile_facts": "things remembered", "intent_events": "requests in the history",
+    "devices": "paired toys", "consents": "consent decisions",
+    "audit_log": "accountability entries", "parent_outbox": "messages to you",
+}
+
+
+@dataclass(frozen=True)
+class Fact:
+    label: str
+    value: str
+    category: str
+    table: str
+    row_id: str
+    since: float | None
+    until: float | None
+
+    @property
+    def deletable(self) -> bool:
+        return self.table in ERASABLE_ITEMS
+
+
+@dataclass(frozen=True)
+class PurposeGroup:
+    name: str
+    title: str
+    why: str
+    retention_days: int
+    facts: list[Fact]
+
+
+@dataclass(frozen=True)
+class Moment:
+    at: float
+    words: str
+
+
+def _field(record: HeldRecord, name: str) -> Any:
+    return next((v.value for v in record.values if v.field == name), None)
+
+
+def _slots(record: HeldRecord) -> dict[str, Any]:
+    try:
+        slots = json.loads(_field(record, "slots_json") or "{}")
+    except ValueError:
+        return {}
+    return slots if isinstance(slots, dict) else {}
+
+
+def _fact_label(key: str) -> str:
+    if key in FACT_LABELS:
+        return FACT_LABELS[key]
+    if key.startswith("favorite_"):
+        return "Favourite " + key.removeprefix("favorite_").replace("_", " ")
+    return key.replace("_", " ").capitalize()
+
+
+def facts_of(record: HeldRecord) -> list[tuple[str, Fact]]:
+    """(purpose, fact) pairs for one record; none for technical records."""
+    dmap = data_map()
+    columns = dmap.tables[record.table]["columns"]
+    out: list[tuple[str, Fact]] = []
+
+    def fact(label: str, value: Any, category: str) -> Fact:
+        return Fact(label, str(value), category, record.table, record.row_id,
+                    record.collected_at, record.expires_at)
+
+    if record.table == "children":
+        for name, label in CHILD_FIELDS.items():
+            value = _field(record, name)
+            if value:
+                shown = COUNTRY_NAMES.get(value, value) if name == "country" else value
+                spec = columns[name]
+                # What only runs the service is the child's record, not a purpose's data.
+                purpose = spec["purpose"] if spec["purpose"] != "core" else RECORD_GROUP[0]
+                out.append((purpose, fact(label, shown, spec["category"])))
+    elif record.table == "profile_facts":
+        held = {v.field: v for v in record.values}
+        value, key = held["value"], str(held["key"].value)
+        slot = dmap.slots.get(FACT_SLOTS.get(key, ""))
+        out.append((value.purpose, fact(_fact_label(key), value.value,
+                                        slot.category if slot else value.category)))
+    elif record.table == "intent_events":
+        intent = str(_field(record, "intent"))
+        purpose = columns["intent"]["purpose"]
+        slots = _slots(record)
+        if not slots:
+            out.append((purpose, fact("Asked for", INTENT_PHRASES.get(
+                intent, intent.replace("_", " ")).removeprefix("asked for "),
+                "request.content")))
+        for slot, value in slots.items():
+            rule = dmap.slots.get(slot)
+            label = SLOT_LABELS.get((intent, slot), slot.replace("_", " ").capitalize())
+            out.append((purpose, fact(label, value, rule.category if rule else
+                                      columns["slots_json"]["category"])))
+    elif record.table == "devices":
+        out.append((columns["id"]["purpose"], fact("Paired toy", f"toy {record.row_id[:8]}",
+                                                   columns["id"]["category"])))
+    return out
+
+
+def purpose_groups(records: list[HeldRecord]) -> list[PurposeGroup]:
+    dmap = data_map()
+    by_purpose: dict[str, list[Fact]] = {}
+    for record in records:
+        for purpose, fact in facts_of(record):
+            by_purpose.setdefault(purpose, []).append(fact)
+    groups = []
+    if RECORD_GROUP[0] in by_purpose:
+        groups.append(PurposeGroup(*RECORD_GROUP, 0, by_purpose[RECORD_GROUP[0]]))
+    groups += [PurposeGroup(name, spec.title, spec.notice, spec.retention_days,
+                            by_purpose[name])
+               for name, spec in dmap.purposes.items() if name in by_purpose]
+    return groups
+
+
+def timeline(records: list[HeldRecord]) -> list[Moment]:
+    """The newest requests the toy made to the cloud, in words."""
+    moments = []
+    for record in records:
+        if record.table != "intent_events" or record.collected_at is None:
+            continue
+        intent = str(_field(record, "intent"))
+        words = INTENT_PHRASES.get(intent, intent.replace("_", " "))
+        slots = _slots(record)
+        if slots:
+            words += " (" + ", ".join(str(v) for v in slots.values()) + ")"
+        moments.append(Moment(record.collected_at, words))
+    return sorted(moments, key=lambda m: m.at, reverse=True)[:TIMELINE_LENGTH]
+
+
+def record_counts(records: list[HeldRecord]) -> list[tuple[str, int]]:
+    counted = Counter(r.table for r in records)
+    return [(label, counted[table]) for table, label in COUNT_LABELS.items() if counted[table]]
