@@ -24,6 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run.set_defaults(handler=_run)
     listing = sub.add_parser("list", help="list the catalogue's scenarios and their rules")
     listing.set_defaults(handler=_list)
+    rules = sub.add_parser("rules", help="print the rulebook (IDs and titles, or docs/rules.md)")
+    rules.add_argument("--markdown", action="store_true",
+                       help="print the whole rulebook as Markdown (this is docs/rules.md)")
+    rules.set_defaults(handler=_rules)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -84,4 +88,15 @@ def _list(_args: argparse.Namespace) -> int:
         rules = sorted({r for c in scenario.checks for r in c.rules})
         tag = " (negative control)" if scenario.negative_control else ""
         print(f"{scenario.name}{tag}: {scenario.title}\n    rules: {' '.join(rules)}")
+    return 0
+
+
+def _rules(args: argparse.Namespace) -> int:
+    from scenarios.rules import render_markdown, rulebook
+
+    if args.markdown:
+        sys.stdout.write(render_markdown())
+        return 0
+    for rule in rulebook().rules.values():
+        print(f"{rule.id} {rule.title}")
     return 0

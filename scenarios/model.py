@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import yaml
 
-from scenarios.rules import is_rule
+from scenarios.rules import RULE_IDS, is_rule
 from scenarios.variants import CLOUD_VARIANTS, TOY_VARIANTS
 
 Expect = Literal["hold", "violation"]
@@ -103,7 +103,7 @@ def _check(path: Path, index: int, raw: Any, kinds: Collection[str], seen: set[s
         raise _fail(path, where, f"unknown check kind {kind!r}; known: {', '.join(sorted(kinds))}")
     rules = spec.get("rules")
     if not isinstance(rules, list) or not rules or not all(is_rule(r) for r in rules):
-        raise _fail(path, where, f"rules must be a non-empty list of rule IDs R01-R28, "
+        raise _fail(path, where, f"rules must be a non-empty list of rule IDs {RULE_IDS[0]}-{RULE_IDS[-1]}, "
                                  f"got {rules!r}")
     expect = spec.get("expect", "hold")
     if expect not in ("hold", "violation"):
