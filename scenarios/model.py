@@ -103,8 +103,8 @@ def _check(path: Path, index: int, raw: Any, kinds: Collection[str], seen: set[s
         raise _fail(path, where, f"unknown check kind {kind!r}; known: {', '.join(sorted(kinds))}")
     rules = spec.get("rules")
     if not isinstance(rules, list) or not rules or not all(is_rule(r) for r in rules):
-        raise _fail(path, where, f"rules must be a non-empty list of rule IDs {RULE_IDS[0]}-{RULE_IDS[-1]}, "
-                                 f"got {rules!r}")
+        raise _fail(path, where, f"rules must be a non-empty list of rule IDs "
+                                 f"{RULE_IDS[0]}-{RULE_IDS[-1]}, got {rules!r}")
     expect = spec.get("expect", "hold")
     if expect not in ("hold", "violation"):
         raise _fail(path, where, f"expect must be 'hold' or 'violation', got {expect!r}")

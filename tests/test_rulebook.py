@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_the_rulebook_has_r01_to_r34_with_text_and_sources() -> None:
-    assert RULE_IDS == tuple(f"R{n:02d}" for n in range(1, 35))
+    assert tuple(f"R{n:02d}" for n in range(1, 35)) == RULE_IDS
     for rule in rulebook().rules.values():
         assert rule.title and rule.text and rule.sources
     r12 = rulebook().rules["R12"]
