@@ -37,6 +37,10 @@ class Family:
     export: dict[str, Any] | None = None
     receipt: dict[str, Any] | None = None
     deletion_seconds: float | None = None
+    # What the parent pages said after the family's last consent change (flash messages).
+    messages: list[str] = field(default_factory=list)
+    # Cookies copied from the parent's browser, as a thief would, before a sign-out.
+    stolen_cookies: dict[str, str] | None = None
 
     @property
     def turns(self) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -130,6 +131,14 @@ class CloudServer:
     def stop(self) -> None:
         if self.process is not None:
             stop_process_group(self.process, STOP_GRACE_S)
+
+    def kill(self) -> None:
+        """kill -9 the whole server, workers included, mid-whatever it was doing."""
+        if self.process is None or self.process.poll() is not None:
+            raise ProcessError("the cloud is not running")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
 
     def set_clock_offset(self, seconds: float) -> None:
         temporary = self.clock_file.with_suffix(".tmp")

@@ -4,6 +4,7 @@ network change, the cloud restarts. Each step either does what it says or raises
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -89,7 +90,23 @@ def decline_all(ctx: ScenarioContext, args: dict[str, Any]) -> None:
 @step("revoke")
 def revoke(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     family = _family(ctx, args)
-    family.require_parent().revoke(family.require_child(), arg(args, "purpose", str))
+    outcome = family.require_parent().revoke(family.require_child(), arg(args, "purpose", str))
+    family.messages = list(outcome.messages)
+    ctx.note(f"revoke: the parent was told {' / '.join(family.messages)!r}")
+
+
+@step("copy_session")
+def copy_session(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    """Copy the parent's cookies, as malware or a shared computer would (R33)."""
+    family = _family(ctx, args)
+    family.stolen_cookies = family.require_parent().http.cookies.get_dict()
+    if not family.stolen_cookies:
+        raise StepError(f"family {family.name!r} has no session cookie to copy")
+
+
+@step("logout")
+def logout(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    _family(ctx, args).require_parent().logout()
 
 
 @step("export")
@@ -105,6 +122,59 @@ def delete_all(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     receipt = family.require_parent().delete_all(family.require_child())
     family.deletion_seconds = time.perf_counter() - started
     family.receipt = receipt if isinstance(receipt, dict) else {"text": str(receipt)}
+
+
+@step("delete_all_interrupted")
+def delete_all_interrupted(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    """Ask for deletion, kill -9 the cloud the moment the rows are gone (before the backups,
+    WAL and proof are done), and start it again (R32).
+
+    A reader holding a snapshot keeps the erasure's WAL checkpoint from finishing for about a
+    second, which leaves a window to kill the server in that is the same on every run.
+    """
+    import sqlite3
+    import threading
+
+    family = _family(ctx, args)
+    parent, child_id = family.require_parent(), family.require_child()
+    db_path = ctx.cloud.db_path
+    holder = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, check_same_thread=False)
+    holder.execute("BEGIN")
+    holder.execute("SELECT COUNT(*) FROM children").fetchone()
+
+    def ask() -> None:
+        try:
+            parent.delete_all(child_id)
+        except Exception as exc:  # noqa: BLE001 - the server is killed under this request
+            ctx.note(f"delete_all_interrupted: the parent's request ended with {exc!r:.120}")
+
+    asking = threading.Thread(target=ask, daemon=True)
+    asking.start()
+    killed_after: float | None = None
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < arg(args, "timeout_s", float, 30.0):
+            probe = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+            try:
+                gone = probe.execute("SELECT 1 FROM children WHERE id = ?",
+                                     [child_id]).fetchone() is None
+            finally:
+                probe.close()
+            if gone:
+                ctx.cloud.kill()
+                killed_after = time.monotonic() - started
+                break
+            time.sleep(0.005)
+    finally:
+        holder.rollback()
+        holder.close()
+    asking.join(timeout=20)
+    if killed_after is None:
+        raise StepError("the erasure never removed the child's rows, so there was nothing to "
+                        "interrupt")
+    ctx.note(f"delete_all_interrupted: kill -9 {killed_after:.3f} s after asking, as the rows "
+             "went")
+    ctx.cloud.start()
 
 
 # -- the toy: a separate process behind a byte-recording relay ---------------------------------
@@ -164,9 +234,23 @@ def hear(ctx: ScenarioContext, args: dict[str, Any]) -> None:
                      if (base / clip).is_file()), FIXTURES / "demo" / clip)
     if not clip.is_file():
         raise StepError(f"no audio clip at {clip}")
+    cents = arg(args, "pitch_cents", int, 0)
+    if cents:
+        clip = _pitch_shifted(ctx, clip, cents)
     answer = family.require_toy().call("hear", clip=str(clip), timeout_s=120.0)
     family.answers.append(answer)
     family.last_hear = answer
+
+
+def _pitch_shifted(ctx: ScenarioContext, clip: Path, cents: int) -> Path:
+    """The same words in a higher or lower voice (sox's pitch effect keeps the tempo)."""
+    out = ctx.workdir / f"{clip.stem}_pitch{cents:+d}.wav"
+    if not out.exists():
+        result = subprocess.run(["sox", str(clip), str(out), "pitch", str(cents)],
+                                capture_output=True, text=True, timeout=60, check=False)
+        if result.returncode != 0:
+            raise StepError(f"sox could not shift {clip.name}: {result.stderr.strip()[-300:]}")
+    return out
 
 
 @step("refresh_policy")

@@ -25,9 +25,11 @@ def _remember(db: sqlite_utils.Database, child_id: int, now: float) -> None:
         db.execute("INSERT INTO profile_facts (child_id, category, key, value, purpose, "
                    "collected_at, expires_at) VALUES (?, 'child.preference', ?, ?, "
                    "'personalisation', ?, ?)", [child_id, key, value, now, now + 90 * 86400])
-    db.execute("INSERT INTO intent_events (child_id, device_id, intent, slots_json, "
-               "received_at, expires_at) VALUES (?, 'toy-0123456789abcdef', 'tell_story', "
-               "'{\"topic\": \"volcanoes\"}', ?, ?)", [child_id, now, now + 30 * 86400])
+    for intent, slots in (("tell_story", '{"topic": "volcanoes"}'),
+                          ("share_favorite", '{"kind": "animal", "value": "zebracanary"}')):
+        db.execute("INSERT INTO intent_events (child_id, device_id, intent, slots_json, "
+                   "received_at, expires_at) VALUES (?, 'toy-0123456789abcdef', ?, ?, ?, ?)",
+                   [child_id, intent, slots, now, now + 30 * 86400])
 
 
 def _raw_bytes(db_path: Path) -> bytes:
@@ -57,13 +59,15 @@ def test_turning_personalisation_off_erases_name_and_favourites_from_the_bytes(
                               purposes=["personalisation"], now=now + 1)
 
     assert result.purposes == ["personalisation"]
-    assert result.erased == {"profile_facts": 2, "children.first_name": 1}
+    assert result.erased == {"profile_facts": 2, "children.first_name": 1,
+                             "intent_events.slots_json": 1}
     assert result.checkpoint_complete
     assert "2 things Teddy remembered" in result.summary()
     assert "zebracanary" not in result.summary().lower()
     assert not any(c.lower() in _raw_bytes(db_path) for c in CANARIES)
-    # History was not what was turned off: it stays.
-    assert db.execute("SELECT COUNT(*) FROM intent_events").fetchone()[0] == 1
+    # History was not what was turned off: its entries stay, without personalisation's slots.
+    assert sorted(r[0] for r in db.execute("SELECT slots_json FROM intent_events")) == [
+        '{"topic": "volcanoes"}', "{}"]
     # Nothing revoked shapes a reply, even if personalisation is given again later.
     assert load_profile(db, family.child_id, now + 2).name is None
     actions = [r[0] for r in db.execute("SELECT action FROM audit_log")]
@@ -108,3 +112,19 @@ def test_the_parent_is_told_what_was_erased(app: Flask, client: FlaskClient,
     page = client.get(f"/parent/children/{child_id}/data").get_data(as_text=True)
     assert "Erased at once" in page and "things Teddy remembered" in page
     assert "zebracanary" not in page
+
+
+def test_backups_are_rewritten_without_what_the_purpose_kept(tmp_path: Path) -> None:
+    from cloud.retention.backup import backup_dir_for, create_backup
+
+    db_path = tmp_path / "cloud.db"
+    db = open_db(str(db_path))
+    now = time.time()
+    family = make_family(db, purposes=("core", "personalisation"), now=now)
+    _remember(db, family.child_id, now)
+    backup = create_backup(db_path, backup_dir_for(db_path), now)
+    assert b"zebracanary" in backup.read_bytes()
+    result = revoke_and_erase(db, child_id=family.child_id, parent_id=family.parent_id,
+                              purposes=["personalisation"], now=now + 1)
+    assert result.backups_rewritten == 1
+    assert b"zebracanary" not in backup.read_bytes().lower()

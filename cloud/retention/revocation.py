@@ -8,17 +8,21 @@ data map, not from a list in this file: a table whose every column serves the pu
 the child's rows, a row that declares its own purpose goes when that purpose does, and a
 field of the child's record that serves only the purpose is cleared. Afterwards the WAL is
 checkpointed and truncated, so with secure_delete on the erased bytes are gone from every
-file (as R19 asks of a deletion).
+file (as R19 asks of a deletion), and each backup holding such data is rewritten without it.
 """
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import sqlite_utils
 
 from cloud import audit, consent
+from cloud.retention import backup as backups
 from cloud.retention.checkpoint import checkpoint_truncate
 from teddy.contracts.data_map import data_map
 
@@ -32,7 +36,11 @@ PLAIN_NAMES = {
     "profile_facts": ("thing Teddy remembered", "things Teddy remembered"),
     "intent_events": ("history entry", "history entries"),
     "children.first_name": ("first name you typed in", "first names you typed in"),
+    "intent_events.slots_json": ("detail removed from the history",
+                                 "details removed from the history"),
 }
+# A column of JSON slots: each slot declares its own purpose in the data map's `slots`.
+SLOTS_COLUMN = "slots_json"
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,9 @@ class ErasurePlan:
     whole_tables: tuple[str, ...]
     row_purpose_tables: tuple[str, ...]
     child_fields: tuple[str, ...]
+    # Tables kept for another purpose whose slot column may hold slots of this purpose, as a
+    # history entry of "my name is ..." holds the name.
+    slot_tables: tuple[str, ...] = ()
 
 
 @dataclass
@@ -49,6 +60,7 @@ class RevocationResult:
     # "table" or "table.column" -> how many rows or values were erased
     erased: dict[str, int] = field(default_factory=dict)
     checkpoint_complete: bool = True
+    backups_rewritten: int = 0
 
     def __bool__(self) -> bool:
         return bool(self.purposes)
@@ -68,7 +80,7 @@ class RevocationResult:
 def plan_for(db: sqlite_utils.Database, purpose: str) -> ErasurePlan:
     dmap = data_map()
     live = set(db.table_names())
-    whole, by_row, fields = [], [], []
+    whole, by_row, fields, slot_tables = [], [], [], []
     for table, spec in dmap.tables.items():
         if table not in live or table in NEVER_ERASED_BY_REVOCATION:
             continue
@@ -81,9 +93,28 @@ def plan_for(db: sqlite_utils.Database, purpose: str) -> ErasurePlan:
             continue
         if all(s["purpose"] == purpose for s in columns.values()):
             whole.append(table)
-        elif ROW_PURPOSE in columns:
+            continue
+        if ROW_PURPOSE in columns:
             by_row.append(table)
-    return ErasurePlan(tuple(whole), tuple(by_row), tuple(fields))
+        if SLOTS_COLUMN in columns:
+            slot_tables.append(table)
+    return ErasurePlan(tuple(whole), tuple(by_row), tuple(fields), tuple(slot_tables))
+
+
+def _strip_slots(db: sqlite_utils.Database, table: str, child_id: int, purpose: str) -> int:
+    """Remove the purpose's slots from the child's rows; returns how many rows changed."""
+    of_purpose = {name for name, rule in data_map().slots.items() if rule.purpose == purpose}
+    changed = 0
+    rows = db.execute(f"SELECT rowid, [{SLOTS_COLUMN}] FROM [{table}] WHERE [{CHILD_KEY}] = ?",
+                      [child_id]).fetchall()
+    for rowid, raw in rows:
+        slots = json.loads(raw or "{}")
+        kept = {k: v for k, v in slots.items() if k not in of_purpose}
+        if kept != slots:
+            db.execute(f"UPDATE [{table}] SET [{SLOTS_COLUMN}] = ? WHERE rowid = ?",
+                       [json.dumps(kept, sort_keys=True), rowid])
+            changed += 1
+    return changed
 
 
 def erase_kept_for(db: sqlite_utils.Database, *, child_id: int, purpose: str
@@ -98,6 +129,8 @@ def erase_kept_for(db: sqlite_utils.Database, *, child_id: int, purpose: str
         count = db.execute(f"DELETE FROM [{table}] WHERE [{CHILD_KEY}] = ? AND [{ROW_PURPOSE}] = ?",
                            [child_id, purpose]).rowcount
         erased[table] = erased.get(table, 0) + count
+    for table in plan.slot_tables:
+        erased[f"{table}.{SLOTS_COLUMN}"] = _strip_slots(db, table, child_id, purpose)
     for column in plan.child_fields:
         erased[f"children.{column}"] = db.execute(
             f"UPDATE children SET [{column}] = NULL WHERE id = ? AND [{column}] IS NOT NULL",
@@ -135,4 +168,38 @@ def revoke_and_erase(db: sqlite_utils.Database, *, child_id: int, parent_id: int
         raise
     if any(result.erased.values()):
         result.checkpoint_complete = checkpoint_truncate(db).complete
+        result.backups_rewritten = erase_from_backups(db, child_id, result.purposes)
     return result
+
+
+def _backup_dir(db: sqlite_utils.Database) -> Path:
+    """The running cloud's configured backup directory, or the default beside the file."""
+    db_path = db.execute("PRAGMA database_list").fetchone()[2]
+    configured = None
+    flask = sys.modules.get("flask")
+    if flask is not None and flask.has_app_context():
+        config = flask.current_app.config.get("TEDDY")
+        configured = getattr(config, "backup_dir", None)
+    return backups.backup_dir_for(db_path, configured)
+
+
+def erase_from_backups(db: sqlite_utils.Database, child_id: int, purposes: list[str]) -> int:
+    """Rewrite each backup that holds data kept for the purposes; returns how many were."""
+    rewritten = 0
+    for item in backups.list_backups(_backup_dir(db)):
+        copy = backups.open_backup(item.path)
+        try:
+            copy.execute("BEGIN IMMEDIATE")
+            try:
+                erased = sum(sum(erase_kept_for(copy, child_id=child_id, purpose=p).values())
+                             for p in purposes)
+            except BaseException:
+                copy.execute("ROLLBACK")
+                raise
+            copy.execute("COMMIT")
+            if erased:
+                backups.compact(copy)
+                rewritten += 1
+        finally:
+            copy.close()
+    return rewritten

@@ -81,6 +81,14 @@ def _clear_error(response: requests.Response) -> str | None:
     return error if isinstance(error, str) and error else None
 
 
+def _reply(response: requests.Response) -> str:
+    try:
+        payload = response.json()
+    except ValueError:
+        return response.text[:100]
+    return str(payload.get("reply", "")) if isinstance(payload, dict) else ""
+
+
 @check("probe_intent")
 def probe_intent(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
     """Send one signed intent with the toy's keys; expect a status; a refusal stores nothing."""
@@ -90,19 +98,23 @@ def probe_intent(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
     intent = arg(args, "intent", str, "greet")
     slots = arg(args, "slots", dict, {})
     expected = arg(args, "status", int)
+    # A toy's own claims (a consent header, an extra body field) must change nothing (R31).
+    claims = {str(k): str(v) for k, v in arg(args, "headers", dict, {}).items()}
+    fields = arg(args, "fields", dict, {})
     before = dump(ctx.cloud.db_path, skip=(NONCES,))
-    body = prober.message(keys, intent, slots)
-    response = prober.send("POST", INTENT_PATH, body, prober.headers(keys, "POST", INTENT_PATH,
-                                                                      body))
+    body = prober.message(keys, intent, slots, **fields)
+    response = prober.send("POST", INTENT_PATH, body,
+                           {**prober.headers(keys, "POST", INTENT_PATH, body), **claims})
     after = dump(ctx.cloud.db_path, skip=(NONCES,))
     problems = []
     if response.status_code != expected:
         problems.append(f"answered {response.status_code}, expected {expected}")
-    if response.status_code != 200 and before != after:
+    if (response.status_code != 200 or expected != 200) and before != after:
         changed = sorted(t for t in after if before.get(t) != after[t])
-        problems.append(f"a refused request changed {changed}")
-    detail = _clear_error(response) or response.json().get("reply", "")
-    return held_if(problems, f"{intent} {slots} -> {response.status_code} "
+        problems.append(f"a request that should be refused changed {changed}")
+    detail = _clear_error(response) or _reply(response)
+    claimed = f" claiming {claims or fields}" if claims or fields else ""
+    return held_if(problems, f"{intent} {slots}{claimed} -> {response.status_code} "
                              f"({str(detail)[:100]}); nothing stored")
 
 
