@@ -21,6 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run.add_argument("--html", type=Path, help="write a self-contained HTML report here")
     run.add_argument("--jobs", type=int, default=4, help="scenarios run at once (default 4)")
     run.add_argument("--keep", type=Path, help="copy each scenario's files (db, logs) here")
+    run.add_argument("--mutants", action="store_true",
+                     help="also replay targeted scenarios against automated mutants of the "
+                          "cloud and toy, and score every check kind")
     run.set_defaults(handler=_run)
     listing = sub.add_parser("list", help="list the catalogue's scenarios and their rules")
     listing.set_defaults(handler=_list)
@@ -55,19 +58,29 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  {result.status.upper():4}  {result.scenario.name} ({result.seconds:.1f} s)",
               file=sys.stderr, flush=True)
 
-    print(f"Running {len(scenarios)} scenarios, {args.jobs} at a time...", file=sys.stderr)
+    from scenarios.scoring import mutant_scenarios, score
+
+    mutated = mutant_scenarios(scenarios) if args.mutants else []
+    print(f"Running {len(scenarios)} scenarios"
+          + (f" and {len(mutated)} mutation runs" if mutated else "")
+          + f", {args.jobs} at a time...", file=sys.stderr)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        results = run_all(scenarios, jobs=args.jobs, keep_dir=args.keep, on_done=progress)
+        everything = run_all(scenarios + mutated, jobs=args.jobs, keep_dir=args.keep,
+                             on_done=progress)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    print(reports.console(results))
-    print(f"Wall time: {time.perf_counter() - started:.1f} s")
+    results = [r for r in everything if r.scenario.mutant is None]
+    mutant_results = [r for r in everything if r.scenario.mutant is not None]
+    wall = time.perf_counter() - started
+    run = reports.RunInfo.collect(wall_s=wall, score=score(results, mutant_results))
+    print(reports.console(results, run))
+    print(f"Wall time: {wall:.1f} s")
     for path, write in ((args.json, reports.write_json), (args.junit, reports.write_junit),
                         (args.html, reports.write_html)):
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            write(results, path)
+            write(results, path, run)
     return 0 if all(r.status == "pass" for r in results) else 1
 
 

@@ -75,6 +75,9 @@ class ScenarioContext:
     marks: dict[str, dict[str, int]] = field(default_factory=dict)
     snapshots: dict[str, Any] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
+    # What a reader sees in the report: each turn (child -> toy -> wire -> cloud) and each
+    # consent change, in story order.
+    timeline: list[dict[str, Any]] = field(default_factory=list)
     stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     def family(self, name: object = "a") -> Family:

@@ -73,10 +73,13 @@ class Scenario:
     cloud_config: dict[str, Any]
     steps: tuple[Step | CheckSpec, ...]
     tags: tuple[str, ...] = field(default=())
+    # Set only on a copy made for a mutation run (scenarios.variants.mutants).
+    mutant: str | None = None
 
     @property
     def negative_control(self) -> bool:
-        return self.toy_variant is not None or self.cloud_variant is not None
+        return (self.toy_variant is not None or self.cloud_variant is not None
+                or self.mutant is not None)
 
     @property
     def checks(self) -> list[CheckSpec]:

@@ -170,8 +170,9 @@ class ToyProcess:
 
     def __init__(self, state_dir: Path, cloud_url: str, *, module: str = "scenarios.toy_agent",
                  clock_file: Path | None = None, ca_file: Path | None = None,
-                 log_path: Path | None = None) -> None:
+                 log_path: Path | None = None, env: dict[str, str] | None = None) -> None:
         self.state_dir = state_dir
+        self.env = dict(env or {})
         self.cloud_url = cloud_url
         self.module = module
         self.clock_file = clock_file
@@ -192,7 +193,8 @@ class ToyProcess:
             self.process = subprocess.Popen(command, stdin=subprocess.PIPE,
                                             stdout=subprocess.PIPE, stderr=log, text=True,
                                             bufsize=1, start_new_session=True,
-                                            env=_child_env(), cwd=self.state_dir.parent)
+                                            env=_child_env(self.env),
+                                            cwd=self.state_dir.parent)
         assert self.process.stdout is not None
         threading.Thread(target=self._read_lines, args=(self.process.stdout,),
                          daemon=True).start()

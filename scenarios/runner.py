@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 
@@ -26,6 +26,10 @@ from scenarios.model import CheckSpec, Scenario, load_scenario
 from scenarios.processes import CloudServer
 from scenarios.steps import STEPS, run_step
 from scenarios.variants import CLOUD_VARIANTS
+from scenarios.variants.mutants import ENV as MUTANT_ENV
+from scenarios.variants.mutants import MUTANTS
+
+MUTANTS_MODULE = "scenarios.variants.mutants"
 
 CATALOGUE = Path(__file__).resolve().parent / "catalogue"
 # Set on Ctrl-C or SIGTERM: every running scenario stops at its next step and cleans up.
@@ -59,6 +63,7 @@ class ScenarioResult:
     seconds: float = 0.0
     error: str | None = None
     log: list[str] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def status(self) -> Literal["pass", "fail"]:
@@ -100,7 +105,10 @@ def _cloud_for(scenario: Scenario, workdir: Path) -> CloudServer:
         config_file = workdir / "cloud-config.yaml"
         config_file.write_text(yaml.safe_dump(scenario.cloud_config), "utf-8")
     module = CLOUD_VARIANTS[scenario.cloud_variant] if scenario.cloud_variant else "teddy"
-    return CloudServer(workdir, module=module, env=scenario.cloud_env, tls=scenario.tls,
+    env = dict(scenario.cloud_env)
+    if scenario.mutant is not None and MUTANTS[scenario.mutant].side == "cloud":
+        module, env[MUTANT_ENV] = MUTANTS_MODULE, scenario.mutant
+    return CloudServer(workdir, module=module, env=env, tls=scenario.tls,
                        config_file=config_file)
 
 
@@ -133,6 +141,7 @@ def run_scenario(scenario: Scenario, keep_dir: Path | None = None) -> ScenarioRe
                           for spec in pending if isinstance(spec, CheckSpec)]
     finally:
         result.log = ctx.log
+        result.timeline = ctx.timeline
         result.seconds = time.perf_counter() - started
         if keep_dir is not None:
             shutil.copytree(workdir, keep_dir / scenario.name, dirs_exist_ok=True)

@@ -15,6 +15,8 @@ from scenarios.context import FIXTURES, Family, ScenarioContext, StepError
 from scenarios.processes import ToyProcess
 from scenarios.relay import Relay
 from scenarios.variants import TOY_VARIANTS
+from scenarios.variants.mutants import ENV as MUTANT_ENV
+from scenarios.variants.mutants import MUTANTS
 
 DAY_S = 86400.0
 # The payment processor's documented test card: verification passes, nothing is charged.
@@ -77,14 +79,22 @@ def consent(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     extra = {k: v for k, v in args.items() if k not in ("family", "method", "purposes")}
     if method in ("payment_card", "card"):
         extra.setdefault("card_number", TEST_CARD)
+    purposes = str_list(args, "purposes")
     family.require_parent().verify_and_consent(family.require_child(), method=method,
-                                               purposes=str_list(args, "purposes"), **extra)
+                                               purposes=purposes, **extra)
+    _consent_event(ctx, family, f"parent allows {', '.join(purposes)} (verified by "
+                                f"{method.replace('_', ' ')})")
+
+
+def _consent_event(ctx: ScenarioContext, family: Family, text: str) -> None:
+    ctx.timeline.append({"type": "consent", "family": family.name, "text": text})
 
 
 @step("decline_all")
 def decline_all(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     family = _family(ctx, args)
     family.require_parent().decline_all(family.require_child())
+    _consent_event(ctx, family, "parent declines everything")
 
 
 @step("revoke")
@@ -92,6 +102,8 @@ def revoke(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     family = _family(ctx, args)
     outcome = family.require_parent().revoke(family.require_child(), arg(args, "purpose", str))
     family.messages = list(outcome.messages)
+    _consent_event(ctx, family, f"parent turns off {arg(args, 'purpose', str)}: "
+                                + " ".join(family.messages))
     ctx.note(f"revoke: the parent was told {' / '.join(family.messages)!r}")
 
 
@@ -122,6 +134,7 @@ def delete_all(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     receipt = family.require_parent().delete_all(family.require_child())
     family.deletion_seconds = time.perf_counter() - started
     family.receipt = receipt if isinstance(receipt, dict) else {"text": str(receipt)}
+    _consent_event(ctx, family, f"parent deletes everything ({family.deletion_seconds:.2f} s)")
 
 
 @step("delete_all_interrupted")
@@ -191,9 +204,14 @@ def start_toy(ctx: ScenarioContext, args: dict[str, Any]) -> None:
         raise StepError(f"unknown toy variant {variant!r}; known: {sorted(TOY_VARIANTS)}")
     family.state_dir = family.state_dir or ctx.workdir / f"toy-{family.name}"
     scheme = "https" if ctx.cloud.tls else "http"
+    module = TOY_VARIANTS[variant] if variant else "scenarios.toy_agent"
+    env = {}
+    mutant = ctx.scenario.mutant
+    if mutant is not None and MUTANTS[mutant].side == "toy":
+        module, env[MUTANT_ENV] = "scenarios.variants.mutants", mutant
     toy = ToyProcess(family.state_dir, f"{scheme}://{family.relay.host}:{family.relay.port}",
-                     module=TOY_VARIANTS[variant] if variant else "scenarios.toy_agent",
-                     clock_file=ctx.cloud.clock_file, ca_file=ctx.cloud.ca_file)
+                     module=module, clock_file=ctx.cloud.clock_file, ca_file=ctx.cloud.ca_file,
+                     env=env)
     family.toy = ctx.stack.enter_context(toy)
     family.policy = family.toy.call("status")["policy"]
 
@@ -221,8 +239,10 @@ def restart_toy(ctx: ScenarioContext, args: dict[str, Any]) -> None:
 @step("say")
 def say(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     family = _family(ctx, args)
+    before = len(family.captured())
     answer = family.require_toy().call("say", text=arg(args, "text", str))
     family.answers.append(answer)
+    _turn_event(ctx, family, answer, len(family.captured()) - before)
 
 
 @step("hear")
@@ -237,9 +257,35 @@ def hear(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     cents = arg(args, "pitch_cents", int, 0)
     if cents:
         clip = _pitch_shifted(ctx, clip, cents)
+    before = len(family.captured())
     answer = family.require_toy().call("hear", clip=str(clip), timeout_s=120.0)
     family.answers.append(answer)
     family.last_hear = answer
+    _turn_event(ctx, family, answer, len(family.captured()) - before)
+
+
+# Typed turns carry no audio; a cloud-listening toy would have streamed about this much:
+# 16 kHz, 16-bit mono speech at about 2.5 words a second, plus half a second of lead-in.
+PCM_BYTES_PER_S = 32000
+WORDS_PER_S = 2.5
+
+
+def _turn_event(ctx: ScenarioContext, family: Family, answer: dict[str, Any],
+                wire_bytes: int) -> None:
+    turn = answer.get("turn", {})
+    heard = str(turn.get("heard", ""))
+    audio = answer.get("audio_bytes")
+    estimated = audio is None
+    if estimated:
+        audio = int((0.5 + len(heard.split()) / WORDS_PER_S) * PCM_BYTES_PER_S)
+    ctx.timeline.append({
+        "type": "turn", "family": family.name, "heard": heard,
+        "intent": turn.get("intent"), "decision": turn.get("reason"),
+        "answered_by": turn.get("answered_by"), "sent": turn.get("sent_body") is not None,
+        "body_bytes": len(turn.get("sent_body") or ""), "wire_bytes": wire_bytes,
+        "audio_bytes": int(audio), "audio_estimated": estimated,
+        "reply": turn.get("reply"), "personalised": turn.get("personalised"),
+        "dropped": turn.get("dropped_slots", []), "leaked": answer.get("leaked")})
 
 
 def _pitch_shifted(ctx: ScenarioContext, clip: Path, cents: int) -> Path:
