@@ -47,15 +47,20 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     def _too_large(_exc: Exception):  # type: ignore[no-untyped-def]
         return jsonify(error="request body too large", limit_bytes=MAX_BODY_BYTES), 413
 
+    from cloud.errors import register_error_handlers
+
+    register_error_handlers(app)
+
     from cloud.device_api import bp as device_api
     from cloud.health import bp as health
 
     app.register_blueprint(health)
     app.register_blueprint(device_api)
     _register_optional_blueprints(app)
-    from cloud.retention.scheduler import start_purge_scheduler
+    from cloud.retention.scheduler import start_erasure_runner, start_purge_scheduler
 
     start_purge_scheduler(app)
+    start_erasure_runner(app)
     return app
 
 

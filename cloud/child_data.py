@@ -32,9 +32,12 @@ TABLE_TITLES = {
     "parent_outbox": "Messages we sent you about this child",
     "audit_log": "Accountability log (no content about your child)",
 }
-# Tables that hold nothing about any child: the parent's account and sign-in throttling (keyed
-# hashes), and schema bookkeeping. Every other table must be reachable from a child.
-NOT_ABOUT_A_CHILD = frozenset({"parents", "schema_migrations", "login_attempts"})
+# Tables that hold nothing about any child: the parent's account, sign-in and pairing
+# throttling (keyed hashes and counts), schema bookkeeping, and erasure jobs, which name only
+# children that no longer exist, by a never-reused id. Every other table must be reachable
+# from a child.
+NOT_ABOUT_A_CHILD = frozenset({"parents", "schema_migrations", "login_attempts",
+                               "pairing_failures", "erasure_jobs"})
 # Credentials are shown as present, never as values: a leaked page or export must not let
 # anyone impersonate the toy.
 HIDDEN_COLUMNS = {("devices", "secret"), ("verification_requests", "secret_hash")}

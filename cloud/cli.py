@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
+from cloud.command_guard import guarded
 from cloud.config import CloudConfig
+from cloud.storage.files import DatabaseFileError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     register_retention(sub)
 
 
+@guarded("serve", must_exist=False)
 def _serve(args: argparse.Namespace) -> int:
     from cloud.server import serve
 
@@ -52,16 +55,20 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+@guarded("verify-audit")
 def _verify_audit(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+    """Exit 0 intact, 1 tampered, 2 cannot be checked (no file, not a database, damaged)."""
     from cloud import audit
     from cloud.storage.db import open_db
 
-    if not Path(args.db).exists():
-        print(f"teddy cloud verify-audit: no database at {args.db}", file=sys.stderr)
-        return 2
-    result = audit.verify(open_db(args.db))
+    # Verifying must not upgrade the file it is asked about.
+    db = open_db(args.db, migrate_schema=False)
+    try:
+        if "audit_log" not in db.table_names():
+            raise DatabaseFileError(f"{args.db} has no audit log")
+        result = audit.verify(db)
+    finally:
+        db.close()
     if result.ok:
         print(f"audit log intact: {result.entries} entries")
         return 0

@@ -31,6 +31,8 @@ class CloudConfig:
     session_cookie_secure: bool = False
     login_attempts_per_15_min: int = 5
     pairing_attempts_per_15_min: int = 10
+    # Across all addresses: rotating addresses must not multiply a guesser's tries.
+    pairing_attempts_global_per_15_min: int = 200
     consent_ages: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CONSENT_AGES))
 
     @classmethod
@@ -62,6 +64,7 @@ class CloudConfig:
         self.inactive_profile_days = int(self.inactive_profile_days)
         self.login_attempts_per_15_min = int(self.login_attempts_per_15_min)
         self.pairing_attempts_per_15_min = int(self.pairing_attempts_per_15_min)
+        self.pairing_attempts_global_per_15_min = int(self.pairing_attempts_global_per_15_min)
         if isinstance(self.session_cookie_secure, str):
             self.session_cookie_secure = self.session_cookie_secure.lower() in ("1", "true", "yes")
 

@@ -58,7 +58,10 @@ def test_expired_or_malformed_pairing_code_is_refused(client: FlaskClient,
     assert client.post("/api/v1/pair", json={"code": "A" * 33}).status_code == 422
     assert client.post("/api/v1/pair", json={"code": stale, "x": 1}).status_code == 422
     assert client.post("/api/v1/pair", data=b"RIFF\x00\x00WAVE").status_code == 422
-    assert dump_tables(db) == before
+    after = dump_tables(db)
+    # Only the throttle's count of the one wrong code changed: nothing about the child.
+    assert {t for t in after if after[t] != before[t]} == {"pairing_failures"}
+    assert [n for _scope, _window, n in after["pairing_failures"]] == [1, 1]
 
 
 def test_a_flood_of_wrong_pairing_codes_is_throttled_without_storing_anything(
@@ -70,11 +73,15 @@ def test_a_flood_of_wrong_pairing_codes_is_throttled_without_storing_anything(
     for _ in range(limit):
         assert client.post("/api/v1/pair", json={"code": "WRNG-C0DE"}).status_code == 401
     # Even the right code waits now: the guesser cannot tell a hit from a miss.
+    counted = dump_tables(db)
     refused = client.post("/api/v1/pair", json={"code": code})
     assert refused.status_code == 429
     assert 0 < int(refused.headers["Retry-After"]) <= 15 * 60
     assert refused.json["retry_after_s"] == int(refused.headers["Retry-After"])
-    assert dump_tables(db) == before
+    assert dump_tables(db) == counted, "a refused request writes nothing"
+    # Wrong codes left only counts behind, in the throttle's own table.
+    changed = {t for t in counted if counted[t] != before.get(t)}
+    assert changed == {"pairing_failures"}
     app.extensions["teddy.clock"].advance(15 * 60 + 1)
     code = pairing.issue_code(db, family.child_id, app.extensions["teddy.clock"].time())
     assert client.post("/api/v1/pair", json={"code": code}).status_code == 201
@@ -309,14 +316,15 @@ def test_a_first_name_the_parent_gave_is_used_only_under_personalisation(
     assert "Bea" not in send(client, without, "tell_story", {"topic": "dragons"}).json["reply"]
 
 
-def test_the_pairing_throttle_forgets_old_failures_and_bounds_its_memory() -> None:
+def test_the_pairing_throttle_counts_fixed_windows_in_the_database(
+        db: sqlite_utils.Database) -> None:
     from cloud.device_api.pairing_throttle import PairingThrottle
 
-    throttle = PairingThrottle(limit=2, window_s=100, max_clients=3)
-    throttle.record_failure("a", 0)
-    throttle.record_failure("a", 50)
-    assert throttle.retry_after_s("a", 60) == pytest.approx(40)
-    assert throttle.retry_after_s("a", 101) is None  # the first failure left the window
-    for client in ("b", "c", "d"):
-        throttle.record_failure(client, 60)
-    assert throttle.retry_after_s("a", 60) is None  # longest quiet, forgotten first
+    throttle = PairingThrottle(per_address=2, overall=3, key="k", window_s=100)
+    throttle.record_failure(db, "a", 0)
+    throttle.record_failure(db, "a", 50)
+    assert throttle.retry_after_s(db, "a", 60) == pytest.approx(40)
+    assert throttle.retry_after_s(db, "b", 60) is None
+    assert throttle.retry_after_s(db, "a", 101) is None  # a new window
+    throttle.record_failure(db, "b", 60)
+    assert throttle.retry_after_s(db, "c", 60) == pytest.approx(40)  # overall limit reached

@@ -70,34 +70,41 @@ def _policy(db: sqlite_utils.Database, child_id: int) -> dict[str, Any]:
 
 
 def _pairing_throttle() -> PairingThrottle:
-    extensions = current_app.extensions
-    if "teddy.pairing_throttle" not in extensions:
-        limit = current_app.config["TEDDY"].pairing_attempts_per_15_min
-        extensions["teddy.pairing_throttle"] = PairingThrottle(limit)
-    throttle: PairingThrottle = extensions["teddy.pairing_throttle"]
-    return throttle
+    config = current_app.config["TEDDY"]
+    return PairingThrottle(config.pairing_attempts_per_15_min,
+                           config.pairing_attempts_global_per_15_min, config.secret_key)
+
+
+def _json_or_none(body: bytes) -> Any:
+    """The parsed body, or None when it is not JSON (or nests deeper than a parser allows)."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None
 
 
 @bp.post("/pair")
 def pair() -> Reply:
-    if _body_within_limit() is None:
+    raw = _body_within_limit()
+    if raw is None:
         return _too_large()
-    body = request.get_json(silent=True)
+    body = _json_or_none(raw)
     if (not isinstance(body, dict) or set(body) != {"code"} or not isinstance(body["code"], str)
             or len(body["code"]) > MAX_PAIRING_CODE_CHARS):
         return _error(422, 'expected {"code": "<pairing code>"}')
     now = get_clock().time()
+    db = get_db()
     throttle = _pairing_throttle()
     client = request.remote_addr or "unknown"
-    wait = throttle.retry_after_s(client, now)
+    wait = throttle.retry_after_s(db, client, now)
     if wait is not None:
         response, status = _error(429, "too many wrong pairing codes; try again later",
                                   retry_after_s=math.ceil(wait))
         response.headers["Retry-After"] = str(math.ceil(wait))
         return response, status
-    paired = redeem(get_db(), body["code"], now)
+    paired = redeem(db, body["code"], now)
     if paired is None:
-        throttle.record_failure(client, now)
+        throttle.record_failure(db, client, now)
         return _error(401, "unknown or expired pairing code")
     device_id, secret, _child_id = paired
     return jsonify(device_id=device_id, secret=secret), 201

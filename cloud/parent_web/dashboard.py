@@ -22,10 +22,14 @@ from cloud.parent_web.auth import Page
 from cloud.parent_web.consent_state import purpose_statuses
 from cloud.parent_web.family import owned_child
 from cloud.parent_web.security import login_required, parent_id
-from cloud.retention.erasure import ERASABLE_ITEMS, ErasureError, erase_child, erase_item
+from cloud.retention import erasure
+from cloud.retention.erasure import ERASABLE_ITEMS, ErasureError, erase_item
 from teddy.contracts.data_map import data_map
 
 CONFIRM_WORD = "DELETE"
+# How long a "Delete everything" request may work before answering; backups not yet rewritten
+# by then are finished in the background (R32), well inside gunicorn's worker timeout.
+ERASURE_REQUEST_BUDGET_S = 5.0
 # Long bookkeeping lists start folded so what was said about the child stays in view.
 COLLAPSED_TABLES = frozenset({"audit_log", "seen_nonces", "consents"})
 
@@ -87,6 +91,9 @@ def delete_item(child_id: int, table: str, row_id: str) -> Page:
 @bp.get("/children/<int:child_id>/delete")
 @login_required
 def delete_all_form(child_id: int) -> Page:
+    job = erasure.erasure_status(get_db(), child_id=child_id, parent_id=parent_id())
+    if job is not None:
+        return _erasure_page(job)
     return render_template("parent/delete.html", child=owned_child(child_id),
                            confirm_word=CONFIRM_WORD, error=None)
 
@@ -94,15 +101,32 @@ def delete_all_form(child_id: int) -> Page:
 @bp.post("/children/<int:child_id>/delete")
 @login_required
 def delete_all(child_id: int) -> Page:
+    db, now = get_db(), get_clock().time()
+    job = erasure.erasure_status(db, child_id=child_id, parent_id=parent_id())
+    if job is not None:
+        # A retry after a timeout or a crash: carry the erasure on and say how far it is.
+        if not job.done:
+            job = erasure.continue_erasure(db, job_id=job.job_id, db_path=_config().db_path,
+                                           now=now, finish_within_s=ERASURE_REQUEST_BUDGET_S)
+        return _erasure_page(job)
     kid = owned_child(child_id)
     if request.form.get("confirm", "").strip().upper() != CONFIRM_WORD:
         return render_template("parent/delete.html", child=kid, confirm_word=CONFIRM_WORD,
                                error=f"Type {CONFIRM_WORD} to confirm. Nothing was deleted."), 400
     try:
-        receipt = erase_child(get_db(), child_id=kid.id, parent_id=parent_id(),
-                              now=get_clock().time(), db_path=_config().db_path)
+        job = erasure.request_erasure(db, child_id=kid.id, parent_id=parent_id(), now=now,
+                                      db_path=_config().db_path,
+                                      finish_within_s=ERASURE_REQUEST_BUDGET_S)
     except ErasureError as exc:
         raise BadRequest("Nothing was deleted: this child is not in your family.") from exc
-    document = receipt.to_dict()
-    return render_template("parent/receipt.html", receipt=document,
-                           receipt_json=json.dumps(document, indent=2, sort_keys=True))
+    return _erasure_page(job)
+
+
+def _erasure_page(job: erasure.ErasureJob) -> Page:
+    if job.done and job.receipt is not None:
+        return render_template("parent/receipt.html", receipt=job.receipt,
+                               receipt_json=json.dumps(job.receipt, indent=2, sort_keys=True))
+    from cloud.retention.scheduler import erasure_runner
+
+    erasure_runner(current_app).kick()
+    return render_template("parent/erasure_progress.html", job=job), 202

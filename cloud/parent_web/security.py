@@ -71,7 +71,8 @@ def login_required(view: View) -> View:
 
 def safe_next(target: str | None) -> str:
     """Only a path inside the parent web: never an open redirect to another site."""
-    if target and target.startswith("/parent/") and "//" not in target and "\\" not in target:
+    if (target and target.startswith("/parent/") and "//" not in target and "\\" not in target
+            and target.isprintable()):  # CR/LF or other controls: no header injection
         return target
     return url_for("parent_web.home")
 

@@ -9,6 +9,7 @@ applies the live expiry rules to them, and every erasure rewrites the ones holdi
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import secrets
@@ -31,27 +32,77 @@ def backup_dir_for(db_path: str | Path, configured: str | Path | None = None) ->
     return Path(configured) if configured else Path(f"{db_path}.backups")
 
 
+PARTIAL_SUFFIX = ".partial"
+# Pages copied per step of SQLite's backup API; between steps the live database is free.
+STEP_PAGES = 4096
+
+
+def _copy_progress(_status: int, _remaining: int, _total: int) -> None:
+    """Called by SQLite after each step of a backup."""
+
+
 def create_backup(db_path: str | Path, backup_dir: str | Path, now: float) -> Path:
+    """Copy the database into `backup_dir`; a failure (full disk, kill) leaves no usable-looking
+    file behind, and whatever a killed backup left is removed by the next one or a purge.
+
+    The copy is written as `<name>.partial` under an exclusive flock and renamed only when
+    complete; an unlocked `.partial` therefore belongs to a backup that died.
+    """
     if not Path(db_path).exists():
         raise FileNotFoundError(f"no database at {db_path}")
     target_dir = Path(backup_dir)
     target_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    remove_stale_partials(target_dir)
     stamp = datetime.fromtimestamp(now, UTC).strftime(TIME_FORMAT)
     final = target_dir / f"teddy-{stamp}Z-{secrets.token_hex(3)}.db"
-    partial = final.with_name(final.name + ".partial")
-    source = connect(str(db_path))
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.close(fd)
-    target = sqlite3.connect(partial)
+    partial = final.with_name(final.name + PARTIAL_SUFFIX)
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
-        source.conn.backup(target)
-        # The copy carries the live file's WAL flag; a backup must be one self-contained file.
-        target.execute("PRAGMA journal_mode=DELETE")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        source = connect(str(db_path))
+        try:
+            target = sqlite3.connect(partial)
+            try:
+                source.conn.backup(target, pages=STEP_PAGES, progress=_copy_progress)
+                # The copy carries the live file's WAL flag; a backup must be one file.
+                target.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                target.close()
+        finally:
+            source.close()
+        os.fsync(fd)
+        partial.rename(final)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        Path(f"{partial}-journal").unlink(missing_ok=True)
+        raise
     finally:
-        target.close()
-        source.close()
-    partial.rename(final)
+        os.close(fd)
     return final
+
+
+def remove_stale_partials(backup_dir: str | Path) -> int:
+    """Delete `.partial` copies (and their journals) that no running backup holds locked."""
+    directory = Path(backup_dir)
+    if not directory.is_dir():
+        return 0
+    removed = 0
+    for path in directory.glob(f"*{PARTIAL_SUFFIX}"):
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a backup is writing it right now
+            path.unlink(missing_ok=True)
+            Path(f"{path}-journal").unlink(missing_ok=True)
+            removed += 1
+        finally:
+            os.close(fd)
+    return removed
 
 
 @dataclass(frozen=True)
@@ -100,6 +151,7 @@ def purge_backups(backup_dir: str | Path, now: float) -> BackupPurge:
 
     keep_s = backup_retention_days() * DAY_S
     deleted = rewritten = rows = 0
+    remove_stale_partials(backup_dir)
     for backup in list_backups(backup_dir):
         if backup.taken_at <= now - keep_s:
             backup.path.unlink()

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from cloud.storage.db import BUSY_TIMEOUT_MS
-
 ATTEMPTS = 5
 PAUSE_S = 0.05
 # Per attempt, how long SQLite itself waits on a busy reader or writer.
@@ -42,6 +40,7 @@ def checkpoint_truncate(db: sqlite_utils.Database, *, attempts: int = ATTEMPTS,
     if db.conn.in_transaction:
         raise RuntimeError("checkpoint_truncate needs a connection outside any transaction")
     started = time.monotonic()
+    previous_busy_ms = int(db.execute("PRAGMA busy_timeout").fetchone()[0])
     db.execute(f"PRAGMA busy_timeout={ATTEMPT_BUSY_MS}")
     try:
         frames_left = -1
@@ -57,4 +56,4 @@ def checkpoint_truncate(db: sqlite_utils.Database, *, attempts: int = ATTEMPTS,
                 time.sleep(pause_s * attempt)
         return CheckpointResult(False, attempts, frames_left, time.monotonic() - started)
     finally:
-        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        db.execute(f"PRAGMA busy_timeout={previous_busy_ms}")

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
 from cloud.clock import Clock
+from cloud.command_guard import guarded
 from cloud.config import CloudConfig
 
 
@@ -48,6 +50,7 @@ def _config(args: argparse.Namespace) -> CloudConfig:
     return CloudConfig.from_sources(args.config, db_path=args.db, clock_file=args.clock_file)
 
 
+@guarded("purge")
 def _purge(args: argparse.Namespace) -> int:
     from cloud.retention.backup import backup_dir_for
     from cloud.retention.purge import purge_expired
@@ -68,6 +71,7 @@ def _purge(args: argparse.Namespace) -> int:
         db.close()
     print(json.dumps({"rows": report.rows, "total_rows": report.total_rows,
                       "children_erased": report.children_erased, "receipts": report.receipts,
+                      "erasures_finished": report.erasures_finished,
                       "backups_deleted": report.backups_deleted,
                       "backups_rewritten": report.backups_rewritten,
                       "vacuumed": report.vacuumed,
@@ -101,6 +105,7 @@ def _verify_erasure(args: argparse.Namespace) -> int:
     return 1 if findings else 0
 
 
+@guarded("backup")
 def _backup(args: argparse.Namespace) -> int:
     from cloud.retention.backup import backup_dir_for, create_backup
 
@@ -111,6 +116,9 @@ def _backup(args: argparse.Namespace) -> int:
         now = Clock(config.clock_file).time()
         path = create_backup(args.db, backup_dir_for(args.db, args.to or config.backup_dir), now)
     except (OSError, ValueError) as exc:
-        return _fail("backup", str(exc))
+        return _fail("backup", getattr(exc, "strerror", None) or str(exc))
+    except sqlite3.OperationalError as exc:
+        # SQLite reports a full disk as an OperationalError, not an OSError.
+        return _fail("backup", f"the backup could not be written ({exc}); nothing was kept")
     print(path)
     return 0

@@ -1,9 +1,11 @@
 """Erasing a child everywhere, on request or after inactivity, and proving it (R18-R20).
 
 Order matters. Every row about the child goes in one transaction together with the audit
-entry, so a failure leaves everything as it was. Then backups holding the child are rewritten
-without it, the WAL is checkpointed and truncated so no old frame keeps a copy, and finally the
-raw bytes of every file are searched for the values that identified the child.
+entry and a durable job record, so a failure leaves everything as it was. Then backups holding
+the child are rewritten without it, the WAL is checkpointed and truncated so no old frame keeps
+a copy, and finally the raw bytes of every file are searched for the values that identified the
+child. Each later step is recorded as it finishes (cloud.retention.jobs), so a crash, a worker
+timeout or a restart only delays it: the next purge, server start or parent retry finishes it.
 
 Consent records: they identify the child only by id, but the schema ties them to the child
 with ON DELETE CASCADE, and a consent for a child who no longer exists governs nothing. They
@@ -14,6 +16,7 @@ opaque `child:<id>` reference and without child content.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -22,20 +25,21 @@ import sqlite_utils
 
 from cloud import audit
 from cloud.retention import backup as backups
+from cloud.retention import jobs
 from cloud.retention.checkpoint import checkpoint_truncate
-from cloud.retention.child_rows import candidate_canaries, delete_child_rows, explain_findings
-from cloud.retention.policy import erase_plan, table_retention
+from cloud.retention.child_rows import explain_findings
+from cloud.retention.jobs import ErasureError, ErasureJob
 from cloud.retention.proof import files_to_scan, scan_for_canaries
-from cloud.retention.receipt import ErasureReceipt, ProofResult, new_receipt_id
+from cloud.retention.receipt import ErasureReceipt, ProofResult
+
+__all__ = ["ERASABLE_ITEMS", "REASON_INACTIVE", "REASON_REQUEST", "ErasureError", "ErasureJob",
+           "continue_erasure", "erase_child", "erase_from_backups", "erase_item",
+           "erasure_status", "finish_erasures", "prove_erasure", "request_erasure"]
 
 REASON_REQUEST = "parent_request"
 REASON_INACTIVE = "inactive"
 # What a parent may delete one row at a time from the dashboard, and the type of its key.
 ERASABLE_ITEMS: dict[str, type] = {"profile_facts": int, "intent_events": int, "devices": str}
-
-
-class ErasureError(LookupError):
-    """The child or item does not exist or does not belong to this parent; nothing changed."""
 
 
 def _configured_backup_dir(db_path: str) -> str | None:
@@ -57,6 +61,25 @@ def _require_no_transaction(db: sqlite_utils.Database, what: str) -> None:
                            "transaction")
 
 
+def request_erasure(db: sqlite_utils.Database, *, child_id: int, parent_id: int | None,
+                    now: float, db_path: str, reason: str = REASON_REQUEST,
+                    backup_dir: str | Path | None = None,
+                    finish_within_s: float | None = None) -> ErasureJob:
+    """Commit the erasure now and carry it on for at most `finish_within_s` seconds.
+
+    The live rows are gone, and the job recorded, before this returns; what is left (backups,
+    proof) is finished by `finish_erasures`, which the server's background runner, the next
+    purge and every server start call. None waits for the whole job.
+    """
+    _require_no_transaction(db, "request_erasure")
+    backup_root = backups.backup_dir_for(db_path, backup_dir or _configured_backup_dir(db_path))
+    job = jobs.begin_erasure(db, child_id=child_id, parent_id=parent_id, now=now,
+                             db_path=db_path, reason=reason, backup_dir=backup_root)
+    deadline = None if finish_within_s is None else time.monotonic() + finish_within_s
+    return jobs.run_job(db, job.job_id, db_path=db_path, backup_dir=backup_root, now=now,
+                        deadline=deadline, wait=finish_within_s is None)
+
+
 def erase_child(db: sqlite_utils.Database, *, child_id: int, parent_id: int | None, now: float,
                 db_path: str, reason: str = REASON_REQUEST,
                 backup_dir: str | Path | None = None) -> ErasureReceipt:
@@ -64,44 +87,40 @@ def erase_child(db: sqlite_utils.Database, *, child_id: int, parent_id: int | No
 
     `parent_id` None means the system acts on its own (the inactivity purge); otherwise the
     child must belong to that parent. Raises ErasureError, changing nothing, when it does not.
+    Runs the whole job before returning; `request_erasure` returns sooner.
     """
-    _require_no_transaction(db, "erase_child")
-    if not isinstance(child_id, int) or isinstance(child_id, bool):
-        raise ErasureError("child_id must be an integer")
     started = time.perf_counter()
-    receipt_id = new_receipt_id()
-    plan = erase_plan(db)
-    actor = audit.subject_ref("parent", parent_id) if parent_id is not None else "system"
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        owner = db.execute("SELECT parent_id FROM children WHERE id = ?", [child_id]).fetchone()
-        if owner is None or (parent_id is not None and int(owner[0]) != parent_id):
-            raise ErasureError("no such child for this parent")
-        canaries = candidate_canaries(db, child_id)
-        removed = delete_child_rows(db, child_id, plan)
-        audit_hash = audit.append(
-            db, at=now, actor=actor, action="child.erase",
-            subject=audit.subject_ref("child", child_id),
-            details={"receipt": receipt_id, "reason": reason, "tables": list(removed),
-                     "rows": removed})
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
+    job = request_erasure(db, child_id=child_id, parent_id=parent_id, now=now, db_path=db_path,
+                          reason=reason, backup_dir=backup_dir)
+    receipt = jobs.receipt_of(job)
+    return dataclasses.replace(receipt, elapsed_s=time.perf_counter() - started)
 
+
+def finish_erasures(db: sqlite_utils.Database, *, db_path: str,
+                    backup_dir: str | Path | None = None, now: float,
+                    wait: bool = True) -> list[ErasureJob]:
+    """Finish every erasure left unfinished by a crash, a kill or a timeout (R32)."""
+    _require_no_transaction(db, "finish_erasures")
     backup_root = backups.backup_dir_for(db_path, backup_dir or _configured_backup_dir(db_path))
-    rewritten = erase_from_backups(backup_root, child_id)
-    proof = prove_erasure(db, db_path, canaries, backup_root)
-    audit.append(db, at=now, actor=actor, action="child.erase.proof",
-                 subject=audit.subject_ref("child", child_id),
-                 details={"receipt": receipt_id, "count": len(proof.findings),
-                          "scope": "clean" if proof.clean else "incomplete"})
-    categories = sorted({c for table, n in removed.items() if n
-                         for c in table_retention()[table].categories})
-    return ErasureReceipt(receipt_id=receipt_id, erased_at=now, reason=reason,
-                          rows_removed=removed, categories=categories,
-                          backups_rewritten=rewritten, proof=proof,
-                          elapsed_s=time.perf_counter() - started, audit_hash=audit_hash)
+    return jobs.finish_pending(db, db_path=db_path, backup_dir=backup_root, now=now, wait=wait)
+
+
+def continue_erasure(db: sqlite_utils.Database, *, job_id: str, db_path: str, now: float,
+                     backup_dir: str | Path | None = None,
+                     finish_within_s: float | None = None) -> ErasureJob:
+    """Carry one job on for at most `finish_within_s` seconds (None: to the end), unless
+    another runner is already at it; returns the job as it then stands."""
+    _require_no_transaction(db, "continue_erasure")
+    backup_root = backups.backup_dir_for(db_path, backup_dir or _configured_backup_dir(db_path))
+    deadline = None if finish_within_s is None else time.monotonic() + finish_within_s
+    return jobs.run_job(db, job_id, db_path=db_path, backup_dir=backup_root, now=now,
+                        deadline=deadline, wait=finish_within_s is None)
+
+
+def erasure_status(db: sqlite_utils.Database, *, child_id: int,
+                   parent_id: int | None) -> ErasureJob | None:
+    """The latest erasure of this child by this parent, finished or not."""
+    return jobs.job_for_child(db, child_id, parent_id)
 
 
 def prove_erasure(db: sqlite_utils.Database, db_path: str, canaries: list[str],
@@ -124,24 +143,8 @@ def prove_erasure(db: sqlite_utils.Database, db_path: str, canaries: list[str],
 
 def erase_from_backups(backup_dir: Path, child_id: int) -> int:
     """Rewrite each backup that holds the child without it; returns how many were rewritten."""
-    rewritten = 0
-    for item in backups.list_backups(backup_dir):
-        copy = backups.open_backup(item.path)
-        try:
-            if not copy.execute("SELECT 1 FROM children WHERE id = ?", [child_id]).fetchone():
-                continue
-            copy.execute("BEGIN IMMEDIATE")
-            try:
-                delete_child_rows(copy, child_id, erase_plan(copy))
-            except BaseException:
-                copy.execute("ROLLBACK")
-                raise
-            copy.execute("COMMIT")
-            backups.compact(copy)
-            rewritten += 1
-        finally:
-            copy.close()
-    return rewritten
+    return sum(jobs.rewrite_backup(item.path, child_id)
+               for item in backups.list_backups(backup_dir))
 
 
 def erase_item(db: sqlite_utils.Database, *, child_id: int, parent_id: int, table: str,

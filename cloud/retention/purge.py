@@ -33,6 +33,8 @@ EXPIRY_RULES: dict[str, tuple[str, bool]] = {
     "login_attempts": ("attempted_at <= ?", True),
     "verification_requests": ("expires_at <= ?", False),
     "parent_outbox": ("expires_at <= ?", False),
+    "pairing_failures": ("window_start <= ?", True),
+    "erasure_jobs": ("finished_at IS NOT NULL AND finished_at <= ?", True),
 }
 EXEMPT = {
     "children": "deleted whole, with everything about them, after inactivity (erase_child)",
@@ -47,6 +49,7 @@ class PurgeReport:
     now: float
     rows: dict[str, int] = field(default_factory=dict)
     children_erased: int = 0
+    erasures_finished: int = 0
     receipts: list[str] = field(default_factory=list)
     backups_deleted: int = 0
     backups_rewritten: int = 0
@@ -121,7 +124,8 @@ def purge_expired(db: sqlite_utils.Database, now: float, *, inactive_profile_day
         raise ValueError("inactive_profile_days must be a positive number of days")
     if db.conn.in_transaction:
         raise RuntimeError("purge_expired commits itself; call it outside a transaction")
-    from cloud.retention.erasure import REASON_INACTIVE, erase_child
+    from cloud.retention.erasure import REASON_INACTIVE, finish_erasures
+    from cloud.retention.jobs import begin_erasure
 
     started = time.perf_counter()
     report = PurgeReport(now=now)
@@ -157,11 +161,15 @@ def purge_expired(db: sqlite_utils.Database, now: float, *, inactive_profile_day
     inactive_before = now - inactive_profile_days * DAY_S
     stale = [int(r[0]) for r in db.execute(
         "SELECT id FROM children WHERE last_active_at <= ? ORDER BY id", [inactive_before])]
+    # Each erasure is committed and recorded first; all of them, and any a crash or timeout
+    # left unfinished, are then finished together (R32).
     for child_id in stale:
-        receipt = erase_child(db, child_id=child_id, parent_id=None, now=now, db_path=db_path,
-                              reason=REASON_INACTIVE, backup_dir=backup_root)
+        job = begin_erasure(db, child_id=child_id, parent_id=None, now=now, db_path=db_path,
+                            reason=REASON_INACTIVE, backup_dir=backup_root)
         report.children_erased += 1
-        report.receipts.append(receipt.receipt_id)
+        report.receipts.append(job.job_id)
+    report.erasures_finished = len(
+        finish_erasures(db, db_path=db_path, backup_dir=backup_root, now=now))
 
     aged = backups.purge_backups(backup_root, now)
     report.backups_deleted, report.backups_rewritten = aged.deleted, aged.rewritten

@@ -71,7 +71,8 @@ class PurgeScheduler:
         from cloud.retention.purge import purge_expired
         from cloud.storage.db import open_db
 
-        with self.lock_path.open("a") as lock:
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        with os.fdopen(fd, "r+") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -111,3 +112,84 @@ def start_purge_scheduler(app: Flask) -> PurgeScheduler:
     os.register_at_fork(after_in_child=_after_fork)
     atexit.register(_at_exit)
     return scheduler
+
+
+class ErasureRunner:
+    """Finishes erasure jobs in the background of a server process (R32).
+
+    A request commits the live erasure and returns before gunicorn's timeout; this thread then
+    rewrites the backups and records the proof. It runs once when a worker starts, so a server
+    restarted after a crash finishes what the crash interrupted, and again whenever `kick()` is
+    called. While jobs remain (another process may hold the runner lock), it retries.
+    """
+
+    RETRY_S = 2.0
+
+    def __init__(self, config: CloudConfig, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
+
+    def kick(self) -> None:
+        with self._lock:
+            alive = (self._thread is not None and self._thread.is_alive()
+                     and self._pid == os.getpid())
+            if not alive:
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._loop, name="teddy-erasure",
+                                                 daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            try:
+                remaining = self.run_once()
+            except Exception:
+                log.exception("finishing erasure jobs failed; retrying")
+                remaining = 1
+            if remaining:
+                # Not ours to finish yet (another runner holds the lock) or it failed.
+                threading.Timer(self.RETRY_S, self._wake.set).start()
+
+    def run_once(self) -> int:
+        """Finish what this process can; returns how many jobs are still unfinished."""
+        from cloud.retention.erasure import finish_erasures
+        from cloud.retention.jobs import pending_jobs
+        from cloud.storage.db import open_db
+
+        db = open_db(self.config.db_path, migrate_schema=False)
+        try:
+            finish_erasures(db, db_path=self.config.db_path, backup_dir=self.config.backup_dir,
+                            now=self.clock.time(), wait=False)
+            return len(pending_jobs(db))
+        finally:
+            db.close()
+
+
+RUNNER_EXTENSION = "teddy.erasure_runner"
+
+
+def erasure_runner(app: Flask) -> ErasureRunner:
+    runner: ErasureRunner = app.extensions[RUNNER_EXTENSION]
+    return runner
+
+
+def start_erasure_runner(app: Flask) -> ErasureRunner:
+    """Attach a runner that every process forked from this one starts once at birth."""
+    runner = ErasureRunner(app.config["TEDDY"], app.extensions["teddy.clock"])
+    app.extensions[RUNNER_EXTENSION] = runner
+    ref = weakref.ref(runner)
+
+    def _after_fork() -> None:
+        alive = ref()
+        if alive is not None:
+            alive.kick()
+
+    os.register_at_fork(after_in_child=_after_fork)
+    return runner

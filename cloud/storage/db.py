@@ -12,10 +12,13 @@ from collections.abc import Iterator
 
 import sqlite_utils
 
-from cloud.storage import checkpointer, writer_queue
+from cloud.storage import checkpointer, files, writer_queue
 from cloud.storage.migrations import migrate
 
 BUSY_TIMEOUT_MS = 5000
+# A request waits at most this long for a write lock another process holds, then answers 503
+# with Retry-After: a toy gives up after 3 s, so a prompt "busy, retry" beats a late answer.
+REQUEST_BUSY_TIMEOUT_MS = 1000
 # After a checkpoint resets the WAL, trim its file to this size instead of keeping its peak.
 WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024
 # A server process serves one database; tests make many apps in one thread, so bound the cache.
@@ -23,6 +26,9 @@ MAX_CACHED_PER_THREAD = 4
 
 
 def connect(path: str) -> sqlite_utils.Database:
+    if path and path != ":memory:" and not path.startswith("file:"):
+        # Owner-only from the first byte; SQLite gives the -wal and -shm the same mode.
+        files.create_private_file(path)
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
                            check_same_thread=False)
     db = sqlite_utils.Database(conn)
@@ -39,7 +45,12 @@ def connect(path: str) -> sqlite_utils.Database:
 def open_db(path: str, *, migrate_schema: bool = True) -> sqlite_utils.Database:
     db = connect(path)
     if migrate_schema:
-        migrate(db)
+        try:
+            migrate(db)
+        except BaseException:
+            db.close()
+            raise
+        files.tighten_existing(path)
     return db
 
 
@@ -70,6 +81,7 @@ def worker_connection(path: str) -> sqlite_utils.Database:
         cache.move_to_end(key)
         return db
     db = connect(path)
+    db.execute(f"PRAGMA busy_timeout={REQUEST_BUSY_TIMEOUT_MS}")
     if checkpointer.running_for(path):
         db.execute("PRAGMA wal_autocheckpoint=0")
     cache[key] = db
@@ -124,8 +136,10 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
     orders writers that use it; SQLite's own locking still guards everyone else.
     """
     path = _database_path(db)
+    timeout_ms = int(db.execute("PRAGMA busy_timeout").fetchone()[0])
     # An in-memory database belongs to one connection: there is no other writer to queue with.
-    with writer_queue.turn(path) if path else contextlib.nullcontext():
+    with (writer_queue.turn(path, timeout_ms / 1000) if path
+          else contextlib.nullcontext()):
         db.execute("BEGIN IMMEDIATE")
         try:
             yield

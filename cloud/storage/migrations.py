@@ -210,13 +210,47 @@ def _v5_audit_log_keeps_its_retention(db: sqlite_utils.Database) -> None:
         """)
 
 
+def _v6_erasure_jobs_and_pairing_counts(db: sqlite_utils.Database) -> None:
+    """Erasure as a resumable job (R32), and pairing-code failures counted across workers.
+
+    An erasure job names the erased child only by its never-reused id, never by any value
+    about the child; the values its proof searches for live beside the database in a file of
+    their own until the proof is done (cloud.retention.jobs). The pairing counts hold a keyed
+    hash of an address or "global", a time window and a number: nothing about any child.
+    """
+    _run_script(db,
+        """
+        CREATE TABLE erasure_jobs (
+            id TEXT PRIMARY KEY,
+            erased_child_id INTEGER NOT NULL,
+            parent_id INTEGER,
+            reason TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            step TEXT NOT NULL,
+            rows_json TEXT NOT NULL,
+            backups_json TEXT NOT NULL DEFAULT '{}',
+            receipt_json TEXT,
+            finished_at REAL
+        );
+        CREATE INDEX erasure_jobs_by_child ON erasure_jobs(erased_child_id);
+        CREATE TABLE pairing_failures (
+            scope TEXT NOT NULL,
+            window_start REAL NOT NULL,
+            failures INTEGER NOT NULL,
+            PRIMARY KEY (scope, window_start)
+        ) WITHOUT ROWID;
+        """)
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_initial),
     (2, _v2_audit_chain_cannot_fork),
     (3, _v3_parent_web),
     (4, _v4_ids_are_never_reused),
     (5, _v5_audit_log_keeps_its_retention),
+    (6, _v6_erasure_jobs_and_pairing_counts),
 ]
+LATEST_VERSION = MIGRATIONS[-1][0]
 # Steps that rebuild a referenced table; PRAGMA foreign_keys cannot change inside a transaction.
 REBUILDS = {4}
 
@@ -228,8 +262,16 @@ def current_version(db: sqlite_utils.Database) -> int:
     return int(row[0] or 0)
 
 
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer Teddy; this code must not touch it."""
+
+
 def migrate(db: sqlite_utils.Database) -> int:
     """Apply pending migrations, each in its own transaction; returns the schema version."""
+    found = current_version(db)
+    if found > LATEST_VERSION:
+        raise SchemaTooNew(f"the database's schema is version {found}, newer than this Teddy "
+                           f"knows ({LATEST_VERSION}); upgrade Teddy before opening it")
     db.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations "
         "(version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"

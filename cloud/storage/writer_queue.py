@@ -11,10 +11,30 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import sqlite3
 import threading
 from collections.abc import Iterator
 
 SUFFIX = "-writers"
+
+
+class WriterQueueTimeout(sqlite3.OperationalError):
+    """Waited longer than allowed for the writer turn; handled like SQLite's "locked"."""
+
+
+_process_locks: dict[tuple[int, str], threading.Lock] = {}
+_process_locks_guard = threading.Lock()
+
+
+def _process_lock(db_path: str) -> threading.Lock:
+    # Threads of one process queue on a lock that can time out; only the thread at the head
+    # then waits on the flock, behind at most one writer of each other process.
+    key = (os.getpid(), db_path)
+    with _process_locks_guard:
+        lock = _process_locks.get(key)
+        if lock is None:
+            lock = _process_locks[key] = threading.Lock()
+        return lock
 
 
 class _Descriptors(threading.local):
@@ -37,11 +57,21 @@ def _descriptor(db_path: str) -> int:
 
 
 @contextlib.contextmanager
-def turn(db_path: str) -> Iterator[None]:
-    """Hold the database's writer turn: other users of the queue wait until this ends."""
-    fd = _descriptor(db_path)
-    fcntl.flock(fd, fcntl.LOCK_EX)
+def turn(db_path: str, timeout_s: float | None = None) -> Iterator[None]:
+    """Hold the database's writer turn: other users of the queue wait until this ends.
+
+    With `timeout_s`, a thread that cannot reach the head of its process's queue in time gets
+    WriterQueueTimeout instead of waiting on: a request must answer, not hang.
+    """
+    lock = _process_lock(db_path)
+    if not lock.acquire(timeout=-1 if timeout_s is None else timeout_s):
+        raise WriterQueueTimeout("database is locked: writers are queued")
     try:
-        yield
+        fd = _descriptor(db_path)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        lock.release()

@@ -50,10 +50,26 @@ def flag_item(db: sqlite_utils.Database, *, child_id: int, parent_id: int, table
     return True
 
 
+def flag_request(db: sqlite_utils.Database, *, finish_within_s: float | None = None,
+                 **kwargs: object) -> object:
+    """The parent pages' entry point: a "finished" job built from the lying receipt."""
+    from cloud.retention.jobs import STEP_DONE, ErasureJob
+
+    receipt = flag_child(db, **kwargs)  # type: ignore[arg-type]
+    document = receipt.to_dict()  # type: ignore[attr-defined]
+    return ErasureJob(job_id=document["receipt_id"], child_id=int(kwargs["child_id"]),  # type: ignore[call-overload]
+                      parent_id=kwargs.get("parent_id"),  # type: ignore[arg-type]
+                      reason=document["reason"], started_at=document["erased_at"],
+                      step=STEP_DONE, rows_removed=document["rows_removed"],
+                      audit_hash=document["audit_hash"], backups={}, receipt=document,
+                      finished_at=document["erased_at"])
+
+
 def patch() -> None:
     import cloud.retention.erasure as erasure
 
     erasure.erase_child = flag_child  # type: ignore[assignment]
+    erasure.request_erasure = flag_request  # type: ignore[assignment]
     erasure.erase_item = flag_item  # type: ignore[assignment]
 
 

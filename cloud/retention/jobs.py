@@ -1,0 +1,378 @@
+"""Erasure as a durable job that a crash, a timeout or a restart cannot leave half done (R32).
+
+An erasure has three steps: the live commit (every row, the audit entry and this job's record
+in one transaction), rewriting every backup that holds the child, and the proof. Each step's
+progress is committed to `erasure_jobs` as it happens, so whoever runs the job next (the
+request that started it, a parent's retry, the server's background runner, the next purge or
+server start) carries on where the last one stopped. A runner holds an exclusive lock on
+`<db>.erasure.lock` while it works, so two never rewrite the same backup at once.
+
+The proof needs the values that identified the child (its name, facts, device keys) after they
+are gone from the database. They must not sit in the database, where a backup taken meanwhile
+would copy them, so they wait in `<db>.erasure/<receipt>.json` (0600, fsynced before the live
+commit) and that file is removed the moment the proof is recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from cloud import audit
+from cloud.retention import backup as backups
+from cloud.retention.child_rows import candidate_canaries, delete_child_rows
+from cloud.retention.policy import erase_plan, table_retention
+from cloud.retention.receipt import ErasureReceipt, ProofResult, new_receipt_id
+
+STEP_BACKUPS = "backups"
+STEP_PROOF = "proof"
+STEP_DONE = "done"
+# Per backup: not yet looked at, rewritten without the child, or found not to hold the child.
+PENDING, REWRITTEN, CLEAN = "pending", "rewritten", "clean"
+# A canary file with no job is an erasure still committing, unless it is older than this.
+ORPHAN_AFTER_S = 300.0
+
+
+class ErasureError(LookupError):
+    """The child or item does not exist or does not belong to this parent; nothing changed."""
+
+
+@dataclass(frozen=True)
+class ErasureJob:
+    job_id: str
+    child_id: int
+    parent_id: int | None
+    reason: str
+    started_at: float
+    step: str
+    rows_removed: dict[str, int]
+    audit_hash: str
+    backups: dict[str, str]
+    receipt: dict[str, Any] | None
+    finished_at: float | None
+
+    @property
+    def done(self) -> bool:
+        return self.step == STEP_DONE
+
+    @property
+    def backups_total(self) -> int:
+        return len(self.backups)
+
+    @property
+    def backups_done(self) -> int:
+        return sum(state != PENDING for state in self.backups.values())
+
+    @property
+    def backups_rewritten(self) -> int:
+        return sum(state == REWRITTEN for state in self.backups.values())
+
+    def progress(self) -> str:
+        if self.done:
+            return "erasure finished"
+        if self.step == STEP_PROOF:
+            return (f"erasure in progress: all {self.backups_total} backups rewritten, "
+                    "checking the files for any trace")
+        return (f"erasure in progress: {self.backups_done} of {self.backups_total} backups "
+                "rewritten")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"receipt_id": self.job_id, "step": self.step, "done": self.done,
+                "backups_total": self.backups_total, "backups_done": self.backups_done,
+                "progress": self.progress(), "receipt": self.receipt}
+
+
+_COLUMNS = ("id, erased_child_id, parent_id, reason, started_at, step, rows_json, backups_json, "
+            "receipt_json, finished_at")
+
+
+def _job(row: tuple[Any, ...]) -> ErasureJob:
+    rows = json.loads(row[6])
+    return ErasureJob(job_id=row[0], child_id=int(row[1]),
+                      parent_id=None if row[2] is None else int(row[2]), reason=row[3],
+                      started_at=float(row[4]), step=row[5], rows_removed=rows["rows"],
+                      audit_hash=rows["audit_hash"], backups=json.loads(row[7]),
+                      receipt=json.loads(row[8]) if row[8] else None,
+                      finished_at=None if row[9] is None else float(row[9]))
+
+
+def load_job(db: sqlite_utils.Database, job_id: str) -> ErasureJob | None:
+    row = db.execute(f"SELECT {_COLUMNS} FROM erasure_jobs WHERE id = ?", [job_id]).fetchone()
+    return _job(row) if row else None
+
+
+def job_for_child(db: sqlite_utils.Database, child_id: int,
+                  parent_id: int | None) -> ErasureJob | None:
+    """The latest erasure of this child started by (or, for None, regardless of) this parent."""
+    if "erasure_jobs" not in db.table_names():
+        return None
+    row = db.execute(
+        f"SELECT {_COLUMNS} FROM erasure_jobs WHERE erased_child_id = ? "
+        "AND (? IS NULL OR parent_id = ?) ORDER BY started_at DESC, rowid DESC LIMIT 1",
+        [child_id, parent_id, parent_id]).fetchone()
+    return _job(row) if row else None
+
+
+def pending_jobs(db: sqlite_utils.Database) -> list[ErasureJob]:
+    return [_job(r) for r in db.execute(
+        f"SELECT {_COLUMNS} FROM erasure_jobs WHERE step != ? ORDER BY started_at, rowid",
+        [STEP_DONE])]
+
+
+# -- the values the proof searches for, kept beside the database until the proof is done ------
+
+def canary_dir(db_path: str | Path) -> Path:
+    return Path(f"{db_path}.erasure")
+
+
+def _canary_file(db_path: str | Path, job_id: str) -> Path:
+    return canary_dir(db_path) / f"{job_id}.json"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _save_canaries(db_path: str, job_id: str, canaries: list[str]) -> Path:
+    directory = canary_dir(db_path)
+    directory.mkdir(mode=0o700, exist_ok=True)
+    path = _canary_file(db_path, job_id)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(canaries, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    _fsync_dir(directory)
+    return path
+
+
+def _load_canaries(db_path: str, job_id: str) -> list[str] | None:
+    try:
+        loaded = json.loads(_canary_file(db_path, job_id).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return [v for v in loaded if isinstance(v, str)] if isinstance(loaded, list) else None
+
+
+def _drop_canaries(db_path: str, job_id: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        _canary_file(db_path, job_id).unlink()
+
+
+def drop_orphan_canaries(db: sqlite_utils.Database, db_path: str) -> int:
+    """Remove canary files of finished jobs, or of erasures that never committed."""
+    directory = canary_dir(db_path)
+    if not directory.is_dir():
+        return 0
+    pending = {job.job_id for job in pending_jobs(db)}
+    known = {r[0] for r in db.execute("SELECT id FROM erasure_jobs")}
+    removed = 0
+    for path in directory.glob("*.json"):
+        if path.stem in pending:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            if path.stem in known or time.time() - path.stat().st_mtime > ORPHAN_AFTER_S:
+                path.unlink()
+                removed += 1
+    return removed
+
+
+# -- running ----------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def runner_turn(db_path: str, *, wait: bool) -> Iterator[bool]:
+    """Hold the right to run erasure jobs on this database; yields False if `wait` is off and
+    someone else holds it."""
+    fd = os.open(f"{db_path}.erasure.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def begin_erasure(db: sqlite_utils.Database, *, child_id: int, parent_id: int | None,
+                  now: float, db_path: str, reason: str,
+                  backup_dir: str | Path) -> ErasureJob:
+    """Step one: every row about the child, the `child.erase` audit entry and the job record,
+    committed together. Raises ErasureError, changing nothing, if the child is not theirs."""
+    if not isinstance(child_id, int) or isinstance(child_id, bool):
+        raise ErasureError("child_id must be an integer")
+    job_id = new_receipt_id()
+    plan = erase_plan(db)
+    actor = audit.subject_ref("parent", parent_id) if parent_id is not None else "system"
+    names = {b.path.name: PENDING for b in backups.list_backups(backup_dir)}
+    canaries_saved = False
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        owner = db.execute("SELECT parent_id FROM children WHERE id = ?", [child_id]).fetchone()
+        if owner is None or (parent_id is not None and int(owner[0]) != parent_id):
+            raise ErasureError("no such child for this parent")
+        _save_canaries(db_path, job_id, candidate_canaries(db, child_id))
+        canaries_saved = True
+        removed = delete_child_rows(db, child_id, plan)
+        audit_hash = audit.append(
+            db, at=now, actor=actor, action="child.erase",
+            subject=audit.subject_ref("child", child_id),
+            details={"receipt": job_id, "reason": reason, "tables": list(removed),
+                     "rows": removed})
+        db.execute(
+            "INSERT INTO erasure_jobs (id, erased_child_id, parent_id, reason, started_at, step, "
+            "rows_json, backups_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [job_id, child_id, parent_id, reason, now, STEP_BACKUPS,
+             json.dumps({"rows": removed, "audit_hash": audit_hash}), json.dumps(names)])
+    except BaseException:
+        db.execute("ROLLBACK")
+        if canaries_saved:
+            _drop_canaries(db_path, job_id)
+        raise
+    db.execute("COMMIT")
+    job = load_job(db, job_id)
+    assert job is not None
+    return job
+
+
+def _holds_child(copy: sqlite_utils.Database, child_id: int) -> bool:
+    return copy.execute("SELECT 1 FROM children WHERE id = ?", [child_id]).fetchone() is not None
+
+
+def rewrite_backup(path: Path, child_id: int) -> bool:
+    """Remove the child from one backup; True if it held the child. Safe to repeat."""
+    copy = backups.open_backup(path)
+    try:
+        if not _holds_child(copy, child_id):
+            return False
+        copy.execute("BEGIN IMMEDIATE")
+        try:
+            delete_child_rows(copy, child_id, erase_plan(copy))
+        except BaseException:
+            copy.execute("ROLLBACK")
+            raise
+        copy.execute("COMMIT")
+        backups.compact(copy)
+        return True
+    finally:
+        copy.close()
+
+
+def _save_progress(db: sqlite_utils.Database, job_id: str, step: str,
+                   done: dict[str, str]) -> None:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("UPDATE erasure_jobs SET step = ?, backups_json = ? WHERE id = ?",
+                   [step, json.dumps(done), job_id])
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def run_job(db: sqlite_utils.Database, job_id: str, *, db_path: str, backup_dir: str | Path,
+            now: float, deadline: float | None = None, wait: bool = True) -> ErasureJob:
+    """Carry a job on from wherever it stopped. With a `deadline` (time.monotonic()), stop
+    between backups once it passes; without `wait`, return at once if another runner is busy.
+    The job as it now stands is returned either way."""
+    from cloud.retention.erasure import prove_erasure
+
+    started = time.perf_counter()
+    with runner_turn(db_path, wait=wait) as mine:
+        job = load_job(db, job_id)
+        if job is None:
+            raise ErasureError(f"no erasure job {job_id}")
+        if not mine or job.done:
+            return job
+        backup_root = Path(backup_dir)
+        backups.remove_stale_partials(backup_root)
+        if job.step == STEP_BACKUPS:
+            done = dict(job.backups)
+            # A backup taken while this job waited may still hold the child: take it in too.
+            for item in backups.list_backups(backup_root):
+                done.setdefault(item.path.name, PENDING)
+            for name in [n for n, state in done.items() if state == PENDING]:
+                if deadline is not None and time.monotonic() >= deadline:
+                    _save_progress(db, job_id, STEP_BACKUPS, done)
+                    return load_job(db, job_id) or job
+                path = backup_root / name
+                held = path.exists() and rewrite_backup(path, job.child_id)
+                done[name] = REWRITTEN if held else CLEAN
+                _save_progress(db, job_id, STEP_BACKUPS, done)
+            _save_progress(db, job_id, STEP_PROOF, done)
+            job = load_job(db, job_id) or job
+        canaries = _load_canaries(db_path, job_id)
+        proof = prove_erasure(db, db_path, canaries or [], backup_root)
+        if canaries is None:
+            proof = ProofResult(**{**proof.__dict__,
+                                   "problem": "the values to search for were lost; the files "
+                                              "could not be checked for them"})
+        receipt = _receipt(job, proof, now, time.perf_counter() - started)
+        actor = audit.subject_ref("parent", job.parent_id) if job.parent_id is not None \
+            else "system"
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            audit.append(db, at=now, actor=actor, action="child.erase.proof",
+                         subject=audit.subject_ref("child", job.child_id),
+                         details={"receipt": job_id, "count": len(proof.findings),
+                                  "scope": "clean" if proof.clean and canaries is not None
+                                  else "incomplete"})
+            db.execute("UPDATE erasure_jobs SET step = ?, receipt_json = ?, finished_at = ? "
+                       "WHERE id = ?",
+                       [STEP_DONE, json.dumps(receipt.to_dict(), sort_keys=True), now, job_id])
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        _drop_canaries(db_path, job_id)
+        return load_job(db, job_id) or job
+
+
+def _receipt(job: ErasureJob, proof: ProofResult, now: float, elapsed_s: float
+             ) -> ErasureReceipt:
+    retention = table_retention()
+    categories = sorted({c for table, n in job.rows_removed.items() if n and table in retention
+                         for c in retention[table].categories})
+    return ErasureReceipt(receipt_id=job.job_id, erased_at=job.started_at, reason=job.reason,
+                          rows_removed=job.rows_removed, categories=categories,
+                          backups_rewritten=job.backups_rewritten, proof=proof,
+                          elapsed_s=elapsed_s, audit_hash=job.audit_hash)
+
+
+def receipt_of(job: ErasureJob) -> ErasureReceipt:
+    """The finished job's receipt as the object erase_child has always returned."""
+    if job.receipt is None:
+        raise ValueError(f"erasure {job.job_id} is not finished")
+    data = dict(job.receipt)
+    proof = {k: v for k, v in data.pop("proof").items() if k != "clean"}
+    data.pop("erased_at_iso", None)
+    data.pop("total_rows", None)
+    return ErasureReceipt(**data, proof=ProofResult(**proof))
+
+
+def finish_pending(db: sqlite_utils.Database, *, db_path: str, backup_dir: str | Path,
+                   now: float, wait: bool = True) -> list[ErasureJob]:
+    """Finish every erasure a crash or a timeout left unfinished; returns them as they stand."""
+    if "erasure_jobs" not in db.table_names():
+        return []
+    finished = [run_job(db, job.job_id, db_path=db_path, backup_dir=backup_dir, now=now,
+                        wait=wait) for job in pending_jobs(db)]
+    drop_orphan_canaries(db, db_path)
+    return finished
