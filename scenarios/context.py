@@ -10,6 +10,7 @@ from typing import Any
 from scenarios.model import Scenario
 from scenarios.processes import CloudServer, ToyProcess
 from scenarios.relay import Relay
+from scenarios.target import WHITE_BOX, Target
 
 FIXTURES = Path(__file__).resolve().parent.parent / "audio_fixtures"
 DEFAULT_PASSWORD = "correct horse battery staple"
@@ -79,6 +80,7 @@ class ScenarioContext:
     # consent change, in story order.
     timeline: list[dict[str, Any]] = field(default_factory=list)
     stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    target: Target = WHITE_BOX
 
     def family(self, name: object = "a") -> Family:
         key = str(name or "a")

@@ -79,7 +79,7 @@ class RunInfo:
 @dataclass(frozen=True)
 class RuleVerdict:
     rule: str
-    status: str  # pass | fail | not covered
+    status: str  # pass | fail | not applicable | not covered
     checks: tuple[CheckResult, ...]
 
 
@@ -88,8 +88,9 @@ def rule_verdicts(results: list[ScenarioResult]) -> list[RuleVerdict]:
     verdicts = []
     for rule in RULE_IDS:
         mine = tuple(c for c in checks if rule in c.rules)
-        status = ("not covered" if not mine
-                  else "pass" if all(c.status == "pass" for c in mine) else "fail")
+        applicable = [c for c in mine if c.status != "not applicable"]
+        status = ("not covered" if not mine else "not applicable" if not applicable
+                  else "pass" if all(c.status == "pass" for c in applicable) else "fail")
         verdicts.append(RuleVerdict(rule, status, mine))
     return verdicts
 
@@ -103,7 +104,9 @@ def summary(results: list[ScenarioResult]) -> dict[str, Any]:
         "scenarios_failed": sum(r.status == "fail" for r in results),
         "checks": len(checks),
         "checks_failed": sum(c.status == "fail" for c in checks),
-        "rules_covered": sum(v.status != "not covered" for v in verdicts),
+        "checks_not_applicable": sum(c.status == "not applicable" for c in checks),
+        "rules_covered": sum(v.status in ("pass", "fail") for v in verdicts),
+        "rules_not_applicable": [v.rule for v in verdicts if v.status == "not applicable"],
         "rules_failed": [v.rule for v in verdicts if v.status == "fail"],
         "rules_not_covered": [v.rule for v in verdicts if v.status == "not covered"],
         "violations_expected": len(negative),
@@ -231,7 +234,9 @@ def write_junit(results: list[ScenarioResult], path: Path, run: RunInfo | None =
                                  name=f"{check.check_id} [{' '.join(check.rules)}]",
                                  time=f"{check.seconds:.3f}")
             ET.SubElement(case, "system-out").text = check.evidence
-            if check.status == "fail":
+            if check.status == "not applicable":
+                ET.SubElement(case, "skipped", message=check.evidence)
+            elif check.status == "fail":
                 wanted = ("the rule to hold" if check.expect == "hold"
                           else "the deliberate violation to be detected")
                 failure = ET.SubElement(case, "failure",
@@ -254,7 +259,7 @@ table{border-collapse:collapse;width:100%}th,td{text-align:left;vertical-align:t
 padding:6px 8px;border-bottom:1px solid #e3e7ec}th{font-size:.85rem;color:#3d4757;
 font-weight:600}.pill{display:inline-block;border-radius:99px;padding:1px 10px;
 font-size:.8rem;font-weight:700;white-space:nowrap}.pass{background:#d4efdd;color:#0f4a27}
-.fail{background:#f9d6d6;color:#6e0f0f}.not-covered,.na{background:#e8e8e8;color:#3a3a3a}
+.fail{background:#f9d6d6;color:#6e0f0f}.not-covered,.not-applicable,.na{background:#e8e8e8;color:#3a3a3a}
 .caught{background:#fde9b8;color:#553b00}.neg{background:#fde9b8;color:#553b00}
 .big{font-size:1.7rem;font-weight:700}.stats{display:grid;gap:12px;
 grid-template-columns:repeat(auto-fit,minmax(150px,1fr))}.stats .card{margin:0}
@@ -460,8 +465,8 @@ def to_html(results: list[ScenarioResult], run: RunInfo | None = None) -> str:
     totals = summary(results)
     texts = rule_texts()
     verdicts = rule_verdicts(results)
-    covered = [v for v in verdicts if v.status != "not covered"]
-    uncovered = [v for v in verdicts if v.status == "not covered"]
+    covered = [v for v in verdicts if v.status in ("pass", "fail")]
+    uncovered = [v for v in verdicts if v.status not in ("pass", "fail")]
     out = ["<!doctype html><html lang=en><head><meta charset=utf-8>",
            "<meta name=viewport content='width=device-width,initial-scale=1'>",
            "<title>Teddy privacy scenarios report</title>", f"<style>{STYLE}</style></head>",
@@ -486,8 +491,9 @@ def to_html(results: list[ScenarioResult], run: RunInfo | None = None) -> str:
     out.append(f"<h2>Rules covered ({len(covered)})</h2><div class=card>"
                + _rule_rows(covered, texts) + "</div>")
     if uncovered:
-        out.append(f"<details class=card><summary>Rules not covered by this run "
-                   f"({len(uncovered)})</summary>" + _rule_rows(uncovered, texts) + "</details>")
+        out.append(f"<details class=card><summary>Rules not covered or not applicable in "
+                   f"this run ({len(uncovered)})</summary>" + _rule_rows(uncovered, texts)
+                   + "</details>")
     out.append(_detection(run))
     out.append("<h2>The stories</h2>")
     for result in results:

@@ -94,6 +94,8 @@ def score(results: list[ScenarioResult],
 
     for result in results:
         for check in result.checks:
+            if check.status == "not applicable":
+                continue
             entry = of(check.kind)
             if result.scenario.negative_control:
                 if check.expect == "violation":

@@ -209,9 +209,15 @@ def start_toy(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     mutant = ctx.scenario.mutant
     if mutant is not None and MUTANTS[mutant].side == "toy":
         module, env[MUTANT_ENV] = "scenarios.variants.mutants", mutant
-    toy = ToyProcess(family.state_dir, f"{scheme}://{family.relay.host}:{family.relay.port}",
-                     module=module, clock_file=ctx.cloud.clock_file, ca_file=ctx.cloud.ca_file,
-                     env=env)
+    url = f"{scheme}://{family.relay.host}:{family.relay.port}"
+    argv = None
+    if ctx.target.toy_command is not None:
+        argv = ctx.target.toy_argv(state=str(family.state_dir), cloud=url,
+                                   clock_file=str(ctx.cloud.clock_file),
+                                   ca_file=str(ctx.cloud.ca_file or ""))
+    toy = ToyProcess(family.state_dir, url, module=module, clock_file=ctx.cloud.clock_file,
+                     ca_file=ctx.cloud.ca_file, env=env, argv=argv,
+                     cwd=ctx.target.cwd if argv else None)
     family.toy = ctx.stack.enter_context(toy)
     family.policy = family.toy.call("status")["policy"]
 

@@ -8,7 +8,7 @@ import requests
 
 from scenarios.args import arg
 from scenarios.checks import Observation, check, held_if
-from scenarios.checks.dbview import dump
+from scenarios.checks.dbview import visible_dump
 from scenarios.checks.probes import INTENT_PATH, POLICY_PATH, Prober, keys_of
 from scenarios.context import ScenarioContext
 
@@ -22,17 +22,18 @@ def old_credentials_refused(ctx: ScenarioContext, args: dict[str, Any]) -> Obser
     family = ctx.family(arg(args, "family", str, "a"))
     keys = keys_of(family)
     prober = Prober(ctx)
-    before = dump(ctx.cloud.db_path)
+    before = visible_dump(ctx)
     body = prober.message(keys, "greet")
     intent = prober.send("POST", INTENT_PATH, body,
                          prober.headers(keys, "POST", INTENT_PATH, body))
     policy = prober.send("GET", POLICY_PATH, b"", prober.headers(keys, "GET", POLICY_PATH, b""))
-    after = dump(ctx.cloud.db_path)
+    after = visible_dump(ctx)
     problems = [f"{name} with the old keys answered {response.status_code}, expected 401"
                 for name, response in (("an intent", intent), ("a policy request", policy))
                 if response.status_code != 401]
     if before != after:
-        problems.append(f"the old keys changed {sorted(t for t in after if before[t] != after[t])}")
+        changed = sorted(t for t in after or {} if (before or {}).get(t) != after[t])
+        problems.append(f"the old keys changed {changed}")
     return held_if(problems, f"toy {keys.device_id}'s old keys refused: intent "
                              f"{intent.status_code}, policy {policy.status_code}; nothing changed")
 
