@@ -20,12 +20,15 @@ from scenarios.context import ScenarioContext
 # A run this long, constant within each voice and different between them, has odds of about
 # 16^-6 per position of arising by chance in random hex (2 hears per voice).
 MIN_KEYED_RUN = 3
+# Shorter values (numbers, words, flags) are compared whole: any difference that follows the
+# voice counts.
+MIN_IDENTIFIER_CHARS = 16
 
 
 def _keyed_runs(a: list[str], b: list[str]) -> list[tuple[int, int]]:
     """(start, length) of runs that repeat within each voice and differ between voices."""
     length = len(a[0])
-    if any(len(v) != length for v in a + b):
+    if length < MIN_IDENTIFIER_CHARS or any(len(v) != length for v in a + b):
         return [(0, length)] if len(set(a)) == 1 and len(set(b)) == 1 and a[0] != b[0] else []
     keyed = [len({v[i] for v in a}) == 1 and len({v[i] for v in b}) == 1 and a[0][i] != b[0][i]
              for i in range(length)]
