@@ -21,9 +21,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run.add_argument("--html", type=Path, help="write a self-contained HTML report here")
     run.add_argument("--jobs", type=int, default=4, help="scenarios run at once (default 4)")
     run.add_argument("--keep", type=Path, help="copy each scenario's files (db, logs) here")
+    run.add_argument("--toy-command", metavar="TEMPLATE",
+                     help="test another toy: a command speaking the toy agent's JSON-lines "
+                          "protocol; {state}, {cloud}, {clock_file} and {ca_file} are filled in "
+                          "(see docs/scenarios.md)")
+    run.add_argument("--cloud-command", metavar="TEMPLATE",
+                     help="test another cloud: a command serving the device API and parent "
+                          "pages on {host}:{port}, with {workdir} as its folder")
+    run.add_argument("--mutants", action="store_true",
+                     help="also replay targeted scenarios against automated mutants of the "
+                          "cloud and toy, and score every check kind")
     run.set_defaults(handler=_run)
     listing = sub.add_parser("list", help="list the catalogue's scenarios and their rules")
     listing.set_defaults(handler=_list)
+    rules = sub.add_parser("rules", help="print the rulebook (IDs and titles, or docs/rules.md)")
+    rules.add_argument("--markdown", action="store_true",
+                       help="print the whole rulebook as Markdown (this is docs/rules.md)")
+    rules.set_defaults(handler=_rules)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -51,19 +65,43 @@ def _run(args: argparse.Namespace) -> int:
         print(f"  {result.status.upper():4}  {result.scenario.name} ({result.seconds:.1f} s)",
               file=sys.stderr, flush=True)
 
-    print(f"Running {len(scenarios)} scenarios, {args.jobs} at a time...", file=sys.stderr)
+    from scenarios.scoring import mutant_scenarios, score
+    from scenarios.target import Target
+
+    target = Target(toy_command=args.toy_command, cloud_command=args.cloud_command)
+    try:  # a bad template is refused before anything starts
+        if args.toy_command:
+            target.toy_argv(state="s", cloud="c", clock_file="f", ca_file="a")
+        if args.cloud_command:
+            target.cloud_argv(host="h", port=1, workdir="w")
+    except ValueError as exc:
+        print(f"teddy scenarios run: {exc}", file=sys.stderr)
+        return 2
+
+    mutated = mutant_scenarios(scenarios) if args.mutants else []
+    if not target.white_box:
+        print(f"Target: {target.describe()}", file=sys.stderr)
+    print(f"Running {len(scenarios)} scenarios"
+          + (f" and {len(mutated)} mutation runs" if mutated else "")
+          + f", {args.jobs} at a time...", file=sys.stderr)
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        results = run_all(scenarios, jobs=args.jobs, keep_dir=args.keep, on_done=progress)
+        everything = run_all(scenarios + mutated, jobs=args.jobs, keep_dir=args.keep,
+                             on_done=progress, target=target)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    print(reports.console(results))
-    print(f"Wall time: {time.perf_counter() - started:.1f} s")
+    results = [r for r in everything if r.scenario.mutant is None]
+    mutant_results = [r for r in everything if r.scenario.mutant is not None]
+    wall = time.perf_counter() - started
+    run = reports.RunInfo.collect(wall_s=wall, score=score(results, mutant_results),
+                                  target=target.describe())
+    print(reports.console(results, run))
+    print(f"Wall time: {wall:.1f} s")
     for path, write in ((args.json, reports.write_json), (args.junit, reports.write_junit),
                         (args.html, reports.write_html)):
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            write(results, path)
+            write(results, path, run)
     return 0 if all(r.status == "pass" for r in results) else 1
 
 
@@ -84,4 +122,15 @@ def _list(_args: argparse.Namespace) -> int:
         rules = sorted({r for c in scenario.checks for r in c.rules})
         tag = " (negative control)" if scenario.negative_control else ""
         print(f"{scenario.name}{tag}: {scenario.title}\n    rules: {' '.join(rules)}")
+    return 0
+
+
+def _rules(args: argparse.Namespace) -> int:
+    from scenarios.rules import render_markdown, rulebook
+
+    if args.markdown:
+        sys.stdout.write(render_markdown())
+        return 0
+    for rule in rulebook().rules.values():
+        print(f"{rule.id} {rule.title}")
     return 0

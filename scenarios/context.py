@@ -10,6 +10,7 @@ from typing import Any
 from scenarios.model import Scenario
 from scenarios.processes import CloudServer, ToyProcess
 from scenarios.relay import Relay
+from scenarios.target import WHITE_BOX, Target
 
 FIXTURES = Path(__file__).resolve().parent.parent / "audio_fixtures"
 DEFAULT_PASSWORD = "correct horse battery staple"
@@ -37,6 +38,10 @@ class Family:
     export: dict[str, Any] | None = None
     receipt: dict[str, Any] | None = None
     deletion_seconds: float | None = None
+    # What the parent pages said after the family's last consent change (flash messages).
+    messages: list[str] = field(default_factory=list)
+    # Cookies copied from the parent's browser, as a thief would, before a sign-out.
+    stolen_cookies: dict[str, str] | None = None
 
     @property
     def turns(self) -> list[dict[str, Any]]:
@@ -71,7 +76,11 @@ class ScenarioContext:
     marks: dict[str, dict[str, int]] = field(default_factory=dict)
     snapshots: dict[str, Any] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
+    # What a reader sees in the report: each turn (child -> toy -> wire -> cloud) and each
+    # consent change, in story order.
+    timeline: list[dict[str, Any]] = field(default_factory=list)
     stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+    target: Target = WHITE_BOX
 
     def family(self, name: object = "a") -> Family:
         key = str(name or "a")

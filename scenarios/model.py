@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import yaml
 
-from scenarios.rules import is_rule
+from scenarios.rules import RULE_IDS, is_rule
 from scenarios.variants import CLOUD_VARIANTS, TOY_VARIANTS
 
 Expect = Literal["hold", "violation"]
@@ -73,10 +73,13 @@ class Scenario:
     cloud_config: dict[str, Any]
     steps: tuple[Step | CheckSpec, ...]
     tags: tuple[str, ...] = field(default=())
+    # Set only on a copy made for a mutation run (scenarios.variants.mutants).
+    mutant: str | None = None
 
     @property
     def negative_control(self) -> bool:
-        return self.toy_variant is not None or self.cloud_variant is not None
+        return (self.toy_variant is not None or self.cloud_variant is not None
+                or self.mutant is not None)
 
     @property
     def checks(self) -> list[CheckSpec]:
@@ -103,8 +106,8 @@ def _check(path: Path, index: int, raw: Any, kinds: Collection[str], seen: set[s
         raise _fail(path, where, f"unknown check kind {kind!r}; known: {', '.join(sorted(kinds))}")
     rules = spec.get("rules")
     if not isinstance(rules, list) or not rules or not all(is_rule(r) for r in rules):
-        raise _fail(path, where, f"rules must be a non-empty list of rule IDs R01-R28, "
-                                 f"got {rules!r}")
+        raise _fail(path, where, f"rules must be a non-empty list of rule IDs "
+                                 f"{RULE_IDS[0]}-{RULE_IDS[-1]}, got {rules!r}")
     expect = spec.get("expect", "hold")
     if expect not in ("hold", "violation"):
         raise _fail(path, where, f"expect must be 'hold' or 'violation', got {expect!r}")

@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -20,6 +21,7 @@ from typing import IO, Any
 
 import requests
 
+from scenarios.target import Target
 from teddy.cloud_process import free_port, stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -52,8 +54,11 @@ class CloudServer:
     """
 
     def __init__(self, workdir: Path, *, module: str = "teddy", env: dict[str, str] | None = None,
-                 tls: bool = False, workers: int = 2, config_file: Path | None = None) -> None:
+                 tls: bool = False, workers: int = 2, config_file: Path | None = None,
+                 target: Target | None = None) -> None:
         self.workdir = workdir
+        # A black-box cloud: someone else's server, started from the target's command.
+        self.target = target if target is not None and target.cloud_command else None
         self.db_path = workdir / "cloud.db"
         self.clock_file = workdir / "clock-offset"
         self.backup_dir = workdir / "backups"
@@ -93,6 +98,22 @@ class CloudServer:
         if self.process is not None and self.process.poll() is None:
             raise ProcessError("the cloud is already running")
         self.backup_dir.mkdir(parents=True, exist_ok=True)
+        if self.target is not None:
+            command = self.target.cloud_argv(host=self.host, port=self.port,
+                                             workdir=str(self.workdir))
+        else:
+            command = self._serve_command()
+        env = _child_env({"TEDDY_BACKUP_DIR": str(self.backup_dir), **self.env})
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL, start_new_session=True,
+                                            env=env, cwd=self.target.cwd if self.target
+                                            else self.workdir)
+        self.starts += 1
+        self._wait_healthy(timeout_s)
+        return self
+
+    def _serve_command(self) -> list[str]:
         command = self.cli_command("serve", "--db", str(self.db_path), "--host", self.host,
                                    "--port", str(self.port), "--clock-file",
                                    str(self.clock_file), "--workers", str(self.workers))
@@ -100,14 +121,7 @@ class CloudServer:
             command += ["--tls", "--tls-dir", str(self.tls_dir)]
         if self.config_file is not None:
             command += ["--config", str(self.config_file)]
-        env = _child_env({"TEDDY_BACKUP_DIR": str(self.backup_dir), **self.env})
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True,
-                                            env=env, cwd=self.workdir)
-        self.starts += 1
-        self._wait_healthy(timeout_s)
-        return self
+        return command
 
     def _wait_healthy(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -120,8 +134,10 @@ class CloudServer:
             if self.tls and self.ca_file and self.ca_file.exists():
                 verify = str(self.ca_file)
             with contextlib.suppress(requests.RequestException):
-                if requests.get(self.url + "/healthz", timeout=1, verify=verify).ok:
-                    return
+                # /healthz is Teddy's; any cloud serving the documented API has the other.
+                for path in ("/healthz", "/api/openapi.json"):
+                    if requests.get(self.url + path, timeout=1, verify=verify).ok:
+                        return
             time.sleep(0.05)
         self.stop()
         raise ProcessError(f"the cloud was not healthy within {timeout_s:.0f} s:\n"
@@ -130,6 +146,14 @@ class CloudServer:
     def stop(self) -> None:
         if self.process is not None:
             stop_process_group(self.process, STOP_GRACE_S)
+
+    def kill(self) -> None:
+        """kill -9 the whole server, workers included, mid-whatever it was doing."""
+        if self.process is None or self.process.poll() is not None:
+            raise ProcessError("the cloud is not running")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
 
     def set_clock_offset(self, seconds: float) -> None:
         temporary = self.clock_file.with_suffix(".tmp")
@@ -161,8 +185,13 @@ class ToyProcess:
 
     def __init__(self, state_dir: Path, cloud_url: str, *, module: str = "scenarios.toy_agent",
                  clock_file: Path | None = None, ca_file: Path | None = None,
-                 log_path: Path | None = None) -> None:
+                 log_path: Path | None = None, env: dict[str, str] | None = None,
+                 argv: list[str] | None = None, cwd: str | None = None) -> None:
         self.state_dir = state_dir
+        # Someone else's toy: its own command line, speaking the same protocol.
+        self.argv = argv
+        self.cwd = cwd
+        self.env = dict(env or {})
         self.cloud_url = cloud_url
         self.module = module
         self.clock_file = clock_file
@@ -179,11 +208,14 @@ class ToyProcess:
             command += ["--clock-file", str(self.clock_file)]
         if self.ca_file is not None:
             command += ["--ca-file", str(self.ca_file)]
+        if self.argv is not None:
+            command = self.argv
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stdin=subprocess.PIPE,
                                             stdout=subprocess.PIPE, stderr=log, text=True,
                                             bufsize=1, start_new_session=True,
-                                            env=_child_env(), cwd=self.state_dir.parent)
+                                            env=_child_env(self.env),
+                                            cwd=self.cwd or self.state_dir.parent)
         assert self.process.stdout is not None
         threading.Thread(target=self._read_lines, args=(self.process.stdout,),
                          daemon=True).start()

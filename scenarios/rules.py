@@ -1,93 +1,123 @@
-"""The rulebook's rule IDs and titles, and which check kinds can be run against them.
+"""The rulebook: every privacy rule's ID, title, full text and legal sources.
 
-The full rule text lives in ../shared/PRIVACY_RULES.md next to the repository; it is read at
-run time when present so reports quote the rulebook itself. The IDs and short titles below
-keep the runner working where that file is absent (for example a bare CI checkout).
+One source, `scenarios/rules.yaml`, shipped inside the package. Scenarios name rules by ID,
+reports quote the full text, and `docs/rules.md` is rendered from it (`render_markdown`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import re
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-RULES_FILE_ENV = "TEDDY_RULES_FILE"
+import yaml
 
-BUILTIN_TITLES: dict[str, str] = {
-    "R01": "No audio leaves the toy",
-    "R02": "The audio buffer is dropped after recognition and never written to disk",
-    "R03": "Every message the toy sends matches an allow-listed schema",
-    "R04": "Personal slots leave only with the consented purpose; location never",
-    "R05": "Before any consent the toy works offline-only; default deny",
-    "R06": "Out-of-domain speech is rejected on the toy",
-    "R07": "The cloud refuses (403) child data without verified consent for its purpose",
-    "R08": "Each consent record stores who, when, notice version, purposes and method",
-    "R09": "Email-plus and text-plus never switch on third-party disclosure",
-    "R10": "Third-party disclosure is its own consent, off by default",
-    "R11": "A new notice that adds a category or purpose suspends it until re-consent",
-    "R12": "Revoking consent takes effect at once",
-    "R13": "The consent age threshold comes from configuration per jurisdiction",
-    "R14": "Declining is as easy and visible as accepting; no pre-ticked boxes",
-    "R15": "Every stored field has a declared category, purpose and finite retention",
-    "R16": "When the clock passes a record's retention period, the record is gone",
-    "R17": "The written retention policy is shown to parents on the notice page",
-    "R18": "A deletion request removes the child's data everywhere",
-    "R19": "After deletion a canary is absent from the raw database bytes and backups",
-    "R20": "Deletion completes well inside a month, with a receipt holding no personal data",
-    "R21": "Profiles inactive for a configured time are deleted automatically",
-    "R22": "A parent can see and export every value held about their child",
-    "R23": "Personalisation and profiling are off until a parent turns them on",
-    "R24": "The toy signals when it is listening and when history can be reviewed",
-    "R25": "A fresh install and an update both start at the highest privacy settings",
-    "R26": "TLS, per-device authentication, and no access to another family's data",
-    "R27": "Consent changes and deletions are in an append-only audit log without child content",
-    "R28": "Bad input gets a clear 4xx error and changes nothing",
-}
-RULE_IDS: tuple[str, ...] = tuple(BUILTIN_TITLES)
-_RULE_LINE = re.compile(r"^- (R\d\d) (.*)$")
+RULES_YAML = Path(__file__).resolve().parent / "rules.yaml"
 
 
-def rules_file() -> Path | None:
-    configured = os.environ.get(RULES_FILE_ENV)
-    candidates = [Path(configured)] if configured else []
-    candidates.append(REPO_ROOT.parent / "shared" / "PRIVACY_RULES.md")
-    return next((path for path in candidates if path.is_file()), None)
+class RulebookError(ValueError):
+    """rules.yaml is malformed; the message says which rule and which field."""
 
 
-def parse_rulebook(text: str) -> dict[str, str]:
-    """Rule ID -> its full text, joining the indented continuation lines."""
-    rules: dict[str, str] = {}
-    current: str | None = None
-    for line in text.splitlines():
-        match = _RULE_LINE.match(line)
-        if match:
-            current = match[1]
-            rules[current] = match[2].strip()
-        elif current and line.startswith("  ") and line.strip():
-            rules[current] += " " + line.strip()
-        else:
-            current = None
-    return rules
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    group: str
+    title: str
+    text: str
+    sources: tuple[str, ...]
+    amended: str | None = None
+
+    def full_text(self) -> str:
+        return f"{self.text} ({'; '.join(self.sources)})"
+
+
+@dataclass(frozen=True)
+class Rulebook:
+    revision: int
+    changes: str
+    sources: dict[str, str]
+    groups: dict[str, str]
+    rules: dict[str, Rule]
+
+
+def _words(value: Any) -> str:
+    return " ".join(str(value).split())
+
+
+def parse_rulebook(raw: Any) -> Rulebook:
+    """Validate the YAML document: sequential IDs R01.., known groups, text and sources."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("rules"), list):
+        raise RulebookError("rules.yaml needs a 'rules' list")
+    groups = {str(g["id"]): _words(g["title"]) for g in raw.get("groups", [])}
+    rules: dict[str, Rule] = {}
+    for number, entry in enumerate(raw["rules"], 1):
+        expected = f"R{number:02d}"
+        if not isinstance(entry, dict) or entry.get("id") != expected:
+            raise RulebookError(f"rule #{number} must have id {expected}")
+        missing = [k for k in ("group", "title", "text", "sources") if not entry.get(k)]
+        if missing:
+            raise RulebookError(f"{expected} lacks {', '.join(missing)}")
+        if entry["group"] not in groups:
+            raise RulebookError(f"{expected}: unknown group {entry['group']!r}")
+        rules[expected] = Rule(expected, str(entry["group"]), _words(entry["title"]),
+                               _words(entry["text"]),
+                               tuple(_words(s) for s in entry["sources"]),
+                               _words(entry["amended"]) if entry.get("amended") else None)
+    return Rulebook(int(raw.get("revision", 1)), _words(raw.get("changes", "")),
+                    {str(k): _words(v) for k, v in (raw.get("sources") or {}).items()},
+                    groups, rules)
 
 
 @cache
+def rulebook() -> Rulebook:
+    return parse_rulebook(yaml.safe_load(RULES_YAML.read_text("utf-8")))
+
+
+RULE_IDS: tuple[str, ...] = tuple(rulebook().rules)
+
+
 def rule_texts() -> dict[str, str]:
-    """Every rule's text: from the rulebook when it can be read, else the built-in titles."""
-    texts = dict(BUILTIN_TITLES)
-    path = rules_file()
-    if path is not None:
-        with contextlib.suppress(OSError):
-            parsed = parse_rulebook(path.read_text("utf-8"))
-            texts.update({rid: text for rid, text in parsed.items() if rid in texts})
-    return texts
+    """Rule ID -> full text with its sources, as reports quote it."""
+    return {rid: rule.full_text() for rid, rule in rulebook().rules.items()}
 
 
 def rule_title(rule_id: str) -> str:
-    return BUILTIN_TITLES.get(rule_id, rule_id)
+    rule = rulebook().rules.get(rule_id)
+    return rule.title if rule else rule_id
 
 
 def is_rule(rule_id: object) -> bool:
-    return isinstance(rule_id, str) and rule_id in BUILTIN_TITLES
+    return isinstance(rule_id, str) and rule_id in rulebook().rules
+
+
+def render_markdown(book: Rulebook | None = None) -> str:
+    """docs/rules.md, generated: `teddy scenarios rules --markdown > docs/rules.md`."""
+    book = book or rulebook()
+    lines = [
+        "# The rulebook: privacy rules a scenario can check",
+        "",
+        "<!-- Generated from scenarios/rules.yaml by `teddy scenarios rules --markdown`; "
+        "edit the YAML, not this file. -->",
+        "",
+        f"Revision {book.revision}. {book.changes}",
+        "",
+        "Each rule has a stable ID. Scenarios, reports and tests name the rule they check by this "
+        "ID, so a reader can follow a failing check back to the law or principle behind it.",
+        "",
+        "Sources:",
+        "",
+        *[f"- **{key}**: {value}" for key, value in book.sources.items()],
+    ]
+    for group, title in book.groups.items():
+        members = [r for r in book.rules.values() if r.group == group]
+        if not members:
+            continue
+        lines += ["", f"## {title}", ""]
+        for rule in members:
+            lines.append(f"- **{rule.id} {rule.title}.** {rule.text} "
+                         f"*Sources: {'; '.join(rule.sources)}.*")
+            if rule.amended:
+                lines.append(f"  *{rule.amended}*")
+    return "\n".join(lines) + "\n"

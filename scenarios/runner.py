@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 
@@ -25,12 +25,25 @@ from scenarios.context import ScenarioContext, StepError
 from scenarios.model import CheckSpec, Scenario, load_scenario
 from scenarios.processes import CloudServer
 from scenarios.steps import STEPS, run_step
+from scenarios.target import (
+    CHECK_NEEDS,
+    CLOUD_INTERNALS,
+    PARTLY_BLIND,
+    SKIPPABLE_STEPS,
+    STEP_NEEDS,
+    WHITE_BOX,
+    Target,
+)
 from scenarios.variants import CLOUD_VARIANTS
+from scenarios.variants.mutants import ENV as MUTANT_ENV
+from scenarios.variants.mutants import MUTANTS
+
+MUTANTS_MODULE = "scenarios.variants.mutants"
 
 CATALOGUE = Path(__file__).resolve().parent / "catalogue"
 # Set on Ctrl-C or SIGTERM: every running scenario stops at its next step and cleans up.
 STOP = threading.Event()
-Observed = Literal["held", "violated", "error", "not run"]
+Observed = Literal["held", "violated", "error", "not run", "not applicable"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +60,9 @@ class CheckResult:
     seconds: float
 
     @property
-    def status(self) -> Literal["pass", "fail"]:
+    def status(self) -> Literal["pass", "fail", "not applicable"]:
+        if self.observed == "not applicable":
+            return "not applicable"
         wanted = "held" if self.expect == "hold" else "violated"
         return "pass" if self.observed == wanted else "fail"
 
@@ -59,10 +74,11 @@ class ScenarioResult:
     seconds: float = 0.0
     error: str | None = None
     log: list[str] = field(default_factory=list)
+    timeline: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def status(self) -> Literal["pass", "fail"]:
-        ok = self.error is None and all(c.status == "pass" for c in self.checks)
+        ok = self.error is None and all(c.status != "fail" for c in self.checks)
         return "pass" if ok else "fail"
 
 
@@ -76,12 +92,18 @@ def catalogue_files() -> list[Path]:
 
 
 def _evaluate(ctx: ScenarioContext, spec: CheckSpec) -> CheckResult:
+    missing = ctx.target.missing(CHECK_NEEDS.get(spec.kind, frozenset()))
+    if missing:
+        return _not_applicable(ctx.scenario, spec, f"needs {' and '.join(missing)}, which this "
+                                                   "black-box target does not give")
     started = time.perf_counter()
     observed: Observed
     try:
         observation = load_all()[spec.kind](ctx, spec.args)
         observed = "held" if observation.held else "violated"
         evidence = observation.evidence
+        if spec.kind in PARTLY_BLIND and CLOUD_INTERNALS not in ctx.target.access:
+            evidence += " [black-box cloud: its database could not be checked for changes]"
     except Exception as exc:  # noqa: BLE001 - an observation that fails is reported, not raised
         observed, evidence = "error", f"could not observe: {type(exc).__name__}: {exc}"
     return CheckResult(ctx.scenario.name, spec.id, spec.title, spec.kind, spec.rules,
@@ -94,21 +116,34 @@ def _not_run(scenario: Scenario, spec: CheckSpec, reason: str) -> CheckResult:
                        scenario.negative_control, "not run", reason, 0.0)
 
 
-def _cloud_for(scenario: Scenario, workdir: Path) -> CloudServer:
+def _not_applicable(scenario: Scenario, spec: CheckSpec, reason: str) -> CheckResult:
+    return CheckResult(scenario.name, spec.id, spec.title, spec.kind, spec.rules, spec.expect,
+                       scenario.negative_control, "not applicable", reason, 0.0)
+
+
+def _cloud_for(scenario: Scenario, workdir: Path, target: Target) -> CloudServer:
     config_file = None
     if scenario.cloud_config:
         config_file = workdir / "cloud-config.yaml"
         config_file.write_text(yaml.safe_dump(scenario.cloud_config), "utf-8")
     module = CLOUD_VARIANTS[scenario.cloud_variant] if scenario.cloud_variant else "teddy"
-    return CloudServer(workdir, module=module, env=scenario.cloud_env, tls=scenario.tls,
-                       config_file=config_file)
+    env = dict(scenario.cloud_env)
+    if scenario.mutant is not None and MUTANTS[scenario.mutant].side == "cloud":
+        module, env[MUTANT_ENV] = MUTANTS_MODULE, scenario.mutant
+    return CloudServer(workdir, module=module, env=env, tls=scenario.tls,
+                       config_file=config_file, target=target)
 
 
-def run_scenario(scenario: Scenario, keep_dir: Path | None = None) -> ScenarioResult:
+def run_scenario(scenario: Scenario, keep_dir: Path | None = None,
+                 target: Target = WHITE_BOX) -> ScenarioResult:
     started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix=f"teddy-scenario-{scenario.name}-"))
     result = ScenarioResult(scenario)
-    ctx = ScenarioContext(scenario, workdir, _cloud_for(scenario, workdir))
+    # Negative controls calibrate the checks with Teddy's own broken variants, whatever the
+    # target; only the clean stories are played against someone else's toy or cloud.
+    target = WHITE_BOX if scenario.negative_control else target
+    ctx = ScenarioContext(scenario, workdir, _cloud_for(scenario, workdir, target),
+                          target=target)
     pending = list(scenario.steps)
     where = "starting the cloud"
     try:
@@ -122,6 +157,19 @@ def run_scenario(scenario: Scenario, keep_dir: Path | None = None) -> ScenarioRe
                 item = pending.pop(0)
                 if isinstance(item, CheckSpec):
                     result.checks.append(_evaluate(ctx, item))
+                    continue
+                missing = target.missing(STEP_NEEDS.get(item.action, frozenset()))
+                if missing and item.action in SKIPPABLE_STEPS:
+                    ctx.note(f"step {item.index + 1} ({item.action}) skipped: needs "
+                             f"{' and '.join(missing)}")
+                elif missing:
+                    reason = (f"the story's step {item.index + 1} ({item.action}) needs "
+                              f"{' and '.join(missing)}, which this black-box target does not "
+                              "give")
+                    ctx.note(reason)
+                    result.checks += [_not_applicable(scenario, spec, reason)
+                                      for spec in pending if isinstance(spec, CheckSpec)]
+                    pending.clear()
                 else:
                     where = f"step {item.index + 1} ({item.action})"
                     began = time.perf_counter()
@@ -133,6 +181,7 @@ def run_scenario(scenario: Scenario, keep_dir: Path | None = None) -> ScenarioRe
                           for spec in pending if isinstance(spec, CheckSpec)]
     finally:
         result.log = ctx.log
+        result.timeline = ctx.timeline
         result.seconds = time.perf_counter() - started
         if keep_dir is not None:
             shutil.copytree(workdir, keep_dir / scenario.name, dirs_exist_ok=True)
@@ -141,10 +190,11 @@ def run_scenario(scenario: Scenario, keep_dir: Path | None = None) -> ScenarioRe
 
 
 def run_all(scenarios: list[Scenario], jobs: int = 2, keep_dir: Path | None = None,
-            on_done: Callable[[ScenarioResult], None] | None = None) -> list[ScenarioResult]:
+            on_done: Callable[[ScenarioResult], None] | None = None,
+            target: Target = WHITE_BOX) -> list[ScenarioResult]:
     """Run scenarios `jobs` at a time; results come back in the order given."""
     def one(scenario: Scenario) -> ScenarioResult:
-        result = run_scenario(scenario, keep_dir)
+        result = run_scenario(scenario, keep_dir, target)
         if on_done is not None:
             on_done(result)
         return result

@@ -4,6 +4,7 @@ network change, the cloud restarts. Each step either does what it says or raises
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,8 @@ from scenarios.context import FIXTURES, Family, ScenarioContext, StepError
 from scenarios.processes import ToyProcess
 from scenarios.relay import Relay
 from scenarios.variants import TOY_VARIANTS
+from scenarios.variants.mutants import ENV as MUTANT_ENV
+from scenarios.variants.mutants import MUTANTS
 
 DAY_S = 86400.0
 # The payment processor's documented test card: verification passes, nothing is charged.
@@ -77,20 +80,46 @@ def consent(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     extra = {k: v for k, v in args.items() if k not in ("family", "method", "purposes")}
     if method in ("payment_card", "card"):
         extra.setdefault("card_number", TEST_CARD)
+    purposes = str_list(args, "purposes")
     family.require_parent().verify_and_consent(family.require_child(), method=method,
-                                               purposes=str_list(args, "purposes"), **extra)
+                                               purposes=purposes, **extra)
+    _consent_event(ctx, family, f"parent allows {', '.join(purposes)} (verified by "
+                                f"{method.replace('_', ' ')})")
+
+
+def _consent_event(ctx: ScenarioContext, family: Family, text: str) -> None:
+    ctx.timeline.append({"type": "consent", "family": family.name, "text": text})
 
 
 @step("decline_all")
 def decline_all(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     family = _family(ctx, args)
     family.require_parent().decline_all(family.require_child())
+    _consent_event(ctx, family, "parent declines everything")
 
 
 @step("revoke")
 def revoke(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     family = _family(ctx, args)
-    family.require_parent().revoke(family.require_child(), arg(args, "purpose", str))
+    outcome = family.require_parent().revoke(family.require_child(), arg(args, "purpose", str))
+    family.messages = list(outcome.messages)
+    _consent_event(ctx, family, f"parent turns off {arg(args, 'purpose', str)}: "
+                                + " ".join(family.messages))
+    ctx.note(f"revoke: the parent was told {' / '.join(family.messages)!r}")
+
+
+@step("copy_session")
+def copy_session(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    """Copy the parent's cookies, as malware or a shared computer would (R33)."""
+    family = _family(ctx, args)
+    family.stolen_cookies = family.require_parent().http.cookies.get_dict()
+    if not family.stolen_cookies:
+        raise StepError(f"family {family.name!r} has no session cookie to copy")
+
+
+@step("logout")
+def logout(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    _family(ctx, args).require_parent().logout()
 
 
 @step("export")
@@ -106,6 +135,60 @@ def delete_all(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     receipt = family.require_parent().delete_all(family.require_child())
     family.deletion_seconds = time.perf_counter() - started
     family.receipt = receipt if isinstance(receipt, dict) else {"text": str(receipt)}
+    _consent_event(ctx, family, f"parent deletes everything ({family.deletion_seconds:.2f} s)")
+
+
+@step("delete_all_interrupted")
+def delete_all_interrupted(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    """Ask for deletion, kill -9 the cloud the moment the rows are gone (before the backups,
+    WAL and proof are done), and start it again (R32).
+
+    A reader holding a snapshot keeps the erasure's WAL checkpoint from finishing for about a
+    second, which leaves a window to kill the server in that is the same on every run.
+    """
+    import sqlite3
+    import threading
+
+    family = _family(ctx, args)
+    parent, child_id = family.require_parent(), family.require_child()
+    db_path = ctx.cloud.db_path
+    holder = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, check_same_thread=False)
+    holder.execute("BEGIN")
+    holder.execute("SELECT COUNT(*) FROM children").fetchone()
+
+    def ask() -> None:
+        try:
+            parent.delete_all(child_id)
+        except Exception as exc:  # noqa: BLE001 - the server is killed under this request
+            ctx.note(f"delete_all_interrupted: the parent's request ended with {exc!r:.120}")
+
+    asking = threading.Thread(target=ask, daemon=True)
+    asking.start()
+    killed_after: float | None = None
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < arg(args, "timeout_s", float, 30.0):
+            probe = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+            try:
+                gone = probe.execute("SELECT 1 FROM children WHERE id = ?",
+                                     [child_id]).fetchone() is None
+            finally:
+                probe.close()
+            if gone:
+                ctx.cloud.kill()
+                killed_after = time.monotonic() - started
+                break
+            time.sleep(0.005)
+    finally:
+        holder.rollback()
+        holder.close()
+    asking.join(timeout=20)
+    if killed_after is None:
+        raise StepError("the erasure never removed the child's rows, so there was nothing to "
+                        "interrupt")
+    ctx.note(f"delete_all_interrupted: kill -9 {killed_after:.3f} s after asking, as the rows "
+             "went")
+    ctx.cloud.start()
 
 
 # -- the toy: a separate process behind a byte-recording relay ---------------------------------
@@ -122,9 +205,20 @@ def start_toy(ctx: ScenarioContext, args: dict[str, Any]) -> None:
         raise StepError(f"unknown toy variant {variant!r}; known: {sorted(TOY_VARIANTS)}")
     family.state_dir = family.state_dir or ctx.workdir / f"toy-{family.name}"
     scheme = "https" if ctx.cloud.tls else "http"
-    toy = ToyProcess(family.state_dir, f"{scheme}://{family.relay.host}:{family.relay.port}",
-                     module=TOY_VARIANTS[variant] if variant else "scenarios.toy_agent",
-                     clock_file=ctx.cloud.clock_file, ca_file=ctx.cloud.ca_file)
+    module = TOY_VARIANTS[variant] if variant else "scenarios.toy_agent"
+    env = {}
+    mutant = ctx.scenario.mutant
+    if mutant is not None and MUTANTS[mutant].side == "toy":
+        module, env[MUTANT_ENV] = "scenarios.variants.mutants", mutant
+    url = f"{scheme}://{family.relay.host}:{family.relay.port}"
+    argv = None
+    if ctx.target.toy_command is not None:
+        argv = ctx.target.toy_argv(state=str(family.state_dir), cloud=url,
+                                   clock_file=str(ctx.cloud.clock_file),
+                                   ca_file=str(ctx.cloud.ca_file or ""))
+    toy = ToyProcess(family.state_dir, url, module=module, clock_file=ctx.cloud.clock_file,
+                     ca_file=ctx.cloud.ca_file, env=env, argv=argv,
+                     cwd=ctx.target.cwd if argv else None)
     family.toy = ctx.stack.enter_context(toy)
     family.policy = family.toy.call("status")["policy"]
 
@@ -152,8 +246,10 @@ def restart_toy(ctx: ScenarioContext, args: dict[str, Any]) -> None:
 @step("say")
 def say(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     family = _family(ctx, args)
+    before = len(family.captured())
     answer = family.require_toy().call("say", text=arg(args, "text", str))
     family.answers.append(answer)
+    _turn_event(ctx, family, answer, len(family.captured()) - before)
 
 
 @step("hear")
@@ -165,9 +261,49 @@ def hear(ctx: ScenarioContext, args: dict[str, Any]) -> None:
                      if (base / clip).is_file()), FIXTURES / "demo" / clip)
     if not clip.is_file():
         raise StepError(f"no audio clip at {clip}")
+    cents = arg(args, "pitch_cents", int, 0)
+    if cents:
+        clip = _pitch_shifted(ctx, clip, cents)
+    before = len(family.captured())
     answer = family.require_toy().call("hear", clip=str(clip), timeout_s=120.0)
     family.answers.append(answer)
     family.last_hear = answer
+    _turn_event(ctx, family, answer, len(family.captured()) - before)
+
+
+# Typed turns carry no audio; a cloud-listening toy would have streamed about this much:
+# 16 kHz, 16-bit mono speech at about 2.5 words a second, plus half a second of lead-in.
+PCM_BYTES_PER_S = 32000
+WORDS_PER_S = 2.5
+
+
+def _turn_event(ctx: ScenarioContext, family: Family, answer: dict[str, Any],
+                wire_bytes: int) -> None:
+    turn = answer.get("turn", {})
+    heard = str(turn.get("heard", ""))
+    audio = answer.get("audio_bytes")
+    estimated = audio is None
+    if estimated:
+        audio = int((0.5 + len(heard.split()) / WORDS_PER_S) * PCM_BYTES_PER_S)
+    ctx.timeline.append({
+        "type": "turn", "family": family.name, "heard": heard,
+        "intent": turn.get("intent"), "decision": turn.get("reason"),
+        "answered_by": turn.get("answered_by"), "sent": turn.get("sent_body") is not None,
+        "body_bytes": len(turn.get("sent_body") or ""), "wire_bytes": wire_bytes,
+        "audio_bytes": int(audio), "audio_estimated": estimated,
+        "reply": turn.get("reply"), "personalised": turn.get("personalised"),
+        "dropped": turn.get("dropped_slots", []), "leaked": answer.get("leaked")})
+
+
+def _pitch_shifted(ctx: ScenarioContext, clip: Path, cents: int) -> Path:
+    """The same words in a higher or lower voice (sox's pitch effect keeps the tempo)."""
+    out = ctx.workdir / f"{clip.stem}_pitch{cents:+d}.wav"
+    if not out.exists():
+        result = subprocess.run(["sox", str(clip), str(out), "pitch", str(cents)],
+                                capture_output=True, text=True, timeout=60, check=False)
+        if result.returncode != 0:
+            raise StepError(f"sox could not shift {clip.name}: {result.stderr.strip()[-300:]}")
+    return out
 
 
 @step("refresh_policy")

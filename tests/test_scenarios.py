@@ -84,11 +84,13 @@ def test_every_negative_control_is_detected(catalogue: dict[str, Any]) -> None:
     detections = [c for c in negative if c["expect"] == "violation"]
     variants = {s["name"] for s in catalogue["json"]["scenarios"] if s["negative_control"]}
     assert variants == {"leaky-toy-audio", "leaky-toy-name", "cloud-flag-delete",
-                        "cloud-keeps-data"}
+                        "cloud-keeps-data", "cloud-revoke-keeps-data", "cloud-logs-requests",
+                        "cloud-trusts-toy-consent", "cloud-keeps-credentials", "toy-pitch-leak"}
     assert {c["scenario"] for c in detections} == variants
     assert all(c["observed"] == "violated" and c["status"] == "pass" for c in detections)
     caught = {rule for c in detections for rule in c["rules"]}
-    assert {"R01", "R04", "R16", "R18", "R19", "R21"} <= caught
+    assert {"R01", "R04", "R12", "R16", "R18", "R19", "R21", "R29", "R30", "R31", "R33",
+            "R34"} <= caught
     assert not [c for c in checks if not c["negative_control"] and c["expect"] == "violation"]
 
 
@@ -101,7 +103,13 @@ def test_reports_are_written_and_consistent(catalogue: dict[str, Any]) -> None:
     assert "<script" not in html and "http://" not in html and "https://" not in html
     for rule in RULE_IDS:
         assert f"id='r-{rule}'" in html
-    assert "NEGATIVE CONTROL" in html
+    assert "NEGATIVE CONTROL" in html and "VIOLATION CAUGHT" in html
+    assert "id=detection" in html and "<svg" in html and "Timeline" in html
+    run = catalogue["json"]["run"]
+    assert run["commit"] and run["command"].startswith("teddy scenarios run")
+    assert run["rulebook_revision"] == 2 and run["version"] in html
+    assert {k["kind"] for k in catalogue["json"]["detection"]["kinds"]} >= {
+        "logs_clean", "voice_independent", "old_credentials_refused", "parent_told"}
     table = catalogue["result"].stdout
     assert "R28" in table and "leaky-toy-audio" in table
 
@@ -159,3 +167,56 @@ def test_the_wire_parser_reads_back_requests_and_their_bodies() -> None:
 def test_the_rulebook_parser_joins_continuation_lines() -> None:
     text = "## A\n- R01 No audio leaves\n  the toy. (COPPA)\n- R02 Second\n\nprose\n"
     assert parse_rulebook(text) == {"R01": "No audio leaves the toy. (COPPA)", "R02": "Second"}
+
+
+EXAMPLE_TOY = (f"{sys.executable} {REPO / 'scenarios' / 'examples' / 'minimal_toy.py'} "
+               "--state {state} --cloud {cloud} --clock-file {clock_file}")
+
+
+def test_another_toy_runs_the_catalogue_as_a_black_box(tmp_path: Path) -> None:
+    result = _run("--toy-command", EXAMPLE_TOY, "--json", str(tmp_path / "r.json"),
+                  str(REPO / "scenarios" / "catalogue" / "05_revocation.yaml"),
+                  workdir=tmp_path / "work")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["run"]["target"].startswith("black box: toy")
+    statuses = {c["id"]: c["status"] for c in report["checks"]}
+    # The probe signs with the toy's keys, which a black-box toy does not hand over.
+    assert statuses["cloud-refuses-at-once"] == "not applicable"
+    assert statuses["name-stays-after-revocation"] == "pass"
+    assert statuses["no-name-on-wire-after"] == "pass"
+    na = [c for c in report["checks"] if c["status"] == "not applicable"]
+    assert all("toy internals" in c["evidence"] for c in na)
+
+
+def test_another_cloud_gets_not_applicable_for_inside_checks(tmp_path: Path) -> None:
+    cloud = (f"{sys.executable} -m teddy cloud serve --host {{host}} --port {{port}} "
+             f"--db {{workdir}}/blackbox.db")
+    result = _run("--cloud-command", cloud, "--json", str(tmp_path / "r.json"),
+                  str(REPO / "scenarios" / "catalogue" / "14_consent_claims_refused.yaml"),
+                  workdir=tmp_path / "work")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    checks = {c["id"]: c for c in json.loads((tmp_path / "r.json").read_text())["checks"]}
+    assert checks["nothing-remembered"]["status"] == "not applicable"
+    assert "cloud internals" in checks["nothing-remembered"]["evidence"]
+    assert checks["header-claim-refused"]["status"] == "pass"
+    assert "could not be checked" in checks["header-claim-refused"]["evidence"]
+
+
+def test_a_bad_command_template_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    result = _run("--toy-command", "mytoy --state {nowhere}", workdir=tmp_path / "work",
+                  timeout=60)
+    assert result.returncode == 2 and "placeholders" in result.stderr
+
+
+def test_mutants_are_caught_and_scored(tmp_path: Path) -> None:
+    result = _run("--mutants", "--json", str(tmp_path / "r.json"), "--html",
+                  str(tmp_path / "r.html"),
+                  str(REPO / "scenarios" / "catalogue" / "05_revocation.yaml"),
+                  workdir=tmp_path / "work")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    detection = json.loads((tmp_path / "r.json").read_text())["detection"]
+    mutants = {m["mutant"]: m for m in detection["mutants"]}
+    assert set(mutants) == {"consent_ignored", "revoke_noop", "gate_ignores_purpose"}
+    assert all(m["killed"] for m in mutants.values()), mutants
+    assert "Automated mutants: 3 of 3 caught" in (tmp_path / "r.html").read_text()

@@ -126,8 +126,8 @@ def consent_submit(child_id: int) -> Page:
     turned_off = revoke_all(get_db(), child_id=kid.id, parent_id=parent_id(), purposes=declined,
                             now=now)
     if turned_off:
-        flash("Turned off: " + ", ".join(_titles(turned_off)) + ". The toy stops on its next "
-              "request.")
+        flash("Turned off: " + ", ".join(_titles(turned_off.purposes)) + ". The toy stops on "
+              "its next request. " + turned_off.summary())
     if not to_verify:
         if not wanted:
             flash("Nothing is allowed. Teddy plays on the toy alone and sends nothing about "
@@ -274,9 +274,10 @@ def revoke(child_id: int, purpose: str) -> Page:
     if purpose not in {p.name for p in consentable_purposes(_notice_version())}:
         raise NotFound()
     title = data_map().purposes[purpose].title
-    if revoke_all(get_db(), child_id=kid.id, parent_id=parent_id(), purposes=[purpose],
-                  now=get_clock().time()):
-        flash(f"{title} is off. The toy stops on its very next request.")
+    revoked = revoke_all(get_db(), child_id=kid.id, parent_id=parent_id(), purposes=[purpose],
+                         now=get_clock().time())
+    if revoked:
+        flash(f"{title} is off. The toy stops on its very next request. {revoked.summary()}")
     else:
         flash(f"{title} was already off.")
     return redirect(safe_next(request.form.get("next")

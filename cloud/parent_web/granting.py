@@ -8,6 +8,7 @@ import sqlite_utils
 
 from cloud import consent
 from cloud.parent_web.verification import third_party_refusal
+from cloud.retention.revocation import RevocationResult, revoke_and_erase
 
 
 def grant_verified(db: sqlite_utils.Database, *, child_id: int, parent_id: int,
@@ -30,17 +31,7 @@ def grant_verified(db: sqlite_utils.Database, *, child_id: int, parent_id: int,
 
 
 def revoke_all(db: sqlite_utils.Database, *, child_id: int, parent_id: int,
-               purposes: Iterable[str], now: float) -> list[str]:
-    """Revoke each purpose that is on; returns the ones that were."""
-    revoked = []
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        for purpose in sorted(set(purposes)):
-            if consent.revoke(db, child_id=child_id, parent_id=parent_id, purpose=purpose,
-                              now=now):
-                revoked.append(purpose)
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return revoked
+               purposes: Iterable[str], now: float) -> RevocationResult:
+    """Revoke each purpose that is on and erase what was kept only for it (R12, R29)."""
+    return revoke_and_erase(db, child_id=child_id, parent_id=parent_id, purposes=purposes,
+                            now=now)

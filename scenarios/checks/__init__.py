@@ -43,6 +43,16 @@ def held_if(problems: list[str], fine: str) -> Observation:
 
 def load_all() -> dict[str, CheckFunction]:
     # Imported for their side effect of registering their checks.
-    from scenarios.checks import parent, probes, store, toy, unit, wire  # noqa: F401
+    from scenarios.checks import (  # noqa: F401
+        credentials,
+        erasure,
+        parent,
+        probes,
+        store,
+        toy,
+        unit,
+        voice,
+        wire,
+    )
 
     return CHECKS

@@ -54,3 +54,13 @@ def find_in_files(paths: list[Path], needles: list[str]) -> list[str]:
         data = path.read_bytes().lower()
         found += [f"{path.name}: {needle!r}" for needle, raw in wanted if raw in data]
     return found
+
+
+def visible_dump(ctx: Any, skip: tuple[str, ...] = ()) -> dict[str, list[tuple[Any, ...]]] | None:
+    """`dump` when the target lets us see its database; None for a black-box cloud, whose
+    "changed nothing" cannot be checked (the runner says so in the evidence)."""
+    from scenarios.target import CLOUD_INTERNALS
+
+    if CLOUD_INTERNALS not in ctx.target.access:
+        return None
+    return dump(ctx.cloud.db_path, skip)

@@ -17,7 +17,7 @@ import requests
 
 from scenarios.args import ArgumentError, arg
 from scenarios.checks import Observation, check, held_if
-from scenarios.checks.dbview import dump
+from scenarios.checks.dbview import visible_dump
 from scenarios.context import Family, ScenarioContext
 from teddy.contracts import signing
 from teddy.contracts.intent_message import MAX_BODY_BYTES
@@ -81,6 +81,14 @@ def _clear_error(response: requests.Response) -> str | None:
     return error if isinstance(error, str) and error else None
 
 
+def _reply(response: requests.Response) -> str:
+    try:
+        payload = response.json()
+    except ValueError:
+        return response.text[:100]
+    return str(payload.get("reply", "")) if isinstance(payload, dict) else ""
+
+
 @check("probe_intent")
 def probe_intent(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
     """Send one signed intent with the toy's keys; expect a status; a refusal stores nothing."""
@@ -90,19 +98,23 @@ def probe_intent(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
     intent = arg(args, "intent", str, "greet")
     slots = arg(args, "slots", dict, {})
     expected = arg(args, "status", int)
-    before = dump(ctx.cloud.db_path, skip=(NONCES,))
-    body = prober.message(keys, intent, slots)
-    response = prober.send("POST", INTENT_PATH, body, prober.headers(keys, "POST", INTENT_PATH,
-                                                                      body))
-    after = dump(ctx.cloud.db_path, skip=(NONCES,))
+    # A toy's own claims (a consent header, an extra body field) must change nothing (R31).
+    claims = {str(k): str(v) for k, v in arg(args, "headers", dict, {}).items()}
+    fields = arg(args, "fields", dict, {})
+    before = visible_dump(ctx, skip=(NONCES,))
+    body = prober.message(keys, intent, slots, **fields)
+    response = prober.send("POST", INTENT_PATH, body,
+                           {**prober.headers(keys, "POST", INTENT_PATH, body), **claims})
+    after = visible_dump(ctx, skip=(NONCES,))
     problems = []
     if response.status_code != expected:
         problems.append(f"answered {response.status_code}, expected {expected}")
-    if response.status_code != 200 and before != after:
-        changed = sorted(t for t in after if before.get(t) != after[t])
-        problems.append(f"a refused request changed {changed}")
-    detail = _clear_error(response) or response.json().get("reply", "")
-    return held_if(problems, f"{intent} {slots} -> {response.status_code} "
+    if (response.status_code != 200 or expected != 200) and before != after:
+        changed = sorted(t for t in (after or {}) if (before or {}).get(t) != (after or {})[t])
+        problems.append(f"a request that should be refused changed {changed}")
+    detail = _clear_error(response) or _reply(response)
+    claimed = f" claiming {claims or fields}" if claims or fields else ""
+    return held_if(problems, f"{intent} {slots}{claimed} -> {response.status_code} "
                              f"({str(detail)[:100]}); nothing stored")
 
 
@@ -145,23 +157,24 @@ def bad_input_refused(ctx: ScenarioContext, args: dict[str, Any]) -> Observation
     seen: list[str] = []
     cases = _battery(prober, keys)
     for name, allowed, send in cases:
-        before = dump(ctx.cloud.db_path)
+        before = visible_dump(ctx)
         response = send()
-        after = dump(ctx.cloud.db_path)
+        after = visible_dump(ctx)
         seen.append(f"{name} {response.status_code}")
         if response.status_code not in allowed:
             problems.append(f"{name}: {response.status_code}, expected {sorted(allowed)}")
         if not _clear_error(response):
             problems.append(f"{name}: no error message in the answer")
         if before != after:
-            problems.append(f"{name}: changed {sorted(t for t in after if before[t] != after[t])}")
+            changed = sorted(t for t in after or {} if (before or {}).get(t) != after[t])
+            problems.append(f"{name}: changed {changed}")
     # A replay: the same signed bytes twice. The first may be acted on; the second must not.
     body = prober.message(keys)
     headers = prober.headers(keys, "POST", INTENT_PATH, body)
     first = prober.send("POST", INTENT_PATH, body, headers)
-    before = dump(ctx.cloud.db_path)
+    before = visible_dump(ctx)
     replay = prober.send("POST", INTENT_PATH, body, headers)
-    after = dump(ctx.cloud.db_path)
+    after = visible_dump(ctx)
     seen.append(f"replay {first.status_code}->{replay.status_code}")
     if replay.status_code != 401:
         problems.append(f"replay answered {replay.status_code}, expected 401")
@@ -178,7 +191,7 @@ def other_toy_denied(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
     victim = keys_of(ctx.family(arg(args, "victim", str)))
     prober = Prober(ctx)
     posing = Keys(victim.device_id, intruder.secret)
-    before = dump(ctx.cloud.db_path)
+    before = visible_dump(ctx)
     body = prober.message(victim)
     as_victim = prober.send("POST", INTENT_PATH, body,
                             prober.headers(posing, "POST", INTENT_PATH, body))
@@ -186,7 +199,7 @@ def other_toy_denied(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
     body = prober.message(victim)
     mixed = prober.send("POST", INTENT_PATH, body,
                         prober.headers(intruder, "POST", INTENT_PATH, body))
-    after = dump(ctx.cloud.db_path)
+    after = visible_dump(ctx)
     statuses = [as_victim.status_code, policy.status_code, mixed.status_code]
     problems = [f"attempt {n} answered {s}" for n, s in enumerate(statuses, 1) if s != 401]
     if before != after:

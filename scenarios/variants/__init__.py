@@ -9,8 +9,13 @@ one function at start-up, before any route imports it.
 TOY_VARIANTS = {
     "leaky_audio": "scenarios.variants.leaky_toy_audio",
     "leaky_name": "scenarios.variants.leaky_toy_name",
+    "pitch_leak": "scenarios.variants.pitch_leak_toy",
 }
 CLOUD_VARIANTS = {
     "flag_delete": "scenarios.variants.cloud_flag_delete",
     "keeps_data": "scenarios.variants.cloud_keeps_data",
+    "revoke_keeps_data": "scenarios.variants.cloud_revoke_keeps_data",
+    "logs_requests": "scenarios.variants.cloud_logs_requests",
+    "trusts_toy_consent": "scenarios.variants.cloud_trusts_toy_consent",
+    "keeps_credentials": "scenarios.variants.cloud_keeps_credentials",
 }

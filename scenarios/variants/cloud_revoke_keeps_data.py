@@ -1,0 +1,31 @@
+"""NEGATIVE CONTROL: a cloud whose "Turn off" stops new data but keeps what it already holds.
+
+This is the flaw FTC v. Amazon (2023) describes and a public voice-assistant back end shipped:
+withdrawing consent closed the agreement and kept the recordings. The consent is revoked as
+usual; the erasure of what was kept for the purpose is swapped for one that erases nothing
+(R12, R29).
+
+    python -m scenarios.variants.cloud_revoke_keeps_data serve --db PATH ...
+"""
+
+from __future__ import annotations
+
+import sys
+
+import sqlite_utils
+
+
+def erase_nothing(db: sqlite_utils.Database, *, child_id: int, purpose: str) -> dict[str, int]:
+    return {}
+
+
+def patch() -> None:
+    import cloud.retention.revocation as revocation
+
+    revocation.erase_kept_for = erase_nothing  # type: ignore[assignment]
+
+
+if __name__ == "__main__":
+    from scenarios.variants.cloud_wrapper import run_cloud_command
+
+    sys.exit(run_cloud_command(sys.argv[1:], patch))

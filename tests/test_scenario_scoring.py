@@ -1,0 +1,51 @@
+"""The detectors' own arithmetic: voice-keyed runs and the detection table."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from scenarios.checks.voice import _keyed_runs
+from scenarios.model import Scenario
+from scenarios.runner import CheckResult, ScenarioResult
+from scenarios.scoring import score
+
+
+def test_random_identifiers_never_look_voice_derived() -> None:
+    for _ in range(2000):
+        a = [secrets.token_hex(16) for _ in range(2)]
+        b = [secrets.token_hex(16) for _ in range(2)]
+        assert _keyed_runs(a, b) == []
+
+
+def test_a_pitch_hidden_in_an_identifier_is_found() -> None:
+    a = ["0539" + secrets.token_hex(14) for _ in range(2)]
+    b = ["04cb" + secrets.token_hex(14) for _ in range(2)]
+    assert _keyed_runs(a, b) and _keyed_runs(a, b)[0][0] <= 1
+
+
+def test_a_timestamp_in_alternating_order_is_not_voice_derived() -> None:
+    assert _keyed_runs(["100", "101"], ["100", "101"]) == []
+    # A short value (a number, a word) that follows the voice is caught whole.
+    assert _keyed_runs(["7", "7"], ["9", "9"]) == [(0, 1)]
+    assert _keyed_runs(["12", "12"], ["345", "345"]) == [(0, 2)]
+
+
+def _result(negative: bool, *checks: tuple[str, str, str]) -> ScenarioResult:
+    scenario = Scenario(path=Path("x.yaml"), name="x", title="x", story="",
+                        toy_variant="leaky_name" if negative else None, cloud_variant=None,
+                        tls=False, cloud_env={}, cloud_config={}, steps=())
+    return ScenarioResult(scenario, [CheckResult("x", f"c{i}", "t", kind, ("R01",), expect,
+                                                 negative, observed, "e", 0.0)
+                                     for i, (kind, expect, observed) in enumerate(checks)])
+
+
+def test_the_table_counts_catches_misses_and_clean_failures() -> None:
+    table = score([
+        _result(True, ("wire", "violation", "violated"), ("wire", "violation", "held")),
+        _result(False, ("wire", "hold", "held"), ("wire", "hold", "violated"),
+                ("db", "hold", "not applicable")),
+    ])
+    [wire] = table.kinds
+    assert (wire.caught, wire.aimed, wire.false_alarms, wire.clean) == (1, 2, 1, 2)
+    assert wire.detection_rate == 0.5 and wire.false_alarm_rate == 0.5
