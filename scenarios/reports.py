@@ -194,8 +194,8 @@ def _what_happened(check: CheckResult) -> str:
                 if check.status == "pass" else
                 "The broken variant was NOT caught: this check cannot be trusted.")
     return {"held": "The rule held.", "violated": "The rule was broken.",
-            "error": "The check could not be made.", "not run": "The story stopped before this."
-            }[check.observed]
+            "error": "The check could not be made.", "not run": "The story stopped before this.",
+            "not applicable": "This installation cannot make this check."}[check.observed]
 
 
 def to_html(results: list[ScenarioResult]) -> str:

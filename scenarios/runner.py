@@ -30,7 +30,7 @@ from scenarios.variants import CLOUD_VARIANTS
 CATALOGUE = Path(__file__).resolve().parent / "catalogue"
 # Set on Ctrl-C or SIGTERM: every running scenario stops at its next step and cleans up.
 STOP = threading.Event()
-Observed = Literal["held", "violated", "error", "not run"]
+Observed = Literal["held", "violated", "error", "not run", "not applicable"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,8 @@ class CheckResult:
     @property
     def status(self) -> Literal["pass", "fail"]:
         wanted = "held" if self.expect == "hold" else "violated"
+        if self.observed == "not applicable" and self.expect == "hold":
+            return "pass"
         return "pass" if self.observed == wanted else "fail"
 
 
@@ -81,6 +83,8 @@ def _evaluate(ctx: ScenarioContext, spec: CheckSpec) -> CheckResult:
     try:
         observation = load_all()[spec.kind](ctx, spec.args)
         observed = "held" if observation.held else "violated"
+        if not observation.applicable:
+            observed = "not applicable"
         evidence = observation.evidence
     except Exception as exc:  # noqa: BLE001 - an observation that fails is reported, not raised
         observed, evidence = "error", f"could not observe: {type(exc).__name__}: {exc}"
