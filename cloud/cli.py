@@ -9,6 +9,8 @@ import sys
 
 from cloud.config import CloudConfig
 
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     cloud = subparsers.add_parser("cloud", help="run and manage the Teddy cloud")
@@ -60,7 +62,10 @@ def _serve(args: argparse.Namespace) -> int:
     if args.tls:
         from cloud.tls import ensure_server_certificate
 
-        paths = ensure_server_certificate(args.tls_dir or f"{args.db}.tls", host=args.host)
+        # Listening everywhere, the certificate names this machine's LAN address, the one a
+        # toy on the LAN connects to.
+        named = (_lan_address() or args.host) if args.host in WILDCARD_HOSTS else args.host
+        paths = ensure_server_certificate(args.tls_dir or f"{args.db}.tls", host=named)
         certfile, keyfile = str(paths.server_cert), str(paths.server_key)
         scheme = "https"
         print(f"TLS: copy {paths.ca_cert} to each toy and pair it with --ca", flush=True)
@@ -94,7 +99,7 @@ def port_problem(host: str, port: int) -> str | None:
 def served_addresses(scheme: str, host: str, port: int) -> list[str]:
     """The lines telling a person where to go: the parent pages and the toys' API."""
     shown = host
-    if host in ("0.0.0.0", "::", ""):
+    if host in WILDCARD_HOSTS:
         shown = _lan_address() or "127.0.0.1"
     base = f"{scheme}://{shown}:{port}" if ":" not in shown else f"{scheme}://[{shown}]:{port}"
     lines = [f"Teddy cloud listening on {host}:{port}",
