@@ -314,6 +314,10 @@ def _ledger(args: argparse.Namespace) -> int:
     from device.privacy.ledger import EgressLedger
     from device.state import ToyState
 
+    if args.state and not Path(args.state).is_dir():
+        _error(f"no toy state at {args.state}: no toy was ever paired there; check --state "
+               "(the default is TEDDY_TOY_DIR or ~/.local/share/teddy/toy)")
+        return 2
     entries = list(EgressLedger(ToyState(args.state)).entries())
     if wants_json(args):
         with JsonSink(args) as sink:

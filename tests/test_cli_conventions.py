@@ -277,3 +277,20 @@ def test_notices_stay_on_screen_and_the_last_status_ends_the_line():
     screen = _screen(written)
     assert screen == ["this toy is not paired", "parent can review what was asked: no",
                       "○ listening", ""]
+
+
+# --- errors that point to the fix -------------------------------------------------------------
+def test_a_float_wav_is_one_line_saying_how_to_convert_it(tmp_path):
+    clip = tmp_path / "float.wav"
+    subprocess.run(["sox", "-n", "-r", "16000", "-b", "32", "-e", "floating-point", str(clip),
+                    "synth", "0.2", "sine", "440"], check=True, timeout=30)
+    result = teddy("device", "hear", str(clip))
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "floating-point" in line and "sox" in line and "-b 16" in line
+
+
+def test_a_mistyped_ledger_state_folder_is_an_error_not_an_empty_ledger(tmp_path):
+    result = teddy("device", "ledger", "--state", str(tmp_path / "no-such-toy"))
+    assert result.returncode == 2
+    assert "no-such-toy" in result.stderr and "sent nothing" not in result.stdout

@@ -14,6 +14,9 @@ class AudioInputError(ValueError):
     """The audio given to the toy cannot be used; the message names the file."""
 
 
+CONVERT_HINT = "convert to 16-bit PCM with: sox IN.wav -b 16 -e signed-integer OUT.wav"
+
+
 def load_wav_pcm16(path: str | Path) -> bytes:
     """Return the clip at `path` as 16 kHz mono s16le bytes.
 
@@ -33,10 +36,13 @@ def load_wav_pcm16(path: str | Path) -> bytes:
             frames = reader.readframes(reader.getnframes())
     except (wave.Error, EOFError) as error:
         detail = str(error) or "file too short"
+        if detail == "unknown format: 3":  # WAVE_FORMAT_IEEE_FLOAT
+            raise AudioInputError(f"{path}: floating-point samples are not supported; "
+                                  f"{CONVERT_HINT}") from error
         raise AudioInputError(f"{path}: not a WAV file ({detail})") from error
     if width != 2:
         raise AudioInputError(
-            f"{path}: {8 * width}-bit samples are not supported, expected 16-bit PCM"
+            f"{path}: {8 * width}-bit samples are not supported; {CONVERT_HINT}"
         )
     if rate <= 0 or channels <= 0:
         raise AudioInputError(f"{path}: invalid WAV header (rate {rate}, channels {channels})")
