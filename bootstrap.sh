@@ -11,7 +11,16 @@ job="${1:-demo}"
 shift || true
 case "$job" in demo|test) ;; *) echo "usage: ./bootstrap.sh demo|test [args...]" >&2; exit 2 ;; esac
 
-debian_packages=(python3 python3-venv espeak-ng sox libsox-fmt-all libportaudio2 alsa-utils)
+case "$(dpkg --print-architecture 2>/dev/null || uname -m)" in
+  armhf|armel|armv6l|armv7l)
+    echo "bootstrap: Teddy needs a 64-bit OS (on a Raspberry Pi: Raspberry Pi OS 64-bit);" \
+         "several of its packages publish no 32-bit ARM wheels (see docs/raspberry-pi.md)" >&2
+    exit 2 ;;
+esac
+
+# libatomic1: the Vosk wheel for 64-bit ARM (Raspberry Pi OS) links libatomic.so.1.
+debian_packages=(python3 python3-venv espeak-ng sox libsox-fmt-all libportaudio2 alsa-utils
+                 libatomic1)
 if [ "$job" = test ]; then debian_packages+=(chromium strace wrk); fi
 
 missing=()

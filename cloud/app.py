@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlite_utils
-from flask import Flask, g, jsonify
+from flask import Flask, g, jsonify, redirect, url_for
 
 from cloud.clock import Clock
 from cloud.config import CloudConfig
@@ -68,6 +68,11 @@ def _register_optional_blueprints(app: Flask) -> None:
     from cloud.parent_web import bp as parent_web
 
     app.register_blueprint(parent_web)
+
+    @app.get("/")
+    def _home():  # type: ignore[no-untyped-def]
+        # People type the bare address; the parent pages are what they are looking for.
+        return redirect(url_for("parent_web.home"))
 
 
 def get_db() -> sqlite_utils.Database:

@@ -1,14 +1,33 @@
-"""Cloud configuration from the environment or a YAML file; every value has a safe default."""
+"""Cloud configuration from the environment or a YAML file, validated strictly.
+
+Every value has a safe default. A value that does not parse (TEDDY_SESSION_COOKIE_SECURE=ture,
+a consent age that is not a whole number) is an error naming where it came from, never silently
+replaced by the default. Precedence: command-line options, then TEDDY_* variables, then the
+YAML file, then the defaults.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import secrets
-from dataclasses import dataclass, field, fields
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+ENV_PREFIX = "TEDDY_"
 
 # Consent age thresholds per jurisdiction (R13): below this age a parent must consent.
 DEFAULT_CONSENT_AGES = {
@@ -17,72 +36,138 @@ DEFAULT_CONSENT_AGES = {
     "GR": 15, "SI": 15, "DE": 16, "HR": 16, "HU": 16, "IE": 16, "LU": 16, "NL": 16, "PL": 16,
     "RO": 16, "SK": 16,
 }
+COUNTRY_CODE = re.compile(r"[A-Z]{2}")
+
+# The YAML file's values for the settings being built; a context variable keeps concurrent
+# builds (tests, threads) apart.
+_yaml_values: ContextVar[dict[str, Any] | None] = ContextVar("teddy_yaml_values", default=None)
 
 
-@dataclass
-class CloudConfig:
+class _YamlFileSource(PydanticBaseSettingsSource):
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return (_yaml_values.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_yaml_values.get() or {})
+
+
+class CloudConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid",
+                                      validate_default=True)
+
     db_path: str = "teddy-cloud.db"
     secret_key: str = ""
     clock_file: str | None = None
-    notice_version: int = 1
-    purge_interval_s: float = 3600.0
-    inactive_profile_days: int = 180
+    notice_version: int = Field(1, ge=1)
+    purge_interval_s: float = Field(3600.0, gt=0)
+    inactive_profile_days: int = Field(180, ge=1)
     backup_dir: str | None = None
     session_cookie_secure: bool = False
-    login_attempts_per_15_min: int = 5
-    pairing_attempts_per_15_min: int = 10
+    login_attempts_per_15_min: int = Field(5, ge=1)
+    pairing_attempts_per_15_min: int = Field(10, ge=1)
     # Across all addresses: rotating addresses must not multiply a guesser's tries.
-    pairing_attempts_global_per_15_min: int = 200
+    pairing_attempts_global_per_15_min: int = Field(200, ge=1)
     # How long a parent's "Delete everything" works before answering; the rest of the erasure
     # (backups, proof) is finished by the server's background runner (R32).
-    erasure_request_budget_s: float = 5.0
+    erasure_request_budget_s: float = Field(5.0, ge=0)
     # Off only to freeze an erasure half-way in a scenario; the next start finishes it.
     erasure_runner: bool = True
     # Parent sign-in sessions (NIST SP 800-63B: re-authenticate after idling or a set time).
-    session_idle_minutes: int = 30
-    session_max_hours: int = 12
+    session_idle_minutes: int = Field(30, ge=1)
+    session_max_hours: int = Field(12, ge=1)
     # Named on the privacy notice: who runs this cloud and how to reach them.
-    operator_name: str = "The Teddy testbed operator"
-    operator_contact: str = "privacy@teddy.example"
-    consent_ages: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CONSENT_AGES))
+    operator_name: str = Field("The Teddy testbed operator", min_length=1)
+    operator_contact: str = Field("privacy@teddy.example", min_length=1)
+    # NoDecode: the validator below reads both JSON and "US=13,DE=16" from the environment.
+    consent_ages: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_CONSENT_AGES))
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _YamlFileSource(settings_cls)
+
+    @field_validator("consent_ages", mode="before")
+    @classmethod
+    def _ages_from_pairs(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.lstrip().startswith("{"):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not valid JSON: {exc}") from None
+        if isinstance(value, str):
+            pairs = [item.partition("=") for item in value.split(",") if item.strip()]
+            if any(not sep for _, sep, _ in pairs):
+                raise ValueError("expected COUNTRY=AGE pairs like US=13,DE=16 or a JSON object")
+            return {country.strip(): age.strip() for country, _, age in pairs}
+        return value
+
+    @field_validator("consent_ages")
+    @classmethod
+    def _ages_are_plausible(cls, ages: dict[str, int]) -> dict[str, int]:
+        if not ages:
+            raise ValueError("at least one country is needed")
+        for country, age in ages.items():
+            if not COUNTRY_CODE.fullmatch(country):
+                raise ValueError(f"{country!r} is not a two-letter country code like US")
+            if not 1 <= age <= 21:
+                raise ValueError(f"{country}: consent age {age} is outside 1-21")
+        return ages
 
     @classmethod
     def from_sources(cls, path: str | None = None, **overrides: Any) -> CloudConfig:
-        values: dict[str, Any] = {}
+        """Build from a YAML file (optional), TEDDY_* variables and explicit overrides.
+
+        Raises ValueError with one line naming the variable, file key or option at fault.
+        """
+        loaded: dict[str, Any] = {}
         if path:
             loaded = yaml.safe_load(Path(path).read_text("utf-8")) or {}
             if not isinstance(loaded, dict):
                 raise ValueError(f"{path}: the configuration must be a mapping")
-            values.update(loaded)
-        known = {f.name: f for f in fields(cls)}
-        for name, spec in known.items():
-            env = os.environ.get(f"TEDDY_{name.upper()}")
-            if env is not None and spec.type in ("int", "float", "bool", "str", "str | None"):
-                values[name] = env
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        unknown = set(values) - set(known)
+            unknown = set(loaded) - set(cls.model_fields)
+            if unknown:
+                raise ValueError(f"{path}: unknown configuration keys: "
+                                 f"{', '.join(sorted(map(str, unknown)))}")
+        given = {k: v for k, v in overrides.items() if v is not None}
+        unknown = set(given) - set(cls.model_fields)
         if unknown:
             raise ValueError(f"unknown configuration keys: {', '.join(sorted(unknown))}")
-        config = cls(**values)
-        config._coerce()
+        token = _yaml_values.set(loaded)
+        try:
+            config = cls(**given)
+        except ValidationError as exc:
+            raise ValueError(_explain(exc, path, loaded, given)) from None
+        except SettingsError as exc:
+            raise ValueError(str(exc)) from None
+        finally:
+            _yaml_values.reset(token)
         if not config.secret_key:
             config.secret_key = _persistent_secret(config.db_path)
         return config
 
-    def _coerce(self) -> None:
-        self.notice_version = int(self.notice_version)
-        self.purge_interval_s = float(self.purge_interval_s)
-        self.inactive_profile_days = int(self.inactive_profile_days)
-        self.login_attempts_per_15_min = int(self.login_attempts_per_15_min)
-        self.pairing_attempts_per_15_min = int(self.pairing_attempts_per_15_min)
-        self.pairing_attempts_global_per_15_min = int(self.pairing_attempts_global_per_15_min)
-        self.erasure_request_budget_s = float(self.erasure_request_budget_s)
-        if isinstance(self.erasure_runner, str):
-            self.erasure_runner = self.erasure_runner.lower() in ("1", "true", "yes")
-        self.session_idle_minutes = int(self.session_idle_minutes)
-        self.session_max_hours = int(self.session_max_hours)
-        if isinstance(self.session_cookie_secure, str):
-            self.session_cookie_secure = self.session_cookie_secure.lower() in ("1", "true", "yes")
+
+def _explain(exc: ValidationError, path: str | None, loaded: dict[str, Any],
+             given: dict[str, Any]) -> str:
+    """One line per bad value, naming where it came from so the reader knows what to fix."""
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else "configuration"
+        variable = f"{ENV_PREFIX}{name.upper()}"
+        if name in given:
+            where, value = f"option {name}", given[name]
+        elif variable in os.environ:
+            where, value = variable, os.environ[variable]
+        elif name in loaded:
+            where, value = f"{path}: {name}", loaded[name]
+        else:
+            where, value = name, error.get("input")
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{where}={value!s}: {message}")
+    return "; ".join(lines)
 
 
 def _persistent_secret(db_path: str) -> str:

@@ -22,7 +22,8 @@ RAW_BYTES_PER_SECOND = 16000 * 2
 
 def register_bench(bench: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     egress = bench.add_parser("egress", help="request bytes per utterance vs raw audio")
-    egress.add_argument("--fixtures", type=Path, default=FIXTURES)
+    egress.add_argument("--fixtures", type=Path, default=FIXTURES,
+                        help="folder with manifest.jsonl and its clips (a source checkout)")
     egress.add_argument("--limit", type=int, default=0, help="use at most N clips (0: all)")
     egress.set_defaults(handler=run)
 

@@ -16,10 +16,13 @@ from pathlib import Path
 
 from device.asr.engine import EngineError
 from device.audio.wav import AudioInputError, load_wav_pcm16
+from device.terminal import StatusLine
+from teddy.json_output import JsonSink, add_json_options, wants_json
 
 ENGINE_CHOICES = ["auto", "pocketsphinx", "vosk"]
 LOCALE_CHOICES = ["en", "ko"]
 WAKE_PHRASE = "hey teddy"
+STATUS = StatusLine()
 
 
 def _error(message: str) -> None:
@@ -27,9 +30,12 @@ def _error(message: str) -> None:
 
 
 def _add_engine_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--engine", choices=ENGINE_CHOICES, default="auto")
-    parser.add_argument("--model", metavar="DIR", help="Vosk model directory")
-    parser.add_argument("--locale", choices=LOCALE_CHOICES, default="en")
+    parser.add_argument("--engine", choices=ENGINE_CHOICES, default="auto",
+                        help="speech recogniser (auto: PocketSphinx for en, Vosk for ko)")
+    parser.add_argument("--model", metavar="DIR",
+                        help="Vosk model directory (default: the installed model for the locale)")
+    parser.add_argument("--locale", choices=LOCALE_CHOICES, default="en",
+                        help="language the child speaks")
 
 
 def _load_understander(args: argparse.Namespace):  # -> Understander | None
@@ -50,6 +56,13 @@ def _hear(args: argparse.Namespace) -> int:
     if understander is None:
         return 2
     status = 0
+    with JsonSink(args) as sink:
+        status = _hear_files(args, understander, sink)
+    return status
+
+
+def _hear_files(args: argparse.Namespace, understander, sink: JsonSink) -> int:  # noqa: ANN001
+    status = 0
     for name in args.files:
         try:
             pcm = load_wav_pcm16(name)
@@ -59,9 +72,8 @@ def _hear(args: argparse.Namespace) -> int:
             continue
         heard = understander.hear(pcm)
         row = {"file": name, **heard.as_dict(), "asr_ms": round(heard.asr_ms, 1)}
-        if args.json:
-            print(json.dumps(row, ensure_ascii=False), flush=True)
-        else:
+        sink.line(row)
+        if not args.json:
             slots = " ".join(f"{k}={v}" for k, v in heard.slots.items())
             print(f"{name}: {heard.intent} {slots} ({heard.text!r}, {heard.engine}, "
                   f"{heard.asr_ms:.0f} ms)".replace("  ", " "), flush=True)
@@ -104,9 +116,8 @@ def _eval(args: argparse.Namespace) -> int:
             _error(str(error))
             return 2
     groups = score(outcomes)
+    JsonSink(args).document({"model_load_seconds": loads, "groups": [asdict(g) for g in groups]})
     if args.json:
-        print(json.dumps({"model_load_seconds": loads,
-                          "groups": [asdict(g) for g in groups]}, ensure_ascii=False))
         return 0
     for name, seconds in loads.items():
         print(f"model load {name}: {seconds:.2f} s")
@@ -137,40 +148,58 @@ def _toy_handler(args: argparse.Namespace, understander: object) -> Callable:
 
     toy = Toy(EgressGate(ToyState(args.state)), locale=args.locale or "en",
               understander=understander)
-    on_start = toy.gate.notice
-    if on_start:
-        print(f"warning: {on_start}", file=sys.stderr, flush=True)
+    # Damaged state found on start-up is said before refresh_policy replaces the notice.
+    shown = _show_gate_notice(toy.gate, None)
     toy.gate.refresh_policy()
-    if toy.gate.notice and toy.gate.notice != on_start:
-        print(f"warning: {toy.gate.notice}", file=sys.stderr, flush=True)
+    if not toy.gate.paired:
+        STATUS.notice("this toy is not paired: it answers on its own and sends nothing. Pair "
+                      "it with: teddy device pair --cloud URL --code CODE")
+    shown = _show_gate_notice(toy.gate, shown)
     history = "history" in toy.gate.policy.purposes
     # R24: the child and parent can tell whether what is said is kept for review.
-    _indicator("parent can review what was asked: " + ("yes" if history else "no"))
+    STATUS.notice("parent can review what was asked: " + ("yes" if history else "no"))
     speaker = Speaker() if audio_output_available() else None
 
     def handle(heard: object) -> None:
+        nonlocal shown
         turn = toy.respond(heard)  # type: ignore[arg-type]
         sent = f"sent {len(turn.sent_body)} bytes" if turn.sent_body else "sent nothing"
         if turn.answered_by == "toy":
             sent += f"; {turn.reason}"
-        print(f"\n{turn.intent} -> {turn.reply}  [{turn.answered_by}; {sent}]", flush=True)
+        STATUS.clear()
+        print(f"{turn.intent} -> {turn.reply}  [{turn.answered_by}; {sent}]", flush=True)
+        shown = _show_gate_notice(toy.gate, shown)
         if speaker is not None:
             speaker.say(turn.reply)
 
     return handle
 
 
+def _show_gate_notice(gate: object, shown: str | None) -> str | None:
+    """Say once what the privacy gate found: unpaired by the cloud, child deleted, clock off."""
+    notice = getattr(gate, "notice", None)
+    if notice and notice != shown:
+        STATUS.notice(f"toy: {notice}")
+    return notice
+
+
 def _indicator(text: str) -> None:
-    if sys.stderr.isatty():
-        print(f"\r\033[K{text}", end="", file=sys.stderr, flush=True)
-    else:
-        print(text, file=sys.stderr, flush=True)
+    STATUS.status(text)
 
 
 def _listen(args: argparse.Namespace) -> int:
     from device.audio.endpointing import Endpointer
-    from device.audio.microphone import capture_chunks
+    from device.audio.microphone import capture_chunks, describe_input_devices, input_devices
 
+    if args.list_devices:
+        devices = input_devices()
+        print("\n".join(d.describe() for d in devices) or describe_input_devices(devices))
+        return 0
+    try:
+        args.device = _resolve_device(args.device)
+    except AudioInputError as error:
+        _error(str(error))
+        return 2
     understander = _load_understander(args)
     if understander is None:
         return 2
@@ -222,7 +251,14 @@ def _listen(args: argparse.Namespace) -> int:
         pass
     finally:
         stop.set()
+        STATUS.finish()
     return 0
+
+
+def _resolve_device(device: str | None) -> int | str:
+    from device.audio.microphone import resolve_input_device
+
+    return resolve_input_device(device)
 
 
 def _push_to_talk(args, understander, handle, stop: threading.Event) -> int:
@@ -298,20 +334,22 @@ def _ledger(args: argparse.Namespace) -> int:
     from device.privacy.ledger import EgressLedger
     from device.state import ToyState
 
-    state = ToyState(args.state)
-    if args.state and not state.directory.is_dir():
-        _error(f"no toy state folder at {state.directory}: check the --state path")
+    if args.state and not Path(args.state).is_dir():
+        _error(f"no toy state at {args.state}: no toy was ever paired there; check --state "
+               "(the default is TEDDY_TOY_DIR or ~/.local/share/teddy/toy)")
         return 2
-    reading = EgressLedger(state).read()
+    reading = EgressLedger(ToyState(args.state)).read()
     entries = reading.entries
     if reading.damaged_lines:
         lines = ", ".join(map(str, reading.damaged_lines))
         print(f"note: skipped unreadable ledger line(s) {lines} (a write cut short by a crash "
               "or power loss; nothing after it is lost)", file=sys.stderr)
-    if args.json:
-        for entry in entries:
-            print(json.dumps(entry.__dict__, sort_keys=True))
-        return 0
+    if wants_json(args):
+        with JsonSink(args) as sink:
+            for entry in entries:
+                sink.line(entry.__dict__)
+        if args.json:
+            return 0
     if not entries:
         print("This toy has sent nothing.")
         return 0
@@ -354,25 +392,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     commands = device.add_subparsers(dest="device_command", required=True)
 
     hear = commands.add_parser("hear", help="recognise WAV files as intents")
-    hear.add_argument("files", nargs="+", metavar="FILE")
-    hear.add_argument("--json", action="store_true", help="one JSON object per line")
+    hear.add_argument("files", nargs="+", metavar="FILE", help="16 kHz mono WAV files")
+    add_json_options(hear, "one object per file, one per line,")
     _add_engine_options(hear)
     hear.set_defaults(handler=_hear)
 
     evaluate = commands.add_parser("eval", help="score recognition on a fixture set")
     evaluate.add_argument("dir", metavar="DIR", help="directory with manifest.jsonl")
-    evaluate.add_argument("--engine", choices=ENGINE_CHOICES, default="auto")
-    evaluate.add_argument("--model", metavar="DIR", help="Vosk model directory")
-    evaluate.add_argument("--locale", choices=LOCALE_CHOICES, help="only this locale")
+    evaluate.add_argument("--engine", choices=ENGINE_CHOICES, default="auto",
+                          help="speech recogniser (auto: PocketSphinx for en, Vosk for ko)")
+    evaluate.add_argument("--model", metavar="DIR",
+                          help="Vosk model directory (default: the installed model)")
+    evaluate.add_argument("--locale", choices=LOCALE_CHOICES,
+                          help="only this locale (default: every locale in the manifest)")
     evaluate.add_argument("--every", type=int, default=1, help="use every Nth clip")
-    evaluate.add_argument("--json", action="store_true")
+    add_json_options(evaluate, "the scores")
     evaluate.set_defaults(handler=_eval)
 
     listen = commands.add_parser("listen", help="live toy from the microphone")
-    listen.add_argument("--device", help="ALSA/PortAudio input device name or index")
+    listen.add_argument("--device",
+                        help="input device number or name, see --list-devices (default: the "
+                             "system's default microphone)")
+    listen.add_argument("--list-devices", action="store_true",
+                        help="list the input devices and exit")
     listen.add_argument("--mode", choices=["push-to-talk", "wake", "continuous"],
-                        default="wake")
-    listen.add_argument("--max-seconds", type=float, help="stop after this long")
+                        default="wake",
+                        help=f"when to listen: after '{WAKE_PHRASE}' (wake), all the time "
+                             "(continuous), or from one press of Enter to the next")
+    listen.add_argument("--max-seconds", type=float,
+                        help="stop after this many seconds (default: run until Ctrl-C)")
     listen.add_argument("--json", action="store_true",
                         help="only print heard intents as JSON; nothing is sent")
     _add_state_option(listen)
@@ -387,7 +435,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pair.set_defaults(handler=_pair)
 
     ledger = commands.add_parser("ledger", help="show everything this toy has sent")
-    ledger.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_json_options(ledger, "one object per request, one per line,")
     _add_state_option(ledger)
     ledger.set_defaults(handler=_ledger)
 
@@ -399,7 +447,7 @@ def register_models(subparsers: argparse._SubParsersAction) -> None:
     models = subparsers.add_parser("models", help="speech models for the toy")
     commands = models.add_subparsers(dest="models_command", required=True)
     download = commands.add_parser("download", help="download and verify a Vosk model")
-    download.add_argument("name", choices=sorted(CATALOGUE))
+    download.add_argument("name", choices=sorted(CATALOGUE), help="which model")
     download.add_argument("--url", help="URL base to download from (or TEDDY_MODELS_URL)")
     download.add_argument("--sha256", help="expected SHA-256 instead of the pinned one")
     download.add_argument("--dir", help="models directory (or TEDDY_MODELS_DIR)")

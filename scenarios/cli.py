@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from scenarios.model import ScenarioError
+from teddy.json_output import JsonSink, add_json_options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -16,10 +17,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sub = scenarios.add_subparsers(dest="scenarios_command", required=True)
     run = sub.add_parser("run", help="run scenario files (default: the whole catalogue)")
     run.add_argument("files", nargs="*", type=Path, help="scenario YAML files")
-    run.add_argument("--json", type=Path, help="write a JSON report here")
+    add_json_options(run, "the report")
     run.add_argument("--junit", type=Path, help="write a JUnit XML report here")
     run.add_argument("--html", type=Path, help="write a self-contained HTML report here")
-    run.add_argument("--jobs", type=int, default=4, help="scenarios run at once (default 4)")
+    run.add_argument("--jobs", type=int, default=4, help="scenarios run at once")
     run.add_argument("--keep", type=Path, help="copy each scenario's files (db, logs) here")
     run.add_argument("--toy-command", metavar="TEMPLATE",
                      help="test another toy: a command speaking the toy agent's JSON-lines "
@@ -33,6 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                           "cloud and toy, and score every check kind")
     run.set_defaults(handler=_run)
     listing = sub.add_parser("list", help="list the catalogue's scenarios and their rules")
+    add_json_options(listing, "the list")
     listing.set_defaults(handler=_list)
     rules = sub.add_parser("rules", help="print the rulebook (IDs and titles, or docs/rules.md)")
     rules.add_argument("--markdown", action="store_true",
@@ -95,10 +97,12 @@ def _run(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - started
     run = reports.RunInfo.collect(wall_s=wall, score=score(results, mutant_results),
                                   target=target.describe())
-    print(reports.console(results, run))
-    print(f"Wall time: {wall:.1f} s")
-    for path, write in ((args.json, reports.write_json), (args.junit, reports.write_junit),
-                        (args.html, reports.write_html)):
+    # With --json, stdout holds only the JSON report; the table goes to stderr.
+    text_out = sys.stderr if args.json else sys.stdout
+    print(reports.console(results, run), file=text_out)
+    print(f"Wall time: {wall:.1f} s", file=text_out)
+    JsonSink(args).document(reports.to_json(results, run))
+    for path, write in ((args.junit, reports.write_junit), (args.html, reports.write_html)):
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             write(results, path, run)
@@ -110,7 +114,7 @@ def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _list(_args: argparse.Namespace) -> int:
+def _list(args: argparse.Namespace) -> int:
     from scenarios.runner import catalogue_files, load_scenarios
 
     try:
@@ -118,6 +122,11 @@ def _list(_args: argparse.Namespace) -> int:
     except ScenarioError as exc:
         print(f"teddy scenarios list: {exc}", file=sys.stderr)
         return 2
+    JsonSink(args).document([
+        {"name": s.name, "title": s.title, "negative_control": s.negative_control,
+         "rules": sorted({r for c in s.checks for r in c.rules})} for s in scenarios])
+    if args.json:
+        return 0
     for scenario in scenarios:
         rules = sorted({r for c in scenario.checks for r in c.rules})
         tag = " (negative control)" if scenario.negative_control else ""

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audio_fixtures import fixtures_folder
 from scenarios.model import Scenario
 from scenarios.processes import CloudServer, ToyProcess
 from scenarios.relay import Relay
 from scenarios.target import WHITE_BOX, Target
 
-FIXTURES = Path(__file__).resolve().parent.parent / "audio_fixtures"
+FIXTURES = fixtures_folder()
 DEFAULT_PASSWORD = "correct horse battery staple"
 
 

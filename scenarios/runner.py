@@ -64,6 +64,8 @@ class CheckResult:
         if self.observed == "not applicable":
             return "not applicable"
         wanted = "held" if self.expect == "hold" else "violated"
+        if self.observed == "not applicable" and self.expect == "hold":
+            return "pass"
         return "pass" if self.observed == wanted else "fail"
 
 
@@ -101,6 +103,8 @@ def _evaluate(ctx: ScenarioContext, spec: CheckSpec) -> CheckResult:
     try:
         observation = load_all()[spec.kind](ctx, spec.args)
         observed = "held" if observation.held else "violated"
+        if not observation.applicable:
+            observed = "not applicable"
         evidence = observation.evidence
         if spec.kind in PARTLY_BLIND and CLOUD_INTERNALS not in ctx.target.access:
             evidence += " [black-box cloud: its database could not be checked for changes]"

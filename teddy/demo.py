@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from audio_fixtures import demo_clips
 from device.audio.wav import AudioInputError, load_wav_pcm16
 from device.privacy.gate import EgressGate
 from device.speaker import Speaker
@@ -26,8 +27,9 @@ from scenarios.relay import Relay
 from teddy.audio_check import find_audio_signatures
 from teddy.cloud_process import CloudProcess
 
-FIXTURES = Path(__file__).resolve().parent.parent / "audio_fixtures" / "demo"
 BYTES_PER_SECOND_RAW = 16000 * 2
+PARENT_EMAIL = "parent@example.com"
+PARENT_PASSWORD = "correct horse battery staple"
 
 BEFORE_CONSENT = ["hello_teddy.wav", "joke.wav", "my_name_is_emma.wav"]
 AFTER_CONSENT = ["hello_teddy.wav", "my_name_is_emma.wav", "favorite_animal_lion.wav",
@@ -43,16 +45,25 @@ class Tally:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    demo = subparsers.add_parser("demo", help="run the end-to-end privacy demo on loopback")
-    demo.add_argument("--fixtures", type=Path, default=FIXTURES,
-                      help="folder with the demo clips (default: audio_fixtures/demo)")
-    demo.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    demo = subparsers.add_parser(
+        "demo", help="run the end-to-end privacy demo on loopback",
+        description="Run the whole story on this machine: a cloud on loopback, a parent, a toy "
+                    "hearing recorded clips, and the bytes on the wire measured.")
+    demo.add_argument("--fixtures", type=Path, default=None,
+                      help="folder with the demo clips (default: the clips installed with Teddy)")
+    demo.add_argument("--keep", action="store_true",
+                      help="keep the temporary folder (cloud database, reply audio) and print "
+                           "how to open the kept cloud as a parent")
     demo.add_argument("--replies-dir", type=Path,
-                      help="write spoken replies here instead of playing them")
+                      help="write spoken replies here instead of playing them (default: play "
+                           "them, or write them to the temporary folder when there is no "
+                           "speaker)")
     demo.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.fixtures is None:
+        args.fixtures = demo_clips()
     missing = [name for name in {*BEFORE_CONSENT, *AFTER_CONSENT}
                if not (args.fixtures / name).is_file()]
     if missing:
@@ -64,27 +75,37 @@ def run(args: argparse.Namespace) -> int:
         return _story(args, workdir)
     finally:
         if args.keep:
-            print(f"\nKept {workdir}")
+            _explain_kept(workdir)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _explain_kept(workdir: Path) -> None:
+    print(f"\nKept {workdir}. To look at the kept cloud as the demo's parent:\n"
+          f"  teddy cloud serve --db {workdir / 'cloud.db'}\n"
+          f"  then open http://127.0.0.1:8080/parent/ and sign in as {PARENT_EMAIL} "
+          f"with the password {PARENT_PASSWORD!r}\n"
+          f"Remove the folder when done: rm -r {workdir}")
 
 
 def _story(args: argparse.Namespace, workdir: Path) -> int:
     from scenarios.parent_client import ParentClient
 
-    replies_dir = args.replies_dir or Path(tempfile.mkdtemp(prefix="teddy-replies-"))
+    replies_dir = args.replies_dir or workdir / "replies"
     speaker = Speaker(out_dir=None if args.replies_dir is None else replies_dir)
     if not speaker.live:
         speaker.out_dir = replies_dir
         replies_dir.mkdir(parents=True, exist_ok=True)
-        print(f"No audio output found: replies are written as WAV files to {replies_dir}")
+        where = (str(replies_dir) if args.replies_dir or args.keep
+                 else f"{replies_dir} (removed at the end; --keep keeps them)")
+        print(f"No audio output found: replies are written as WAV files to {where}")
 
     with CloudProcess(workdir / "cloud.db") as cloud, Relay(cloud.host, cloud.port) as relay:
         _heading(f"Cloud running at {cloud.url} (gunicorn, SQLite at {cloud.db_path})")
         print(f"The toy reaches it only through a byte-recording relay at {relay.url}")
 
         parent = ParentClient(cloud.url, mail_db=str(cloud.db_path))
-        parent.signup("parent@example.com", "correct horse battery staple")
+        parent.signup(PARENT_EMAIL, PARENT_PASSWORD)
         child_id = parent.add_child(first_name="", age_band="6-8", country="US")
         code = parent.pairing_code(child_id)
         print(f"A parent signs up, adds a child and gets pairing code {code}")

@@ -52,7 +52,7 @@ def _scenario_processes(workdir: Path) -> list[str]:
 def catalogue(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     out = tmp_path_factory.mktemp("reports")
     started = time.monotonic()
-    result = _run("--json", str(out / "r.json"), "--junit", str(out / "r.xml"),
+    result = _run("--json-file", str(out / "r.json"), "--junit", str(out / "r.xml"),
                   "--html", str(out / "r.html"), workdir=out / "work")
     elapsed = time.monotonic() - started
     return {"result": result, "elapsed": elapsed, "dir": out,
@@ -121,7 +121,7 @@ def test_no_scenario_process_is_left_running(catalogue: dict[str, Any]) -> None:
 
 def test_a_check_that_misses_a_violation_fails_the_run(tmp_path: Path) -> None:
     result = _run(str(REPO / "tests" / "scenarios" / "leaky_toy_claimed_clean.yaml"),
-                  "--json", str(tmp_path / "r.json"), workdir=tmp_path / "work")
+                  "--json-file", str(tmp_path / "r.json"), workdir=tmp_path / "work")
     assert result.returncode == 1, result.stdout + result.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     [check] = report["checks"]

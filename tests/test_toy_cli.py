@@ -39,6 +39,8 @@ def _pairing_code(db_path: str) -> str:
 
 def test_a_new_toy_pairs_starts_at_deny_all_and_lists_what_it_sent(cloud, tmp_path: Path):
     state = tmp_path / "toy"
+    unused = teddy("device", "ledger", "--state", str(state))
+    assert unused.returncode == 2 and "no toy was ever paired there" in unused.stderr
     state.mkdir()
     assert teddy("device", "ledger", "--state", str(state)).stdout.strip() == \
         "This toy has sent nothing."

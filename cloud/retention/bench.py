@@ -35,8 +35,10 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:  # typ
     parser = bench_subparsers.add_parser(
         "retention", help="purge rate and the time to erase one child with proof")
     parser.add_argument("--dir", help="where to build the database (default: a temporary dir)")
-    parser.add_argument("--expired-rows", type=int, default=EXPIRED_ROWS)
-    parser.add_argument("--child-rows", type=int, default=CHILD_ROWS)
+    parser.add_argument("--expired-rows", type=int, default=EXPIRED_ROWS,
+                        help="rows past their retention to purge")
+    parser.add_argument("--child-rows", type=int, default=CHILD_ROWS,
+                        help="rows held about the one child whose erasure is timed")
     parser.set_defaults(handler=_run)
 
 

