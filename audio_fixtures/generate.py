@@ -25,6 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
+from audio_fixtures import acoustics  # noqa: E402
 from device.audio.wav import SAMPLE_RATE, load_wav_pcm16, write_wav_pcm16  # noqa: E402
 from device.nlu.sampler import sample_sentences  # noqa: E402
 
@@ -122,6 +123,21 @@ OUT_OF_DOMAIN_KO = [
     "우유 주세요",
     "쉬 마려워",
 ]
+
+# The real listener: every age band heard dry (close to the toy), in a room,
+# and in a room with household noise. Clips per (age band, condition) cell;
+# a held-out clip has a held-out voice AND a held-out room.
+LISTENER_CONDITIONS = ["dry", "room", "room+noise"]
+LISTENER_CELLS = {
+    "tune": {"dry": 6, "room": 6, "room+noise": 10},
+    "heldout": {"dry": 15, "room": 15, "room+noise": 25},
+}
+LISTENER_OOD_CELLS = {"tune": 3, "heldout": 4}
+LISTENER_SNRS_DB = [0.0, 5.0, 10.0, 15.0, 20.0]
+# Korean children: held-out Korean voices, two age bands, dry and in a held-out room.
+KOREAN_LISTENER_BANDS = ["6-8", "4-5"]
+KOREAN_LISTENER_PER_CELL = 8
+KOREAN_LISTENER_OOD_PER_CELL = 3
 
 DEMO_CLIPS = {
     "hello_teddy.wav": "hello teddy",
@@ -256,6 +272,8 @@ def generate(out: Path) -> int:
         emit_korean("ko_heldout", KOREAN_HELDOUT_PER_INTENT, 2, OUT_OF_DOMAIN_KO[1::2],
                     random.Random(20261129), KOREAN_HELDOUT_VOICES, "heldout")
 
+        emit_listener(out, work, emit)
+
         demo_voice = Voice("en-us", 150, 50, "tune")
         for name, text in DEMO_CLIPS.items():
             write_wav_pcm16(demo_dir / name, synthesise(text, demo_voice, work))
@@ -264,6 +282,92 @@ def generate(out: Path) -> int:
         for row in rows:
             manifest.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
     return len(rows)
+
+
+def _listener_clip(text: str, voice: str, band: acoustics.AgeBand, condition: str,
+                   split: str, index: int, rng: np.random.Generator, work: Path
+                   ) -> tuple[bytes, dict]:
+    """One utterance as the toy hears it; returns PCM and its manifest fields."""
+    raw = work / "listener.wav"
+    speed = int(rng.integers(140, 176))
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), text],
+                   check=True)
+    lead, tail = np.zeros(int(PAD_SECONDS[0] * SAMPLE_RATE)), np.zeros(
+        int(PAD_SECONDS[1] * SAMPLE_RATE))
+    speech = np.concatenate([lead, acoustics.childlike(raw, band, rng), tail])
+    fields: dict = {"voice": voice, "speed": speed, "age_band": band.name,
+                    "condition": condition, "split": split, "set": "listener"}
+    if condition != "dry":
+        rooms = [r for r in acoustics.ROOMS if r.split == split]
+        room = rooms[index % len(rooms)]
+        distance = round(float(rng.uniform(*acoustics.DISTANCE_RANGE)), 2)
+        speech_ir, noise_ir = acoustics.room_impulses(room, distance, rng)
+        speech = acoustics.reverberate(speech, speech_ir)
+        fields |= {"room": room.name, "rt60": room.rt60, "distance_m": distance}
+        if condition == "room+noise":
+            kind = acoustics.NOISE_KINDS[(index // len(rooms)) % len(acoustics.NOISE_KINDS)]
+            snr = LISTENER_SNRS_DB[index % len(LISTENER_SNRS_DB)]
+            seconds = len(speech) / SAMPLE_RATE
+            noise = acoustics.household_noise(kind, seconds + 0.1, rng, work)
+            noise = acoustics.reverberate(noise, noise_ir)
+            speech = acoustics.mix_at_snr(speech, noise, snr)
+            fields |= {"noise": kind, "snr_db": snr}
+    return acoustics.to_pcm16(speech), fields
+
+
+def emit_listener(out: Path, work: Path, emit) -> None:  # type: ignore[no-untyped-def]
+    """Child-like voices, rooms and household noise (their own random streams)."""
+    directory = out / "clips" / "listener"
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, cells in LISTENER_CELLS.items():
+        rng = np.random.default_rng(20261130 + (split == "heldout"))
+        voices = TUNE_VOICES if split == "tune" else HELDOUT_VOICES
+        jobs = []
+        for band in acoustics.AGE_BANDS:
+            for condition in LISTENER_CONDITIONS:
+                jobs += [(band, condition, True)] * cells[condition]
+                jobs += [(band, condition, False)] * LISTENER_OOD_CELLS[split]
+        per_intent = -(-sum(in_domain for *_, in_domain in jobs) // 12) + 1
+        sentences = sample_sentences("en", per_intent, seed=7 if split == "tune" else 8)
+        order = rng.permutation(len(sentences))
+        used = ood_used = 0
+        for index, (band, condition, in_domain) in enumerate(jobs):
+            if in_domain:
+                sample = sentences[int(order[used % len(order)])]
+                text, intent, slots = sample.text, sample.intent, sample.slots
+                used += 1
+            else:
+                text, intent, slots = OUT_OF_DOMAIN_EN[
+                    (ood_used * 7 + (split == "heldout")) % len(OUT_OF_DOMAIN_EN)], "unknown", {}
+                ood_used += 1
+            voice = voices[index % len(voices)]
+            pcm, fields = _listener_clip(text, voice, band, condition, split, index, rng, work)
+            tag = condition.replace("+", "_")
+            emit(pcm, f"clips/listener/en_{split}_{index:04d}_{band.name}_{tag}.wav",
+                 {"text": text, "intent": intent, "slots": slots, "locale": "en", **fields})
+
+    rng = np.random.default_rng(20261201)
+    bands = [b for b in acoustics.AGE_BANDS if b.name in KOREAN_LISTENER_BANDS]
+    sentences = sample_sentences("ko", 4, seed=9)
+    order = rng.permutation(len(sentences))
+    jobs = [(band, condition, in_domain) for band in bands for condition in ("dry", "room")
+            for in_domain in [True] * KOREAN_LISTENER_PER_CELL
+            + [False] * KOREAN_LISTENER_OOD_PER_CELL]
+    used = ood_used = 0
+    for index, (band, condition, in_domain) in enumerate(jobs):
+        if in_domain:
+            sample = sentences[int(order[used % len(order)])]
+            text, intent, slots = sample.text, sample.intent, sample.slots
+            used += 1
+        else:
+            text, intent, slots = OUT_OF_DOMAIN_KO[(ood_used * 7) % len(OUT_OF_DOMAIN_KO)], \
+                "unknown", {}
+            ood_used += 1
+        voice = KOREAN_HELDOUT_VOICES[index % len(KOREAN_HELDOUT_VOICES)]
+        pcm, fields = _listener_clip(text, voice, band, condition, "heldout", index, rng, work)
+        tag = condition.replace("+", "_")
+        emit(pcm, f"clips/listener/ko_heldout_{index:04d}_{band.name}_{tag}.wav",
+             {"text": text, "intent": intent, "slots": slots, "locale": "ko", **fields})
 
 
 def main() -> int:

@@ -88,8 +88,18 @@ def _fmt(value: float | None) -> str:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from device.audio.frontend import FrontEndSettings
     from device.speech import Understander
-    from device.speech_eval import ManifestError, read_manifest, run_clips, score
+    from device.speech_eval import (
+        ManifestError,
+        gate,
+        read_manifest,
+        run_clips,
+        score,
+        session_order,
+    )
 
     directory = Path(args.dir)
     try:
@@ -99,24 +109,36 @@ def _eval(args: argparse.Namespace) -> int:
         return 2
     if args.locale:
         clips = [c for c in clips if c.locale == args.locale]
+    if args.split:
+        clips = [c for c in clips if c.split == args.split]
+    if args.set:
+        clips = [c for c in clips if c.fixture_set == args.set]
     if args.every > 1:
         clips = clips[:: args.every]
+    clips = session_order(clips)
+    frontend = FrontEndSettings(args.auto_gain, args.noise_suppression)
+    progress = tqdm(total=len(clips), unit="clip", desc="eval", file=sys.stderr,
+                    disable=args.quiet)
     outcomes = []
     loads: dict[str, float] = {}
     for locale in sorted({c.locale for c in clips}):
         try:
-            understander = Understander(args.engine, locale, args.model)
+            understander = Understander(args.engine, locale, args.model, frontend, args.vtln)
         except EngineError as error:
             _error(f"{locale}: {error}")
             return 2
         loads[f"{understander.engine.name}/{locale}"] = understander.load_seconds
         try:
-            outcomes += run_clips(understander, [c for c in clips if c.locale == locale])
+            outcomes += run_clips(understander, [c for c in clips if c.locale == locale],
+                                  progress=progress.update)
         except ManifestError as error:
             _error(str(error))
             return 2
+    progress.close()
     groups = score(outcomes)
-    JsonSink(args).document({"model_load_seconds": loads, "groups": [asdict(g) for g in groups]})
+    gating = gate(outcomes)
+    JsonSink(args).document({"model_load_seconds": loads, "groups": [asdict(g) for g in groups],
+                             "gating": [g.as_dict() for g in gating]})
     if args.json:
         return 0
     for name, seconds in loads.items():
@@ -129,6 +151,14 @@ def _eval(args: argparse.Namespace) -> int:
               f"{_fmt(g.intent_accuracy):>9}{_fmt(g.slot_accuracy):>9}"
               f"{_fmt(g.false_accept_rate):>8}{g.p50_ms:>9.1f}{g.p95_ms:>9.1f}"
               f"{g.real_time_factor:>7.3f}")
+    if gating:
+        print(f"\n{'gating (listener clips)':<42}{'split':<9}{'right':>6}{'wrong':>6}"
+              f"{'rej':>5}{'ood rej':>8}{'ood acc':>8}{'command':>9}{'FA':>7}")
+    for g in gating:
+        print(f"{g.dimension + ': ' + g.value:<42}{g.split:<9}{g.accepted_right:>6}"
+              f"{g.accepted_wrong:>6}{g.in_domain_rejected:>5}{g.ood_rejected:>8}"
+              f"{g.ood_accepted:>8}{_fmt(g.command_acceptance):>9}"
+              f"{_fmt(g.false_accept_rate):>7}")
     return 0
 
 
@@ -406,6 +436,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--locale", choices=LOCALE_CHOICES,
                           help="only this locale (default: every locale in the manifest)")
     evaluate.add_argument("--every", type=int, default=1, help="use every Nth clip")
+    evaluate.add_argument("--split", choices=["tune", "heldout"],
+                          help="only this split (default: both)")
+    evaluate.add_argument("--set", choices=["legacy", "listener"],
+                          help="only this fixture set (default: both)")
+    evaluate.add_argument("--vtln", choices=["off", "session", "utterance"],
+                          help="vocal tract warp estimation (PocketSphinx; default session)")
+    evaluate.add_argument("--auto-gain", type=int, default=0, metavar="DBFS",
+                          help="front-end automatic gain target, 0 = off")
+    evaluate.add_argument("--noise-suppression", type=int, default=0, metavar="0-4",
+                          help="front-end noise suppression level, 0 = off")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     add_json_options(evaluate, "the scores")
     evaluate.set_defaults(handler=_eval)
 

@@ -7,8 +7,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 
 from device.asr import SpeechEngine, Transcript, load_engine
+from device.audio.frontend import RECOGNISER_SETTINGS, FrontEnd, FrontEndSettings
 from device.nlu import load_parser
 from device.nlu.templates import SlotValue
+
+# hear() hands a whole clip over in the chunks a live microphone would give.
+CHUNK_BYTES = 2 * 16_000 // 10
+VTLN_MODES = ("off", "session", "utterance")
 
 
 @dataclass(frozen=True)
@@ -28,13 +33,42 @@ class Understander:
     """Loads one recogniser and one parser, then turns utterances into intents."""
 
     def __init__(
-        self, engine_name: str = "auto", locale: str = "en", model_dir: str | None = None
+        self, engine_name: str = "auto", locale: str = "en", model_dir: str | None = None,
+        frontend: FrontEndSettings = RECOGNISER_SETTINGS, vtln: str | None = None,
     ) -> None:
         began = time.perf_counter()
         self.parser = load_parser(locale)
         self.engine: SpeechEngine = load_engine(engine_name, locale, model_dir)
+        if vtln is not None and vtln not in VTLN_MODES:
+            raise ValueError(f"vtln must be one of {', '.join(VTLN_MODES)}, not {vtln!r}")
+        if vtln is not None and hasattr(self.engine, "vtln"):
+            self.engine.vtln = vtln  # type: ignore[attr-defined]
+        self.frontend = FrontEnd(frontend)
         self.load_seconds = time.perf_counter() - began
         self.locale = locale
+
+    # --- one stage per utterance: audio chunks in, a transcript out -------------
+
+    def new_session(self) -> None:
+        """A new speaker (child): per-speaker adaptation starts afresh."""
+        new_session = getattr(self.engine, "new_session", None)
+        if new_session is not None:
+            new_session()
+
+    def start(self) -> None:
+        self.frontend.reset()
+        self.engine.start()
+
+    def accept(self, chunk: bytes) -> None:
+        enhanced = self.frontend.process(chunk)
+        if enhanced:
+            self.engine.accept(enhanced)
+
+    def finish(self) -> Transcript:
+        rest = self.frontend.flush()
+        if rest:
+            self.engine.accept(rest)
+        return self.engine.finish()
 
     def _heard(self, transcript: Transcript, asr_ms: float) -> Heard:
         parsed = self.parser.parse(transcript.text)
@@ -46,7 +80,10 @@ class Understander:
     def hear(self, pcm: bytes) -> Heard:
         """Recognise a whole utterance of 16 kHz mono s16le PCM."""
         began = time.perf_counter()
-        transcript = self.engine.transcribe(pcm)
+        self.start()
+        for offset in range(0, len(pcm), CHUNK_BYTES):
+            self.accept(pcm[offset:offset + CHUNK_BYTES])
+        transcript = self.finish()
         return self._heard(transcript, (time.perf_counter() - began) * 1000)
 
     def hear_stream(self, utterances: Iterable[Iterable[bytes]]) -> Iterator[Heard]:
@@ -56,9 +93,9 @@ class Understander:
         transcript: the delay the child actually waits for.
         """
         for chunks in utterances:
-            self.engine.start()
+            self.start()
             for chunk in chunks:
-                self.engine.accept(chunk)
+                self.accept(chunk)
             began = time.perf_counter()
-            transcript = self.engine.finish()
+            transcript = self.finish()
             yield self._heard(transcript, (time.perf_counter() - began) * 1000)

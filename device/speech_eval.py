@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +30,32 @@ class Clip:
     condition: str
     split: str
     voice: str = ""
+    age_band: str = "adult"
+    rt60: float | None = None
+    snr_db: float | None = None
+    noise: str | None = None
+    fixture_set: str = "legacy"
+
+    @property
+    def speaker(self) -> str:
+        """One simulated child (or adult): a voice at an age band."""
+        return f"{self.voice}/{self.age_band}"
+
+    @property
+    def rt60_band(self) -> str:
+        if self.rt60 is None:
+            return "no room"
+        if self.rt60 <= 0.3:
+            return "RT60<=0.3"
+        return "RT60 0.3-0.6" if self.rt60 <= 0.6 else "RT60>0.6"
+
+    @property
+    def snr_band(self) -> str:
+        if self.snr_db is None:
+            return "no noise" if self.noise is None else "sox noise 15dB"
+        if self.snr_db < 7.5:
+            return "SNR 0-5dB"
+        return "SNR 10dB" if self.snr_db < 12.5 else "SNR 15-20dB"
 
 
 # The live toy hands the recogniser audio in chunks while the child speaks;
@@ -82,7 +110,8 @@ def read_manifest(directory: Path) -> list[Clip]:
             clips.append(Clip(
                 directory / row["file"], row["text"], row["intent"], row.get("slots", {}),
                 row.get("locale", "en"), row["condition"], row.get("split", "tune"),
-                row.get("voice", ""),
+                row.get("voice", ""), row.get("age_band", "adult"), row.get("rt60"),
+                row.get("snr_db"), row.get("noise"), row.get("set", "legacy"),
             ))
         except (json.JSONDecodeError, KeyError, TypeError) as error:
             raise ManifestError(f"{path}:{number}: bad manifest line ({error})") from error
@@ -95,16 +124,34 @@ def _percentile(values: list[float], fraction: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[round(fraction * 100) - 1]
 
 
-def run_clips(understander: Understander, clips: list[Clip]) -> list[Outcome]:
+def session_order(clips: list[Clip]) -> list[Clip]:
+    """Clips grouped by speaker, as sessions with one child each.
+
+    Within a session the order is a fixed shuffle (by file name hash), so a
+    speaker's first utterances come from mixed rooms and noise, not all
+    from the easy dry clips.
+    """
+    return sorted(clips, key=lambda c: (c.locale, c.speaker,
+                                        hashlib.sha1(c.file.name.encode()).hexdigest()))
+
+
+def run_clips(understander: Understander, clips: list[Clip],
+              progress: Callable[[], None] | None = None) -> list[Outcome]:
     """Stream each clip in CHUNK_SECONDS chunks, as the microphone would.
 
     `asr_ms` is end of speech (the last chunk handed over) to intent;
     `decode_ms` is all the recogniser's work on the clip, chunks included.
+    A new speaker starts a new session (the engine's per-speaker state, such
+    as its vocal tract warp, starts afresh).
     """
     step = 2 * int(CHUNK_SECONDS * SAMPLE_RATE)
-    engine = understander.engine
+    engine = understander
     outcomes: list[Outcome] = []
+    speaker = None
     for clip in clips:
+        if clip.speaker != speaker:
+            understander.new_session()
+            speaker = clip.speaker
         try:
             pcm = load_wav_pcm16(clip.file)
         except AudioInputError as error:
@@ -125,6 +172,8 @@ def run_clips(understander: Understander, clips: list[Clip]) -> list[Outcome]:
             clip, transcript.engine, transcript.text, parsed.intent, dict(parsed.slots),
             tail * 1000, len(pcm) / 2 / SAMPLE_RATE, (busy + tail) * 1000,
         ))
+        if progress is not None:
+            progress()
     return outcomes
 
 
@@ -162,3 +211,114 @@ def score(outcomes: list[Outcome]) -> list[GroupScore]:
             ],
         ))
     return scores
+
+
+@dataclass
+class Gating:
+    """What the toy did with each clip of a group.
+
+    In-domain clips are accepted and right (intent and every slot: the
+    command works), accepted and wrong, or rejected; out-of-domain clips are
+    rejected or accepted (a false accept).
+    """
+
+    dimension: str
+    value: str
+    split: str
+    clips: int = 0
+    accepted_right: int = 0
+    accepted_wrong: int = 0
+    in_domain_rejected: int = 0
+    ood_rejected: int = 0
+    ood_accepted: int = 0
+
+    @property
+    def in_domain(self) -> int:
+        return self.accepted_right + self.accepted_wrong + self.in_domain_rejected
+
+    @property
+    def out_of_domain(self) -> int:
+        return self.ood_rejected + self.ood_accepted
+
+    @property
+    def command_acceptance(self) -> float | None:
+        return self.accepted_right / self.in_domain if self.in_domain else None
+
+    @property
+    def wrong_accept_rate(self) -> float | None:
+        return self.accepted_wrong / self.in_domain if self.in_domain else None
+
+    @property
+    def false_accept_rate(self) -> float | None:
+        return self.ood_accepted / self.out_of_domain if self.out_of_domain else None
+
+    def as_dict(self) -> dict:
+        return {
+            "dimension": self.dimension, "value": self.value, "split": self.split,
+            "clips": self.clips, "accepted_right": self.accepted_right,
+            "accepted_wrong": self.accepted_wrong, "in_domain_rejected": self.in_domain_rejected,
+            "ood_rejected": self.ood_rejected, "ood_accepted": self.ood_accepted,
+            "command_acceptance": self.command_acceptance,
+            "wrong_accept_rate": self.wrong_accept_rate,
+            "false_accept_rate": self.false_accept_rate,
+        }
+
+
+# How the listener fixtures are broken down in the report: one dimension at a
+# time, and age band crossed with room and noise (the accuracy plot).
+DIMENSIONS: dict[str, Callable[[Clip], str]] = {
+    "condition": lambda c: c.condition,
+    "age_band": lambda c: c.age_band,
+    "rt60_band": lambda c: c.rt60_band,
+    "snr_band": lambda c: c.snr_band,
+    "age_band x condition": lambda c: f"{c.age_band} {c.condition}",
+    "age_band x rt60_band": lambda c: f"{c.age_band} {c.rt60_band}",
+    "age_band x snr_band": lambda c: f"{c.age_band} {c.snr_band}",
+    "room<=0.6s, SNR>=10dB": lambda c: (
+        f"{c.age_band} target" if c.rt60 is not None and c.rt60 <= 0.6
+        and (c.snr_db is None or c.snr_db >= 10) else ""),
+}
+
+
+def gate(outcomes: list[Outcome]) -> list[Gating]:
+    """The gating table of the listener fixtures: every dimension, per split and both."""
+    table: dict[tuple[str, str, str, str], Gating] = {}
+    for outcome in outcomes:
+        clip = outcome.clip
+        if clip.fixture_set != "listener":
+            continue
+        for dimension, value_of in DIMENSIONS.items():
+            value = value_of(clip)
+            if not value:
+                continue
+            for split in (clip.split, "all"):
+                key = (clip.locale, dimension, value, split)
+                row = table.setdefault(key, Gating(dimension, f"{clip.locale} {value}", split))
+                row.clips += 1
+                if clip.intent == UNKNOWN:
+                    if outcome.intent == UNKNOWN:
+                        row.ood_rejected += 1
+                    else:
+                        row.ood_accepted += 1
+                elif outcome.intent == UNKNOWN:
+                    row.in_domain_rejected += 1
+                elif outcome.correct:
+                    row.accepted_right += 1
+                else:
+                    row.accepted_wrong += 1
+    return [table[key] for key in sorted(table)]
+
+
+def heldout_leaks(rows: list[dict]) -> list[str]:
+    """Held-out manifest rows that share a voice or a room with the tune split."""
+    tune_voices = {r["voice"] for r in rows if r.get("split") == "tune"}
+    tune_rooms = {r["room"] for r in rows if r.get("split") == "tune" and r.get("room")}
+    leaks = []
+    for row in rows:
+        if row.get("split") != "heldout":
+            continue
+        if row.get("voice") in tune_voices:
+            leaks.append(f"{row['file']}: tune voice {row['voice']}")
+        if row.get("room") in tune_rooms:
+            leaks.append(f"{row['file']}: tune room {row['room']}")
+    return leaks

@@ -85,6 +85,15 @@ FAST_ACCEPT_ABOVE: float | None = -2.0
 # (clean 89.7 -> 90.5%, noisy 93.7%, FA 1/27); 1e-26 and 1e-25 were faster
 # but turned two demo clips wrong, and 1e-23 lost tune clips.
 GRAMMAR_WBEAM = 1e-27
+# Vocal tract length normalisation. A child's shorter vocal tract puts every
+# formant higher; the front end's inverse-linear frequency warp divides the
+# frequency axis by the factor, so the adult model sees adult-like formants.
+# Candidate factors cover adults (1.0) to about 4-year-olds (formants x1.3 and
+# more); the chosen factor is kept for the session (one child), so after the
+# first SESSION_UTTERANCES utterances each one decodes once.
+WARP_CANDIDATES = (1.0, 1.1, 1.2, 1.3, 1.4, 1.5)
+SESSION_UTTERANCES = 2
+VTLN_MODES = ("off", "session", "utterance")
 
 
 def _model_paths() -> tuple[str, str, str]:
@@ -103,7 +112,8 @@ class PocketSphinxEngine:
 
     name = "pocketsphinx"
 
-    def __init__(self, locale: str = "en", reject_below: float | None = None) -> None:
+    def __init__(self, locale: str = "en", reject_below: float | None = None,
+                 vtln: str = "session") -> None:
         if locale != "en":
             raise EngineError(
                 f"PocketSphinx only has a US English model here, not {locale!r}; "
@@ -141,6 +151,28 @@ class PocketSphinxEngine:
         self._lead = b"\x00\x00" * int(LEAD_SILENCE_SECONDS * SAMPLE_RATE)
         self._raw = bytearray()
         self._active = False
+        if vtln not in VTLN_MODES:
+            raise EngineError(f"vtln must be one of {', '.join(VTLN_MODES)}, not {vtln!r}")
+        self.vtln = vtln
+        self.new_session()
+
+    # --- speaker session (vocal tract length normalisation) ---------------------
+
+    def new_session(self) -> None:
+        """A new speaker: forget the warp estimated for the last one."""
+        self.warp = 1.0
+        self._warp_scores = dict.fromkeys(WARP_CANDIDATES, 0.0)
+        self._session_utterances = 0
+
+    @property
+    def warp_settled(self) -> bool:
+        return self.vtln == "off" or (
+            self.vtln == "session" and self._session_utterances >= SESSION_UTTERANCES)
+
+    def _set_warp(self, warp: float) -> None:
+        for decoder in self._decoders:
+            decoder.config["warp_type"] = "inverse_linear"
+            decoder.config["warp_params"] = f"{warp:g}"
 
     # --- streaming -----------------------------------------------------------
     # Both decoders run while the child speaks, so after the end of speech
@@ -155,6 +187,7 @@ class PocketSphinxEngine:
         # so a clip always decodes the same whatever was heard before it.
         self._rng = np.random.default_rng(0)
         self._raw = bytearray()
+        self._set_warp(self.warp)
         lead = self._with_noise_floor(self._lead)
         for decoder in self._decoders:
             decoder.reinit_feat()
@@ -176,6 +209,44 @@ class PocketSphinxEngine:
     def finish(self) -> Transcript:
         if not self._active:
             raise EngineError("finish() called before start()")
+        transcript = self._finish_streamed()
+        if self.warp_settled:
+            return transcript
+        return self._estimate_warp(bytes(self._raw), transcript)
+
+    def _estimate_warp(self, raw: bytes, streamed: Transcript) -> Transcript:
+        """Score the utterance at every candidate warp; keep the best for the session.
+
+        The score is the grammar-to-phone-loop ratio at each warp (both
+        decoders warped alike, so the warp's own effect on likelihoods cancels).
+        The utterance's answer is the one decoded at the warp now chosen.
+        """
+        decoded = {self.warp: streamed}
+        for warp in WARP_CANDIDATES:
+            if warp not in decoded:
+                decoded[warp] = self._decode_batch(raw, warp)
+        if self.vtln == "utterance":
+            self._warp_scores = dict.fromkeys(WARP_CANDIDATES, 0.0)
+        for warp, transcript in decoded.items():
+            confidence = transcript.confidence
+            self._warp_scores[warp] += confidence if confidence is not None else -50.0
+        self._session_utterances += 1
+        chosen = max(WARP_CANDIDATES, key=lambda w: (self._warp_scores[w], -abs(w - 1.0)))
+        self.warp = chosen if self.vtln == "session" else 1.0
+        return decoded[chosen]
+
+    def _decode_batch(self, raw: bytes, warp: float) -> Transcript:
+        kept = self.warp
+        self.warp = warp
+        try:
+            self.start()
+            for offset in range(0, len(raw), CHUNK_BYTES):
+                self.accept(raw[offset:offset + CHUNK_BYTES])
+            return self._finish_streamed()
+        finally:
+            self.warp = kept
+
+    def _finish_streamed(self) -> Transcript:
         self._active = False
         tail = self._with_noise_floor(self._tail)
         for decoder in self._decoders:
