@@ -151,8 +151,6 @@ def _toy_handler(args: argparse.Namespace, understander: object) -> Callable:
     def handle(heard: object) -> None:
         turn = toy.respond(heard)  # type: ignore[arg-type]
         sent = f"sent {len(turn.sent_body)} bytes" if turn.sent_body else "sent nothing"
-        if turn.answered_by == "toy":
-            sent += f"; {turn.reason}"
         print(f"\n{turn.intent} -> {turn.reply}  [{turn.answered_by}; {sent}]", flush=True)
         if speaker is not None:
             speaker.say(turn.reply)
