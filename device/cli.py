@@ -269,8 +269,9 @@ def _pair(args: argparse.Namespace) -> int:
         _error(str(error))
         return 2
     except CloudTlsUntrusted:
-        fix = (f"is the cloud's CA certificate {args.ca}?" if args.ca else
-               "give the cloud's CA certificate with --ca PATH (teddy cloud serve --tls "
+        fix = (f"it is not signed by the CA in {args.ca}; copy the cloud's own ca.pem (`teddy "
+               "cloud serve --tls` prints where it is)" if args.ca else
+               "give the cloud's CA certificate with --ca PATH (`teddy cloud serve --tls` "
                "prints where it is)")
         _error(f"cannot verify the cloud's TLS certificate at {args.cloud}: {fix}")
         return 2
