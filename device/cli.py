@@ -194,8 +194,6 @@ def _toy_handler(args: argparse.Namespace, understander: object) -> Callable:
         nonlocal shown
         turn = toy.respond(heard)  # type: ignore[arg-type]
         sent = f"sent {len(turn.sent_body)} bytes" if turn.sent_body else "sent nothing"
-        if turn.answered_by == "toy":
-            sent += f"; {turn.reason}"
         STATUS.clear()
         print(f"{turn.intent} -> {turn.reply}  [{turn.answered_by}; {sent}]", flush=True)
         shown = _show_gate_notice(toy.gate, shown)
@@ -337,8 +335,9 @@ def _pair(args: argparse.Namespace) -> int:
         _error(str(error))
         return 2
     except CloudTlsUntrusted:
-        fix = (f"is the cloud's CA certificate {args.ca}?" if args.ca else
-               "give the cloud's CA certificate with --ca PATH (teddy cloud serve --tls "
+        fix = (f"it is not signed by the CA in {args.ca}; copy the cloud's own ca.pem (`teddy "
+               "cloud serve --tls` prints where it is)" if args.ca else
+               "give the cloud's CA certificate with --ca PATH (`teddy cloud serve --tls` "
                "prints where it is)")
         _error(f"cannot verify the cloud's TLS certificate at {args.cloud}: {fix}")
         return 2

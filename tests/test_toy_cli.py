@@ -98,7 +98,8 @@ def test_pairing_over_plain_http_to_another_machine_is_refused(tmp_path: Path):
     assert "refusing to pair over plain http" in line and "--tls" in line
 
 
-def test_tls_without_the_ca_names_the_ca_option(tmp_path: Path):
+@pytest.mark.parametrize("given_ca", [False, True])
+def test_tls_without_the_right_ca_names_the_ca_option(tmp_path: Path, given_ca: bool):
     import socket
     import ssl
     import threading
@@ -121,13 +122,15 @@ def test_tls_without_the_ca_names_the_ca_option(tmp_path: Path):
             pass
 
     threading.Thread(target=serve_one, daemon=True).start()
+    other_ca = ["--ca", str(ensure_server_certificate(tmp_path / "other").ca_cert)]
     try:
         line = _one_line_error(teddy("device", "pair", "--cloud", f"https://127.0.0.1:{port}",
-                                     "--code", "AAAA-AAAA", "--state", str(tmp_path / "toy")))
+                                     "--code", "AAAA-AAAA", "--state", str(tmp_path / "toy"),
+                                     *(other_ca if given_ca else [])))
     finally:
         listener.close()
-    assert "--ca" in line and "TLS certificate" in line
-    assert "SSLCertVerificationError" not in line
+    assert "TLS certificate" in line and "SSLCertVerificationError" not in line
+    assert ("not signed by the CA in" in line) if given_ca else ("--ca PATH" in line)
 
 
 def test_a_mistyped_state_folder_is_not_an_empty_ledger(tmp_path: Path):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from cloud_helpers import add_child, add_parent, grant
 from cloud import pairing
 from cloud.storage.db import open_db
 from device.privacy.gate import CREDENTIALS_FILE, EgressGate
-from device.privacy.ledger import LEDGER_FILE, EgressLedger
+from device.privacy.ledger import LEDGER_FILE, EgressLedger, LedgerEntry
 from device.privacy.policy import POLICY_FILE
 from device.state import StateError, ToyState
 from device.toy import Toy
@@ -136,3 +137,85 @@ def test_a_torn_last_ledger_line_is_skipped_and_swallows_nothing(cloud, tmp_path
     assert reading.damaged_lines == [5]
     for line in state.path(LEDGER_FILE).read_text().splitlines()[5:]:
         json.loads(line)
+
+
+def test_state_and_ledger_writes_reach_the_disk_before_they_count(monkeypatch, tmp_path: Path):
+    """fsync on the ledger before anything is sent, on state files before their rename, and
+    on the folder after it, so a power cut keeps what the toy says it wrote."""
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        events.append("fsync " + os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def rename(source, target) -> None:  # type: ignore[no-untyped-def]
+        events.append(f"replace {Path(target).name}")
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", rename)
+    state = ToyState(tmp_path / "toy")
+    state.write_json(POLICY_FILE, {"version": 1, "purposes": ["core"]})
+    assert events == ["fsync policy.json.tmp", "replace policy.json", "fsync toy"]
+    events.clear()
+    EgressLedger(state).record_request(LedgerEntry(at=1.0, method="GET", path="/api/v1/policy",
+                                                   purpose="consent-check", body_bytes=0,
+                                                   body="", status=None))
+    assert events == [f"fsync {LEDGER_FILE}"]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 256 KiB tmpfs: a real full disk (needs root, as on the CI machine)."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs",
+                              str(mount_point)], capture_output=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def _fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    with filler.open("wb", buffering=0) as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 512)
+        except OSError:
+            pass
+    return filler
+
+
+def test_on_a_full_disk_nothing_leaves_unledgered_and_pairing_keeps_its_code(
+        cloud, small_disk: Path):
+    code = _code(cloud)
+    state = ToyState(small_disk / "toy")
+    filler = _fill(small_disk)
+    with pytest.raises(StateError, match="pairing code is still good"):
+        EgressGate(state).pair(cloud.url, code)
+    filler.unlink()
+    with Relay(cloud.host, cloud.port) as relay:
+        gate = EgressGate(state)
+        gate.pair(relay.url, code)  # the same code still works
+        filler = _fill(small_disk)
+        # The ledger's last page may still hold a line or two; after that nothing may leave.
+        for _ in range(200):
+            turn = Toy(gate).say_text("tell me a story about dinosaurs")
+            if turn.sent_body is None:
+                break
+        assert "cannot write the egress ledger" in turn.reason
+        assert "nothing was sent" in turn.reason
+        on_the_wire = relay.captured_upstream().count(b"POST /api/v1/intent ")
+        filler.unlink()
+        after = Toy(gate).say_text("tell me a story about dinosaurs")
+        assert after.answered_by == "cloud"
+    reading = EgressLedger(state).read()
+    assert reading.damaged_lines == []
+    intents = [e for e in reading.entries if e.path == "/api/v1/intent"]
+    assert len(intents) == on_the_wire + 1  # every request that left is in the ledger
+    assert gate.policy.purposes == frozenset({"core"})

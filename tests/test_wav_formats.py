@@ -96,3 +96,16 @@ def test_damaged_or_unsupported_headers_say_what_is_wrong(tmp_path, damage, mess
     bad.write_bytes(damage((DEMO / "goodbye.wav").read_bytes()))
     with pytest.raises(AudioInputError, match=message):
         load_wav_pcm16(bad)
+
+
+def test_block_resampling_matches_one_fft_over_the_whole_clip():
+    rng = np.random.default_rng(7)
+    voice_band = np.convolve(rng.standard_normal(3 * 44100), np.ones(8) / 8, mode="same")
+    voice_band[:2000] = voice_band[-2000:] = 0  # no wrap-around edge in the reference
+    spectrum = np.fft.rfft(voice_band)
+    length_out = round(len(voice_band) * 16000 / 44100)
+    whole = np.fft.irfft(spectrum[: length_out // 2 + 1], n=length_out) * (
+        length_out / len(voice_band))
+    blocks = resample(voice_band, 44100, 16000)
+    assert len(blocks) == len(whole)
+    assert np.max(np.abs(blocks - whole)) < 0.01 * np.max(np.abs(whole))

@@ -139,10 +139,7 @@ class EgressGate:
         if response.status == 401 and self._clock_problem(response):
             return self.policy
         if response.status == 401:
-            # Fail closed: the cloud no longer knows this toy (unpaired, or its child deleted).
-            self._set_policy(ConsentPolicy.deny_all())
-            self.notice = ("the cloud no longer accepts this toy (unpaired, or its child's "
-                           "data was deleted): playing offline; pair it again to go on")
+            self._forgotten_by_cloud()
         elif response.status == 200 and not response.authentic:
             self.policy_untrusted = True
             self.notice = f"{UNSIGNED_REPLY}: ignored it and kept the last consent policy"
@@ -196,11 +193,17 @@ class EgressGate:
         except LedgerUnavailable as error:
             self.notice = str(error)
             return Delivery(None, None, None, False, str(error))
-        if not response.authentic:
-            self.notice = f"{UNSIGNED_REPLY}: answered on the toy"
-            return Delivery(response.status, body, None, False, self.notice)
         if response.status == 401 and self._clock_problem(response):
             return Delivery(response.status, body, None, False, self._clock_notice())
+        if response.status == 401 and not response.authentic:
+            self._forgotten_by_cloud()
+            return Delivery(response.status, body, None, False, self.notice)
+        if not response.authentic:
+            if response.status >= 500:  # the cloud failed; its error page is not signed
+                return Delivery(response.status, body, None, False,
+                                f"cloud error ({response.status}): answered on the toy")
+            self.notice = f"{UNSIGNED_REPLY}: answered on the toy"
+            return Delivery(response.status, body, None, False, self.notice)
         self.clock_skew_s = None
         policy = response.json.get("policy")
         if isinstance(policy, dict):
@@ -223,6 +226,13 @@ class EgressGate:
         except LedgerUnavailable as error:
             self.notice = str(error)
         return response
+
+    def _forgotten_by_cloud(self) -> None:
+        # Fail closed: the cloud no longer knows this toy (unpaired, or its child deleted).
+        # A forged 401 can only make the toy more private, never less.
+        self._set_policy(ConsentPolicy.deny_all())
+        self.notice = ("the cloud no longer accepts this toy (unpaired, or its child's data was "
+                       "deleted): playing offline; pair it again to go on")
 
     def _accept_policy(self, value: dict[str, object]) -> None:
         """Apply a policy the cloud signed; a malformed one changes nothing."""

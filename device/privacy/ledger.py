@@ -8,6 +8,8 @@ reader, and the next append starts on a fresh line so it is never swallowed.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import secrets
@@ -114,10 +116,16 @@ class EgressLedger:
             # so this entry is not glued to (and lost with) the torn one.
             if status.st_size and os.pread(fd, 1, status.st_size - 1) != b"\n":
                 line = b"\n" + line
-            written = os.write(fd, line)
-            if written != len(line):
-                raise OSError(f"short write ({written} of {len(line)} bytes)")
-            os.fsync(fd)
+            try:
+                written = os.write(fd, line)
+                if written != len(line):
+                    raise OSError(errno.ENOSPC, "no space left on device (short write)")
+                os.fsync(fd)
+            except OSError:
+                # Take back a partial line (a full disk), so the ledger holds no torn entry.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, status.st_size)
+                raise
         finally:
             os.close(fd)
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from device.privacy.ledger import EgressLedger
+from device.state import ToyState
 from scenarios.args import ArgumentError, arg, str_list
 from scenarios.checks import Observation, check, held_if
 from scenarios.context import ScenarioContext
 from scenarios.wire import parse_requests
 from teddy.audio_check import find_audio_signatures
 
-LEDGER_FILE = "egress-ledger.jsonl"
 TURN_FIELDS = ("intent", "answered_by", "personalised", "status")
 
 
@@ -87,9 +87,8 @@ def ledger_matches_wire(ctx: ScenarioContext, args: dict[str, Any]) -> Observati
     family = ctx.family(arg(args, "family", str, "a"))
     if family.state_dir is None:
         raise ArgumentError(f"family {family.name!r} has no toy")
-    path = family.state_dir / LEDGER_FILE
-    lines = path.read_text("utf-8").splitlines() if path.exists() else []
-    ledger = [(e["method"], e["path"]) for e in map(json.loads, filter(None, lines))]
+    # The toy's own reader: it pairs each request with the answer recorded after it.
+    ledger = [(e.method, e.path) for e in EgressLedger(ToyState(family.state_dir)).entries()]
     wire = [(r.method, r.path) for r in parse_requests(family.captured())]
     problems: list[str] = []
     if ledger != wire:
