@@ -71,6 +71,8 @@ def gunicorn_options(*, host: str, port: int, workers: int, db_path: str,
         "accesslog": "-" if access_log else None,
         "errorlog": "-",
         "loglevel": "warning",
+        # Files gunicorn itself creates (worker heartbeat files) are owner-only too.
+        "umask": 0o077,
         "graceful_timeout": 5,
         "timeout": 30,
     }
