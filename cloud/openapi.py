@@ -37,6 +37,12 @@ def _error_response(description: str) -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
+# cloud/errors.py: the answer to a busy database or a full disk, on every operation.
+UNAVAILABLE = _error_response(
+    "The database is busy (code database_busy) or its disk is full (code storage_full); "
+    "nothing was stored. A Retry-After header says how many seconds to wait.")
+
+
 def _json_response(description: str, ref: str) -> dict[str, Any]:
     return {"description": description,
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
@@ -116,8 +122,10 @@ def _paths() -> dict[str, Any]:
                 "413": TOO_LARGE,
                 "422": _error_response("Body is not {\"code\": string}."),
                 "429": _error_response(
-                    "Too many wrong codes from this address in 15 minutes; a Retry-After "
-                    "header says how many seconds to wait."),
+                    "Too many wrong codes from this address, or from all addresses together, "
+                    "in this 15-minute window; a Retry-After header says how many seconds to "
+                    "wait."),
+                "503": UNAVAILABLE,
             },
         }},
         "/api/v1/policy": {"get": {
@@ -128,6 +136,7 @@ def _paths() -> dict[str, Any]:
                 "200": _json_response("The current consent policy.", "Policy"),
                 "401": UNAUTHENTICATED,
                 "413": TOO_LARGE,
+                "503": UNAVAILABLE,
             },
         }},
         "/api/v1/intent": {"post": {
@@ -145,6 +154,7 @@ def _paths() -> dict[str, Any]:
                 "415": _error_response("Content-Type is not application/json."),
                 "422": _error_response("Not JSON, not UTF-8, or not an IntentMessage: unknown "
                                        "fields, free text, binary or audio-like content."),
+                "503": UNAVAILABLE,
             },
         }},
     }

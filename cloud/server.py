@@ -14,7 +14,7 @@ from cloud.storage.db import close_worker_connections
 WsgiApp = Callable[..., Any]
 # Threads per worker run the app only: requests are read whole before a thread sees them
 # (cloud.server_worker), so a handful is enough for two cores and SQLite's one writer.
-THREADS_PER_WORKER = 4
+THREADS_PER_WORKER = 2
 WORKER_CLASS = "cloud.server_worker.BufferingThreadWorker"
 
 
@@ -71,6 +71,8 @@ def gunicorn_options(*, host: str, port: int, workers: int, db_path: str,
         "accesslog": "-" if access_log else None,
         "errorlog": "-",
         "loglevel": "warning",
+        # Files gunicorn itself creates (worker heartbeat files) are owner-only too.
+        "umask": 0o077,
         "graceful_timeout": 5,
         "timeout": 30,
     }

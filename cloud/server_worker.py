@@ -45,6 +45,8 @@ def request_complete(buffer: bytes | bytearray) -> bool:
     if head_end < 0:
         return False
     head = bytes(buffer[:head_end]).lower()
+    if b"\r\nexpect:" in head:
+        return True  # the client waits for "100 Continue" before its body: gunicorn sends it
     body = len(buffer) - head_end - 4
     if b"\r\ntransfer-encoding:" in head:
         return buffer.endswith(b"0\r\n\r\n")

@@ -45,6 +45,7 @@ def test_negative_control_the_sync_worker_is_starved(tmp_path: Path) -> None:
     (b"POST / HTTP/1.1\r\ncontent-length:5\r\n\r\nabcde", True),
     (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n", False),
     (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", True),
+    (b"POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", True),
     (b"X" * (200 * 1024), True),  # oversized junk goes to gunicorn, which refuses it
 ])
 def test_a_request_is_handed_to_a_thread_only_once_complete(data: bytes, complete: bool) -> None:

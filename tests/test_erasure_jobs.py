@@ -35,8 +35,9 @@ NAME, FAVOURITE = "Zelphinia", "quokkadragon"
 BACKUPS = 3
 
 # Runs the cloud's erasure in a child process and stops it, for the kill, at one step:
-# "committed" (the live erasure and job are committed, no backup rewritten yet) or
-# "one-backup" (the first backup has been rewritten and recorded).
+# "committed" (the live erasure and job are committed, no backup rewritten yet),
+# "one-backup" (the first backup has been rewritten and recorded) or "proof" (every backup is
+# rewritten, the proof has begun).
 KILLABLE = textwrap.dedent("""
     import sys, time
     from cloud.retention import jobs
@@ -49,10 +50,14 @@ KILLABLE = textwrap.dedent("""
         time.sleep(600)
 
     if stop_at == "committed":
-        real_run = jobs.run_job
         def run_job(*args, **kwargs):
             hold("committed")
         jobs.run_job = run_job
+    elif stop_at == "proof":
+        import cloud.retention.erasure as erasure
+        def prove_erasure(*args, **kwargs):
+            hold("proof")
+        erasure.prove_erasure = prove_erasure
     else:
         real_save = jobs._save_progress
         def save(db, job_id, step, done):
@@ -117,7 +122,7 @@ def _assert_finished_and_proved(db_path: str, child_id: int) -> None:
     assert audit.verify(db).ok
 
 
-@pytest.mark.parametrize("stop_at", ["committed", "one-backup"])
+@pytest.mark.parametrize("stop_at", ["committed", "one-backup", "proof"])
 def test_kill_9_during_a_parents_erasure_then_purge_finishes_and_proves_it(
         tmp_path: Path, stop_at: str) -> None:
     db_path, db, child_id, parent_id = _family_with_backups(tmp_path)
@@ -126,11 +131,15 @@ def test_kill_9_during_a_parents_erasure_then_purge_finishes_and_proves_it(
     # The live database is already clean; backups still hold the child; no proof yet.
     assert db.execute("SELECT count(*) FROM children").fetchone()[0] == 0
     assert "child.erase" in _actions(db) and "child.erase.proof" not in _actions(db)
-    held = BACKUPS if stop_at == "committed" else BACKUPS - 1
+    held = {"committed": BACKUPS, "one-backup": BACKUPS - 1, "proof": 0}[stop_at]
     assert _backups_holding_child(db_path) == held
     job = erasure_status(db, child_id=child_id, parent_id=parent_id)
     assert job is not None and not job.done
-    assert job.progress() == f"erasure in progress: {BACKUPS - held} of {BACKUPS} backups rewritten"
+    if stop_at == "proof":
+        assert job.progress().startswith(f"erasure in progress: all {BACKUPS} backups")
+    else:
+        assert job.progress() == (f"erasure in progress: {BACKUPS - held} of {BACKUPS} "
+                                  "backups rewritten")
 
     assert cloud_cli(["purge", "--db", db_path]) == 0
     _assert_finished_and_proved(db_path, child_id)
