@@ -25,6 +25,7 @@ from cloud_helpers import (
 from flask import Flask
 from flask.testing import FlaskClient
 from parent_web_helpers import (
+    CSRF_META,
     FAST_HASH,
     PASSWORD,
     add_child,
@@ -968,3 +969,27 @@ def test_parent_pages_name_data_not_tables_and_show_no_rule_ids(client: FlaskCli
             page = page[:page.index("Technical details")]
         for name in internal:
             assert name not in page.lower(), (path, name)
+
+
+def test_under_tls_the_real_server_sends_hsts_and_a_secure_cookie(tmp_path: Path) -> None:
+    """`teddy cloud serve --tls`, as a parent's browser meets it."""
+    import requests
+
+    from scenarios.processes import CloudServer
+
+    server = CloudServer(tmp_path, tls=True, workers=1)
+    server.start()
+    try:
+        page = requests.get(server.url + "/parent/signup", verify=str(server.ca_file),
+                            timeout=10)
+        assert page.headers["Strict-Transport-Security"].startswith("max-age=")
+        # The cookie holding the form token (and later the session) is never sent over HTTP.
+        assert "; Secure" in page.headers["Set-Cookie"]
+        token = CSRF_META.search(page.text)[1]  # type: ignore[index]
+        sent = requests.post(server.url + "/parent/signup", cookies=page.cookies,
+                             verify=str(server.ca_file), timeout=30,
+                             data={"csrf_token": token, "email": "tls@example.org",
+                                   "password": PASSWORD})
+        assert sent.status_code == 200 and "Check your e-mail" in sent.text
+    finally:
+        server.stop()
