@@ -993,3 +993,20 @@ def test_under_tls_the_real_server_sends_hsts_and_a_secure_cookie(tmp_path: Path
         assert sent.status_code == 200 and "Check your e-mail" in sent.text
     finally:
         server.stop()
+
+
+def test_the_mailbox_command_prints_a_signed_out_parents_link(
+        app: Flask, client: FlaskClient, capsys: pytest.CaptureFixture[str]) -> None:
+    from retention_helpers import cloud_cli
+
+    submit(client, "/parent/signup", {"email": "cli@example.org", "password": PASSWORD})
+    db_path = app.config["TEDDY"].db_path
+    assert cloud_cli(["mailbox", "--db", db_path, "--to", "CLI@example.org",
+                      "--base-url", "http://127.0.0.1:9"]) == 0
+    out = capsys.readouterr().out
+    assert "Confirm your Teddy parent account" in out
+    assert "http://127.0.0.1:9/parent/signup/confirm/" in out
+    assert cloud_cli(["mailbox", "--db", db_path, "--to", "nobody@example.org"]) == 0
+    assert "no messages for nobody@example.org" in capsys.readouterr().out
+    assert cloud_cli(["mailbox", "--db", str(Path(db_path).parent / "missing.db"),
+                      "--to", "x@example.org"]) == 2
