@@ -25,6 +25,7 @@ from cloud_helpers import (
 from flask import Flask
 from flask.testing import FlaskClient
 from parent_web_helpers import (
+    CSRF_META,
     FAST_HASH,
     PASSWORD,
     add_child,
@@ -968,3 +969,44 @@ def test_parent_pages_name_data_not_tables_and_show_no_rule_ids(client: FlaskCli
             page = page[:page.index("Technical details")]
         for name in internal:
             assert name not in page.lower(), (path, name)
+
+
+def test_under_tls_the_real_server_sends_hsts_and_a_secure_cookie(tmp_path: Path) -> None:
+    """`teddy cloud serve --tls`, as a parent's browser meets it."""
+    import requests
+
+    from scenarios.processes import CloudServer
+
+    server = CloudServer(tmp_path, tls=True, workers=1)
+    server.start()
+    try:
+        page = requests.get(server.url + "/parent/signup", verify=str(server.ca_file),
+                            timeout=10)
+        assert page.headers["Strict-Transport-Security"].startswith("max-age=")
+        # The cookie holding the form token (and later the session) is never sent over HTTP.
+        assert "; Secure" in page.headers["Set-Cookie"]
+        token = CSRF_META.search(page.text)[1]  # type: ignore[index]
+        sent = requests.post(server.url + "/parent/signup", cookies=page.cookies,
+                             verify=str(server.ca_file), timeout=30,
+                             data={"csrf_token": token, "email": "tls@example.org",
+                                   "password": PASSWORD})
+        assert sent.status_code == 200 and "Check your e-mail" in sent.text
+    finally:
+        server.stop()
+
+
+def test_the_mailbox_command_prints_a_signed_out_parents_link(
+        app: Flask, client: FlaskClient, capsys: pytest.CaptureFixture[str]) -> None:
+    from retention_helpers import cloud_cli
+
+    submit(client, "/parent/signup", {"email": "cli@example.org", "password": PASSWORD})
+    db_path = app.config["TEDDY"].db_path
+    assert cloud_cli(["mailbox", "--db", db_path, "--to", "CLI@example.org",
+                      "--base-url", "http://127.0.0.1:9"]) == 0
+    out = capsys.readouterr().out
+    assert "Confirm your Teddy parent account" in out
+    assert "http://127.0.0.1:9/parent/signup/confirm/" in out
+    assert cloud_cli(["mailbox", "--db", db_path, "--to", "nobody@example.org"]) == 0
+    assert "no messages for nobody@example.org" in capsys.readouterr().out
+    assert cloud_cli(["mailbox", "--db", str(Path(db_path).parent / "missing.db"),
+                      "--to", "x@example.org"]) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from html.parser import HTMLParser
@@ -101,8 +102,12 @@ def notice_shows_retention(ctx: ScenarioContext, args: dict[str, Any]) -> Observ
     for purpose in dmap.purposes.values():
         if purpose.requires_consent and purpose.title.lower() not in text:
             problems.append(f"purpose {purpose.title!r} not on the notice")
+    # Parents read kinds of data, not table names (issue 16.4): each table by its plain name.
+    from cloud.parent_web.notice_facts import RECORD_NAMES
+
+    plain = html.unescape(text)
     problems += [f"table {table!r} has no retention line" for table in dmap.tables
-                 if table.replace("_", " ") not in text]
+                 if RECORD_NAMES.get(table, table).lower() not in plain]
     if "kept for" not in text or "deleted after" not in text:
         problems.append("no 'kept for' / 'deleted after' wording on the notice")
     return held_if(problems, f"notice lists retention for {len(dmap.purposes)} purposes and "
