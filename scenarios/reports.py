@@ -221,6 +221,7 @@ def write_json(results: list[ScenarioResult], path: Path, run: RunInfo | None = 
 
 # -- JUnit -------------------------------------------------------------------------------------
 def write_junit(results: list[ScenarioResult], path: Path, run: RunInfo | None = None) -> None:
+    texts = rule_texts()
     suites = ET.Element("testsuites", name="teddy-scenarios",
                         tests=str(sum(len(r.checks) for r in results)),
                         failures=str(sum(c.status == "fail" for r in results for c in r.checks)))
@@ -233,6 +234,9 @@ def write_junit(results: list[ScenarioResult], path: Path, run: RunInfo | None =
             case = ET.SubElement(suite, "testcase", classname=f"scenarios.{result.scenario.name}",
                                  name=f"{check.check_id} [{' '.join(check.rules)}]",
                                  time=f"{check.seconds:.3f}")
+            properties = ET.SubElement(case, "properties")
+            for rule in check.rules:
+                ET.SubElement(properties, "property", name=rule, value=texts[rule])
             ET.SubElement(case, "system-out").text = check.evidence
             if check.status == "not applicable":
                 ET.SubElement(case, "skipped", message=check.evidence)
