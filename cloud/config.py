@@ -33,6 +33,11 @@ class CloudConfig:
     pairing_attempts_per_15_min: int = 10
     # Across all addresses: rotating addresses must not multiply a guesser's tries.
     pairing_attempts_global_per_15_min: int = 200
+    # How long a parent's "Delete everything" works before answering; the rest of the erasure
+    # (backups, proof) is finished by the server's background runner (R32).
+    erasure_request_budget_s: float = 5.0
+    # Off only to freeze an erasure half-way in a scenario; the next start finishes it.
+    erasure_runner: bool = True
     consent_ages: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CONSENT_AGES))
 
     @classmethod
@@ -65,6 +70,9 @@ class CloudConfig:
         self.login_attempts_per_15_min = int(self.login_attempts_per_15_min)
         self.pairing_attempts_per_15_min = int(self.pairing_attempts_per_15_min)
         self.pairing_attempts_global_per_15_min = int(self.pairing_attempts_global_per_15_min)
+        self.erasure_request_budget_s = float(self.erasure_request_budget_s)
+        if isinstance(self.erasure_runner, str):
+            self.erasure_runner = self.erasure_runner.lower() in ("1", "true", "yes")
         if isinstance(self.session_cookie_secure, str):
             self.session_cookie_secure = self.session_cookie_secure.lower() in ("1", "true", "yes")
 

@@ -12,6 +12,10 @@ from cloud.storage import checkpointer
 from cloud.storage.db import close_worker_connections
 
 WsgiApp = Callable[..., Any]
+# Threads per worker run the app only: requests are read whole before a thread sees them
+# (cloud.server_worker), so a handful is enough for two cores and SQLite's one writer.
+THREADS_PER_WORKER = 4
+WORKER_CLASS = "cloud.server_worker.BufferingThreadWorker"
 
 
 class WsgiServer(BaseApplication):  # type: ignore[misc]
@@ -47,7 +51,8 @@ def _close_connections(_server: Any, _worker: Any) -> None:
 
 def gunicorn_options(*, host: str, port: int, workers: int, db_path: str,
                      certfile: str | None = None, keyfile: str | None = None,
-                     access_log: bool = False) -> dict[str, Any]:
+                     access_log: bool = False,
+                     worker_class: str = WORKER_CLASS) -> dict[str, Any]:
     """The settings every Teddy server runs with; the benchmark's baseline uses them too."""
     return {
         # Each worker moves WAL frames back in its own thread, so no request waits on an fsync.
@@ -55,7 +60,10 @@ def gunicorn_options(*, host: str, port: int, workers: int, db_path: str,
         "worker_exit": _close_connections,
         "bind": f"{host}:{port}",
         "workers": workers,
-        "worker_class": "sync",
+        # Reads each request whole, with a deadline, before a thread runs it: slow or idle
+        # clients cannot tie up a worker (docs/cloud.md, "Slow clients").
+        "worker_class": worker_class,
+        "threads": THREADS_PER_WORKER,
         # The app migrates the schema once in the master before workers fork.
         "preload_app": True,
         "certfile": certfile,

@@ -164,11 +164,12 @@ def test_a_server_started_after_the_kill_finishes_the_erasure(tmp_path: Path) ->
     _assert_finished_and_proved(db_path, child_id)
 
 
-def test_a_parents_retry_shows_progress_never_nothing_here(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_parents_retry_shows_progress_never_nothing_here(tmp_path: Path) -> None:
     from cloud.app import create_app
-    from cloud.parent_web import dashboard
 
-    app = create_app(db_path=str(tmp_path / "cloud.db"), purge_interval_s=0)
+    # A request that runs out of time before any backup is rewritten, as a slow disk would.
+    app = create_app(db_path=str(tmp_path / "cloud.db"), purge_interval_s=0,
+                     erasure_request_budget_s=0)
     app.config.update(TESTING=True, PASSWORD_HASH_PARAMS=FAST_HASH)
     client = app.test_client()
     signup(client, "retry@example.org")
@@ -176,8 +177,6 @@ def test_a_parents_retry_shows_progress_never_nothing_here(tmp_path: Path, monke
     db_path = app.config["TEDDY"].db_path
     for _ in range(BACKUPS):
         create_backup(db_path, f"{db_path}.backups", time.time())
-    # A request that runs out of time before any backup is rewritten, as a slow disk would.
-    monkeypatch.setattr(dashboard, "ERASURE_REQUEST_BUDGET_S", 0.0)
     first = submit(client, f"/parent/children/{child_id}/delete", {"confirm": "DELETE"})
     page = first.get_data(as_text=True)
     assert first.status_code == 202, page
@@ -200,3 +199,49 @@ def test_a_parents_retry_shows_progress_never_nothing_here(tmp_path: Path, monke
                                    re.S)[1].replace("&#34;", '"'))  # type: ignore[index]
     assert receipt["backups_rewritten"] == BACKUPS and receipt["proof"]["clean"]
     assert scan_for_canaries(db_path, [NAME], f"{db_path}.backups") == []
+
+
+def test_kill_9_of_the_server_after_the_parents_delete_then_restart_proves_it(
+        tmp_path: Path) -> None:
+    """The whole path a parent meets: the page answers at once with progress, the server is
+    killed (master and workers, SIGKILL) before anything else runs, and the next start of
+    `teddy cloud serve` finishes the erasure and records its proof."""
+    from scenarios.parent_client import ParentClient
+
+    db_path = tmp_path / "cloud.db"
+    frozen = {"TEDDY_PURGE_INTERVAL_S": "0", "TEDDY_ERASURE_RUNNER": "0",
+              "TEDDY_ERASURE_REQUEST_BUDGET_S": "0"}
+    server = CloudProcess(db_path, env=frozen).start()
+    try:
+        parent = ParentClient(server.url)
+        parent.signup("kill9@example.org", "correct horse battery staple")
+        child_id = parent.add_child(NAME)
+        for _ in range(BACKUPS):
+            assert cloud_cli(["backup", "--db", str(db_path)]) == 0
+        parent.get(f"/parent/children/{child_id}/delete")
+        answer = parent.http.post(f"{server.url}/parent/children/{child_id}/delete",
+                                  data={"csrf_token": parent._csrf or "", "confirm": "DELETE"},
+                                  timeout=15)
+        assert answer.status_code == 202
+        assert f"erasure in progress: 0 of {BACKUPS} backups rewritten" in answer.text
+        assert server.process is not None
+        os.killpg(server.process.pid, signal.SIGKILL)
+        server.process.wait(timeout=10)
+    finally:
+        server.stop()
+    db = open_db(str(db_path))
+    assert "child.erase.proof" not in _actions(db)
+    held = scan_for_canaries(str(db_path), [NAME], f"{db_path}.backups")
+    assert {f.file for f in held if ".backups" in f.file}, "the backups still hold the child"
+    with CloudProcess(db_path, env={"TEDDY_PURGE_INTERVAL_S": "0"}) as restarted:
+        parent = ParentClient(restarted.url)
+        parent.login("kill9@example.org", "correct horse battery staple")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            page = parent.get(f"/parent/children/{child_id}/delete")
+            if page.status_code == 200 and "receipt-json" in page.text:
+                break
+            time.sleep(0.2)
+        assert "receipt-json" in page.text, page.text[:500]
+    _assert_finished_and_proved(str(db_path), child_id)
+    assert scan_for_canaries(str(db_path), [NAME], f"{db_path}.backups") == []

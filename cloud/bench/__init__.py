@@ -43,7 +43,7 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:  # typ
                         help="alternating measured rounds per target, to even out drift")
     parser.add_argument("--warmup", type=int, default=1,
                         help="seconds of unmeasured load per target first (0: none)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--in-process", type=int, default=1000, metavar="N",
                         help="afterwards, time both apps called directly in blocks of N "
                              "requests, without a server (0: skip)")
@@ -132,7 +132,7 @@ def _bench(directory: Path, args: argparse.Namespace) -> int:
         print(f"teddy bench cloud: {exc}", file=sys.stderr)
         return 1
     measured, baseline = (functools.reduce(LoadResult.merged, t.runs) for t in targets)
-    print(f"{args.toys} toys (wrk, one connection each), {args.workers} gunicorn sync workers "
+    print(f"{args.toys} toys (wrk, one connection each), {args.workers} gunicorn workers "
           f"each, {args.rounds} rounds of {args.seconds} s")
     print(_describe("cloud", measured))
     print(_describe("bare", baseline))

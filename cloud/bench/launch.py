@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from cloud.server import WsgiServer, gunicorn_options
+from cloud.server import WORKER_CLASS, WsgiServer, gunicorn_options
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -17,9 +17,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--db", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", default=WORKER_CLASS,
+                        help="gunicorn worker class (the slow-client bench compares with sync)")
     args = parser.parse_args(argv)
     options = gunicorn_options(host="127.0.0.1", port=args.port, workers=args.workers,
-                               db_path=args.db)
+                               db_path=args.db, worker_class=args.worker_class)
     if args.target == "cloud":
         from cloud.app import create_app
 

@@ -134,6 +134,8 @@ class ErasureRunner:
         self._lock = threading.Lock()
 
     def kick(self) -> None:
+        if not self.config.erasure_runner:
+            return
         with self._lock:
             alive = (self._thread is not None and self._thread.is_alive()
                      and self._pid == os.getpid())

@@ -1,0 +1,51 @@
+"""Slow and idle clients cannot starve the cloud: ordinary requests are still answered at once.
+
+A real gunicorn server on loopback and 50 real sockets that trickle a request a byte at a time
+or send nothing; the negative control is gunicorn's sync worker, which they do starve.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cloud.bench.servers import BenchServer
+from cloud.bench.slow_clients import SlowClients, probe
+from cloud.server_worker import request_complete
+
+SLOW = 50
+
+
+def _answers_with_slow_clients(tmp_path: Path, worker_class: str | None, seconds: float):  # type: ignore[no-untyped-def]
+    with BenchServer("cloud", tmp_path / "cloud.db", 2, tmp_path / "server.log",
+                     worker_class=worker_class) as server:
+        server.spawn()
+        server.wait_ready(timeout_s=30)
+        with SlowClients(server.port, SLOW):
+            probe(server.port, 0.5)  # every slow client has connected by now
+            return probe(server.port, seconds)
+
+
+def test_fifty_slow_clients_do_not_starve_ordinary_requests(tmp_path: Path) -> None:
+    result = _answers_with_slow_clients(tmp_path, None, 3.0)
+    assert result.failed == 0 and len(result.answered_ms) >= 10, result.describe()
+    assert max(result.answered_ms) < 3000, result.describe()
+
+
+def test_negative_control_the_sync_worker_is_starved(tmp_path: Path) -> None:
+    result = _answers_with_slow_clients(tmp_path, "sync", 1.0)
+    assert result.failed >= 1 and not result.answered_ms, result.describe()
+
+
+@pytest.mark.parametrize(("data", "complete"), [
+    (b"GET / HTTP/1.1\r\nHost: x\r\n", False),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", True),
+    (b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabc", False),
+    (b"POST / HTTP/1.1\r\ncontent-length:5\r\n\r\nabcde", True),
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n", False),
+    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", True),
+    (b"X" * (200 * 1024), True),  # oversized junk goes to gunicorn, which refuses it
+])
+def test_a_request_is_handed_to_a_thread_only_once_complete(data: bytes, complete: bool) -> None:
+    assert request_complete(data) is complete
