@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from scenarios.model import ScenarioError, parse_scenario
-from scenarios.rules import RULE_IDS, parse_rulebook
+from scenarios.rules import RULE_IDS
 from scenarios.wire import parse_requests
 
 REPO = Path(__file__).resolve().parent.parent
@@ -166,11 +166,6 @@ def test_the_wire_parser_reads_back_requests_and_their_bodies() -> None:
     assert (first.method, first.path, first.body) == ("GET", "/api/v1/policy", b"")
     assert second.body == b"{}\r\n" and second.content_type == "application/json"
     assert third.body == b"RIFF" and not third.complete
-
-
-def test_the_rulebook_parser_joins_continuation_lines() -> None:
-    text = "## A\n- R01 No audio leaves\n  the toy. (COPPA)\n- R02 Second\n\nprose\n"
-    assert parse_rulebook(text) == {"R01": "No audio leaves the toy. (COPPA)", "R02": "Second"}
 
 
 EXAMPLE_TOY = (f"{sys.executable} {REPO / 'scenarios' / 'examples' / 'minimal_toy.py'} "
