@@ -505,8 +505,11 @@ def to_html(results: list[ScenarioResult], run: RunInfo | None = None) -> str:
         neg = (" <span class='pill neg'>NEGATIVE CONTROL: "
                f"{escape(scenario.toy_variant or scenario.cloud_variant or '')}</span>"
                if scenario.negative_control else "")
+        verdict = (_pill("violations caught", "caught")
+                   if scenario.negative_control and result.status == "pass"
+                   else _pill(result.status))
         out.append(f"<section class=card id='s-{escape(scenario.name)}'><h3>"
-                   f"{escape(scenario.title)} {_pill(result.status)}{neg}</h3>"
+                   f"{escape(scenario.title)} {verdict}{neg}</h3>"
                    f"<p>{escape(scenario.story)}</p><small>{escape(scenario.name)} · "
                    f"{result.seconds:.1f} s</small>")
         if result.error:
