@@ -221,6 +221,7 @@ def write_json(results: list[ScenarioResult], path: Path, run: RunInfo | None = 
 
 # -- JUnit -------------------------------------------------------------------------------------
 def write_junit(results: list[ScenarioResult], path: Path, run: RunInfo | None = None) -> None:
+    texts = rule_texts()
     suites = ET.Element("testsuites", name="teddy-scenarios",
                         tests=str(sum(len(r.checks) for r in results)),
                         failures=str(sum(c.status == "fail" for r in results for c in r.checks)))
@@ -233,6 +234,9 @@ def write_junit(results: list[ScenarioResult], path: Path, run: RunInfo | None =
             case = ET.SubElement(suite, "testcase", classname=f"scenarios.{result.scenario.name}",
                                  name=f"{check.check_id} [{' '.join(check.rules)}]",
                                  time=f"{check.seconds:.3f}")
+            properties = ET.SubElement(case, "properties")
+            for rule in check.rules:
+                ET.SubElement(properties, "property", name=rule, value=texts[rule])
             ET.SubElement(case, "system-out").text = check.evidence
             if check.status == "not applicable":
                 ET.SubElement(case, "skipped", message=check.evidence)
@@ -501,8 +505,11 @@ def to_html(results: list[ScenarioResult], run: RunInfo | None = None) -> str:
         neg = (" <span class='pill neg'>NEGATIVE CONTROL: "
                f"{escape(scenario.toy_variant or scenario.cloud_variant or '')}</span>"
                if scenario.negative_control else "")
+        verdict = (_pill("violations caught", "caught")
+                   if scenario.negative_control and result.status == "pass"
+                   else _pill(result.status))
         out.append(f"<section class=card id='s-{escape(scenario.name)}'><h3>"
-                   f"{escape(scenario.title)} {_pill(result.status)}{neg}</h3>"
+                   f"{escape(scenario.title)} {verdict}{neg}</h3>"
                    f"<p>{escape(scenario.story)}</p><small>{escape(scenario.name)} · "
                    f"{result.seconds:.1f} s</small>")
         if result.error:

@@ -108,6 +108,16 @@ def revoke(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     ctx.note(f"revoke: the parent was told {' / '.join(family.messages)!r}")
 
 
+@step("unpair_toy")
+def unpair_toy(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    """The parent removes the toy on the dashboard; its keys stay on the toy (R33)."""
+    family = _family(ctx, args)
+    if family.device_id is None:
+        raise StepError(f"family {family.name!r} has no paired toy")
+    family.require_parent().delete_item(family.require_child(), "devices", family.device_id)
+    _consent_event(ctx, family, f"parent removes toy {family.device_id}")
+
+
 @step("copy_session")
 def copy_session(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     """Copy the parent's cookies, as malware or a shared computer would (R33)."""

@@ -128,3 +128,18 @@ def test_backups_are_rewritten_without_what_the_purpose_kept(tmp_path: Path) -> 
                               purposes=["personalisation"], now=now + 1)
     assert result.backups_rewritten == 1
     assert b"zebracanary" not in backup.read_bytes().lower()
+
+
+def test_turning_history_off_erases_every_history_entry(tmp_path: Path) -> None:
+    db_path = tmp_path / "cloud.db"
+    db = open_db(str(db_path))
+    now = time.time()
+    family = make_family(db, purposes=("core", "personalisation", "history"), now=now)
+    _remember(db, family.child_id, now)
+    result = revoke_and_erase(db, child_id=family.child_id, parent_id=family.parent_id,
+                              purposes=["history"], now=now + 1)
+    assert result.erased == {"intent_events": 2}
+    assert result.summary() == "Erased at once: 2 history entries."
+    assert b"volcanoes" not in _raw_bytes(db_path)
+    # Personalisation is still on: what it keeps stays.
+    assert db.execute("SELECT COUNT(*) FROM profile_facts").fetchone()[0] == 2

@@ -155,7 +155,8 @@ def revoke_and_erase(db: sqlite_utils.Database, *, child_id: int, parent_id: int
                                   now=now):
                 continue
             result.purposes.append(purpose)
-            erased = erase_kept_for(db, child_id=child_id, purpose=purpose)
+            erased = {key: n for key, n in
+                      erase_kept_for(db, child_id=child_id, purpose=purpose).items() if n}
             for key, count in erased.items():
                 result.erased[key] = result.erased.get(key, 0) + count
             audit.append(db, at=now, actor=audit.subject_ref("parent", parent_id),

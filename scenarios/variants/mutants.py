@@ -52,18 +52,22 @@ def _revoke_noop() -> None:
 def _secure_delete_off() -> None:
     import cloud.storage.db as storage
 
-    real_open = storage.open_db
+    real_connect = storage.connect
 
-    def open_db(*args: Any, **kwargs: Any) -> Any:
-        db = real_open(*args, **kwargs)
+    def connect(*args: Any, **kwargs: Any) -> Any:
+        db = real_connect(*args, **kwargs)
         db.execute("PRAGMA secure_delete=OFF")
         return db
 
-    storage.open_db = open_db  # type: ignore[assignment]
+    storage.connect = connect  # type: ignore[assignment]
 
 
 def _no_wal_checkpoint() -> None:
     import cloud.retention.checkpoint as checkpoint
+    import cloud.storage.checkpointer as checkpointer
+
+    # The server's background checkpointer would otherwise do the erasure's job for it.
+    checkpointer._checkpoint = lambda db, path: None  # type: ignore[assignment]
 
     def checkpoint_truncate(db: Any, **kwargs: Any) -> Any:
         return checkpoint.CheckpointResult(True, 1, 0, 0.0)
@@ -124,7 +128,7 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
     Mutant("secure_delete_off", "cloud", ("R19",), ("08_deletion_request.yaml",),
            "deleted pages are freed, not overwritten", _secure_delete_off),
     Mutant("no_wal_checkpoint", "cloud", ("R19",), ("08_deletion_request.yaml",),
-           "erasure never checkpoints the WAL, whose old frames keep the values",
+           "nothing ever checkpoints the WAL, whose old frames keep the values",
            _no_wal_checkpoint),
     Mutant("history_slots_kept", "cloud", ("R12", "R29"), ("12_revocation_erases.yaml",),
            "revocation erases the profile but not the name inside history entries",
