@@ -363,7 +363,7 @@ def _models_download(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `device` command group."""
-    device = subparsers.add_parser("device", help="the toy's on-device speech")
+    device = subparsers.add_parser("device", help="the toy: hear, listen, pair, ledger, eval")
     commands = device.add_subparsers(dest="device_command", required=True)
 
     hear = commands.add_parser("hear", help="recognise WAV files as intents")
