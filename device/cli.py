@@ -41,11 +41,16 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
 def _load_understander(args: argparse.Namespace):  # -> Understander | None
     from device.speech import Understander
 
+    if STATUS.live:  # a model can take seconds to load; say so on a terminal only
+        STATUS.status(f"loading the {args.locale} speech model…")
     try:
         return Understander(args.engine, args.locale, args.model)
     except EngineError as error:
+        STATUS.clear()
         _error(str(error))
         return None
+    finally:
+        STATUS.clear()
 
 
 # --- hear ----------------------------------------------------------------------
