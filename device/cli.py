@@ -13,11 +13,15 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from device.asr.engine import EngineError
 from device.audio.wav import AudioInputError, load_wav_pcm16
 from device.terminal import StatusLine
 from teddy.json_output import JsonSink, add_json_options, wants_json
+
+if TYPE_CHECKING:
+    from device.speech import Understander
 
 ENGINE_CHOICES = ["auto", "pocketsphinx", "vosk"]
 LOCALE_CHOICES = ["en", "ko"]
@@ -66,7 +70,7 @@ def _hear(args: argparse.Namespace) -> int:
     return status
 
 
-def _hear_files(args: argparse.Namespace, understander, sink: JsonSink) -> int:  # noqa: ANN001
+def _hear_files(args: argparse.Namespace, understander: Understander, sink: JsonSink) -> int:
     status = 0
     for name in args.files:
         try:
