@@ -68,10 +68,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.tls:
         from cloud.tls import ensure_server_certificate
 
-        # Listening everywhere, the certificate names this machine's LAN address, the one a
-        # toy on the LAN connects to.
-        named = (_lan_address() or args.host) if args.host in WILDCARD_HOSTS else args.host
-        paths = ensure_server_certificate(args.tls_dir or f"{args.db}.tls", host=named)
+        paths = ensure_server_certificate(args.tls_dir or f"{args.db}.tls",
+                                          host=certificate_host(args.host))
         certfile, keyfile = str(paths.server_cert), str(paths.server_key)
         scheme = "https"
         print(f"TLS: copy {paths.ca_cert} to each toy and pair it with --ca", flush=True)
@@ -100,6 +98,14 @@ def port_problem(host: str, port: int) -> str | None:
                 return f"not allowed to listen on port {port}; choose one above 1023 with --port"
             return f"cannot listen on {host}:{port} ({exc.strerror}); check --host"
     return None
+
+
+def certificate_host(host: str) -> str:
+    """The address the server certificate names besides loopback: the one toys connect to.
+
+    Listening on every interface, that is this machine's LAN address.
+    """
+    return (_lan_address() or host) if host in WILDCARD_HOSTS else host
 
 
 def served_addresses(scheme: str, host: str, port: int) -> list[str]:

@@ -13,11 +13,15 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from device.asr.engine import EngineError
 from device.audio.wav import AudioInputError, load_wav_pcm16
 from device.terminal import StatusLine
 from teddy.json_output import JsonSink, add_json_options, wants_json
+
+if TYPE_CHECKING:
+    from device.speech import Understander
 
 ENGINE_CHOICES = ["auto", "pocketsphinx", "vosk"]
 LOCALE_CHOICES = ["en", "ko"]
@@ -41,11 +45,16 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
 def _load_understander(args: argparse.Namespace):  # -> Understander | None
     from device.speech import Understander
 
+    if STATUS.live:  # a model can take seconds to load; say so on a terminal only
+        STATUS.status(f"loading the {args.locale} speech model…")
     try:
         return Understander(args.engine, args.locale, args.model)
     except EngineError as error:
+        STATUS.clear()
         _error(str(error))
         return None
+    finally:
+        STATUS.clear()
 
 
 # --- hear ----------------------------------------------------------------------
@@ -61,7 +70,7 @@ def _hear(args: argparse.Namespace) -> int:
     return status
 
 
-def _hear_files(args: argparse.Namespace, understander, sink: JsonSink) -> int:  # noqa: ANN001
+def _hear_files(args: argparse.Namespace, understander: Understander, sink: JsonSink) -> int:
     status = 0
     for name in args.files:
         try:
@@ -417,7 +426,7 @@ def _models_download(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `device` command group."""
-    device = subparsers.add_parser("device", help="the toy's on-device speech")
+    device = subparsers.add_parser("device", help="the toy: hear, listen, pair, ledger, eval")
     commands = device.add_subparsers(dest="device_command", required=True)
 
     hear = commands.add_parser("hear", help="recognise WAV files as intents")

