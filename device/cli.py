@@ -125,6 +125,10 @@ def _eval(args: argparse.Namespace) -> int:
     progress.close()
     groups = score(outcomes)
     gating = gate(outcomes)
+    if args.plot:
+        from device.speech_eval import accuracy_svg
+
+        Path(args.plot).write_text(accuracy_svg(gating, args.split or "heldout"), "utf-8")
     if args.json:
         print(json.dumps({"model_load_seconds": loads,
                           "groups": [asdict(g) for g in groups],
@@ -372,6 +376,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--noise-suppression", type=int, default=0, metavar="0-4",
                           help="front-end noise suppression level, 0 = off")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluate.add_argument("--plot", metavar="SVG", help="write accuracy vs SNR and RT60 here")
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=_eval)
 

@@ -322,3 +322,57 @@ def heldout_leaks(rows: list[dict]) -> list[str]:
         if row.get("room") in tune_rooms:
             leaks.append(f"{row['file']}: tune room {row['room']}")
     return leaks
+
+
+# --- plot ----------------------------------------------------------------------
+
+PLOT_BANDS = ["adult", "9-11", "6-8", "4-5"]
+PLOT_COLOURS = ["#1b5e20", "#1565c0", "#ef6c00", "#c62828"]
+PLOT_PANELS = [
+    ("age_band x snr_band", "household noise", ["no noise", "SNR 15-20dB", "SNR 10dB",
+                                                "SNR 0-5dB"]),
+    ("age_band x rt60_band", "room", ["no room", "RT60<=0.3", "RT60 0.3-0.6", "RT60>0.6"]),
+]
+
+
+def accuracy_svg(gating: list[Gating], split: str = "heldout", locale: str = "en") -> str:
+    """Command acceptance against noise and reverberation, one line per age band (SVG)."""
+    cells = {(g.dimension, g.value, g.split): g for g in gating}
+    width, height, left, top, plot_w, plot_h = 820, 340, 60, 40, 320, 220
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="11">',
+           f'<rect width="{width}" height="{height}" fill="white"/>']
+    for panel, (dimension, title, xs) in enumerate(PLOT_PANELS):
+        x0 = left + panel * (plot_w + 90)
+        out.append(f'<text x="{x0 + plot_w / 2}" y="{top - 15}" text-anchor="middle" '
+                   f'font-size="13">Command acceptance vs {title} ({split}, {locale})</text>')
+        out.append(f'<rect x="{x0}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
+                   'stroke="#444"/>')
+        for tick in range(0, 101, 20):
+            y = top + plot_h * (1 - tick / 100)
+            out.append(f'<line x1="{x0}" x2="{x0 + plot_w}" y1="{y}" y2="{y}" stroke="#ddd"/>')
+            out.append(f'<text x="{x0 - 5}" y="{y + 4}" text-anchor="end">{tick}%</text>')
+        step = plot_w / len(xs)
+        for i, label in enumerate(xs):
+            out.append(f'<text x="{x0 + step * (i + 0.5)}" y="{top + plot_h + 16}" '
+                       f'text-anchor="middle">{label}</text>')
+        for band, colour in zip(PLOT_BANDS, PLOT_COLOURS, strict=True):
+            points = []
+            for i, label in enumerate(xs):
+                row = cells.get((dimension, f"{locale} {band} {label}", split))
+                if row is not None and row.command_acceptance is not None:
+                    points.append((x0 + step * (i + 0.5),
+                                   top + plot_h * (1 - row.command_acceptance)))
+            if points:
+                path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+                out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" '
+                           'stroke-width="2"/>')
+                out += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>'
+                        for x, y in points]
+    for i, (band, colour) in enumerate(zip(PLOT_BANDS, PLOT_COLOURS, strict=True)):
+        x = left + i * 110
+        out.append(f'<line x1="{x}" x2="{x + 20}" y1="{height - 25}" y2="{height - 25}" '
+                   f'stroke="{colour}" stroke-width="3"/>')
+        out.append(f'<text x="{x + 25}" y="{height - 21}">{band}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
