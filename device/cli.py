@@ -111,7 +111,8 @@ def _eval(args: argparse.Namespace) -> int:
     loads: dict[str, float] = {}
     for locale in sorted({c.locale for c in clips}):
         try:
-            understander = Understander(args.engine, locale, args.model, frontend, args.vtln)
+            understander = Understander(args.engine, locale, args.model, frontend, args.vtln,
+                                        args.session_cmn == "on" if args.session_cmn else None)
         except EngineError as error:
             _error(f"{locale}: {error}")
             return 2
@@ -371,6 +372,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--set", choices=["legacy", "listener"], help="only this fixture set")
     evaluate.add_argument("--vtln", choices=["off", "session", "utterance"],
                           help="vocal tract warp estimation (PocketSphinx; default session)")
+    evaluate.add_argument("--session-cmn", choices=["on", "off"],
+                          help="carry the cepstral mean through a session (default on)")
     evaluate.add_argument("--auto-gain", type=int, default=0, metavar="DBFS",
                           help="front-end automatic gain target, 0 = off")
     evaluate.add_argument("--noise-suppression", type=int, default=0, metavar="0-4",

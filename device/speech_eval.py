@@ -35,11 +35,12 @@ class Clip:
     snr_db: float | None = None
     noise: str | None = None
     fixture_set: str = "legacy"
+    room: str | None = None
 
     @property
     def speaker(self) -> str:
-        """One simulated child (or adult): a voice at an age band."""
-        return f"{self.voice}/{self.age_band}"
+        """One session: a simulated child (or adult), a voice at an age band, in one place."""
+        return f"{self.voice}/{self.age_band}/{self.room or 'near'}"
 
     @property
     def rt60_band(self) -> str:
@@ -73,6 +74,8 @@ class Outcome:
     asr_ms: float
     audio_seconds: float
     decode_ms: float = 0.0
+    cpu_ms: float = 0.0
+    tail_cpu_ms: float = 0.0
 
     @property
     def correct(self) -> bool:
@@ -94,6 +97,10 @@ class GroupScore:
     real_time_factor: float
     full_p50_ms: float = 0.0
     full_p95_ms: float = 0.0
+    # The same from the process's CPU time: what one core does, however busy
+    # the machine is with other work.
+    cpu_p95_ms: float = 0.0
+    cpu_real_time_factor: float = 0.0
     misses: list[dict] = field(default_factory=list)
 
 
@@ -112,6 +119,7 @@ def read_manifest(directory: Path) -> list[Clip]:
                 row.get("locale", "en"), row["condition"], row.get("split", "tune"),
                 row.get("voice", ""), row.get("age_band", "adult"), row.get("rt60"),
                 row.get("snr_db"), row.get("noise"), row.get("set", "legacy"),
+                row.get("room"),
             ))
         except (json.JSONDecodeError, KeyError, TypeError) as error:
             raise ManifestError(f"{path}:{number}: bad manifest line ({error})") from error
@@ -158,19 +166,21 @@ def run_clips(understander: Understander, clips: list[Clip],
             raise ManifestError(str(error)) from error
         chunks = [pcm[offset:offset + step] for offset in range(0, len(pcm), step)] or [b""]
         busy = 0.0
-        began = time.perf_counter()
+        began, cpu_began = time.perf_counter(), time.process_time()
         engine.start()
         for chunk in chunks[:-1]:
             engine.accept(chunk)
         busy += time.perf_counter() - began
-        ended = time.perf_counter()
+        ended, cpu_ended = time.perf_counter(), time.process_time()
         engine.accept(chunks[-1])
         transcript = engine.finish()
         parsed = understander.parser.parse(transcript.text)
         tail = time.perf_counter() - ended
+        cpu_done = time.process_time()
         outcomes.append(Outcome(
             clip, transcript.engine, transcript.text, parsed.intent, dict(parsed.slots),
             tail * 1000, len(pcm) / 2 / SAMPLE_RATE, (busy + tail) * 1000,
+            (cpu_done - cpu_began) * 1000, (cpu_done - cpu_ended) * 1000,
         ))
         if progress is not None:
             progress()
@@ -204,6 +214,8 @@ def score(outcomes: list[Outcome]) -> list[GroupScore]:
             real_time_factor=sum(decodes) / 1000 / audio if audio else 0.0,
             full_p50_ms=_percentile(decodes, 0.50),
             full_p95_ms=_percentile(decodes, 0.95),
+            cpu_p95_ms=_percentile([o.tail_cpu_ms for o in members], 0.95),
+            cpu_real_time_factor=sum(o.cpu_ms for o in members) / 1000 / audio if audio else 0.0,
             misses=[
                 {"file": str(o.clip.file), "voice": o.clip.voice, "expected": o.clip.text,
                  "heard": o.heard_text, "intent": o.intent}
