@@ -197,6 +197,7 @@ def _indicator(text: str) -> None:
 
 def _listen(args: argparse.Namespace) -> int:
     from device.audio.endpointing import Endpointer
+    from device.audio.frontend import MICROPHONE_SETTINGS, FrontEnd
     from device.audio.microphone import capture_chunks
 
     understander = _load_understander(args)
@@ -210,9 +211,11 @@ def _listen(args: argparse.Namespace) -> int:
 
     def heard_utterances():
         endpointer = Endpointer()
+        gain = FrontEnd(MICROPHONE_SETTINGS)  # a child across the room is quiet
         try:
             chunks = capture_chunks(args.device, stop=stop)
-            for chunk in chunks:
+            for raw in chunks:
+                chunk = gain.process(raw)
                 was_speaking = endpointer.in_speech
                 finished = endpointer.feed(chunk)
                 if endpointer.in_speech and not was_speaking:
