@@ -133,7 +133,8 @@ def _eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"model_load_seconds": loads,
                           "groups": [asdict(g) for g in groups],
-                          "gating": [g.as_dict() for g in gating]}, ensure_ascii=False))
+                          "gating": [g.as_dict() for g in gating],
+                          "clips": [o.as_row() for o in outcomes]}, ensure_ascii=False))
         return 0
     for name, seconds in loads.items():
         print(f"model load {name}: {seconds:.2f} s")

@@ -76,6 +76,14 @@ class Outcome:
     decode_ms: float = 0.0
     cpu_ms: float = 0.0
     tail_cpu_ms: float = 0.0
+    confidence: float | None = None
+
+    def as_row(self) -> dict:
+        """One clip's result, for threshold studies on the tune split."""
+        return {"file": self.clip.file.name, "split": self.clip.split,
+                "expected": self.clip.intent, "intent": self.intent, "heard": self.heard_text,
+                "correct": self.correct, "confidence": self.confidence,
+                "age_band": self.clip.age_band, "condition": self.clip.condition}
 
     @property
     def correct(self) -> bool:
@@ -181,6 +189,7 @@ def run_clips(understander: Understander, clips: list[Clip],
             clip, transcript.engine, transcript.text, parsed.intent, dict(parsed.slots),
             tail * 1000, len(pcm) / 2 / SAMPLE_RATE, (busy + tail) * 1000,
             (cpu_done - cpu_began) * 1000, (cpu_done - cpu_ended) * 1000,
+            transcript.confidence,
         ))
         if progress is not None:
             progress()
