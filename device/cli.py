@@ -132,7 +132,8 @@ def _eval(args: argparse.Namespace) -> int:
     loads: dict[str, float] = {}
     for locale in sorted({c.locale for c in clips}):
         try:
-            understander = Understander(args.engine, locale, args.model, frontend, args.vtln)
+            understander = Understander(args.engine, locale, args.model, frontend, args.vtln,
+                                        args.session_cmn == "on" if args.session_cmn else None)
         except EngineError as error:
             _error(f"{locale}: {error}")
             return 2
@@ -146,8 +147,13 @@ def _eval(args: argparse.Namespace) -> int:
     progress.close()
     groups = score(outcomes)
     gating = gate(outcomes)
+    if args.plot:
+        from device.speech_eval import accuracy_svg
+
+        Path(args.plot).write_text(accuracy_svg(gating, args.split or "heldout"), "utf-8")
     JsonSink(args).document({"model_load_seconds": loads, "groups": [asdict(g) for g in groups],
-                             "gating": [g.as_dict() for g in gating]})
+                             "gating": [g.as_dict() for g in gating],
+                             "clips": [o.as_row() for o in outcomes]})
     if args.json:
         return 0
     for name, seconds in loads.items():
@@ -226,6 +232,7 @@ def _indicator(text: str) -> None:
 
 def _listen(args: argparse.Namespace) -> int:
     from device.audio.endpointing import Endpointer
+    from device.audio.frontend import MICROPHONE_SETTINGS, FrontEnd
     from device.audio.microphone import capture_chunks, describe_input_devices, input_devices
 
     if args.list_devices:
@@ -248,9 +255,11 @@ def _listen(args: argparse.Namespace) -> int:
 
     def heard_utterances():
         endpointer = Endpointer()
+        gain = FrontEnd(MICROPHONE_SETTINGS)  # a child across the room is quiet
         try:
             chunks = capture_chunks(args.device, stop=stop)
-            for chunk in chunks:
+            for raw in chunks:
+                chunk = gain.process(raw)
                 was_speaking = endpointer.in_speech
                 finished = endpointer.feed(chunk)
                 if endpointer.in_speech and not was_speaking:
@@ -450,11 +459,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="only this fixture set (default: both)")
     evaluate.add_argument("--vtln", choices=["off", "session", "utterance"],
                           help="vocal tract warp estimation (PocketSphinx; default session)")
+    evaluate.add_argument("--session-cmn", choices=["on", "off"],
+                          help="carry the cepstral mean through a session (default on)")
     evaluate.add_argument("--auto-gain", type=int, default=0, metavar="DBFS",
                           help="front-end automatic gain target, 0 = off")
     evaluate.add_argument("--noise-suppression", type=int, default=0, metavar="0-4",
                           help="front-end noise suppression level, 0 = off")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
+    evaluate.add_argument("--plot", metavar="SVG", help="write accuracy vs SNR and RT60 here")
     add_json_options(evaluate, "the scores")
     evaluate.set_defaults(handler=_eval)
 

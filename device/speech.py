@@ -35,6 +35,7 @@ class Understander:
     def __init__(
         self, engine_name: str = "auto", locale: str = "en", model_dir: str | None = None,
         frontend: FrontEndSettings = RECOGNISER_SETTINGS, vtln: str | None = None,
+        session_cmn: bool | None = None,
     ) -> None:
         began = time.perf_counter()
         self.parser = load_parser(locale)
@@ -43,6 +44,8 @@ class Understander:
             raise ValueError(f"vtln must be one of {', '.join(VTLN_MODES)}, not {vtln!r}")
         if vtln is not None and hasattr(self.engine, "vtln"):
             self.engine.vtln = vtln  # type: ignore[attr-defined]
+        if session_cmn is not None and hasattr(self.engine, "session_cmn"):
+            self.engine.session_cmn = session_cmn  # type: ignore[attr-defined]
         self.frontend = FrontEnd(frontend)
         self.load_seconds = time.perf_counter() - began
         self.locale = locale

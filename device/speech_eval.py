@@ -35,11 +35,12 @@ class Clip:
     snr_db: float | None = None
     noise: str | None = None
     fixture_set: str = "legacy"
+    room: str | None = None
 
     @property
     def speaker(self) -> str:
-        """One simulated child (or adult): a voice at an age band."""
-        return f"{self.voice}/{self.age_band}"
+        """One session: a simulated child (or adult), a voice at an age band, in one place."""
+        return f"{self.voice}/{self.age_band}/{self.room or 'near'}"
 
     @property
     def rt60_band(self) -> str:
@@ -73,6 +74,16 @@ class Outcome:
     asr_ms: float
     audio_seconds: float
     decode_ms: float = 0.0
+    cpu_ms: float = 0.0
+    tail_cpu_ms: float = 0.0
+    confidence: float | None = None
+
+    def as_row(self) -> dict:
+        """One clip's result, for threshold studies on the tune split."""
+        return {"file": self.clip.file.name, "split": self.clip.split,
+                "expected": self.clip.intent, "intent": self.intent, "heard": self.heard_text,
+                "correct": self.correct, "confidence": self.confidence,
+                "age_band": self.clip.age_band, "condition": self.clip.condition}
 
     @property
     def correct(self) -> bool:
@@ -94,6 +105,10 @@ class GroupScore:
     real_time_factor: float
     full_p50_ms: float = 0.0
     full_p95_ms: float = 0.0
+    # The same from the process's CPU time: what one core does, however busy
+    # the machine is with other work.
+    cpu_p95_ms: float = 0.0
+    cpu_real_time_factor: float = 0.0
     misses: list[dict] = field(default_factory=list)
 
 
@@ -112,6 +127,7 @@ def read_manifest(directory: Path) -> list[Clip]:
                 row.get("locale", "en"), row["condition"], row.get("split", "tune"),
                 row.get("voice", ""), row.get("age_band", "adult"), row.get("rt60"),
                 row.get("snr_db"), row.get("noise"), row.get("set", "legacy"),
+                row.get("room"),
             ))
         except (json.JSONDecodeError, KeyError, TypeError) as error:
             raise ManifestError(f"{path}:{number}: bad manifest line ({error})") from error
@@ -158,19 +174,22 @@ def run_clips(understander: Understander, clips: list[Clip],
             raise ManifestError(str(error)) from error
         chunks = [pcm[offset:offset + step] for offset in range(0, len(pcm), step)] or [b""]
         busy = 0.0
-        began = time.perf_counter()
+        began, cpu_began = time.perf_counter(), time.process_time()
         engine.start()
         for chunk in chunks[:-1]:
             engine.accept(chunk)
         busy += time.perf_counter() - began
-        ended = time.perf_counter()
+        ended, cpu_ended = time.perf_counter(), time.process_time()
         engine.accept(chunks[-1])
         transcript = engine.finish()
         parsed = understander.parser.parse(transcript.text)
         tail = time.perf_counter() - ended
+        cpu_done = time.process_time()
         outcomes.append(Outcome(
             clip, transcript.engine, transcript.text, parsed.intent, dict(parsed.slots),
             tail * 1000, len(pcm) / 2 / SAMPLE_RATE, (busy + tail) * 1000,
+            (cpu_done - cpu_began) * 1000, (cpu_done - cpu_ended) * 1000,
+            transcript.confidence,
         ))
         if progress is not None:
             progress()
@@ -204,6 +223,8 @@ def score(outcomes: list[Outcome]) -> list[GroupScore]:
             real_time_factor=sum(decodes) / 1000 / audio if audio else 0.0,
             full_p50_ms=_percentile(decodes, 0.50),
             full_p95_ms=_percentile(decodes, 0.95),
+            cpu_p95_ms=_percentile([o.tail_cpu_ms for o in members], 0.95),
+            cpu_real_time_factor=sum(o.cpu_ms for o in members) / 1000 / audio if audio else 0.0,
             misses=[
                 {"file": str(o.clip.file), "voice": o.clip.voice, "expected": o.clip.text,
                  "heard": o.heard_text, "intent": o.intent}
@@ -322,3 +343,57 @@ def heldout_leaks(rows: list[dict]) -> list[str]:
         if row.get("room") in tune_rooms:
             leaks.append(f"{row['file']}: tune room {row['room']}")
     return leaks
+
+
+# --- plot ----------------------------------------------------------------------
+
+PLOT_BANDS = ["adult", "9-11", "6-8", "4-5"]
+PLOT_COLOURS = ["#1b5e20", "#1565c0", "#ef6c00", "#c62828"]
+PLOT_PANELS = [
+    ("age_band x snr_band", "household noise", ["no noise", "SNR 15-20dB", "SNR 10dB",
+                                                "SNR 0-5dB"]),
+    ("age_band x rt60_band", "room", ["no room", "RT60<=0.3", "RT60 0.3-0.6", "RT60>0.6"]),
+]
+
+
+def accuracy_svg(gating: list[Gating], split: str = "heldout", locale: str = "en") -> str:
+    """Command acceptance against noise and reverberation, one line per age band (SVG)."""
+    cells = {(g.dimension, g.value, g.split): g for g in gating}
+    width, height, left, top, plot_w, plot_h = 820, 340, 60, 40, 320, 220
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="11">',
+           f'<rect width="{width}" height="{height}" fill="white"/>']
+    for panel, (dimension, title, xs) in enumerate(PLOT_PANELS):
+        x0 = left + panel * (plot_w + 90)
+        out.append(f'<text x="{x0 + plot_w / 2}" y="{top - 15}" text-anchor="middle" '
+                   f'font-size="13">Command acceptance vs {title} ({split}, {locale})</text>')
+        out.append(f'<rect x="{x0}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
+                   'stroke="#444"/>')
+        for tick in range(0, 101, 20):
+            y = top + plot_h * (1 - tick / 100)
+            out.append(f'<line x1="{x0}" x2="{x0 + plot_w}" y1="{y}" y2="{y}" stroke="#ddd"/>')
+            out.append(f'<text x="{x0 - 5}" y="{y + 4}" text-anchor="end">{tick}%</text>')
+        step = plot_w / len(xs)
+        for i, label in enumerate(xs):
+            out.append(f'<text x="{x0 + step * (i + 0.5)}" y="{top + plot_h + 16}" '
+                       f'text-anchor="middle">{label}</text>')
+        for band, colour in zip(PLOT_BANDS, PLOT_COLOURS, strict=True):
+            points = []
+            for i, label in enumerate(xs):
+                row = cells.get((dimension, f"{locale} {band} {label}", split))
+                if row is not None and row.command_acceptance is not None:
+                    points.append((x0 + step * (i + 0.5),
+                                   top + plot_h * (1 - row.command_acceptance)))
+            if points:
+                path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+                out.append(f'<polyline points="{path}" fill="none" stroke="{colour}" '
+                           'stroke-width="2"/>')
+                out += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>'
+                        for x, y in points]
+    for i, (band, colour) in enumerate(zip(PLOT_BANDS, PLOT_COLOURS, strict=True)):
+        x = left + i * 110
+        out.append(f'<line x1="{x}" x2="{x + 20}" y1="{height - 25}" y2="{height - 25}" '
+                   f'stroke="{colour}" stroke-width="3"/>')
+        out.append(f'<text x="{x + 25}" y="{height - 21}">{band}</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"

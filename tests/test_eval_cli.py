@@ -22,7 +22,7 @@ def _subset(tmp_path, rows: list[dict]) -> None:
 
 def run_eval(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "teddy", "device", "eval", *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
 
 
 def test_eval_reports_accuracy_false_accepts_and_latency(tmp_path) -> None:
@@ -61,3 +61,41 @@ def test_eval_with_a_missing_clip_names_it(tmp_path) -> None:
         "locale": "en", "condition": "clean"}) + "\n")
     result = run_eval(str(tmp_path))
     assert result.returncode == 2 and "gone.wav" in result.stderr
+
+
+def test_eval_reports_the_gating_table_by_age_band_room_and_noise(tmp_path) -> None:
+    rows = [r for r in manifest_rows() if r.get("set") == "listener" and r["split"] == "tune"]
+    child = next(r for r in rows if r["age_band"] == "9-11" and r["condition"] == "dry"
+                 and r["intent"] != "unknown")
+    noisy = next(r for r in rows if r["condition"] == "room+noise" and r["intent"] != "unknown")
+    ood = next(r for r in rows if r["age_band"] == "4-5" and r["intent"] == "unknown")
+    # Negative control: a clip labelled with the wrong command can never count as right.
+    wrong = dict(child, intent="sing_song", slots={"song": "happy birthday"})
+    _subset(tmp_path, [child, noisy, ood, wrong])
+    result = run_eval(str(tmp_path), "--json", "--vtln", "off")
+    assert result.returncode == 0, result.stderr
+    assert "4/4" in result.stderr  # progress while it runs
+    report = json.loads(result.stdout)
+    gating = {(g["dimension"], g["value"], g["split"]): g for g in report["gating"]}
+    band = gating[("age_band", "en 9-11", "tune")]
+    assert band["clips"] == 2 and band["accepted_right"] <= 1
+    assert band["accepted_right"] + band["accepted_wrong"] + band["in_domain_rejected"] == 2
+    assert ("rt60_band", "en " + _rt60_band(noisy["rt60"]), "tune") in gating
+    snr = gating[("snr_band", "en " + _snr_band(noisy["snr_db"]), "tune")]
+    assert snr["clips"] == 1
+    young = gating[("age_band", "en 4-5", "tune")]
+    assert young["ood_rejected"] + young["ood_accepted"] == 1
+    assert young["command_acceptance"] is None
+    assert len(report["clips"]) == 4
+    plot = tmp_path / "plot.svg"
+    table = run_eval(str(tmp_path), "--vtln", "off", "--quiet", "--plot", str(plot))
+    assert "gating" in table.stdout and table.stderr == ""
+    assert plot.read_text().startswith("<svg")
+
+
+def _rt60_band(rt60: float) -> str:
+    return "RT60<=0.3" if rt60 <= 0.3 else "RT60 0.3-0.6" if rt60 <= 0.6 else "RT60>0.6"
+
+
+def _snr_band(snr: float) -> str:
+    return "SNR 0-5dB" if snr < 7.5 else "SNR 10dB" if snr < 12.5 else "SNR 15-20dB"

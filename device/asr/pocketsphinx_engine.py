@@ -113,7 +113,7 @@ class PocketSphinxEngine:
     name = "pocketsphinx"
 
     def __init__(self, locale: str = "en", reject_below: float | None = None,
-                 vtln: str = "session") -> None:
+                 vtln: str = "session", session_cmn: bool = True) -> None:
         if locale != "en":
             raise EngineError(
                 f"PocketSphinx only has a US English model here, not {locale!r}; "
@@ -154,6 +154,7 @@ class PocketSphinxEngine:
         if vtln not in VTLN_MODES:
             raise EngineError(f"vtln must be one of {', '.join(VTLN_MODES)}, not {vtln!r}")
         self.vtln = vtln
+        self.session_cmn = session_cmn
         self.new_session()
 
     # --- speaker session (vocal tract length normalisation) ---------------------
@@ -163,6 +164,8 @@ class PocketSphinxEngine:
         self.warp = 1.0
         self._warp_scores = dict.fromkeys(WARP_CANDIDATES, 0.0)
         self._session_utterances = 0
+        self._cmn = CMN_INIT
+        self._cmn_after: dict[float, str] = {}
 
     @property
     def warp_settled(self) -> bool:
@@ -191,7 +194,7 @@ class PocketSphinxEngine:
         lead = self._with_noise_floor(self._lead)
         for decoder in self._decoders:
             decoder.reinit_feat()
-            decoder.set_cmn(CMN_INIT)
+            decoder.set_cmn(self._cmn)
             decoder.start_utt()
             decoder.process_raw(lead, False, False)
         self._active = True
@@ -209,10 +212,13 @@ class PocketSphinxEngine:
     def finish(self) -> Transcript:
         if not self._active:
             raise EngineError("finish() called before start()")
+        self._cmn_after = {}
         transcript = self._finish_streamed()
-        if self.warp_settled:
-            return transcript
-        return self._estimate_warp(bytes(self._raw), transcript)
+        if not self.warp_settled:
+            transcript = self._estimate_warp(bytes(self._raw), transcript)
+        if self.session_cmn:
+            self._cmn = self._cmn_after[self.warp]
+        return transcript
 
     def _estimate_warp(self, raw: bytes, streamed: Transcript) -> Transcript:
         """Score the utterance at every candidate warp; keep the best for the session.
@@ -254,6 +260,9 @@ class PocketSphinxEngine:
         fast = self._viterbi_path()
         for decoder in self._decoders:
             decoder.end_utt()
+        # The live cepstral mean, updated with this utterance: the session's
+        # next utterance starts from it (same speaker, same room).
+        self._cmn_after[self.warp] = self._grammar.get_cmn(True)
         raw = bytes(self._raw)
         if FAST_ACCEPT_ABOVE is not None and fast is not None:
             text, score, segments = fast
