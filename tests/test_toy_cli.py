@@ -135,7 +135,7 @@ def test_tls_without_the_right_ca_names_the_ca_option(tmp_path: Path, given_ca: 
 
 def test_a_mistyped_state_folder_is_not_an_empty_ledger(tmp_path: Path):
     line = _one_line_error(teddy("device", "ledger", "--state", str(tmp_path / "tyo")))
-    assert "no toy state folder" in line and "--state" in line
+    assert "no toy state at" in line and "--state" in line
 
 
 def test_pair_replaces_damaged_credentials_without_a_traceback(cloud, tmp_path: Path):
