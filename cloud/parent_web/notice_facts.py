@@ -32,6 +32,8 @@ RECORD_NAMES = {
     "parent_outbox": "Messages we sent you",
     "parent_sessions": "Signed-in sessions",
     "parent_tokens": "One-time links for confirming sign-up and resetting a password",
+    "pairing_failures": "Counts of wrong pairing codes (to slow down guessing)",
+    "erasure_jobs": "Progress of deletions still being finished, and their receipts",
     "schema_migrations": "The database layout's version (no personal data)",
 }
 WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "seven": 7, "thirty": 30, "ninety": 90}
