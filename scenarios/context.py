@@ -43,6 +43,8 @@ class Family:
     messages: list[str] = field(default_factory=list)
     # Cookies copied from the parent's browser, as a thief would, before a sign-out.
     stolen_cookies: dict[str, str] | None = None
+    # What the parent saw when asking again for a deletion (R32): status and words.
+    retry: dict[str, Any] | None = None
 
     @property
     def turns(self) -> list[dict[str, Any]]:

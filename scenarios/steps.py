@@ -201,6 +201,23 @@ def delete_all_interrupted(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     ctx.cloud.start()
 
 
+@step("retry_delete_all")
+def retry_delete_all(ctx: ScenarioContext, args: dict[str, Any]) -> None:
+    """The parent asks for deletion again (after a crash, say) and reads what the page says."""
+    from scenarios.parent_client import ParentWebError
+
+    family = _family(ctx, args)
+    path = f"/parent/children/{family.require_child()}/delete"
+    try:
+        response = family.require_parent().post(path, {"confirm": "DELETE"})
+    except ParentWebError as exc:
+        family.retry = {"status": exc.status, "text": str(exc)[:200], "receipt": False}
+    else:
+        family.retry = {"status": response.status_code, "receipt": "receipt-json" in response.text,
+                        "text": " ".join(response.text.split())[:200]}
+    ctx.note(f"retry_delete_all: {family.retry['status']}")
+
+
 # -- the toy: a separate process behind a byte-recording relay ---------------------------------
 @step("start_toy")
 def start_toy(ctx: ScenarioContext, args: dict[str, Any]) -> None:

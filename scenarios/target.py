@@ -20,7 +20,8 @@ TOY_INTERNALS = "toy internals (its keys, audio buffer and egress ledger)"
 CHECK_NEEDS: dict[str, frozenset[str]] = {
     **dict.fromkeys(("db_rows", "child_gone_from_db", "canary_absent_from_files",
                      "schema_matches_data_map", "consent_records_complete", "audit_intact",
-                     "logs_clean", "erasure_proved", "consent_refused", "export_complete",
+                     "logs_clean", "erasure_proved", "retry_honest", "consent_refused",
+                     "export_complete",
                      "other_family_denied", "add_child_refused"),
                     frozenset({CLOUD_INTERNALS})),
     "unit_test": frozenset({CLOUD_INTERNALS, TOY_INTERNALS}),

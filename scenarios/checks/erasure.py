@@ -114,3 +114,22 @@ def erasure_proved(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
     problems += [f"still in the raw bytes: {hit}" for hit in hits]
     return held_if(problems, f"proof on record ({clean[-1] if clean else '-'}); "
                              f"verify-erasure: {' '.join(verdict)}; independent scan clean")
+
+
+@check("retry_honest")
+def retry_honest(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
+    """A parent asking again is never told there is nothing to delete while copies of the
+    child's values remain in any file (R32)."""
+    family = ctx.family(arg(args, "family", str, "a"))
+    if family.retry is None:
+        raise ValueError(f"family {family.name!r} has not retried a deletion (retry_delete_all)")
+    status = int(family.retry["status"])
+    copies = find_in_files(raw_files(ctx.cloud.db_path, ctx.cloud.backup_dir),
+                           str_list(args, "values"))
+    said = ("a receipt" if family.retry["receipt"] else
+            "erasure in progress" if status == 202 else f"{status}")
+    if status >= 400 and copies:
+        return Observation(False, f"the retry answered {status} ({family.retry['text']!r}) "
+                                  f"while copies remain: {'; '.join(copies[:4])}")
+    return Observation(True, f"the retry showed {said}; "
+                             f"{len(copies)} copies left in the files at that moment")

@@ -43,6 +43,10 @@ def _keyed_runs(a: list[str], b: list[str]) -> list[tuple[int, int]]:
     return runs
 
 
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+
+
 @check("voice_independent")
 def voice_independent(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
     """The toy's messages for the same words in two alternating voices carry no field that
@@ -63,14 +67,13 @@ def voice_independent(ctx: ScenarioContext, args: dict[str, Any]) -> Observation
                             "voices are recognised alike")
     problems = []
     for field in sorted(set().union(*bodies)):
-        a = [json.dumps(b.get(field), sort_keys=True) if not isinstance(b.get(field), str)
-             else b[field] for b in voice_a]
-        b_ = [json.dumps(b.get(field), sort_keys=True) if not isinstance(b.get(field), str)
-              else b[field] for b in voice_b]
-        for start, length in _keyed_runs(a, b_):
-            problems.append(f"{field}[{start}:{start + length}] follows the voice: "
-                            f"{a[0][start:start + length]!r} for one voice, "
-                            f"{b_[0][start:start + length]!r} for the other")
+        first = [_text(body.get(field)) for body in voice_a]
+        second = [_text(body.get(field)) for body in voice_b]
+        for start, length in _keyed_runs(first, second):
+            end = start + length
+            problems.append(f"{field}[{start}:{end}] follows the voice: "
+                            f"{first[0][start:end]!r} for one voice, "
+                            f"{second[0][start:end]!r} for the other")
     return held_if(problems, f"{len(bodies)} messages for {bodies[0]['intent']!r} in two "
                              f"voices: every field is the same for both voices or varies by "
                              f"chance ({', '.join(sorted(bodies[0]))})")
