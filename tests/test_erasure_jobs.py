@@ -254,3 +254,19 @@ def test_kill_9_of_the_server_after_the_parents_delete_then_restart_proves_it(
         assert "receipt-json" in page.text, page.text[:500]
     _assert_finished_and_proved(str(db_path), child_id)
     assert scan_for_canaries(str(db_path), [NAME], f"{db_path}.backups") == []
+
+
+def test_a_job_whose_canaries_were_lost_finishes_but_is_not_called_clean(
+        tmp_path: Path) -> None:
+    db_path, db, child_id, parent_id = _family_with_backups(tmp_path)
+    _kill_at(db_path, "request", "committed", child_id, parent_id)
+    for path in jobs.canary_dir(db_path).glob("*.json"):
+        path.unlink()  # as if the disk had lost the file
+    assert cloud_cli(["purge", "--db", db_path]) == 0
+    job = erasure_status(open_db(db_path), child_id=child_id, parent_id=None)
+    assert job is not None and job.done and job.receipt is not None
+    assert job.receipt["backups_rewritten"] == BACKUPS
+    assert not job.receipt["proof"]["clean"] and "lost" in job.receipt["proof"]["problem"]
+    scopes = [json.loads(r[0])["scope"] for r in open_db(db_path).execute(
+        "SELECT details_json FROM audit_log WHERE action = 'child.erase.proof'")]
+    assert scopes == ["incomplete"]

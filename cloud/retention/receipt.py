@@ -32,7 +32,8 @@ class ProofResult:
 
     @property
     def clean(self) -> bool:
-        return self.checkpoint_complete and not self.findings
+        # A problem (e.g. the values to search for were lost after a crash) is never clean.
+        return self.checkpoint_complete and not self.findings and self.problem is None
 
 
 @dataclass(frozen=True)
