@@ -375,7 +375,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--split", choices=["tune", "heldout"], help="only this split")
     evaluate.add_argument("--set", choices=["legacy", "listener"], help="only this fixture set")
     evaluate.add_argument("--vtln", choices=["off", "session", "utterance"],
-                          help="vocal tract warp estimation (PocketSphinx; default session)")
+                          help="vocal tract warp estimation (PocketSphinx; default off)")
     evaluate.add_argument("--session-cmn", choices=["on", "off"],
                           help="carry the cepstral mean through a session (default off)")
     evaluate.add_argument("--auto-gain", type=int, default=0, metavar="DBFS",
