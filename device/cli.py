@@ -458,9 +458,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--set", choices=["legacy", "listener"],
                           help="only this fixture set (default: both)")
     evaluate.add_argument("--vtln", choices=["off", "session", "utterance"],
-                          help="vocal tract warp estimation (PocketSphinx; default session)")
+                          help="vocal tract warp estimation (PocketSphinx; default off)")
     evaluate.add_argument("--session-cmn", choices=["on", "off"],
-                          help="carry the cepstral mean through a session (default on)")
+                          help="carry the cepstral mean through a session (default off)")
     evaluate.add_argument("--auto-gain", type=int, default=0, metavar="DBFS",
                           help="front-end automatic gain target, 0 = off")
     evaluate.add_argument("--noise-suppression", type=int, default=0, metavar="0-4",

@@ -39,8 +39,11 @@ class Clip:
 
     @property
     def speaker(self) -> str:
-        """One session: a simulated child (or adult), a voice at an age band, in one place."""
-        return f"{self.voice}/{self.age_band}/{self.room or 'near'}"
+        """One session: a simulated child (or adult), a voice at an age band.
+
+        The child moves between places during the session (dry, rooms, noise).
+        """
+        return f"{self.voice}/{self.age_band}"
 
     @property
     def rt60_band(self) -> str:
