@@ -21,7 +21,12 @@ esac
 # libatomic1: the Vosk wheel for 64-bit ARM (Raspberry Pi OS) links libatomic.so.1.
 debian_packages=(python3 python3-venv espeak-ng sox libsox-fmt-all libportaudio2 alsa-utils
                  libatomic1)
-if [ "$job" = test ]; then debian_packages+=(chromium strace wrk); fi
+if [ "$job" = test ]; then
+  debian_packages+=(chromium strace wrk)
+  # npm fetches axe-core for the accessibility tests; a machine with Node.js from elsewhere
+  # already has it.
+  command -v npm >/dev/null 2>&1 || debian_packages+=(nodejs npm)
+fi
 
 missing=()
 for pkg in "${debian_packages[@]}"; do
@@ -48,6 +53,10 @@ fi
 
 if [ "$job" = demo ]; then
   exec .venv/bin/teddy demo "$@"
+fi
+axe_version=4.14.1
+if ! grep -qs "\"version\": \"$axe_version\"" .cache/npm/node_modules/axe-core/package.json; then
+  npm install --silent --no-audit --no-fund --prefix .cache/npm "axe-core@$axe_version"
 fi
 .venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"
