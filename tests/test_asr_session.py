@@ -75,3 +75,21 @@ def test_unknown_vtln_mode_is_refused() -> None:
 
     with pytest.raises(EngineError, match="vtln"):
         PocketSphinxEngine(vtln="sometimes")
+
+
+# Tune-split out-of-domain clips (children, rooms, television) that the
+# adult-only threshold of -9 let through as commands.
+SLIPPED_THROUGH = ["en_tune_0123_4-5_room_noise.wav", "en_tune_0099_4-5_dry.wav",
+                   "en_tune_0079_6-8_room.wav", "en_tune_0047_9-11_room.wav",
+                   "en_tune_0059_9-11_room_noise.wav", "en_tune_0007_adult_dry.wav",
+                   "en_tune_0068_6-8_dry.wav", "en_tune_0016_adult_room.wav"]
+
+
+def test_out_of_domain_children_in_rooms_and_noise_are_rejected() -> None:
+    toy = PocketSphinxEngine()
+    heard = [toy.transcribe(load_wav_pcm16(LISTENER / name)).text for name in SLIPPED_THROUGH]
+    assert sum(bool(text) for text in heard) <= 1, heard
+    # Negative control: the threshold chosen on adult voices alone accepts most of them.
+    loose = PocketSphinxEngine(reject_below=-9.0)
+    accepted = [loose.transcribe(load_wav_pcm16(LISTENER / name)).text for name in SLIPPED_THROUGH]
+    assert sum(bool(text) for text in accepted) >= 5, accepted
