@@ -222,7 +222,7 @@ def test_kill_9_of_the_server_after_the_parents_delete_then_restart_proves_it(
               "TEDDY_ERASURE_REQUEST_BUDGET_S": "0"}
     server = CloudProcess(db_path, env=frozen).start()
     try:
-        parent = ParentClient(server.url)
+        parent = ParentClient(server.url, mail_db=str(db_path))
         parent.signup("kill9@example.org", "correct horse battery staple")
         child_id = parent.add_child(NAME)
         for _ in range(BACKUPS):
@@ -243,7 +243,7 @@ def test_kill_9_of_the_server_after_the_parents_delete_then_restart_proves_it(
     held = scan_for_canaries(str(db_path), [NAME], f"{db_path}.backups")
     assert {f.file for f in held if ".backups" in f.file}, "the backups still hold the child"
     with CloudProcess(db_path, env={"TEDDY_PURGE_INTERVAL_S": "0"}) as restarted:
-        parent = ParentClient(restarted.url)
+        parent = ParentClient(restarted.url, mail_db=str(db_path))
         parent.login("kill9@example.org", "correct horse battery staple")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -41,6 +41,13 @@ def _third_party_imports() -> dict[str, set[str]]:
     return found
 
 
+def _distributions_shipping(module: str) -> list[str]:
+    """For wheels without top_level.txt (compiled ones like praat-parselmouth's parselmouth.so),
+    the installed files say which distribution provides a top-level module."""
+    return [dist.metadata["Name"] for dist in metadata.distributions()
+            if any(str(f).split("/")[0].split(".")[0] == module for f in dist.files or [])]
+
+
 def test_the_distribution_is_not_the_unrelated_teddy_on_the_public_index():
     assert PROJECT["name"] == "teddy-privacy-testbed"
     assert PROJECT["scripts"] == {"teddy": "teddy.cli:main"}
@@ -59,7 +66,8 @@ def test_every_imported_package_is_declared_in_core_or_an_extra():
     for module, where in _third_party_imports().items():
         if module in ("pytest", "hypothesis", "playwright"):  # test-only helpers
             continue
-        dists = {d.lower().replace("_", "-") for d in providers.get(module, [module])}
+        found = providers.get(module) or _distributions_shipping(module) or [module]
+        dists = {d.lower().replace("_", "-") for d in found}
         if not dists & declared:
             undeclared[module] = sorted(where)[:3]
     assert undeclared == {}

@@ -173,7 +173,7 @@ EXAMPLE_TOY = (f"{sys.executable} {REPO / 'scenarios' / 'examples' / 'minimal_to
 
 
 def test_another_toy_runs_the_catalogue_as_a_black_box(tmp_path: Path) -> None:
-    result = _run("--toy-command", EXAMPLE_TOY, "--json", str(tmp_path / "r.json"),
+    result = _run("--toy-command", EXAMPLE_TOY, "--json-file", str(tmp_path / "r.json"),
                   str(REPO / "scenarios" / "catalogue" / "05_revocation.yaml"),
                   workdir=tmp_path / "work")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
@@ -191,7 +191,7 @@ def test_another_toy_runs_the_catalogue_as_a_black_box(tmp_path: Path) -> None:
 def test_another_cloud_gets_not_applicable_for_inside_checks(tmp_path: Path) -> None:
     cloud = (f"{sys.executable} -m teddy cloud serve --host {{host}} --port {{port}} "
              f"--db {{workdir}}/blackbox.db")
-    result = _run("--cloud-command", cloud, "--json", str(tmp_path / "r.json"),
+    result = _run("--cloud-command", cloud, "--json-file", str(tmp_path / "r.json"),
                   str(REPO / "scenarios" / "catalogue" / "14_consent_claims_refused.yaml"),
                   workdir=tmp_path / "work")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
@@ -209,7 +209,7 @@ def test_a_bad_command_template_is_refused_before_anything_runs(tmp_path: Path) 
 
 
 def test_mutants_are_caught_and_scored(tmp_path: Path) -> None:
-    result = _run("--mutants", "--json", str(tmp_path / "r.json"), "--html",
+    result = _run("--mutants", "--json-file", str(tmp_path / "r.json"), "--html",
                   str(tmp_path / "r.html"),
                   str(REPO / "scenarios" / "catalogue" / "05_revocation.yaml"),
                   workdir=tmp_path / "work")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 def register_mailbox(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     mailbox = sub.add_parser("mailbox", help="read the simulated e-mail sent to one address")
-    mailbox.add_argument("--db", required=True)
+    mailbox.add_argument("--db", required=True, help="the cloud's database file")
     mailbox.add_argument("--to", required=True, help="the e-mail address")
     mailbox.add_argument("--base-url", default="http://127.0.0.1:8080",
                          help="prefix for links in the messages")
