@@ -151,7 +151,7 @@ def _eval(args: argparse.Namespace) -> int:
     if args.plot:
         from device.speech_eval import accuracy_svg
 
-        Path(args.plot).write_text(accuracy_svg(gating, args.split or "heldout"), "utf-8")
+        Path(args.plot).write_text(accuracy_svg(gating, args.split or "all"), "utf-8")
     JsonSink(args).document({"model_load_seconds": loads, "groups": [asdict(g) for g in groups],
                              "gating": [g.as_dict() for g in gating],
                              "clips": [o.as_row() for o in outcomes]})

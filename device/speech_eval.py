@@ -9,6 +9,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from html import escape
 from pathlib import Path
 
 from device.audio.wav import SAMPLE_RATE, AudioInputError, load_wav_pcm16
@@ -382,7 +383,7 @@ def accuracy_svg(gating: list[Gating], split: str = "heldout", locale: str = "en
         step = plot_w / len(xs)
         for i, label in enumerate(xs):
             out.append(f'<text x="{x0 + step * (i + 0.5)}" y="{top + plot_h + 16}" '
-                       f'text-anchor="middle">{label}</text>')
+                       f'text-anchor="middle">{escape(label)}</text>')
         for band, colour in zip(PLOT_BANDS, PLOT_COLOURS, strict=True):
             points = []
             for i, label in enumerate(xs):
