@@ -9,13 +9,14 @@ speech, music, kitchen clatter), all deterministic given a seeded
 from __future__ import annotations
 
 import subprocess
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import parselmouth
 import pyroomacoustics as pra
-from parselmouth.praat import call
+from parselmouth.praat import call, run
 from scipy.signal import butter, fftconvolve, sosfilt
 
 SAMPLE_RATE = 16_000
@@ -54,6 +55,10 @@ def childlike(wav: Path, band: AgeBand, rng: np.random.Generator) -> np.ndarray:
     sound = parselmouth.Sound(str(wav))
     if band.formant_ratio != 1.0:
         duration = float(rng.uniform(*band.duration_range))
+        # Praat's overlap-add draws random numbers (unvoiced stretches): seed
+        # its generator from the input, so the clip is the same on every run.
+        seed = zlib.crc32(wav.read_bytes()) ^ int(duration * 1e6)
+        run(f"random_initializeWithSeedUnsafelyButPredictably ({seed})")
         sound = call(sound, "Change gender", 75, 600, band.formant_ratio,
                      band.pitch_median_hz, band.pitch_range_factor, duration)
     sound = call(sound, "Resample", SAMPLE_RATE, 50)
