@@ -27,7 +27,8 @@ SIGNATURE_HEADERS = {
                   "server's clock."),
     "Nonce": (signing.HEADER_NONCE, "16-64 characters [A-Za-z0-9_-], never reused."),
     "Signature": (signing.HEADER_SIGNATURE,
-                  "Lower-case hex HMAC-SHA256, keyed by the device secret, over METHOD, path, "
+                  f"Lower-case hex HMAC-SHA256, keyed by the device secret, over "
+                  f"{signing.REQUEST_V2}, METHOD, path, query string, Content-Type, "
                   "timestamp, nonce and hex SHA-256 of the body, joined by newlines."),
 }
 
@@ -35,6 +36,18 @@ SIGNATURE_HEADERS = {
 def _error_response(description: str) -> dict[str, Any]:
     return {"description": description,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+# Every reply to an authentic signed request carries this; the toy ignores replies without it.
+REPLY_SIGNED = {signing.HEADER_REPLY_SIGNATURE: {
+    "description": f"Lower-case hex HMAC-SHA256, keyed by the device secret, over "
+                   f"{signing.REPLY_V1}, the status code, the request's nonce, the request's "
+                   "timestamp and hex SHA-256 of the reply body, joined by newlines.",
+    "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}}
+
+
+def _signed(response: dict[str, Any]) -> dict[str, Any]:
+    return {**response, "headers": REPLY_SIGNED}
 
 
 # cloud/errors.py: the answer to a busy database or a full disk, on every operation.
@@ -92,6 +105,11 @@ def _components() -> dict[str, Any]:
                                "missing_purposes": {"type": "array",
                                                     "items": {"type": "string"}},
                                "limit_bytes": {"type": "integer"},
+                               "server_time": {"type": "integer", "description":
+                                               "With a clock refusal: the cloud's Unix time."},
+                               "clock_skew_s": {"type": "integer", "description":
+                                                "With a clock refusal: the toy's clock minus "
+                                                "the cloud's, in seconds."},
                                "policy": {"$ref": "#/components/schemas/Policy"}},
             },
         },
@@ -106,7 +124,8 @@ SIGNED = [{name: [] for name in SIGNATURE_HEADERS}]
 TOO_LARGE = _error_response(f"Body over {MAX_BODY_BYTES} bytes.")
 UNAUTHENTICATED = _error_response(
     "Unsigned, forged, stale or replayed request, unknown device, or a message whose "
-    "device_id is not the signing device.")
+    "device_id is not the signing device. A correctly signed request whose timestamp is too "
+    "far from the cloud's clock gets a signed reply with server_time and clock_skew_s.")
 
 
 def _paths() -> dict[str, Any]:
@@ -133,7 +152,7 @@ def _paths() -> dict[str, Any]:
             "summary": "The purposes the child's parent has consented to, with a version.",
             "security": SIGNED,
             "responses": {
-                "200": _json_response("The current consent policy.", "Policy"),
+                "200": _signed(_json_response("The current consent policy.", "Policy")),
                 "401": UNAUTHENTICATED,
                 "413": TOO_LARGE,
                 "503": UNAVAILABLE,
@@ -146,10 +165,12 @@ def _paths() -> dict[str, Any]:
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/IntentMessage"}}}},
             "responses": {
-                "200": _json_response("A reply, personalised only under consent.", "Reply"),
+                "200": _signed(_json_response("A reply, personalised only under consent.",
+                                              "Reply")),
                 "401": UNAUTHENTICATED,
-                "403": _error_response("A purpose the message needs has no consent; nothing "
-                                       "stored (R07). Carries the current policy."),
+                "403": _signed(_error_response(
+                    "A purpose the message needs has no consent; nothing stored (R07). "
+                    "Carries the current policy.")),
                 "413": TOO_LARGE,
                 "415": _error_response("Content-Type is not application/json."),
                 "422": _error_response("Not JSON, not UTF-8, or not an IntentMessage: unknown "

@@ -28,6 +28,7 @@ import json
 import random
 import re
 import struct
+import time
 import zlib
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -38,6 +39,8 @@ import requests
 
 from cloud.parent_web.verification import TEST_IDENTITY_ANSWERS
 
+# A parent's "Delete everything" page is re-read this long while the cloud finishes erasing.
+ERASURE_WAIT_S = 60.0
 METHOD_ALIASES = {"card": "payment_card", "kba": "knowledge_questions", "id": "government_id",
                   "call": "video_call", "email": "email_plus", "text": "text_plus"}
 VOID_TAGS = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link",
@@ -351,9 +354,18 @@ class ParentClient:
     def delete_all(self, child_id: int) -> dict[str, Any]:
         """Erase everything about the child; returns the receipt the page shows."""
         self.get(f"/parent/children/{child_id}/delete")
-        page = _Page(self.post(f"/parent/children/{child_id}/delete",
-                               {"confirm": "DELETE"}).text)
-        receipt: dict[str, Any] = json.loads(page.find("pre", id="receipt-json")[0].content)
+        answer = self.post(f"/parent/children/{child_id}/delete", {"confirm": "DELETE"})
+        # An erasure that outlasts the request's budget answers with its progress; the cloud
+        # finishes it in the background and the same page then shows the receipt.
+        deadline = time.monotonic() + ERASURE_WAIT_S
+        while "receipt-json" not in answer.text and time.monotonic() < deadline:
+            time.sleep(0.2)
+            answer = self.get(f"/parent/children/{child_id}/delete")
+        found = _Page(answer.text).find("pre", id="receipt-json")
+        if not found:
+            raise ParentWebError(f"erasure of child {child_id} not finished after "
+                                 f"{ERASURE_WAIT_S:.0f} s: {answer.status_code}")
+        receipt: dict[str, Any] = json.loads(found[0].content)
         return receipt
 
 

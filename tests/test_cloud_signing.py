@@ -162,3 +162,20 @@ def test_a_toy_with_a_wrong_clock_is_told_so_in_a_signed_reply_a_forger_is_not(
     assert answer.status_code == 401
     assert answer.json == {"error": "unauthenticated device request"}
     assert signing.HEADER_REPLY_SIGNATURE not in answer.headers
+
+
+def test_the_api_description_says_what_is_signed_both_ways(client: FlaskClient) -> None:
+    """Another team's toy is built from /api/openapi.json: it must learn that the query and
+    content type are signed and which replies carry the cloud's signature."""
+    document = client.get("/api/openapi.json").json
+    scheme = document["components"]["securitySchemes"]["Signature"]["description"]
+    assert "query string" in scheme and "Content-Type" in scheme
+    signed_replies = {(path, method, status)
+                      for path, operations in document["paths"].items()
+                      for method, operation in operations.items()
+                      for status, answer in operation["responses"].items()
+                      if signing.HEADER_REPLY_SIGNATURE in answer.get("headers", {})}
+    assert signed_replies == {("/api/v1/policy", "get", "200"), ("/api/v1/intent", "post", "200"),
+                              ("/api/v1/intent", "post", "403")}
+    error = document["components"]["schemas"]["Error"]["properties"]
+    assert {"server_time", "clock_skew_s"} <= set(error)
