@@ -29,6 +29,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run.add_argument("--cloud-command", metavar="TEMPLATE",
                      help="test another cloud: a command serving the device API and parent "
                           "pages on {host}:{port}, with {workdir} as its folder")
+    run.add_argument("--cloud-mail-command", metavar="TEMPLATE",
+                     help="with --cloud-command: a command printing the e-mail the cloud sent "
+                          "to {to} (sign-up links); {workdir} is the cloud's folder")
     run.add_argument("--mutants", action="store_true",
                      help="also replay targeted scenarios against automated mutants of the "
                           "cloud and toy, and score every check kind")
@@ -70,12 +73,15 @@ def _run(args: argparse.Namespace) -> int:
     from scenarios.scoring import mutant_scenarios, score
     from scenarios.target import Target
 
-    target = Target(toy_command=args.toy_command, cloud_command=args.cloud_command)
+    target = Target(toy_command=args.toy_command, cloud_command=args.cloud_command,
+                    mail_command=args.cloud_mail_command)
     try:  # a bad template is refused before anything starts
         if args.toy_command:
             target.toy_argv(state="s", cloud="c", clock_file="f", ca_file="a")
         if args.cloud_command:
             target.cloud_argv(host="h", port=1, workdir="w")
+        if args.cloud_mail_command:
+            target.mail_argv(to="t", workdir="w")
     except ValueError as exc:
         print(f"teddy scenarios run: {exc}", file=sys.stderr)
         return 2

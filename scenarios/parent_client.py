@@ -30,6 +30,7 @@ import re
 import struct
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from typing import Any
@@ -144,11 +145,14 @@ class ConsentOutcome:
 
 class ParentClient:
     def __init__(self, base_url: str, *, timeout_s: float = 15.0,
-                 verify_tls: bool | str = True, mail_db: str | None = None) -> None:
+                 verify_tls: bool | str = True, mail_db: str | None = None,
+                 read_mail: Callable[[str], str] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        # The cloud's database, read only for the simulated e-mail that confirms a sign-up
-        # (the parent's own mail program, which the testbed does not have).
+        # The parent's own mail program, which the testbed does not have: either the cloud's
+        # database (Teddy's cloud) or a function returning the text of the mail sent to an
+        # address, newest first (any cloud).
         self.mail_db = mail_db
+        self.read_mail = read_mail
         self.timeout_s = timeout_s
         self.http = requests.Session()
         self.http.verify = verify_tls
@@ -186,18 +190,24 @@ class ParentClient:
         return self._check(self.http.post(self._url(path), data=body, files=files,
                                           timeout=self.timeout_s))
 
+    def _mailed_link(self, email: str, starts_with: str) -> str | None:
+        if self.read_mail is not None:
+            found = re.search(rf"{re.escape(starts_with)}[^\s\"'<>]+", self.read_mail(email))
+            return urlparse(found[0]).path if found else None
+        if self.mail_db is None:
+            raise ParentWebError(0, "sign-up waits for its e-mail link: give ParentClient "
+                                    "mail_db= or read_mail= to read it", self.base_url)
+        from cloud.parent_web.outbox import newest_link
+        from cloud.storage.db import open_db
+
+        return newest_link(open_db(self.mail_db), email, starts_with)
+
     # -- account ----------------------------------------------------------------------------
     def signup(self, email: str, password: str) -> None:
         """Create the account and confirm it from the mailbox; the parent is signed in after."""
         self.get("/parent/signup")
         self.post("/parent/signup", {"email": email, "password": password})
-        if self.mail_db is None:
-            raise ParentWebError(0, "sign-up waits for its e-mail link: give ParentClient "
-                                    "mail_db= the cloud's database to read it", self.base_url)
-        from cloud.parent_web.outbox import newest_link
-        from cloud.storage.db import open_db
-
-        link = newest_link(open_db(self.mail_db), email, "/parent/signup/confirm/")
+        link = self._mailed_link(email, "/parent/signup/confirm/")
         if link is None:
             raise ParentWebError(0, f"no confirmation e-mail for {email}", self.base_url)
         self.get(link)

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -112,6 +113,23 @@ class CloudServer:
         self.starts += 1
         self._wait_healthy(timeout_s)
         return self
+
+    def mail_reader(self) -> Callable[[str], str] | None:
+        """For a black-box cloud, how its parents read their e-mail (None: from the database)."""
+        target = self.target
+        if target is None or target.cloud_command is None:
+            return None
+        if target.mail_command is None:
+            raise ProcessError("this cloud sends sign-up links by e-mail: give "
+                               "--cloud-mail-command to read them")
+
+        def read(to: str) -> str:
+            argv = target.mail_argv(to=to, workdir=str(self.workdir))
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=30,
+                                  cwd=target.cwd, stdin=subprocess.DEVNULL)
+            return done.stdout
+
+        return read
 
     def _serve_command(self) -> list[str]:
         command = self.cli_command("serve", "--db", str(self.db_path), "--host", self.host,

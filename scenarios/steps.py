@@ -52,7 +52,8 @@ def signup(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     family.email = arg(args, "email", str, family.email)
     ca_file = ctx.cloud.ca_file
     family.parent = ParentClient(ctx.cloud.url, verify_tls=str(ca_file) if ca_file else True,
-                                 mail_db=str(ctx.cloud.db_path))
+                                 mail_db=str(ctx.cloud.db_path),
+                                 read_mail=ctx.cloud.mail_reader())
     # Environment CA bundles (REQUESTS_CA_BUNDLE) would otherwise override the pinned CA.
     family.parent.http.trust_env = False
     family.parent.signup(family.email, family.password)

@@ -43,6 +43,9 @@ SKIPPABLE_STEPS = frozenset({"backup"})
 class Target:
     toy_command: str | None = None
     cloud_command: str | None = None
+    # How the parent reads the cloud's e-mail (a sign-up's confirmation link): a command that
+    # prints the messages sent to {to}; the cloud's pages give no other way to a mailbox.
+    mail_command: str | None = None
     # Black-box commands run from the folder the user ran `teddy` in, so relative paths work.
     cwd: str = field(default_factory=os.getcwd)
 
@@ -77,6 +80,11 @@ class Target:
     def cloud_argv(self, *, host: str, port: int, workdir: str) -> list[str]:
         assert self.cloud_command is not None
         return _expand(self.cloud_command, host=host, port=str(port), workdir=workdir)
+
+
+    def mail_argv(self, *, to: str, workdir: str) -> list[str]:
+        assert self.mail_command is not None
+        return _expand(self.mail_command, to=to, workdir=workdir)
 
 
 def _expand(template: str, **values: str) -> list[str]:

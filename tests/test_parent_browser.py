@@ -122,6 +122,9 @@ class Checks:
         page = self.page
         where = f"{name} at {self.width}px"
         before = len(self.problems)
+        # A click that submits a form may still be loading the next page.
+        page.wait_for_load_state("load")
+        page.wait_for_function("() => document.documentElement !== null && document.body")
         widths = page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
         if widths[0] > widths[1]:
             self.problems.append(f"{where}: {widths[0]} px wide in a {widths[1]} px window")

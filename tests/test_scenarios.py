@@ -191,7 +191,9 @@ def test_another_toy_runs_the_catalogue_as_a_black_box(tmp_path: Path) -> None:
 def test_another_cloud_gets_not_applicable_for_inside_checks(tmp_path: Path) -> None:
     cloud = (f"{sys.executable} -m teddy cloud serve --host {{host}} --port {{port}} "
              f"--db {{workdir}}/blackbox.db")
-    result = _run("--cloud-command", cloud, "--json-file", str(tmp_path / "r.json"),
+    mail = f"{sys.executable} -m teddy cloud mailbox --db {{workdir}}/blackbox.db --to {{to}}"
+    result = _run("--cloud-command", cloud, "--cloud-mail-command", mail,
+                  "--json-file", str(tmp_path / "r.json"),
                   str(REPO / "scenarios" / "catalogue" / "14_consent_claims_refused.yaml"),
                   workdir=tmp_path / "work")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
@@ -200,6 +202,17 @@ def test_another_cloud_gets_not_applicable_for_inside_checks(tmp_path: Path) -> 
     assert "cloud internals" in checks["nothing-remembered"]["evidence"]
     assert checks["header-claim-refused"]["status"] == "pass"
     assert "could not be checked" in checks["header-claim-refused"]["evidence"]
+
+
+def test_another_cloud_without_a_way_to_read_its_mail_says_so(tmp_path: Path) -> None:
+    cloud = (f"{sys.executable} -m teddy cloud serve --host {{host}} --port {{port}} "
+             f"--db {{workdir}}/blackbox.db")
+    result = _run("--cloud-command", cloud, "--json-file", str(tmp_path / "r.json"),
+                  str(REPO / "scenarios" / "catalogue" / "14_consent_claims_refused.yaml"),
+                  workdir=tmp_path / "work")
+    assert result.returncode == 1
+    evidence = [c["evidence"] for c in json.loads((tmp_path / "r.json").read_text())["checks"]]
+    assert evidence and all("--cloud-mail-command" in e for e in evidence)
 
 
 def test_a_bad_command_template_is_refused_before_anything_runs(tmp_path: Path) -> None:

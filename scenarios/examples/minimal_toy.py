@@ -26,6 +26,10 @@ PHRASES = [(re.compile(r"\bmy name is ([a-z]+)"), "share_name", "child_name", "p
            (re.compile(r"\bjoke\b"), "tell_joke", None, "core")]
 
 
+def _mac(secret: str, lines: list) -> str:
+    return hmac.new(secret.encode(), "\n".join(lines).encode(), "sha256").hexdigest()
+
+
 class MinimalToy:
     def __init__(self, state: Path, cloud: str, clock_file: str | None) -> None:
         self.state, self.cloud, self.clock_file = state, cloud.rstrip("/"), clock_file
@@ -38,20 +42,30 @@ class MinimalToy:
         return int(time.time() + float(offset or 0))
 
     def http(self, method: str, path: str, body: bytes = b"", sign: bool = True) -> tuple:
-        headers = {"Content-Type": "application/json"} if body else {}
+        content_type = "application/json" if body else ""
+        headers = {"Content-Type": content_type} if body else {}
         if sign:
             keys = json.loads(self.keys_file.read_text())
             stamp, nonce = str(self.now()), secrets.token_hex(16)
-            text = "\n".join([method, path, stamp, nonce, hashlib.sha256(body).hexdigest()])
-            mac = hmac.new(keys["secret"].encode(), text.encode(), "sha256").hexdigest()
+            # The request's signed text (/api/openapi.json): path, query and content type too.
+            mac = _mac(keys["secret"], ["teddy-request-v2", method, path, "", content_type,
+                                        stamp, nonce, hashlib.sha256(body).hexdigest()])
             headers.update({"X-Teddy-Device": keys["device_id"], "X-Teddy-Timestamp": stamp,
                             "X-Teddy-Nonce": nonce, "X-Teddy-Signature": mac})
         request = urllib.request.Request(self.cloud + path, body or None, headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.loads(response.read() or b"{}")
+                status, raw, signed = response.status, response.read(), response.headers
         except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"{}")
+            status, raw, signed = error.code, error.read(), error.headers
+        if sign:
+            # Trust only what the cloud signed for this very request: a relay cannot widen
+            # the consent policy or put words in the toy's mouth.
+            expected = _mac(keys["secret"], ["teddy-reply-v1", str(status), nonce, stamp,
+                                             hashlib.sha256(raw).hexdigest()])
+            if not hmac.compare_digest(expected, signed.get("X-Teddy-Reply-Signature", "")):
+                return status, {}
+        return status, json.loads(raw or b"{}")
 
     def pair(self, code: str) -> dict:
         status, keys = self.http("POST", "/api/v1/pair", json.dumps({"code": code}).encode(),
