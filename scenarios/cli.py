@@ -81,6 +81,9 @@ def _run(args: argparse.Namespace) -> int:
         if args.cloud_command:
             target.cloud_argv(host="h", port=1, workdir="w")
         if args.cloud_mail_command:
+            if not args.cloud_command:
+                raise ValueError("--cloud-mail-command reads a black-box cloud's mail: give "
+                                 "--cloud-command too")
             target.mail_argv(to="t", workdir="w")
     except ValueError as exc:
         print(f"teddy scenarios run: {exc}", file=sys.stderr)

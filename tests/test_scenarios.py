@@ -219,6 +219,12 @@ def test_a_bad_command_template_is_refused_before_anything_runs(tmp_path: Path) 
     result = _run("--toy-command", "mytoy --state {nowhere}", workdir=tmp_path / "work",
                   timeout=60)
     assert result.returncode == 2 and "placeholders" in result.stderr
+    result = _run("--cloud-command", "theirs --port {port}", "--cloud-mail-command",
+                  "mail --to {recipient}", workdir=tmp_path / "work", timeout=60)
+    assert result.returncode == 2 and "{to}" in result.stderr
+    result = _run("--cloud-mail-command", "mail --to {to}", workdir=tmp_path / "work",
+                  timeout=60)
+    assert result.returncode == 2 and "give --cloud-command too" in result.stderr
 
 
 def test_mutants_are_caught_and_scored(tmp_path: Path) -> None:
