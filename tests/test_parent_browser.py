@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_helpers import AXE, AXE_TAGS, CHROMIUM, CHROMIUM_ARGS, RUN_AXE
 
-CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip("Debian's Chromium is not installed at /usr/bin/chromium",
                 allow_module_level=True)
@@ -39,12 +39,6 @@ from device.state import ToyState  # noqa: E402
 from device.toy import Toy  # noqa: E402
 from teddy.cloud_process import CloudProcess  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-AXE = ROOT / ".cache" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22a", "wcag22aa", "best-practice"]
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 800}
 PASSWORD = "correct horse battery staple"
@@ -73,13 +67,6 @@ SMALL_TARGETS = """(min) => {
   }
   return small;
 }"""
-RUN_AXE = """async (tags) => {
-  const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
-  return result.violations.map(v => `${v.id} (${v.impact}): ` +
-    v.nodes.slice(0, 3).map(n => n.target.join(' ')).join(', '));
-}"""
-
-
 @dataclass(frozen=True)
 class Heard:
     """What the toy's recogniser yields; the rest of the toy's path is the real one."""

@@ -9,20 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from browser_helpers import AXE, AXE_TAGS, CHROMIUM, CHROMIUM_ARGS, RUN_AXE
 
 from scenarios.model import Scenario
 from scenarios.reports import RunInfo, write_html
 from scenarios.runner import CheckResult, ScenarioResult
 from scenarios.scoring import score
-
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path("/usr/bin/chromium")
-AXE = ROOT / ".cache" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
-AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
-RUN_AXE = """async (tags) => {
-  const result = await axe.run(document, {runOnly: {type: 'tag', values: tags}});
-  return result.violations.map(v => v.id + ': ' + v.nodes.length);
-}"""
 
 
 def _scenario(name: str, variant: str | None = None) -> Scenario:
@@ -79,7 +71,7 @@ def test_the_report_fits_the_screen_and_passes_axe(report: Path, width: int,
     assert AXE.is_file(), "axe-core is missing: npm install --prefix .cache/npm axe-core"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox", "--disable-gpu"])
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             context = browser.new_context(viewport={"width": width, "height": height},
                                           bypass_csp=True)
