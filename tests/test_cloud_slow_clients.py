@@ -35,7 +35,9 @@ def test_fifty_slow_clients_do_not_starve_ordinary_requests(tmp_path: Path) -> N
 
 def test_negative_control_the_sync_worker_is_starved(tmp_path: Path) -> None:
     result = _answers_with_slow_clients(tmp_path, "sync", 1.0)
-    assert result.failed >= 1 and not result.answered_ms, result.describe()
+    # The check above wants no failure at all. A sync worker is free for a moment whenever a
+    # trickling client finishes, so a request may slip through; starved ones still fail.
+    assert result.failed >= 1, result.describe()
 
 
 @pytest.mark.parametrize(("data", "complete"), [
