@@ -67,10 +67,11 @@ def change_password() -> Page:
     audit.append(db, at=now, actor=audit.subject_ref("parent", me),
                  action="parent.password_change", subject=audit.subject_ref("parent", me),
                  details={"count": ended})
-    outbox.send(db, parent_id=me, child_id=None, channel="email", recipient=_email(me),
-                subject="Your Teddy password was changed",
-                body="Your password was changed while signed in, and your other devices were "
-                     "signed out. If this was not you, reset your password now.", now=now)
+    outbox.email_parent(
+        db, parent_id=me, recipient=_email(me),
+        subject="Your Teddy password was changed",
+        body="Your password was changed while signed in, and your other devices were "
+             "signed out. If this was not you, reset your password now.", now=now)
     flash("Password changed. Your other devices are signed out.")
     return redirect(url_for("parent_web.account"))
 

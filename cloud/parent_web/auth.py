@@ -101,13 +101,14 @@ def signup() -> Page:
                      [email]).fetchone()
     lifetime = account_tokens.LIFETIME_S[account_tokens.CONFIRM_SIGNUP]
     if row is not None and row[1] is None:
-        outbox.send(db, parent_id=int(row[0]), child_id=None, channel="email", recipient=email,
-                    subject="Someone tried to create a Teddy account with your address",
-                    body="You already have a Teddy parent account with this address, so no new "
-                         "account was made. If this was you, sign in. If you forgot your "
-                         "password, use this link to choose a new one. If it was not you, "
-                         "you need not do anything.",
-                    link=_link("parent_web.forgot_form"), now=now)
+        outbox.email_parent(
+            db, parent_id=int(row[0]), recipient=email,
+            subject="Someone tried to create a Teddy account with your address",
+            body="You already have a Teddy parent account with this address, so no new "
+                 "account was made. If this was you, sign in. If you forgot your "
+                 "password, use this link to choose a new one. If it was not you, "
+                 "you need not do anything.",
+            link=_link("parent_web.forgot_form"), now=now)
     else:
         if row is None:
             parent = int(db.execute(
@@ -119,12 +120,13 @@ def signup() -> Page:
             db.execute("UPDATE parents SET password_hash = ?, pending_until = ? WHERE id = ?",
                        [password_hash, now + lifetime, parent])
         token = account_tokens.issue(db, parent, account_tokens.CONFIRM_SIGNUP, now)
-        outbox.send(db, parent_id=parent, child_id=None, channel="email", recipient=email,
-                    subject="Confirm your Teddy parent account",
-                    body="Open this link within 24 hours to confirm your address and finish "
-                         "creating your account. If you did not sign up, ignore this e-mail "
-                         "and the account is never created.",
-                    link=_link("parent_web.confirm_signup_form", token=token), now=now)
+        outbox.email_parent(
+            db, parent_id=parent, recipient=email,
+            subject="Confirm your Teddy parent account",
+            body="Open this link within 24 hours to confirm your address and finish "
+                 "creating your account. If you did not sign up, ignore this e-mail "
+                 "and the account is never created.",
+            link=_link("parent_web.confirm_signup_form", token=token), now=now)
     return render_template("parent/mail_sent.html", email=email, reason="signup")
 
 
@@ -230,12 +232,12 @@ def forgot() -> Page:
     row = db.execute("SELECT id FROM parents WHERE email = ?", [email]).fetchone()
     if row is not None:
         token = account_tokens.issue(db, int(row[0]), account_tokens.RESET_PASSWORD, now)
-        outbox.send(db, parent_id=int(row[0]), child_id=None, channel="email",
-                    recipient=email, subject="Choose a new Teddy password",
-                    body="Open this link within one hour to choose a new password. It works "
-                         "once. If you did not ask for it, ignore this e-mail: your password "
-                         "stays as it is.",
-                    link=_link("parent_web.reset_form", token=token), now=now)
+        outbox.email_parent(
+            db, parent_id=int(row[0]), recipient=email, subject="Choose a new Teddy password",
+            body="Open this link within one hour to choose a new password. It works "
+                 "once. If you did not ask for it, ignore this e-mail: your password "
+                 "stays as it is.",
+            link=_link("parent_web.reset_form", token=token), now=now)
     return render_template("parent/mail_sent.html", email=email, reason="reset")
 
 
@@ -267,10 +269,11 @@ def reset(token: str) -> Page:
     close_all_sessions(db, parent)
     audit.append(db, at=now, actor=audit.subject_ref("parent", parent),
                  action="parent.password_reset", subject=audit.subject_ref("parent", parent))
-    outbox.send(db, parent_id=parent, child_id=None, channel="email", recipient=email,
-                subject="Your Teddy password was changed",
-                body="Your password was reset with a link from this mailbox, and every device "
-                     "was signed out. If this was not you, reset it again now.", now=now)
+    outbox.email_parent(
+        db, parent_id=parent, recipient=email,
+        subject="Your Teddy password was changed",
+        body="Your password was reset with a link from this mailbox, and every device "
+             "was signed out. If this was not you, reset it again now.", now=now)
     end_session()
     flash("Password changed. Sign in with your new password.")
     return redirect(url_for("parent_web.login"))

@@ -40,6 +40,13 @@ def send(db: sqlite_utils.Database, *, parent_id: int, child_id: int | None, cha
     return int(cursor.lastrowid or 0)
 
 
+def email_parent(db: sqlite_utils.Database, *, parent_id: int, recipient: str, subject: str,
+                 body: str, now: float, link: str | None = None) -> int:
+    """A message about the parent's own account, not about any child."""
+    return send(db, parent_id=parent_id, child_id=None, channel="email", recipient=recipient,
+                subject=subject, body=body, now=now, link=link)
+
+
 def mailbox(db: sqlite_utils.Database, parent_id: int, now: float) -> list[Message]:
     """Newest first; scheduled messages are listed but their content is not shown yet."""
     rows = db.execute(
