@@ -22,7 +22,8 @@ esac
 debian_packages=(python3 python3-venv espeak-ng sox libsox-fmt-all libportaudio2 alsa-utils
                  libatomic1)
 if [ "$job" = test ]; then
-  debian_packages+=(chromium strace wrk)
+  # postgresql: the tests run the cloud on a throwaway PostgreSQL server as well as SQLite.
+  debian_packages+=(chromium strace wrk postgresql)
   # npm fetches axe-core for the accessibility tests; a machine with Node.js from elsewhere
   # already has it.
   command -v npm >/dev/null 2>&1 || debian_packages+=(nodejs npm)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,8 @@ import sqlite_utils
 from cloud_helpers import db_for, make_app
 from flask import Flask
 from flask.testing import FlaskClient
+
+from cloud.storage.throwaway_postgres import ThrowawayPostgres
 
 
 @pytest.fixture
@@ -25,3 +29,18 @@ def db(app: Flask) -> sqlite_utils.Database:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[ThrowawayPostgres]:
+    """One private PostgreSQL server (Unix socket only) for the whole run."""
+    with ThrowawayPostgres() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server: ThrowawayPostgres) -> Iterator[str]:
+    """A fresh, empty database on the shared server for one test."""
+    name = "t_" + uuid.uuid4().hex[:16]
+    yield postgres_server.create_database(name)
+    postgres_server.drop_database(name)
