@@ -46,6 +46,8 @@ from cloud.parent_web.verification import luhn_valid
 from scenarios.parent_client import sample_pdf, sample_png
 from teddy.contracts.data_map import data_map
 
+pytestmark = pytest.mark.backends("sqlite", "postgresql")
+
 
 @pytest.fixture
 def clock_file(tmp_path: Path) -> Path:
@@ -59,8 +61,8 @@ def fast_app(tmp_path: Path, **overrides: object) -> Flask:
 
 
 @pytest.fixture
-def app(tmp_path: Path, clock_file: Path) -> Flask:
-    return fast_app(tmp_path, clock_file=str(clock_file))
+def app(tmp_path: Path, clock_file: Path, cloud_db_path: str) -> Flask:
+    return fast_app(tmp_path, clock_file=str(clock_file), db_path=cloud_db_path)
 
 
 def text(response) -> str:  # type: ignore[no-untyped-def]

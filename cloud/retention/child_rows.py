@@ -6,6 +6,7 @@ import sqlite_utils
 
 from cloud.retention.policy import CHILD_KEY, DEVICE_KEY, ErasePlan
 from cloud.retention.proof import MAX_CANARY_CHARS, Finding, encodings
+from cloud.storage.db import is_postgres
 
 # Values shorter than this turn up by chance in binary pages (timestamps, hashes), so the
 # automatic proof does not search for them; an explicit `verify-erasure --canary` still can.
@@ -25,13 +26,13 @@ def delete_child_rows(db: sqlite_utils.Database, child_id: int,
     for table in plan.by_device:
         count = 0
         for device in devices:
-            count += db.execute(f"DELETE FROM [{table}] WHERE [{DEVICE_KEY}] = ?",
+            count += db.execute(f"DELETE FROM \"{table}\" WHERE \"{DEVICE_KEY}\" = ?",
                                 [device]).rowcount
         removed[table] = count
     for table in plan.by_child:
-        removed[table] = db.execute(f"DELETE FROM [{table}] WHERE [{CHILD_KEY}] = ?",
+        removed[table] = db.execute(f"DELETE FROM \"{table}\" WHERE \"{CHILD_KEY}\" = ?",
                                     [child_id]).rowcount
-    removed[plan.root] = db.execute(f"DELETE FROM [{plan.root}] WHERE id = ?",
+    removed[plan.root] = db.execute(f"DELETE FROM \"{plan.root}\" WHERE id = ?",
                                     [child_id]).rowcount
     return removed
 
@@ -67,17 +68,28 @@ def _text_columns(db: sqlite_utils.Database) -> dict[str, list[str]]:
     return columns
 
 
+def _in_schema(db: sqlite_utils.Database, needle: str) -> bool:
+    if is_postgres(db):
+        return db.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND (strpos(table_name, ?) > 0 OR strpos(column_name, ?) > 0) LIMIT 1",
+            [needle, needle]).fetchone() is not None
+    return db.execute("SELECT 1 FROM sqlite_master WHERE instr(sql, ?) LIMIT 1",
+                      [needle]).fetchone() is not None
+
+
 def still_held(db: sqlite_utils.Database, value: str) -> bool:
     """Whether the value is still in the database legitimately: another child's row, the schema,
     a parent's e-mail. Finding those bytes would prove nothing about this erasure."""
     for form in encodings(value):
         needle = form.decode("utf-8")
-        if db.execute("SELECT 1 FROM sqlite_master WHERE instr(sql, ?) LIMIT 1",
-                      [needle]).fetchone():
+        if _in_schema(db, needle):
             return True
+        # The same function under two names: instr in SQLite, strpos in PostgreSQL.
+        find = "strpos" if is_postgres(db) else "instr"
         for table, names in _text_columns(db).items():
-            condition = " OR ".join(f"instr([{n}], ?)" for n in names)
-            if db.execute(f"SELECT 1 FROM [{table}] WHERE {condition} LIMIT 1",
+            condition = " OR ".join(f"{find}(\"{n}\", ?) > 0" for n in names)
+            if db.execute(f"SELECT 1 FROM \"{table}\" WHERE {condition} LIMIT 1",
                           [needle] * len(names)).fetchone():
                 return True
     return False

@@ -33,6 +33,7 @@ from cloud.retention.child_rows import candidate_canaries, delete_child_rows
 from cloud.retention.policy import erase_plan, table_retention
 from cloud.retention.proof import scanned_bytes
 from cloud.retention.receipt import ErasureReceipt, ProofResult, new_receipt_id
+from cloud.storage.db import is_postgres
 
 STEP_BACKUPS = "backups"
 STEP_PROOF = "proof"
@@ -109,6 +110,12 @@ def _job(row: tuple[Any, ...]) -> ErasureJob:
                       finished_at=None if row[9] is None else float(row[9]))
 
 
+def _insertion_order(db: sqlite_utils.Database) -> str:
+    """Ties on started_at: SQLite's rowid is insertion order; PostgreSQL has none, so the
+    (random) job id breaks them there, which is stable if not chronological."""
+    return "id" if is_postgres(db) else "rowid"
+
+
 def load_job(db: sqlite_utils.Database, job_id: str) -> ErasureJob | None:
     row = db.execute(f"SELECT {_COLUMNS} FROM erasure_jobs WHERE id = ?", [job_id]).fetchone()
     return _job(row) if row else None
@@ -121,14 +128,16 @@ def job_for_child(db: sqlite_utils.Database, child_id: int,
         return None
     row = db.execute(
         f"SELECT {_COLUMNS} FROM erasure_jobs WHERE erased_child_id = ? "
-        "AND (? IS NULL OR parent_id = ?) ORDER BY started_at DESC, rowid DESC LIMIT 1",
+        "AND (CAST(? AS BIGINT) IS NULL OR parent_id = ?) "
+        f"ORDER BY started_at DESC, {_insertion_order(db)} DESC LIMIT 1",
         [child_id, parent_id, parent_id]).fetchone()
     return _job(row) if row else None
 
 
 def pending_jobs(db: sqlite_utils.Database) -> list[ErasureJob]:
     return [_job(r) for r in db.execute(
-        f"SELECT {_COLUMNS} FROM erasure_jobs WHERE step != ? ORDER BY started_at, rowid",
+        f"SELECT {_COLUMNS} FROM erasure_jobs WHERE step != ? "
+        f"ORDER BY started_at, {_insertion_order(db)}",
         [STEP_DONE])]
 
 

@@ -19,6 +19,7 @@ from cloud.retention import backup as backups
 from cloud.retention import bulk
 from cloud.retention.checkpoint import checkpoint_truncate
 from cloud.retention.policy import DAY_S, retention_s
+from cloud.storage.db import in_transaction
 
 # table -> (WHERE clause, which "now" its single parameter is: the moment itself, or the moment
 # minus the table's retention from the data map). Rows carrying their own expires_at were
@@ -124,7 +125,7 @@ def purge_expired(db: sqlite_utils.Database, now: float, *, inactive_profile_day
     """Delete expired rows, erase inactive children, age the backups, then checkpoint."""
     if inactive_profile_days <= 0:
         raise ValueError("inactive_profile_days must be a positive number of days")
-    if db.conn.in_transaction:
+    if in_transaction(db):
         raise RuntimeError("purge_expired commits itself; call it outside a transaction")
     from cloud.retention.erasure import REASON_INACTIVE, finish_erasures
     from cloud.retention.jobs import begin_erasure
