@@ -13,7 +13,6 @@ import sqlite3
 from pathlib import Path
 
 import psycopg
-
 from flask import Blueprint, current_app, jsonify
 
 from cloud.app import get_db

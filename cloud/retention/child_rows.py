@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import sqlite_utils
 
 from cloud.retention.policy import CHILD_KEY, DEVICE_KEY, ErasePlan
@@ -48,15 +50,27 @@ def candidate_canaries(db: sqlite_utils.Database, child_id: int) -> list[str]:
         "SELECT value FROM profile_facts WHERE child_id = ?", [child_id])]
     values += [r[0] for r in db.execute(
         "SELECT secret FROM devices WHERE child_id = ?", [child_id])]
-    values += [r[0] for r in db.execute(
-        "SELECT DISTINCT slot.value FROM intent_events AS e, json_each(e.slots_json) AS slot "
-        "WHERE e.child_id = ? AND json_valid(e.slots_json) AND slot.type = 'text' "
-        "ORDER BY 1", [child_id])]
+    values += _text_slot_values(db, child_id)
     usable = [v for v in dict.fromkeys(values)
               if isinstance(v, str) and MIN_AUTO_CANARY_CHARS <= len(v) <= MAX_CANARY_CHARS
               and "\x00" not in v]
     # Longest first: long values are the least likely to match by chance.
     return sorted(usable, key=len, reverse=True)[:MAX_AUTO_CANARIES]
+
+
+def _text_slot_values(db: sqlite_utils.Database, child_id: int) -> list[str]:
+    """The distinct text values of the child's intent slots, sorted (parsed here rather than
+    with SQLite's json_each, which PostgreSQL spells differently)."""
+    found: set[str] = set()
+    for (raw,) in db.execute("SELECT slots_json FROM intent_events WHERE child_id = ?",
+                             [child_id]):
+        try:
+            slots = json.loads(raw)
+        except (TypeError, ValueError):
+            continue
+        if isinstance(slots, dict):
+            found.update(v for v in slots.values() if isinstance(v, str))
+    return sorted(found)
 
 
 def _text_columns(db: sqlite_utils.Database) -> dict[str, list[str]]:

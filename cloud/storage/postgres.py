@@ -102,9 +102,11 @@ class Column:
     is_pk: bool
 
 
-# PostgreSQL's type names back to the portable names the migrations write.
-PORTABLE_TYPES = {"bigint": "INTEGER", "integer": "INTEGER", "smallint": "INTEGER",
-                  "double precision": "REAL", "real": "REAL", "bytea": "BLOB", "text": "TEXT"}
+# PostgreSQL's type names back to the portable names the migrations write. Only the types the
+# translation produces: a 4-byte `real` or `integer` is not what SQLite stores, so it keeps
+# its own name and the schema parity check notices it.
+PORTABLE_TYPES = {"bigint": "INTEGER", "double precision": "REAL", "bytea": "BLOB",
+                  "text": "TEXT"}
 
 
 class PgTable:
@@ -120,7 +122,7 @@ class PgTable:
             "WHERE c.table_schema = current_schema() AND c.table_name = ? "
             "ORDER BY c.ordinal_position", [self.name]).fetchall()
         pks = set(self.pks)
-        return [Column(int(pos) - 1, name, PORTABLE_TYPES.get(data_type, data_type.upper()),
+        return [Column(int(pos) - 1, name, PORTABLE_TYPES.get(data_type, f"PG:{data_type}"),
                        nullable == "NO", default, name in pks)
                 for pos, name, data_type, nullable, default in rows]
 
