@@ -7,6 +7,7 @@ real schema; nothing is faked. Reuse these from any test that needs a family.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterable
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import sqlite_utils
 from argon2 import PasswordHasher
 from flask import Flask
@@ -25,6 +27,8 @@ from cloud.storage.url import backend_of
 from teddy.contracts import signing
 
 DEFAULT_PASSWORD = "correct horse battery staple"
+# A refused write (constraint, append-only trigger), as either backend reports it.
+INTEGRITY_ERRORS = (sqlite3.IntegrityError, psycopg.IntegrityError)
 # Cheap parameters keep tests fast; verification reads them from the hash, so it still works.
 _hasher = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 
@@ -151,3 +155,8 @@ def fail_inserts(db: sqlite_utils.Database, table: str, message: str) -> None:
 
 def backend_of_db(db: Any) -> str:
     return "postgresql" if is_postgres(db) else "sqlite"
+
+
+def cloud_backend_of(app: Flask) -> str:
+    """"sqlite" or "postgresql": the backend the app's database is on."""
+    return backend_of(app.config["TEDDY"].db_path)
