@@ -59,6 +59,10 @@ IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 CONNECT_TIMEOUT_S = 5
 
 
+class NestedTransaction(RuntimeError):
+    """BEGIN inside an open transaction: a bug in the caller, refused as SQLite refuses it."""
+
+
 class UnsupportedOnPostgres(RuntimeError):
     """SQLite-only SQL (a PRAGMA) reached a PostgreSQL database; the caller must guard it."""
 
@@ -167,6 +171,10 @@ class PgDatabase:
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
         if _BEGIN.fullmatch(sql):
+            if self.in_transaction:
+                # PostgreSQL would only warn and carry on inside the outer transaction, whose
+                # COMMIT would then come early; SQLite refuses, and so does this.
+                raise NestedTransaction("cannot start a transaction within a transaction")
             cursor = self.conn.execute("BEGIN")
             try:
                 self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [WRITER_LOCK_KEY])
