@@ -175,13 +175,15 @@ class PgDatabase:
                 # PostgreSQL would only warn and carry on inside the outer transaction, whose
                 # COMMIT would then come early; SQLite refuses, and so does this.
                 raise NestedTransaction("cannot start a transaction within a transaction")
-            cursor = self.conn.execute("BEGIN")
             try:
-                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [WRITER_LOCK_KEY])
+                # One round trip for both (no parameters: the simple query protocol, which
+                # takes several statements); the key is a constant, not user input.
+                return self.conn.execute(
+                    f"BEGIN; SELECT pg_advisory_xact_lock({WRITER_LOCK_KEY})")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                if self.usable and self.in_transaction:
+                    self.conn.execute("ROLLBACK")
                 raise
-            return cursor
         if _PRAGMA.match(sql):
             raise UnsupportedOnPostgres(
                 f"{sql.strip()[:60]!r} is SQLite-only; this code path must check the backend")
