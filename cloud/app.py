@@ -9,6 +9,7 @@ from flask import Flask, g, jsonify, redirect, url_for
 
 from cloud.clock import Clock
 from cloud.config import CloudConfig
+from cloud.fleet.session_key import shared_session_key
 from cloud.storage.db import open_db, release, worker_connection
 from teddy.content import content_catalogue
 from teddy.contracts.data_map import data_map
@@ -20,6 +21,13 @@ MAX_FORM_BYTES = 64 * 1024
 
 def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     config = config or CloudConfig.from_sources(**overrides)
+    # Migrate once at start-up so requests never race a schema change.
+    db = open_db(config.db_path)
+    try:
+        if not config.secret_key:
+            config.secret_key = shared_session_key(db, config.db_path)
+    finally:
+        db.close()
     app = Flask(__name__)
     app.config.update(
         TEDDY=config,
@@ -30,8 +38,6 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
         SESSION_COOKIE_SECURE=config.session_cookie_secure,
     )
     app.extensions["teddy.clock"] = Clock(config.clock_file)
-    # Migrate once at start-up so requests never race a schema change.
-    open_db(config.db_path).close()
     # Parse the data map and reply templates now: under gunicorn's preload this happens once
     # in the master, instead of in each worker's first request (about 50 ms of YAML).
     data_map()
