@@ -6,6 +6,7 @@ from typing import Any
 
 import sqlite_utils
 from flask import Flask, g, jsonify, redirect, url_for
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cloud.clock import Clock
 from cloud.config import CloudConfig
@@ -38,6 +39,10 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
         SESSION_COOKIE_SECURE=config.session_cookie_secure,
     )
     app.extensions["teddy.clock"] = Clock(config.clock_file)
+    if config.proxy_hops:
+        # request.remote_addr and the scheme become the client's, as the proxy saw them.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops)
     # Parse the data map and reply templates now: under gunicorn's preload this happens once
     # in the master, instead of in each worker's first request (about 50 ms of YAML).
     data_map()

@@ -63,6 +63,11 @@ class CloudConfig(BaseSettings):
     inactive_profile_days: int = Field(180, ge=1)
     backup_dir: str | None = None
     session_cookie_secure: bool = False
+    # Reverse proxies in front of the app servers (nginx in docs/examples): how many
+    # X-Forwarded-For / X-Forwarded-Proto hops to believe. 0 ignores them, so a client cannot
+    # pick its own address; behind one proxy it must be 1, or every client would share the
+    # proxy's address in the sign-in and pairing throttles.
+    proxy_hops: int = Field(0, ge=0, le=5)
     login_attempts_per_15_min: int = Field(5, ge=1)
     pairing_attempts_per_15_min: int = Field(10, ge=1)
     # Across all addresses: rotating addresses must not multiply a guesser's tries.

@@ -262,3 +262,38 @@ def test_negative_control_a_lease_nobody_renews_is_taken_over(db_path: str) -> N
 def test_a_lease_needs_a_positive_ttl(db_path: str) -> None:
     with pytest.raises(ValueError, match="positive"):
         Lease(open_db(db_path), PURGE, ttl_s=0)
+
+
+# -- behind a reverse proxy -------------------------------------------------------------------
+
+def _sign_in_statuses_from(app_db: str, proxy_hops: int, addresses: list[str]) -> list[int]:
+    """Failed sign-ins through one proxy (REMOTE_ADDR 10.0.0.2), each from the client
+    address the proxy names in X-Forwarded-For."""
+    from parent_web_helpers import csrf
+
+    from cloud.app import create_app
+
+    app = create_app(db_path=app_db, purge_interval_s=0, login_attempts_per_15_min=3,
+                     proxy_hops=proxy_hops)
+    _add_parent(app_db, "proxied@example.org")
+    statuses = []
+    for address in addresses:
+        client = app.test_client()
+        environ = {"REMOTE_ADDR": "10.0.0.2"}
+        headers = {"X-Forwarded-For": address}
+        token = csrf(client)
+        statuses.append(client.post("/parent/login", environ_base=environ, headers=headers,
+                                    data={"csrf_token": token, "email": "proxied@example.org",
+                                          "password": "wrong"}).status_code)
+    return statuses
+
+
+def test_behind_a_proxy_each_client_address_is_throttled_on_its_own(db_path: str) -> None:
+    addresses = ["198.51.100.7"] * 3 + ["203.0.113.9", "198.51.100.7"]
+    assert _sign_in_statuses_from(db_path, 1, addresses) == [401, 401, 401, 401, 429]
+
+
+def test_negative_control_without_proxy_hops_every_client_shares_the_proxys_address(
+        db_path: str) -> None:
+    addresses = ["198.51.100.7"] * 3 + ["203.0.113.9", "198.51.100.7"]
+    assert _sign_in_statuses_from(db_path, 0, addresses) == [401, 401, 401, 429, 429]
