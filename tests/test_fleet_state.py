@@ -49,7 +49,7 @@ def _add_parent(db_path: str, email: str) -> int:
 
 
 @pytest.fixture
-def two_servers(db_path: str, request: pytest.FixtureRequest) -> Iterator[
+def two_servers(db_path: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[
         tuple[CloudProcess, CloudProcess]]:
     """Two app servers on one database; `own_keys` gives each its own secret instead (the
     negative control: what a fleet without a shared key would do)."""
@@ -58,8 +58,8 @@ def two_servers(db_path: str, request: pytest.FixtureRequest) -> Iterator[
     envs = [dict(QUIET), dict(QUIET)]
     if own_keys:
         envs[0]["TEDDY_SECRET_KEY"], envs[1]["TEDDY_SECRET_KEY"] = "a" * 64, "b" * 64
-    a = CloudProcess(db_path, env=envs[0], log_path=f"{db_path}.a.log")
-    b = CloudProcess(db_path, env=envs[1], log_path=f"{db_path}.b.log")
+    a = CloudProcess(db_path, env=envs[0], log_path=tmp_path / "a.log")
+    b = CloudProcess(db_path, env=envs[1], log_path=tmp_path / "b.log")
     with a, b:
         a.start(timeout_s=60)
         b.start(timeout_s=60)

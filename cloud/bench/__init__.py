@@ -35,6 +35,10 @@ TARGET_P99_MS = 10.0
 # Before a target has been measured, plan for more than this machine has ever served.
 PLANNED_RPS_BEFORE_WARMUP = 6000.0
 PLAN_HEADROOM = 2.0
+# Never plan for less: a server whose warm-up was slow (PostgreSQL connections opened by the
+# first requests) may serve far more than twice as fast once warm, and signing a few
+# thousand spare requests costs well under a second.
+PLANNED_RPS_FLOOR = 2000.0
 IN_PROCESS_BLOCKS = 5
 
 RequestMaker = Callable[[BenchToy, int], list[PreparedRequest]]
@@ -127,7 +131,8 @@ class _Target:
     def load(self, seconds: int) -> LoadResult:
         # Requests are signed just before their round so timestamps stay in the window, and
         # planned with room to spare: a toy that runs out makes the round an error.
-        expected_rps = self.fastest_rps * PLAN_HEADROOM or PLANNED_RPS_BEFORE_WARMUP
+        expected_rps = (max(self.fastest_rps * PLAN_HEADROOM, PLANNED_RPS_FLOOR)
+                        if self.fastest_rps else PLANNED_RPS_BEFORE_WARMUP)
         per_toy = math.ceil(expected_rps * seconds / len(self.toys)) + 10
         result = drive([server.port for server in self.servers],
                        [self.make(toy, per_toy) for toy in self.toys], seconds)

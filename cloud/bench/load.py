@@ -98,7 +98,7 @@ def _parse(output: str) -> LoadResult:
     if raw["toys_ran_out"]:
         raise LoadGeneratorError(
             f"{raw['toys_ran_out']} toys ran out of pre-signed requests; the server is faster "
-            "than the bench planned for")
+            f"than the bench planned for (answers by status: {raw['statuses']})")
     failures = {int(status): n for status, n in raw["statuses"].items() if int(status) != 200}
     if raw["socket_errors"]:
         failures[0] = raw["socket_errors"]
