@@ -105,11 +105,12 @@ def test_bad_options_are_refused_before_anything_starts(
 
 def test_the_comparison_puts_each_run_beside_sqlite_at_the_same_toys() -> None:
     runs = [{"setup": "SQLite, 1 app server", "db": "sqlite", "app_servers": 1, "toys": 8,
-             "rps": 400.0, "p50_ms": 2.0, "p99_ms": 9.0},
+             "rps": 400.0, "p50_ms": 2.0, "p99_ms": 9.0, "ratio": 0.5},
             {"setup": "PostgreSQL, 2 app servers", "db": "postgresql", "app_servers": 2,
-             "toys": 8, "rps": 600.0, "p50_ms": 3.0, "p99_ms": 12.5},
+             "toys": 8, "rps": 600.0, "p50_ms": 3.0, "p99_ms": 12.5, "ratio": 0.25},
             {"setup": "PostgreSQL, 1 app server", "db": "postgresql", "app_servers": 1,
-             "toys": 64, "rps": 100.0, "p50_ms": 3.0, "p99_ms": 12.5}]
+             "toys": 64, "rps": 100.0, "p50_ms": 3.0, "p99_ms": 12.5, "ratio": 0.125}]
     table = comparison_table(runs).splitlines()
-    assert table[1].split()[-1] == "1.00x" and table[2].split()[-1] == "1.50x"
-    assert table[3].split()[-1] == "-", "no SQLite run at 64 toys to compare with"
+    assert table[1].split()[-2:] == ["1.00x", "0.50"]
+    assert table[2].split()[-2:] == ["1.50x", "0.25"]
+    assert table[3].split()[-2] == "-", "no SQLite run at 64 toys to compare with"
