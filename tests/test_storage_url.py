@@ -59,3 +59,5 @@ def test_errors_never_show_a_password() -> None:
     assert "hunter2" not in str(raised.value)
     assert redacted("postgresql://teddy:hunter2@db/teddy") == "postgresql://teddy:***@db/teddy"
     assert redacted("postgresql://teddy@db/teddy") == "postgresql://teddy@db/teddy"
+    assert redacted("postgresql:///t?host=/s&password=hunter2&user=u") == \
+        "postgresql:///t?host=/s&password=***&user=u"
