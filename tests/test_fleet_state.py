@@ -31,10 +31,14 @@ CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 QUIET = {"TEDDY_PURGE_INTERVAL_S": "0", "TEDDY_LOGIN_ATTEMPTS_PER_15_MIN": "3"}
 
 
+# Every test runs on both backends unless marked for SQLite alone.
+pytestmark = pytest.mark.backends("sqlite", "postgresql")
+
+
 @pytest.fixture
-def db_path(tmp_path: Path) -> str:
-    """The database every server and process in a test shares."""
-    return str(tmp_path / "fleet.db")
+def db_path(cloud_db_path: str) -> str:
+    """The database every server and process in a test shares: a file or a PostgreSQL URL."""
+    return cloud_db_path
 
 
 def _add_parent(db_path: str, email: str) -> int:
@@ -144,6 +148,7 @@ def test_servers_starting_at_once_on_a_fresh_database_agree_on_one_key(db_path: 
     assert len(keys) == 1 and len(keys.pop()) == 64
 
 
+@pytest.mark.backends("sqlite")
 def test_an_existing_key_file_is_adopted_so_signed_in_parents_stay_signed_in(
         db_path: str) -> None:
     key_file = Path(f"{db_path}.key")
@@ -166,6 +171,7 @@ def test_an_explicit_secret_wins_and_leaves_the_database_alone(db_path: str) -> 
     assert shared == shared_session_key(db, db_path) != "explicit"
 
 
+@pytest.mark.backends("sqlite")
 def test_backups_leave_the_session_key_out(db_path: str, tmp_path: Path) -> None:
     from cloud.retention.backup import create_backup
 
