@@ -6,9 +6,11 @@ from typing import Any
 
 import sqlite_utils
 from flask import Flask, g, jsonify, redirect, url_for
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cloud.clock import Clock
 from cloud.config import CloudConfig
+from cloud.fleet.session_key import shared_session_key
 from cloud.storage.db import open_db, release, worker_connection
 from teddy.content import content_catalogue
 from teddy.contracts.data_map import data_map
@@ -20,6 +22,13 @@ MAX_FORM_BYTES = 64 * 1024
 
 def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     config = config or CloudConfig.from_sources(**overrides)
+    # Migrate once at start-up so requests never race a schema change.
+    db = open_db(config.db_path)
+    try:
+        if not config.secret_key:
+            config.secret_key = shared_session_key(db, config.db_path)
+    finally:
+        db.close()
     app = Flask(__name__)
     app.config.update(
         TEDDY=config,
@@ -30,8 +39,10 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
         SESSION_COOKIE_SECURE=config.session_cookie_secure,
     )
     app.extensions["teddy.clock"] = Clock(config.clock_file)
-    # Migrate once at start-up so requests never race a schema change.
-    open_db(config.db_path).close()
+    if config.proxy_hops:
+        # request.remote_addr and the scheme become the client's, as the proxy saw them.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops)
     # Parse the data map and reply templates now: under gunicorn's preload this happens once
     # in the master, instead of in each worker's first request (about 50 ms of YAML).
     data_map()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
@@ -64,6 +63,11 @@ class CloudConfig(BaseSettings):
     inactive_profile_days: int = Field(180, ge=1)
     backup_dir: str | None = None
     session_cookie_secure: bool = False
+    # Reverse proxies in front of the app servers (nginx in docs/examples): how many
+    # X-Forwarded-For / X-Forwarded-Proto hops to believe. 0 ignores them, so a client cannot
+    # pick its own address; behind one proxy it must be 1, or every client would share the
+    # proxy's address in the sign-in and pairing throttles.
+    proxy_hops: int = Field(0, ge=0, le=5)
     login_attempts_per_15_min: int = Field(5, ge=1)
     pairing_attempts_per_15_min: int = Field(10, ge=1)
     # Across all addresses: rotating addresses must not multiply a guesser's tries.
@@ -156,8 +160,8 @@ class CloudConfig(BaseSettings):
             raise ValueError(str(exc)) from None
         finally:
             _yaml_values.reset(token)
-        if not config.secret_key:
-            config.secret_key = _persistent_secret(config.db_path)
+        # An empty secret_key is filled in by create_app from the database, where every app
+        # server sharing it finds the same key (cloud.fleet.session_key).
         return config
 
 
@@ -179,15 +183,3 @@ def _explain(exc: ValidationError, path: str | None, loaded: dict[str, Any],
         message = str(error["msg"]).removeprefix("Value error, ")
         lines.append(f"{where}={value!s}: {message}")
     return "; ".join(lines)
-
-
-def _persistent_secret(db_path: str) -> str:
-    """One key per database, so sessions survive a restart and every worker agrees on it."""
-    key_path = Path(f"{db_path}.key")
-    if key_path.exists():
-        return key_path.read_text("utf-8").strip()
-    key = secrets.token_hex(32)
-    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key)
-    return key

@@ -87,7 +87,7 @@ def test_a_served_databases_files_are_owner_only(tmp_path: Path) -> None:
             files = {p.name: _mode(p) for p in tmp_path.iterdir()
                      if p.name.startswith("cloud.db") and p.is_file()
                      and not p.name.endswith(".server.log")}
-            assert {"cloud.db", "cloud.db-wal", "cloud.db-shm", "cloud.db.key"} <= set(files)
+            assert {"cloud.db", "cloud.db-wal", "cloud.db-shm"} <= set(files)
             assert all(mode == 0o600 for mode in files.values()), {
                 name: oct(mode) for name, mode in files.items()}
             backups = tmp_path / "cloud.db.backups"

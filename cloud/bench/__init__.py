@@ -1,4 +1,9 @@
-"""`teddy bench cloud`: the intent endpoint against a bare Flask insert, same server settings."""
+"""`teddy bench cloud`: the intent endpoint against a bare Flask insert, same server settings.
+
+`--db` picks the database the cloud servers share (SQLite by default, or PostgreSQL) and
+`--app-servers N` starts N gunicorn servers on it, the toys spread evenly over them. The bare
+baseline is always one server on its own SQLite file: a fixed yardstick across set-ups.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,10 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from cloud.bench import in_process
+from cloud.bench.database import THROWAWAY, BenchDatabase, DatabaseSource, check_spec
 from cloud.bench.load import LoadGeneratorError, LoadResult, drive, require_wrk
 from cloud.bench.servers import BenchServer
 from cloud.bench.toys import (
@@ -28,6 +35,10 @@ TARGET_P99_MS = 10.0
 # Before a target has been measured, plan for more than this machine has ever served.
 PLANNED_RPS_BEFORE_WARMUP = 6000.0
 PLAN_HEADROOM = 2.0
+# Never plan for less: a server whose warm-up was slow (PostgreSQL connections opened by the
+# first requests) may serve far more than twice as fast once warm, and signing a few
+# thousand spare requests costs well under a second.
+PLANNED_RPS_FLOOR = 2000.0
 IN_PROCESS_BLOCKS = 5
 
 RequestMaker = Callable[[BenchToy, int], list[PreparedRequest]]
@@ -48,18 +59,27 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:  # typ
                         help="afterwards, time both apps called directly in blocks of N "
                              "requests, without a server (0: skip)")
     parser.add_argument("--dir", help="keep the databases and server logs here")
+    parser.add_argument("--db", metavar="PATH|URL",
+                        help="the cloud servers' database: an SQLite path or sqlite:/// URL, "
+                             "a postgresql:// URL of a database you can throw away, or "
+                             f"'{THROWAWAY}' to start a private PostgreSQL server for the run "
+                             "(default: a fresh SQLite file)")
+    parser.add_argument("--app-servers", type=int, default=1, metavar="N",
+                        help="cloud servers sharing the database, each with --workers "
+                             "workers; the toys are spread evenly over them")
     parser.set_defaults(handler=_run)
 
 
 def _positive(args: argparse.Namespace) -> str | None:
-    for name in ("toys", "seconds", "rounds", "workers"):
+    for name in ("toys", "seconds", "rounds", "workers", "app_servers"):
         if getattr(args, name) < 1:
-            return f"--{name} must be at least 1"
+            return f"--{name.replace('_', '-')} must be at least 1"
     if args.warmup < 0:
         return "--warmup must not be negative"
     if args.in_process < 0:
         return "--in-process must not be negative"
-    return None
+    problem = check_spec(args.db)
+    return f"--db: {problem}" if problem else None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -74,9 +94,20 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     if args.dir:
         Path(args.dir).mkdir(parents=True, exist_ok=True)
-        return _bench(Path(args.dir), args)
+        return _bench_and_print(Path(args.dir), args)
     with tempfile.TemporaryDirectory(prefix="teddy-bench-") as directory:
-        return _bench(Path(directory), args)
+        return _bench_and_print(Path(directory), args)
+
+
+def _bench_and_print(directory: Path, args: argparse.Namespace) -> int:
+    try:
+        with DatabaseSource(args.db) as source:
+            summary = bench(directory, args, source.fresh(directory))
+    except (LoadGeneratorError, in_process.InProcessError, RuntimeError) as exc:
+        print(f"teddy bench cloud: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary))
+    return 1 if summary["errors"] else 0
 
 
 def _describe(name: str, result: LoadResult) -> str:
@@ -86,10 +117,12 @@ def _describe(name: str, result: LoadResult) -> str:
 
 
 class _Target:
-    """One server and the requests its toys will need, planned from how fast it has been."""
+    """The servers of one target and the requests its toys will need, planned from how fast
+    the target has been."""
 
-    def __init__(self, server: BenchServer, make: RequestMaker, toys: list[BenchToy]) -> None:
-        self.server = server
+    def __init__(self, servers: list[BenchServer], make: RequestMaker,
+                 toys: list[BenchToy]) -> None:
+        self.servers = servers
         self.make = make
         self.toys = toys
         self.fastest_rps = 0.0
@@ -98,49 +131,57 @@ class _Target:
     def load(self, seconds: int) -> LoadResult:
         # Requests are signed just before their round so timestamps stay in the window, and
         # planned with room to spare: a toy that runs out makes the round an error.
-        expected_rps = self.fastest_rps * PLAN_HEADROOM or PLANNED_RPS_BEFORE_WARMUP
+        expected_rps = (max(self.fastest_rps * PLAN_HEADROOM, PLANNED_RPS_FLOOR)
+                        if self.fastest_rps else PLANNED_RPS_BEFORE_WARMUP)
         per_toy = math.ceil(expected_rps * seconds / len(self.toys)) + 10
-        result = drive(self.server.port, [self.make(toy, per_toy) for toy in self.toys],
-                       seconds)
+        result = drive([server.port for server in self.servers],
+                       [self.make(toy, per_toy) for toy in self.toys], seconds)
         self.fastest_rps = max(self.fastest_rps, result.rps)
         return result
 
 
-def _bench(directory: Path, args: argparse.Namespace) -> int:
-    cloud_db, bare_db = directory / "bench-cloud.db", directory / "bench-bare.db"
-    cloud = BenchServer("cloud", cloud_db, args.workers, directory / "cloud.log")
+def bench(directory: Path, args: argparse.Namespace, database: BenchDatabase) -> dict[str, Any]:
+    """Run one set-up and return its figures (printing them as it goes).
+
+    Raises LoadGeneratorError, InProcessError or RuntimeError (a server that did not start).
+    """
+    bare_db = directory / "bench-bare.db"
+    logs = ([directory / "cloud.log"] if args.app_servers == 1 else
+            [directory / f"cloud-{n}.log" for n in range(1, args.app_servers + 1)])
+    clouds = [BenchServer("cloud", database.url, args.workers, log) for log in logs]
     bare = BenchServer("bare", bare_db, args.workers, directory / "bare.log")
-    try:
-        with contextlib.ExitStack() as running:
-            for server in (cloud, bare):
-                running.push(server)  # stopped on the way out, whatever happens
-                server.spawn()
-            for server in (cloud, bare):
-                server.wait_ready(timeout_s=20)
-            toys = create_toys(str(cloud_db), args.toys)
-            targets = (_Target(cloud, signed_requests, toys), _Target(bare, bare_requests, toys))
-            if args.warmup:
-                for target in targets:
-                    target.load(args.warmup)
-            for _ in range(args.rounds):
-                for target in targets:
-                    target.runs.append(target.load(args.seconds))
-        # After the servers have stopped, so the direct calls have the machine to themselves.
-        app_cost = (in_process.measure(directory, args.toys, args.in_process, IN_PROCESS_BLOCKS)
-                    if args.in_process else None)
-    except (LoadGeneratorError, in_process.InProcessError) as exc:
-        print(f"teddy bench cloud: {exc}", file=sys.stderr)
-        return 1
+    with contextlib.ExitStack() as running:
+        # The first cloud server migrates the database before the others start, so they
+        # never race each other through the schema.
+        running.push(clouds[0])
+        clouds[0].spawn().wait_ready(timeout_s=60)
+        for server in (*clouds[1:], bare):
+            running.push(server)  # stopped on the way out, whatever happens
+            server.spawn()
+        for server in (*clouds[1:], bare):
+            server.wait_ready(timeout_s=60)
+        toys = create_toys(database.url, args.toys)
+        targets = (_Target(clouds, signed_requests, toys), _Target([bare], bare_requests, toys))
+        if args.warmup:
+            for target in targets:
+                target.load(args.warmup)
+        for _ in range(args.rounds):
+            for target in targets:
+                target.runs.append(target.load(args.seconds))
+    # After the servers have stopped, so the direct calls have the machine to themselves.
+    app_cost = (in_process.measure(directory, args.toys, args.in_process, IN_PROCESS_BLOCKS)
+                if args.in_process else None)
     measured, baseline = (functools.reduce(LoadResult.merged, t.runs) for t in targets)
-    print(f"{args.toys} toys (wrk, one connection each), {args.workers} gunicorn workers "
-          f"each, {args.rounds} rounds of {args.seconds} s")
+    print(f"{args.toys} toys (wrk, one connection each), {database.label}, "
+          f"{args.app_servers} cloud server(s) of {args.workers} gunicorn workers, "
+          f"{args.rounds} rounds of {args.seconds} s")
     print(_describe("cloud", measured))
     print(_describe("bare", baseline))
     if app_cost is not None:
         print(f"in process, no server: cloud {app_cost.cloud_us:.0f} us, bare "
               f"{app_cost.bare_us:.0f} us per request, ratio {app_cost.ratio:.3f}")
     ratio = measured.rps / baseline.rps
-    summary = {
+    summary: dict[str, Any] = {
         "toys": args.toys, "workers": args.workers, "requests": measured.requests,
         "rps": round(measured.rps, 1), "p50_ms": round(measured.percentile_ms(50), 3),
         "p99_ms": round(measured.percentile_ms(99), 3), "bare_rps": round(baseline.rps, 1),
@@ -148,10 +189,10 @@ def _bench(directory: Path, args: argparse.Namespace) -> int:
         "bare_p99_ms": round(baseline.percentile_ms(99), 3), "ratio": round(ratio, 3),
         "errors": sum(measured.failures.values()) + sum(baseline.failures.values()),
         "meets_target": ratio >= TARGET_RATIO and measured.percentile_ms(99) <= TARGET_P99_MS,
+        "db": database.backend, "app_servers": args.app_servers,
     }
     if app_cost is not None:
         summary |= {"app_us": round(app_cost.cloud_us, 1),
                     "bare_app_us": round(app_cost.bare_us, 1),
                     "app_ratio": round(app_cost.ratio, 3)}
-    print(json.dumps(summary))
-    return 1 if summary["errors"] else 0
+    return summary

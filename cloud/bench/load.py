@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -22,6 +24,8 @@ WRK = "wrk"
 RESULT_PREFIX = "RESULT "
 # wrk gives up on a request after this long and counts it as a timeout.
 REQUEST_TIMEOUT_S = 10
+# replay.lua reads the app servers' ports from here and spreads the toys over them.
+PORTS_VARIABLE = "TEDDY_BENCH_PORTS"
 
 
 class LoadGeneratorError(RuntimeError):
@@ -70,8 +74,15 @@ def require_wrk() -> str:
     return path
 
 
-def _write_requests(directory: Path, port: int, per_toy: list[list[PreparedRequest]]) -> None:
+def server_port_of_toy(ports: Sequence[int], toy: int) -> int:
+    """The server toy number `toy` talks to: the same rule replay.lua applies."""
+    return ports[toy % len(ports)]
+
+
+def _write_requests(directory: Path, ports: Sequence[int],
+                    per_toy: list[list[PreparedRequest]]) -> None:
     for toy, requests in enumerate(per_toy):
+        port = server_port_of_toy(ports, toy)
         with (directory / f"toy-{toy}.req").open("wb") as out:
             for prepared in requests:
                 wire = prepared.wire_bytes("127.0.0.1", port)
@@ -87,7 +98,7 @@ def _parse(output: str) -> LoadResult:
     if raw["toys_ran_out"]:
         raise LoadGeneratorError(
             f"{raw['toys_ran_out']} toys ran out of pre-signed requests; the server is faster "
-            "than the bench planned for")
+            f"than the bench planned for (answers by status: {raw['statuses']})")
     failures = {int(status): n for status, n in raw["statuses"].items() if int(status) != 200}
     if raw["socket_errors"]:
         failures[0] = raw["socket_errors"]
@@ -95,19 +106,26 @@ def _parse(output: str) -> LoadResult:
     return LoadResult(raw["requests"], raw["duration_us"] / 1e6, histogram, failures)
 
 
-def drive(port: int, per_toy: list[list[PreparedRequest]], seconds: int) -> LoadResult:
-    """Every toy sends its requests in order, one at a time, for `seconds`."""
+def drive(ports: int | Sequence[int], per_toy: list[list[PreparedRequest]],
+          seconds: int) -> LoadResult:
+    """Every toy sends its requests in order, one at a time, for `seconds`. Given several
+    ports (app servers sharing one database), toy n talks to server n mod len(ports): one wrk,
+    one clock and one latency histogram for the whole fleet, and no proxy to measure."""
     wrk = require_wrk()
+    ports = [ports] if isinstance(ports, int) else list(ports)
+    if not ports:
+        raise LoadGeneratorError("no server to drive")
     script = resources.files("cloud.bench").joinpath("replay.lua")
     with tempfile.TemporaryDirectory(prefix="teddy-load-") as directory, \
             resources.as_file(script) as script_path:
-        _write_requests(Path(directory), port, per_toy)
+        _write_requests(Path(directory), ports, per_toy)
         toys = str(len(per_toy))
         command = [wrk, "-t", toys, "-c", toys, "-d", f"{seconds}s",
                    "--timeout", f"{REQUEST_TIMEOUT_S}s", "-s", str(script_path),
-                   f"http://127.0.0.1:{port}/", "--", directory]
+                   f"http://127.0.0.1:{ports[0]}/", "--", directory]
+        env = {**os.environ, PORTS_VARIABLE: ",".join(map(str, ports))}
         completed = subprocess.run(command, capture_output=True, text=True, check=False,
-                                   timeout=seconds + 60)
+                                   timeout=seconds + 60, env=env)
     if completed.returncode != 0:
         raise LoadGeneratorError(f"wrk failed ({completed.returncode}): {completed.stderr}")
     return _parse(completed.stdout)

@@ -3,11 +3,25 @@
 -- Signed requests carry single-use nonces, so a toy never sends one twice: one that runs out
 -- sends health checks instead and says so in the result, which the bench treats as an error.
 -- Usage: wrk -t N -c N -s replay.lua URL -- DIR   (DIR/toy-<n>.req for n = 0 .. N-1)
+-- With TEDDY_BENCH_PORTS=p1,p2,... toy n connects to 127.0.0.1 on port p[n mod count + 1]
+-- instead of URL's: toys spread evenly over several app servers, no proxy in between.
 
 local threads = {}
 
+local function ports()
+  local list = {}
+  for port in (os.getenv("TEDDY_BENCH_PORTS") or ""):gmatch("%d+") do
+    table.insert(list, port)
+  end
+  return list
+end
+
 function setup(thread)
-  thread:set("toy", #threads)
+  local toy, servers = #threads, ports()
+  thread:set("toy", toy)
+  if #servers > 0 then
+    thread.addr = wrk.lookup("127.0.0.1", servers[toy % #servers + 1])[1]
+  end
   table.insert(threads, thread)
 end
 

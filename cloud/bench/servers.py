@@ -16,11 +16,11 @@ from teddy.cloud_process import free_port, stop_process_group
 class BenchServer:
     """One target (`cloud` or `bare`) in its own process group, stopped whatever happens."""
 
-    def __init__(self, target: str, db_path: Path, workers: int, log_path: Path,
+    def __init__(self, target: str, db_path: Path | str, workers: int, log_path: Path,
                  worker_class: str | None = None) -> None:
         self.target = target
         self.worker_class = worker_class
-        self.db_path = db_path
+        self.db_path = str(db_path)  # an SQLite file or a PostgreSQL URL
         self.workers = workers
         self.log_path = log_path
         self.port = free_port()
@@ -29,7 +29,7 @@ class BenchServer:
     def spawn(self) -> BenchServer:
         """Start the process without waiting, so several servers can boot side by side."""
         command = [sys.executable, "-m", "cloud.bench.launch", self.target, "--db",
-                   str(self.db_path), "--port", str(self.port), "--workers", str(self.workers)]
+                   self.db_path, "--port", str(self.port), "--workers", str(self.workers)]
         if self.worker_class:
             command += ["--worker-class", self.worker_class]
         with self.log_path.open("ab") as log:

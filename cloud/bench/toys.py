@@ -50,16 +50,17 @@ def create_toys(db_path: str, count: int) -> list[BenchToy]:
     now = time.time()
     toys = []
     for n in range(count):
-        parent_id = db.execute(
-            "INSERT INTO parents (email, password_hash, created_at) VALUES (?, ?, ?) RETURNING id",
+        # RETURNING, not lastrowid: the same statements run on PostgreSQL.
+        parent_id = int(db.execute(
+            "INSERT INTO parents (email, password_hash, created_at) VALUES (?, ?, ?) "
+            "RETURNING id",
             [f"bench-{n}-{secrets.token_hex(4)}@example.invalid", "!unusable", now],
-        ).fetchone()[0]
-        child_id = db.execute(
+        ).fetchall()[0][0])
+        child_id = int(db.execute(
             "INSERT INTO children (parent_id, first_name, age_band, country, created_at, "
             "last_active_at) VALUES (?, NULL, '6-8', 'US', ?, ?) RETURNING id",
             [parent_id, now, now],
-        ).fetchone()[0]
-        assert parent_id is not None and child_id is not None
+        ).fetchall()[0][0])
         for purpose in BENCH_PURPOSES:
             consent.grant(db, child_id=child_id, parent_id=parent_id, purpose=purpose,
                           notice_version=1, method="signed_form", now=now)

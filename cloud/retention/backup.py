@@ -66,6 +66,7 @@ def create_backup(db_path: str | Path, backup_dir: str | Path, now: float) -> Pa
                 source.conn.backup(target, pages=STEP_PAGES, progress=_copy_progress)
                 # The copy carries the live file's WAL flag; a backup must be one file.
                 target.execute("PRAGMA journal_mode=DELETE")
+                _leave_out_server_secrets(target)
             finally:
                 target.close()
         finally:
@@ -79,6 +80,18 @@ def create_backup(db_path: str | Path, backup_dir: str | Path, now: float) -> Pa
     finally:
         os.close(fd)
     return final
+
+
+def _leave_out_server_secrets(copy: sqlite3.Connection) -> None:
+    """A backup is for restoring data, not for signing session cookies: a copy that leaks
+    must not carry the key every app server trusts. A restored database makes a new key
+    (cloud.fleet.session_key), which signs everyone out: the safe direction."""
+    if copy.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                    "AND name = 'server_secrets'").fetchone() is None:
+        return
+    copy.execute("PRAGMA secure_delete=ON")  # zero the freed bytes, not just unlink them
+    copy.execute("DELETE FROM server_secrets")
+    copy.commit()
 
 
 def remove_stale_partials(backup_dir: str | Path) -> int:

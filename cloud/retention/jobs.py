@@ -4,8 +4,9 @@ An erasure has three steps: the live commit (every row, the audit entry and this
 in one transaction), rewriting every backup that holds the child, and the proof. Each step's
 progress is committed to `erasure_jobs` as it happens, so whoever runs the job next (the
 request that started it, a parent's retry, the server's background runner, the next purge or
-server start) carries on where the last one stopped. A runner holds an exclusive lock on
-`<db>.erasure.lock` while it works, so two never rewrite the same backup at once.
+server start) carries on where the last one stopped. A runner holds the erasure-runner lease
+in the database while it works (cloud.fleet.lease), so two runners, even on different app
+servers, never rewrite the same backup at once.
 
 The proof needs the values that identified the child (its name, facts, device keys) after they
 are gone from the database. They must not sit in the database, where a backup taken meanwhile
@@ -16,7 +17,6 @@ commit) and that file is removed the moment the proof is recorded.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import time
@@ -28,6 +28,7 @@ from typing import Any
 import sqlite_utils
 
 from cloud import audit
+from cloud.fleet import lease
 from cloud.retention import backup as backups
 from cloud.retention.child_rows import candidate_canaries, delete_child_rows
 from cloud.retention.policy import erase_plan, table_retention
@@ -39,7 +40,6 @@ from cloud.retention.receipt import (
     new_receipt_id,
 )
 from cloud.storage.db import is_postgres
-from cloud.storage.url import backend_of
 
 STEP_BACKUPS = "backups"
 STEP_PROOF = "proof"
@@ -211,53 +211,12 @@ def drop_orphan_canaries(db: sqlite_utils.Database, db_path: str) -> int:
 
 # -- running ----------------------------------------------------------------------------------
 
-# PostgreSQL advisory lock key of the erasure runner ('teddyera' in ASCII).
-ERASURE_RUNNER_LOCK_KEY = 0x7465646479657261
-
-
-@contextlib.contextmanager
-def _postgres_runner_turn(db_path: str, *, wait: bool) -> Iterator[bool]:
-    """The same right, as a session advisory lock on a connection of its own, so that it is
-    held across the job's several transactions and released if this process dies."""
-    from cloud.storage.postgres import PgDatabase
-
-    holder = PgDatabase(db_path, lock_timeout_ms=0)  # 0: wait as long as it takes
-    try:
-        if wait:
-            holder.execute("SELECT pg_advisory_lock(?)", [ERASURE_RUNNER_LOCK_KEY])
-        elif not holder.execute("SELECT pg_try_advisory_lock(?)",
-                                [ERASURE_RUNNER_LOCK_KEY]).fetchone()[0]:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            holder.execute("SELECT pg_advisory_unlock(?)", [ERASURE_RUNNER_LOCK_KEY])
-    finally:
-        holder.close()
-
-
 @contextlib.contextmanager
 def runner_turn(db_path: str, *, wait: bool) -> Iterator[bool]:
     """Hold the right to run erasure jobs on this database; yields False if `wait` is off and
     someone else holds it."""
-    if backend_of(db_path) == "postgresql":
-        with _postgres_runner_turn(db_path, wait=wait) as mine:
-            yield mine
-        return
-    fd = os.open(f"{db_path}.erasure.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    with lease.holding(db_path, lease.ERASURE_RUNNER, wait=wait) as mine:
+        yield mine
 
 
 def begin_erasure(db: sqlite_utils.Database, *, child_id: int, parent_id: int | None,

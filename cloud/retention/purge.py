@@ -44,6 +44,10 @@ EXEMPT = {
     "parents": "the parent's own account, kept until the parent closes it",
     "audit_log": "append-only and hash-chained; holds no child content (R27)",
     "schema_migrations": "schema bookkeeping with no personal data",
+    "leases": "one row per kind of lease, overwritten by each holder; its times are the "
+              "servers' real clocks, not the cloud's (cloud.fleet.lease)",
+    "server_secrets": "the key every app server signs sessions with; dropping it signs "
+                      "every parent out (cloud.fleet.session_key)",
 }
 
 

@@ -3,26 +3,26 @@
 gunicorn preloads the app in its master and forks two workers. A thread started in the master
 would not survive the fork, and forking while it held a lock is unsafe, so nothing starts at
 create_app time: each worker process starts its own daemon thread right after it is forked,
-and a non-forking server (tests, `flask run`) calls `start()` itself. An exclusive,
-non-blocking lock on `<db>.purge.lock` makes the workers take turns: whoever holds it purges,
-the other skips that round. The thread waits on an Event, so `stop()` ends it at once, and an
+and a non-forking server (tests, `flask run`) calls `start()` itself. The purge lease in the
+database (cloud.fleet.lease) makes the workers of every app server on that database take
+turns: whoever holds it purges, the others skip that round; a holder that dies loses it when
+it expires. The thread waits on an Event, so `stop()` ends it at once, and an
 atexit hook stops it when the worker exits; being a daemon, it can never keep a process alive.
 """
 
 from __future__ import annotations
 
 import atexit
-import fcntl
 import logging
 import os
 import threading
 import weakref
-from pathlib import Path
 
 from flask import Flask
 
 from cloud.clock import Clock
 from cloud.config import CloudConfig
+from cloud.fleet import lease
 
 log = logging.getLogger(__name__)
 EXTENSION = "teddy.purge_scheduler"
@@ -32,7 +32,7 @@ class PurgeScheduler:
     def __init__(self, config: CloudConfig, clock: Clock) -> None:
         self.config = config
         self.clock = clock
-        self.lock_path = Path(f"{config.db_path}.purge.lock")
+        self.lease_ttl_s = lease.DEFAULT_TTL_S
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
@@ -71,11 +71,9 @@ class PurgeScheduler:
         from cloud.retention.purge import purge_expired
         from cloud.storage.db import open_db
 
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "r+") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+        with lease.holding(self.config.db_path, lease.PURGE, wait=False,
+                           ttl_s=self.lease_ttl_s) as mine:
+            if not mine:
                 return False
             db = open_db(self.config.db_path, migrate_schema=False)
             try:
@@ -84,7 +82,6 @@ class PurgeScheduler:
                     backup_dir=backup_dir_for(self.config.db_path, self.config.backup_dir))
             finally:
                 db.close()
-                fcntl.flock(lock, fcntl.LOCK_UN)
         self.rounds += 1
         if report.total_rows or report.children_erased:
             log.info("purge: %d rows, %d inactive children erased", report.total_rows,

@@ -325,6 +325,26 @@ def _v7_parent_web_sessions_and_account_tokens(db: sqlite_utils.Database) -> Non
         """)
 
 
+def _v8_state_shared_by_app_servers(db: sqlite_utils.Database) -> None:
+    """State every app server in front of one database shares (issue 18): the key that signs
+    parent sessions and keys the throttles' hashes, and leases that let one server at a time
+    purge or run erasure jobs. Portable DDL only: the same step runs on PostgreSQL."""
+    _run_script(db,
+        """
+        CREATE TABLE server_secrets (
+            name TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            taken_at REAL NOT NULL,
+            expires_at REAL NOT NULL
+        );
+        """)
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_initial),
     (2, _v2_audit_chain_cannot_fork),
@@ -333,6 +353,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (5, _v5_audit_log_keeps_its_retention),
     (6, _v6_erasure_jobs_and_pairing_counts),
     (7, _v7_parent_web_sessions_and_account_tokens),
+    (8, _v8_state_shared_by_app_servers),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 # Steps that rebuild a referenced table; PRAGMA foreign_keys cannot change inside a transaction.

@@ -1,0 +1,141 @@
+"""A named, expiring turn held in the database: one purge or erasure runner at a time.
+
+Before issue 18 these turns were `flock`s on files beside the SQLite database, which only
+processes on one host can see. A lease row works wherever the database is reachable: a
+server takes it with one conditional upsert that succeeds only if the row is free, expired
+or already its own, renews it while it works, and deletes it when done. A holder that dies
+stops renewing, so after `ttl_s` any other server takes over; no holder blocks for ever.
+
+Expiry is measured on the servers' own wall clocks (time.time()), not the cloud's clock,
+which scenarios move by days: hosts sharing a database are expected to keep NTP time, and
+a lease lasts a minute, far beyond any sane skew. The one thing a lease cannot give that a
+flock gave is an instant hand-over when the holder dies: the next holder waits out the TTL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import sqlite_utils
+
+from cloud.storage.db import open_db
+
+log = logging.getLogger(__name__)
+PURGE = "purge"
+ERASURE_RUNNER = "erasure-runner"
+DEFAULT_TTL_S = 60.0
+# Renew this often relative to the TTL: two renewals may fail (a busy database) before it lapses.
+RENEWALS_PER_TTL = 3
+POLL_S = 0.2
+
+
+def new_holder() -> str:
+    """Names the host and process for an operator reading the table, plus a random tail so
+    two turns taken by one process are never confused."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class Lease:
+    """One holder's view of a named lease, on a connection of its own."""
+
+    def __init__(self, db: sqlite_utils.Database, name: str, *, ttl_s: float = DEFAULT_TTL_S,
+                 holder: str | None = None) -> None:
+        if ttl_s <= 0:
+            raise ValueError("a lease needs a positive ttl_s")
+        self.db = db
+        self.name = name
+        self.ttl_s = ttl_s
+        self.holder = holder or new_holder()
+
+    def try_take(self) -> bool:
+        """Take the lease if it is free, expired or ours already; True if we now hold it."""
+        now = time.time()
+        rows = self.db.execute(
+            "INSERT INTO leases (name, holder, taken_at, expires_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+            "taken_at = excluded.taken_at, expires_at = excluded.expires_at "
+            "WHERE leases.expires_at <= ? OR leases.holder = ? RETURNING holder",
+            [self.name, self.holder, now, now + self.ttl_s, now, self.holder]).fetchall()
+        return bool(rows) and rows[0][0] == self.holder
+
+    def renew(self) -> bool:
+        """Push the expiry on; False if the lease lapsed and someone else took it."""
+        cursor = self.db.execute(
+            "UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?",
+            [time.time() + self.ttl_s, self.name, self.holder])
+        return cursor.rowcount == 1
+
+    def release(self) -> None:
+        self.db.execute("DELETE FROM leases WHERE name = ? AND holder = ?",
+                        [self.name, self.holder])
+
+    def current_holder(self) -> tuple[str, float] | None:
+        row = self.db.execute("SELECT holder, expires_at FROM leases WHERE name = ?",
+                              [self.name]).fetchone()
+        return None if row is None else (str(row[0]), float(row[1]))
+
+
+class _Renewer:
+    """Renews a held lease in a daemon thread until stopped; notes if it was lost."""
+
+    def __init__(self, lease: Lease) -> None:
+        self.lease = lease
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"teddy-lease-{lease.name}",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.lease.ttl_s / RENEWALS_PER_TTL):
+            try:
+                if not self.lease.renew():
+                    self.lost = True
+                    log.error("lease %r lapsed and was taken over while its work went on",
+                              self.lease.name)
+                    return
+            except Exception:
+                # A busy database (a long VACUUM on SQLite) may fail one renewal; the next
+                # one, a third of the TTL later, tries again before the lease lapses.
+                log.warning("renewing lease %r failed; retrying", self.lease.name,
+                            exc_info=True)
+
+
+@contextlib.contextmanager
+def holding(db_path: str, name: str, *, wait: bool, ttl_s: float = DEFAULT_TTL_S,
+            poll_s: float = POLL_S) -> Iterator[bool]:
+    """Hold the named lease for the duration of the block, renewed in the background.
+
+    Yields False at once when `wait` is off and another live holder has it; with `wait`,
+    polls until the holder releases it or its lease expires.
+    """
+    db = open_db(db_path, migrate_schema=False)
+    try:
+        lease = Lease(db, name, ttl_s=ttl_s)
+        while not lease.try_take():
+            if not wait:
+                yield False
+                return
+            time.sleep(poll_s)
+        renewer = _Renewer(lease)
+        renewer.start()
+        try:
+            yield True
+        finally:
+            renewer.stop()
+            lease.release()
+    finally:
+        db.close()
