@@ -52,7 +52,7 @@ def signup(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     family.email = arg(args, "email", str, family.email)
     ca_file = ctx.cloud.ca_file
     family.parent = ParentClient(ctx.cloud.url, verify_tls=str(ca_file) if ca_file else True,
-                                 mail_db=str(ctx.cloud.db_path),
+                                 mail_db=ctx.cloud.database,
                                  read_mail=ctx.cloud.mail_reader())
     # Environment CA bundles (REQUESTS_CA_BUNDLE) would otherwise override the pinned CA.
     family.parent.http.trust_env = False
@@ -381,14 +381,14 @@ def _cloud_cli(ctx: ScenarioContext, *args: str) -> str:
 
 @step("purge")
 def purge(ctx: ScenarioContext, args: dict[str, Any]) -> None:
-    output = _cloud_cli(ctx, "purge", "--db", str(ctx.cloud.db_path), "--clock-file",
+    output = _cloud_cli(ctx, "purge", "--db", ctx.cloud.database, "--clock-file",
                         str(ctx.cloud.clock_file))
     ctx.note(f"purge: {output.strip()[:300]}")
 
 
 @step("backup")
 def backup(ctx: ScenarioContext, args: dict[str, Any]) -> None:
-    output = _cloud_cli(ctx, "backup", "--db", str(ctx.cloud.db_path), "--clock-file",
+    output = _cloud_cli(ctx, "backup", "--db", ctx.cloud.database, "--clock-file",
                         str(ctx.cloud.clock_file))
     ctx.note(f"backup: {output.strip()[:300]}")
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from scenarios.args import arg, str_list
 from scenarios.checks import Observation, check, held_if
-from scenarios.checks.dbview import find_in_files, raw_files, read_only
+from scenarios.checks.dbview import copies_left, find_in_files, raw_files, read_only
 from scenarios.context import ScenarioContext
 
 # Files in a scenario's folder that are not the cloud's to keep: the database (checked by
@@ -70,7 +70,7 @@ def logs_clean(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
 
 
 def _audit_rows(ctx: ScenarioContext, child_id: int) -> list[tuple[int, str, dict[str, Any]]]:
-    with read_only(ctx.cloud.db_path) as db:
+    with read_only(ctx.cloud.database) as db:
         rows = db.execute("SELECT seq, action, details_json FROM audit_log WHERE subject = ? "
                           "ORDER BY seq", [f"child:{child_id}"]).fetchall()
     return [(int(seq), str(action), json.loads(details or "{}")) for seq, action, details in rows]
@@ -102,7 +102,7 @@ def erasure_proved(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
                         "finished after the kill")
     elif not clean:
         problems.append(f"the erasure's proof says {proofs[-1][1].get('scope')!r}, not clean")
-    command = ["verify-erasure", "--db", str(ctx.cloud.db_path), "--backup-dir",
+    command = ["verify-erasure", "--db", ctx.cloud.database, "--backup-dir",
                str(ctx.cloud.backup_dir)]
     for value in values:
         command += ["--canary", value]
@@ -110,10 +110,11 @@ def erasure_proved(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
     verdict = (verify.stdout.strip().splitlines() or [verify.stderr.strip()])[-1:]
     if verify.returncode != 0:
         problems.append(f"verify-erasure exited {verify.returncode}: {' '.join(verdict)}")
-    hits = find_in_files(raw_files(ctx.cloud.db_path, ctx.cloud.backup_dir), values)
-    problems += [f"still in the raw bytes: {hit}" for hit in hits]
+    hits, where = copies_left(ctx.cloud, values)
+    problems += [f"still in {where}: {hit}" for hit in hits]
     return held_if(problems, f"proof on record ({clean[-1] if clean else '-'}); "
-                             f"verify-erasure: {' '.join(verdict)}; independent scan clean")
+                             f"verify-erasure: {' '.join(verdict)}; independent scan of "
+                             f"{where} clean")
 
 
 @check("retry_honest")
@@ -124,12 +125,11 @@ def retry_honest(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
     if family.retry is None:
         raise ValueError(f"family {family.name!r} has not retried a deletion (retry_delete_all)")
     status = int(family.retry["status"])
-    copies = find_in_files(raw_files(ctx.cloud.db_path, ctx.cloud.backup_dir),
-                           str_list(args, "values"))
+    copies, where = copies_left(ctx.cloud, str_list(args, "values"))
     said = ("a receipt" if family.retry["receipt"] else
             "erasure in progress" if status == 202 else f"{status}")
     if status >= 400 and copies:
         return Observation(False, f"the retry answered {status} ({family.retry['text']!r}) "
-                                  f"while copies remain: {'; '.join(copies[:4])}")
+                                  f"while copies remain in {where}: {'; '.join(copies[:4])}")
     return Observation(True, f"the retry showed {said}; "
-                             f"{len(copies)} copies left in the files at that moment")
+                             f"{len(copies)} copies left in {where} at that moment")
