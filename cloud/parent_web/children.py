@@ -67,10 +67,10 @@ def add_child() -> Page:
     now = get_clock().time()
     cursor = db.execute(
         "INSERT INTO children (parent_id, first_name, age_band, country, created_at, "
-        "last_active_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "last_active_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         [parent_id(), first_name or None, age_band, country, now, now],
     )
-    child_id = int(cursor.lastrowid or 0)
+    child_id = int(cursor.fetchone()[0])
     audit.append(db, at=now, actor=audit.subject_ref("parent", parent_id()),
                  action="child.add", subject=audit.subject_ref("child", child_id))
     flash("Child added. Nothing about them leaves the toy until you choose what to allow.")

@@ -29,11 +29,17 @@ class ProofResult:
     bytes_scanned: int
     findings: list[dict[str, Any]] = field(default_factory=list)
     problem: str | None = None
+    # What was checked: the raw bytes of the database files and backups (SQLite), or, where
+    # this cloud has no files to scan (PostgreSQL), that no row names the child any more.
+    scope: str = "files"
 
     @property
     def clean(self) -> bool:
         # A problem (e.g. the values to search for were lost after a crash) is never clean.
         return self.checkpoint_complete and not self.findings and self.problem is None
+
+
+PROOF_SCOPE_ROWS = "rows"
 
 
 @dataclass(frozen=True)
