@@ -19,6 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, Protocol
 
+from cloud.storage.url import backend_of
+
 Backend = Literal["sqlite", "postgresql"]
 BACKENDS: tuple[Backend, ...] = ("sqlite", "postgresql")
 
@@ -35,6 +37,13 @@ POSTGRES_KEEPS_BYTES = (
 SQLITE_FILE_CHECKS: dict[str, str] = {
     "canary_absent_from_files": POSTGRES_KEEPS_BYTES,
 }
+# Steps that only set up what those checks scan, and which PostgreSQL does not have: the
+# story goes on without them (the report's log says so).
+SQLITE_ONLY_STEPS: dict[str, str] = {
+    "backup": "skipped on PostgreSQL: `teddy cloud backup` copies a SQLite file; a PostgreSQL "
+              "server is backed up by pg_dump or pg_basebackup, whose copies are the "
+              "operator's, not files the cloud writes and rewrites on erasure",
+}
 # Check kinds that may find on their own that they cannot be made here (unit tests need the
 # source tree's tests/ folder). Any other check answering "not applicable" is an error.
 SELF_DECLARED_NOT_APPLICABLE = frozenset({"unit_test"})
@@ -47,15 +56,19 @@ def not_applicable_reason(kind: str, backend: Backend) -> str | None:
     return None
 
 
+def step_skipped_because(action: str, backend: Backend) -> str | None:
+    if backend == "postgresql":
+        return SQLITE_ONLY_STEPS.get(action)
+    return None
+
+
 def may_declare_itself_not_applicable(kind: str, backend: Backend) -> bool:
     return kind in SELF_DECLARED_NOT_APPLICABLE or not_applicable_reason(kind, backend) is not None
 
 
 def database_backend(database: str | Path) -> Backend:
     """The backend of a cloud's `--db` value (a SQLite path or URL, or a postgresql:// URL)."""
-    # Until pg-core's cloud.storage.url lands here, this is the one place that asks.
-    text = str(database)
-    return "postgresql" if text.startswith(("postgresql://", "postgres://")) else "sqlite"
+    return backend_of(str(database))
 
 
 class StoryDatabases(Protocol):

@@ -26,6 +26,7 @@ from scenarios.backend import (
     StoryDatabases,
     may_declare_itself_not_applicable,
     not_applicable_reason,
+    step_skipped_because,
 )
 from scenarios.checks import load_all
 from scenarios.context import ScenarioContext, StepError
@@ -187,7 +188,10 @@ def run_scenario(scenario: Scenario, keep_dir: Path | None = None,
                     result.checks.append(_evaluate(ctx, item))
                     continue
                 missing = target.missing(STEP_NEEDS.get(item.action, frozenset()))
-                if missing and item.action in SKIPPABLE_STEPS:
+                skipped = step_skipped_because(item.action, ctx.cloud.backend)
+                if skipped is not None:
+                    ctx.note(f"step {item.index + 1} ({item.action}) {skipped}")
+                elif missing and item.action in SKIPPABLE_STEPS:
                     ctx.note(f"step {item.index + 1} ({item.action}) skipped: needs "
                              f"{' and '.join(missing)}")
                 elif missing:
