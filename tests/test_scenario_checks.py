@@ -171,3 +171,26 @@ def test_a_check_that_claims_not_applicable_without_leave_fails(
     result = _evaluate(ctx, _spec("child_gone_from_db", family="a"))
     assert result.observed == "error" and result.status == "fail"
     assert "not declared" in result.evidence and "rows remain" in result.evidence
+
+
+def test_only_verify_erasures_own_postgresql_refusal_is_excused(
+        tmp_path: Path, postgres_url: str) -> None:
+    from scenarios.checks.erasure import _declines_postgres
+
+    refusal = ("teddy cloud verify-erasure: verify-erasure works on SQLite database files "
+               "only; on PostgreSQL the server's files ... are not this cloud's to scan")
+    on_postgres = _context(tmp_path, postgres_url)
+    on_sqlite = _context(tmp_path, str(tmp_path / "cloud.db"))
+    assert _declines_postgres(on_postgres, 2, refusal)
+    assert not _declines_postgres(on_postgres, 1, refusal)  # found a canary: a failure
+    assert not _declines_postgres(on_postgres, 2, "no such option --canary")
+    assert not _declines_postgres(on_sqlite, 2, refusal)
+
+
+def test_only_the_sqlite_backup_step_is_skipped_and_only_on_postgresql() -> None:
+    from scenarios.backend import step_skipped_because
+    from scenarios.steps import STEPS
+
+    skipped = {a for a in STEPS if step_skipped_because(a, "postgresql")}
+    assert skipped == {"backup"}
+    assert not [a for a in STEPS if step_skipped_because(a, "sqlite")]
