@@ -103,8 +103,8 @@ def _run(args: argparse.Namespace) -> int:
     skipped_mutants = not_applicable_mutants(args.backend) if args.mutants else {}
     if not target.white_box:
         print(f"Target: {target.describe()}", file=sys.stderr)
-    databases = story_databases(args.backend)
     try:
+        databases = story_databases(args.backend)
         databases.__enter__()
     except (RuntimeError, OSError) as exc:  # e.g. PostgreSQL is not installed here
         print(f"teddy scenarios run: could not start the {args.backend} backend: {exc}",
