@@ -32,6 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     run.add_argument("--cloud-mail-command", metavar="TEMPLATE",
                      help="with --cloud-command: a command printing the e-mail the cloud sent "
                           "to {to} (sign-up links); {workdir} is the cloud's folder")
+    run.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite",
+                     help="the database Teddy's cloud keeps its data in: a SQLite file per "
+                          "story (default), or a private PostgreSQL server started for the "
+                          "run with a fresh database per story")
     run.add_argument("--mutants", action="store_true",
                      help="also replay targeted scenarios against automated mutants of the "
                           "cloud and toy, and score every check kind")
@@ -85,27 +89,44 @@ def _run(args: argparse.Namespace) -> int:
                 raise ValueError("--cloud-mail-command reads a black-box cloud's mail: give "
                                  "--cloud-command too")
             target.mail_argv(to="t", workdir="w")
+        if args.cloud_command and args.backend != "sqlite":
+            raise ValueError("--backend chooses the database of Teddy's own cloud; a cloud "
+                             "given with --cloud-command keeps its data its own way")
     except ValueError as exc:
         print(f"teddy scenarios run: {exc}", file=sys.stderr)
         return 2
 
-    mutated = mutant_scenarios(scenarios) if args.mutants else []
+    from scenarios.backend import story_databases
+    from scenarios.variants.mutants import not_applicable_mutants
+
+    mutated = mutant_scenarios(scenarios, args.backend) if args.mutants else []
+    skipped_mutants = not_applicable_mutants(args.backend) if args.mutants else {}
     if not target.white_box:
         print(f"Target: {target.describe()}", file=sys.stderr)
-    print(f"Running {len(scenarios)} scenarios"
-          + (f" and {len(mutated)} mutation runs" if mutated else "")
-          + f", {args.jobs} at a time...", file=sys.stderr)
+    try:
+        databases = story_databases(args.backend)
+        databases.__enter__()
+    except (RuntimeError, OSError) as exc:  # e.g. PostgreSQL is not installed here
+        print(f"teddy scenarios run: could not start the {args.backend} backend: {exc}",
+              file=sys.stderr)
+        return 2
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
+        print(f"Backend: {databases.describe()}", file=sys.stderr)
+        print(f"Running {len(scenarios)} scenarios"
+              + (f" and {len(mutated)} mutation runs" if mutated else "")
+              + f", {args.jobs} at a time...", file=sys.stderr)
         everything = run_all(scenarios + mutated, jobs=args.jobs, keep_dir=args.keep,
-                             on_done=progress, target=target)
+                             on_done=progress, target=target, databases=databases)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        databases.__exit__(None, None, None)
     results = [r for r in everything if r.scenario.mutant is None]
     mutant_results = [r for r in everything if r.scenario.mutant is not None]
     wall = time.perf_counter() - started
-    run = reports.RunInfo.collect(wall_s=wall, score=score(results, mutant_results),
-                                  target=target.describe())
+    run = reports.RunInfo.collect(
+        wall_s=wall, score=score(results, mutant_results, skipped_mutants),
+        target=target.describe(), backend=args.backend, backend_detail=databases.describe())
     # With --json, stdout holds only the JSON report; the table goes to stderr.
     text_out = sys.stderr if args.json else sys.stdout
     print(reports.console(results, run), file=text_out)

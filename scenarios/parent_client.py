@@ -200,7 +200,13 @@ class ParentClient:
         from cloud.parent_web.outbox import newest_link
         from cloud.storage.db import open_db
 
-        return newest_link(open_db(self.mail_db), email, starts_with)
+        # The cloud's own database (a SQLite file or a postgresql:// URL), already migrated
+        # by the running cloud; closed at once so no connection outlives the look.
+        mailbox = open_db(self.mail_db, migrate_schema=False)
+        try:
+            return newest_link(mailbox, email, starts_with)
+        finally:
+            mailbox.close()
 
     # -- account ----------------------------------------------------------------------------
     def signup(self, email: str, password: str) -> None:

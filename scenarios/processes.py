@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import queue
+import secrets
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from typing import IO, Any
 
 import requests
 
+from scenarios.backend import Backend, database_backend
 from scenarios.target import Target
 from teddy.cloud_process import free_port, stop_process_group
 
@@ -56,16 +58,24 @@ class CloudServer:
 
     def __init__(self, workdir: Path, *, module: str = "teddy", env: dict[str, str] | None = None,
                  tls: bool = False, workers: int = 2, config_file: Path | None = None,
-                 target: Target | None = None) -> None:
+                 target: Target | None = None, database: str | None = None) -> None:
         self.workdir = workdir
         # A black-box cloud: someone else's server, started from the target's command.
         self.target = target if target is not None and target.cloud_command else None
+        # Where the cloud keeps its data, as its `--db` takes it: a SQLite file in the
+        # scenario's folder (the default) or a postgresql:// URL.
         self.db_path = workdir / "cloud.db"
+        self.database = database if database is not None else str(self.db_path)
+        self.backend: Backend = database_backend(self.database)
         self.clock_file = workdir / "clock-offset"
         self.backup_dir = workdir / "backups"
         self.log_path = workdir / "cloud.log"
         self.module = module
         self.env = dict(env or {})
+        if self.backend == "postgresql" and self.target is None:
+            # The cloud keeps its session key in a file beside a SQLite database; with
+            # PostgreSQL there is no such folder, so the operator gives the key, as here.
+            self.env.setdefault("TEDDY_SECRET_KEY", secrets.token_hex(32))
         self.tls = tls
         self.workers = workers
         self.config_file = config_file
@@ -132,7 +142,7 @@ class CloudServer:
         return read
 
     def _serve_command(self) -> list[str]:
-        command = self.cli_command("serve", "--db", str(self.db_path), "--host", self.host,
+        command = self.cli_command("serve", "--db", self.database, "--host", self.host,
                                    "--port", str(self.port), "--clock-file",
                                    str(self.clock_file), "--workers", str(self.workers))
         if self.tls:

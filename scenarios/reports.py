@@ -58,22 +58,27 @@ class RunInfo:
     rulebook_revision: int = 0
     target: str = "Teddy's own toy agent and cloud (white box)"
     score: Score | None = None
+    # The database the cloud under test kept its data in: "sqlite" or "postgresql".
+    backend: str = "sqlite"
+    backend_detail: str = "SQLite (one file per story)"
 
     @classmethod
     def collect(cls, *, wall_s: float | None = None, score: Score | None = None,
-                target: str | None = None) -> RunInfo:
+                target: str | None = None, backend: str = "sqlite",
+                backend_detail: str | None = None) -> RunInfo:
         argv = ["teddy", *sys.argv[1:]] if sys.argv and (
             sys.argv[0].endswith("teddy") or sys.argv[0].endswith("__main__.py")) else sys.argv
         return cls(_version(), _commit(), shlex.join(argv),
                    time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()), wall_s,
                    os.getloadavg(), os.cpu_count(), rulebook().revision,
-                   target or cls.target, score)
+                   target or cls.target, score, backend, backend_detail or cls.backend_detail)
 
     def to_json(self) -> dict[str, Any]:
         return {"version": self.version, "commit": self.commit, "command": self.command,
                 "generated_at": self.generated_at, "wall_s": self.wall_s,
                 "load_average": list(self.load) if self.load else None, "cpus": self.cpus,
-                "rulebook_revision": self.rulebook_revision, "target": self.target}
+                "rulebook_revision": self.rulebook_revision, "target": self.target,
+                "backend": self.backend, "backend_detail": self.backend_detail}
 
 
 @dataclass(frozen=True)
@@ -111,9 +116,17 @@ def summary(results: list[ScenarioResult]) -> dict[str, Any]:
         "rules_not_covered": [v.rule for v in verdicts if v.status == "not covered"],
         "violations_expected": len(negative),
         "violations_detected": sum(c.status == "pass" for c in negative),
+        # Planted violations aimed at checks this target or backend cannot make (the SQLite
+        # file scans on PostgreSQL): neither caught nor missed.
+        "violations_not_applicable": sum(c.status == "not applicable" for c in negative),
         "seconds": round(sum(r.seconds for r in results), 2),
         "status": "pass" if all(r.status == "pass" for r in results) else "fail",
     }
+
+
+def _not_applicable_note(totals: dict[str, Any]) -> str:
+    count = totals["violations_not_applicable"]
+    return f" ({count} aimed at checks not applicable here)" if count else ""
 
 
 # -- console -----------------------------------------------------------------------------------
@@ -167,6 +180,8 @@ def detection_table(score: Score) -> str:
         lines.append(f"mutants caught: {killed}/{len(score.mutants)}")
         lines += [f"  {'CAUGHT' if m.killed else 'MISSED'}  {m.mutant} in {m.scenario}: "
                   f"{m.description}" for m in score.mutants]
+    lines += [f"  N/A     {name}: {reason}" for name, reason in
+              sorted(score.not_applicable.items())]
     return "\n".join(lines)
 
 
@@ -176,11 +191,14 @@ def console(results: list[ScenarioResult], run: RunInfo | None = None) -> str:
     parts.append(rule_table(results))
     if run is not None and run.score is not None:
         parts.append(detection_table(run.score))
+    if run is not None:
+        parts.append(f"Backend: {run.backend_detail}")
     parts.append(
         f"{totals['scenarios']} scenarios, {totals['checks']} checks, "
         f"{totals['checks_failed']} failed; {totals['rules_covered']}/{len(RULE_IDS)} rules "
         f"covered; {totals['violations_detected']}/{totals['violations_expected']} deliberate "
-        f"violations detected; {totals['seconds']:.1f} s of scenario time. "
+        f"violations detected{_not_applicable_note(totals)}; "
+        f"{totals['seconds']:.1f} s of scenario time. "
         f"{totals['status'].upper()}")
     return "\n\n".join(parts)
 
@@ -302,7 +320,8 @@ def _what_happened(check: CheckResult) -> str:
                 "this check cannot be trusted.")
     return {"held": "The rule held.", "violated": "The rule was broken.",
             "error": "The check could not be made.", "not run": "The story stopped before this.",
-            "not applicable": "Needs inside access this target does not give."
+            "not applicable": "Cannot be observed on this target or backend (the evidence "
+                              "says why)."
             }.get(check.observed, check.observed)
 
 
@@ -396,7 +415,8 @@ def _run_block(run: RunInfo | None) -> str:
         return ""
     load = (", ".join(f"{v:.2f}" for v in run.load) if run.load else "unknown")
     wall = f"{run.wall_s:.1f} s" if run.wall_s is not None else "-"
-    rows = [("Target", run.target), ("Teddy version", run.version), ("Commit", run.commit),
+    rows = [("Target", run.target), ("Database backend", run.backend_detail),
+            ("Teddy version", run.version), ("Commit", run.commit),
             ("Command", f"<code>{escape(run.command)}</code>"),
             ("Rulebook", f"revision {run.rulebook_revision}"),
             ("Wall time", f"{wall} on {run.cpus} CPUs, load average {load} at the end")]
@@ -445,6 +465,10 @@ def _detection(run: RunInfo | None) -> str:
             out.append(f"<tr>{_td('Mutant', what)}{_td('Breaks', ' '.join(m.breaks))}"
                        f"{_td('Replayed in', escape(m.scenario))}{_td('Outcome', outcome)}</tr>")
         out.append("</tbody></table>")
+        if run.score.not_applicable:
+            out.append("<p>Not replayed on this backend:</p><ul>" + "".join(
+                f"<li><code>{escape(name)}</code>: {escape(reason)}</li>"
+                for name, reason in sorted(run.score.not_applicable.items())) + "</ul>")
     else:
         out.append("<p class=muted>Automated mutants were not run; add <code>--mutants</code> "
                    "to replay targeted scenarios against them.</p>")
@@ -475,6 +499,8 @@ def to_html(results: list[ScenarioResult], run: RunInfo | None = None) -> str:
            "<meta name=viewport content='width=device-width,initial-scale=1'>",
            "<title>Teddy privacy scenarios report</title>", f"<style>{STYLE}</style></head>",
            "<body><main>", "<h1>Teddy privacy scenarios</h1>",
+           f"<p><strong>Database backend:</strong> {escape(run.backend_detail) if run else '-'}"
+           "</p>",
            f"<p class=lead>Generated {escape(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}."
            " Each story below drove the real toy, cloud and parent web. Every byte the toy sent "
            "was recorded on its way to the cloud, and the database files were read directly. "
@@ -483,11 +509,13 @@ def to_html(results: list[ScenarioResult], run: RunInfo | None = None) -> str:
            "<div class=stats>"]
     for label, value in (
             ("Overall", _pill(totals["status"])),
+            ("Backend", escape(run.backend if run else "sqlite")),
             ("Rules checked", f"{totals['rules_covered']} of {len(RULE_IDS)}"),
             ("Checks passed", f"{totals['checks'] - totals['checks_failed']} of "
                               f"{totals['checks']}"),
             ("Deliberate violations caught", f"{totals['violations_detected']} of "
-                                             f"{totals['violations_expected']}")):
+                                             f"{totals['violations_expected']}"
+                                             f"{_not_applicable_note(totals)}")):
         out.append(f"<div class=card><small>{escape(label)}</small><div class=big>{value}</div>"
                    "</div>")
     out.append("</div><h2>Bytes on the wire against raw audio</h2><div class=card>"

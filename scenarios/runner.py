@@ -8,6 +8,7 @@ a scenario started is stopped when it ends, however it ends.
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 import threading
@@ -20,6 +21,13 @@ from typing import Any, Literal
 
 import yaml
 
+from scenarios.backend import (
+    SqliteFiles,
+    StoryDatabases,
+    may_declare_itself_not_applicable,
+    not_applicable_reason,
+    step_skipped_because,
+)
 from scenarios.checks import load_all
 from scenarios.context import ScenarioContext, StepError
 from scenarios.model import CheckSpec, Scenario, load_scenario
@@ -96,14 +104,25 @@ def _evaluate(ctx: ScenarioContext, spec: CheckSpec) -> CheckResult:
     if missing:
         return _not_applicable(ctx.scenario, spec, f"needs {' and '.join(missing)}, which this "
                                                    "black-box target does not give")
+    backend = ctx.cloud.backend
+    reason = not_applicable_reason(spec.kind, backend)
+    if reason is not None:
+        return _not_applicable(ctx.scenario, spec, reason)
     started = time.perf_counter()
     observed: Observed
     try:
         observation = load_all()[spec.kind](ctx, spec.args)
         observed = "held" if observation.held else "violated"
-        if not observation.applicable:
-            observed = "not applicable"
         evidence = observation.evidence
+        if not observation.applicable:
+            if may_declare_itself_not_applicable(spec.kind, backend):
+                observed = "not applicable"
+            else:
+                # Only the declared kinds may step aside; anything else saying so could be
+                # hiding a failure, so it counts as one.
+                observed = "error"
+                evidence = (f"the check said it does not apply, but {spec.kind} is not "
+                            f"declared as ever inapplicable on {backend}: {evidence}")
         if spec.kind in PARTLY_BLIND and CLOUD_INTERNALS not in ctx.target.access:
             evidence += " [black-box cloud: its database could not be checked for changes]"
     except Exception as exc:  # noqa: BLE001 - an observation that fails is reported, not raised
@@ -123,7 +142,8 @@ def _not_applicable(scenario: Scenario, spec: CheckSpec, reason: str) -> CheckRe
                        scenario.negative_control, "not applicable", reason, 0.0)
 
 
-def _cloud_for(scenario: Scenario, workdir: Path, target: Target) -> CloudServer:
+def _cloud_for(scenario: Scenario, workdir: Path, target: Target, database: str
+               ) -> CloudServer:
     config_file = None
     if scenario.cloud_config:
         config_file = workdir / "cloud-config.yaml"
@@ -133,18 +153,25 @@ def _cloud_for(scenario: Scenario, workdir: Path, target: Target) -> CloudServer
     if scenario.mutant is not None and MUTANTS[scenario.mutant].side == "cloud":
         module, env[MUTANT_ENV] = MUTANTS_MODULE, scenario.mutant
     return CloudServer(workdir, module=module, env=env, tls=scenario.tls,
-                       config_file=config_file, target=target)
+                       config_file=config_file, target=target, database=database)
 
 
 def run_scenario(scenario: Scenario, keep_dir: Path | None = None,
-                 target: Target = WHITE_BOX) -> ScenarioResult:
+                 target: Target = WHITE_BOX, databases: StoryDatabases | None = None
+                 ) -> ScenarioResult:
     started = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix=f"teddy-scenario-{scenario.name}-"))
     result = ScenarioResult(scenario)
+    databases = databases if databases is not None else SqliteFiles()
     # Negative controls calibrate the checks with Teddy's own broken variants, whatever the
     # target; only the clean stories are played against someone else's toy or cloud.
     target = WHITE_BOX if scenario.negative_control else target
-    ctx = ScenarioContext(scenario, workdir, _cloud_for(scenario, workdir, target),
+    try:
+        database = databases.for_story(scenario.name, workdir)
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    ctx = ScenarioContext(scenario, workdir, _cloud_for(scenario, workdir, target, database),
                           target=target)
     pending = list(scenario.steps)
     where = "starting the cloud"
@@ -161,7 +188,10 @@ def run_scenario(scenario: Scenario, keep_dir: Path | None = None,
                     result.checks.append(_evaluate(ctx, item))
                     continue
                 missing = target.missing(STEP_NEEDS.get(item.action, frozenset()))
-                if missing and item.action in SKIPPABLE_STEPS:
+                skipped = step_skipped_because(item.action, ctx.cloud.backend)
+                if skipped is not None:
+                    ctx.note(f"step {item.index + 1} ({item.action}) {skipped}")
+                elif missing and item.action in SKIPPABLE_STEPS:
                     ctx.note(f"step {item.index + 1} ({item.action}) skipped: needs "
                              f"{' and '.join(missing)}")
                 elif missing:
@@ -186,17 +216,37 @@ def run_scenario(scenario: Scenario, keep_dir: Path | None = None,
         result.timeline = ctx.timeline
         result.seconds = time.perf_counter() - started
         if keep_dir is not None:
-            shutil.copytree(workdir, keep_dir / scenario.name, dirs_exist_ok=True)
+            _keep(ctx, keep_dir / scenario.name)
+        databases.release(database)
         shutil.rmtree(workdir, ignore_errors=True)
     return result
 
 
+def _keep(ctx: ScenarioContext, destination: Path) -> None:
+    """Copy the scenario's files; a PostgreSQL database, which lives on the run's server and
+    goes with it, is kept as a JSON dump of its rows."""
+    shutil.copytree(ctx.workdir, destination, dirs_exist_ok=True)
+    if ctx.cloud.backend != "postgresql":
+        return
+    from scenarios.checks.dbview import dump
+
+    try:
+        rows = dump(ctx.cloud.database)
+    except Exception as exc:  # noqa: BLE001 - a failed copy is noted, the run goes on
+        (destination / "database-rows.json").write_text(
+            json.dumps({"error": f"{type(exc).__name__}: {exc}"}), "utf-8")
+        return
+    (destination / "database-rows.json").write_text(
+        json.dumps(rows, indent=1, default=repr), "utf-8")
+
+
 def run_all(scenarios: list[Scenario], jobs: int = 2, keep_dir: Path | None = None,
             on_done: Callable[[ScenarioResult], None] | None = None,
-            target: Target = WHITE_BOX) -> list[ScenarioResult]:
+            target: Target = WHITE_BOX, databases: StoryDatabases | None = None
+            ) -> list[ScenarioResult]:
     """Run scenarios `jobs` at a time; results come back in the order given."""
     def one(scenario: Scenario) -> ScenarioResult:
-        result = run_scenario(scenario, keep_dir, target)
+        result = run_scenario(scenario, keep_dir, target, databases)
         if on_done is not None:
             on_done(result)
         return result

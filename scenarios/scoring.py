@@ -64,21 +64,28 @@ class MutantOutcome:
 class Score:
     kinds: list[KindScore]
     mutants: list[MutantOutcome]
+    # Mutants not played against this run's backend, with the reason.
+    not_applicable: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"kinds": [k.to_json() for k in self.kinds],
+                "mutants_not_applicable": [{"mutant": name, "reason": reason}
+                                           for name, reason in sorted(
+                                               self.not_applicable.items())],
                 "mutants": [{"mutant": m.mutant, "scenario": m.scenario, "breaks": list(m.breaks),
                              "description": m.description, "killed": m.killed,
                              "caught_by": list(m.caught_by), "error": m.error}
                             for m in self.mutants]}
 
 
-def mutant_scenarios(catalogue: Iterable[Scenario]) -> list[Scenario]:
-    """A copy of each targeted catalogue scenario per mutant, to run with the mutant applied."""
+def mutant_scenarios(catalogue: Iterable[Scenario], backend: str = "sqlite") -> list[Scenario]:
+    """A copy of each targeted catalogue scenario per mutant that can happen on this backend,
+    to run with the mutant applied."""
     by_file = {s.path.name: s for s in catalogue if not s.negative_control}
     return [replace(by_file[target], name=f"{by_file[target].name}--{mutant.name}",
                     mutant=mutant.name)
-            for mutant in MUTANTS.values() for target in mutant.targets if target in by_file]
+            for mutant in MUTANTS.values() if mutant.applies_to(backend)
+            for target in mutant.targets if target in by_file]
 
 
 def _label(check: CheckResult) -> str:
@@ -86,7 +93,8 @@ def _label(check: CheckResult) -> str:
 
 
 def score(results: list[ScenarioResult],
-          mutant_results: list[ScenarioResult] | None = None) -> Score:
+          mutant_results: list[ScenarioResult] | None = None,
+          not_applicable: dict[str, str] | None = None) -> Score:
     kinds: dict[str, KindScore] = {}
 
     def of(kind: str) -> KindScore:
@@ -124,4 +132,5 @@ def score(results: list[ScenarioResult],
                 entry.missed_by.append(f"{_label(check)} ({mutant.name})")
         outcomes.append(MutantOutcome(mutant.name, result.scenario.name, mutant.breaks,
                                       mutant.description, tuple(caught), result.error))
-    return Score(sorted(kinds.values(), key=lambda k: k.kind), outcomes)
+    return Score(sorted(kinds.values(), key=lambda k: k.kind), outcomes,
+                 dict(not_applicable or {}))

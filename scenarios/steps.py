@@ -4,13 +4,15 @@ network change, the cloud restarts. Each step either does what it says or raises
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from scenarios.args import ArgumentError, arg, str_list
+from scenarios.backend import database_backend
 from scenarios.context import FIXTURES, Family, ScenarioContext, StepError
 from scenarios.processes import ToyProcess
 from scenarios.relay import Relay
@@ -52,7 +54,7 @@ def signup(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     family.email = arg(args, "email", str, family.email)
     ca_file = ctx.cloud.ca_file
     family.parent = ParentClient(ctx.cloud.url, verify_tls=str(ca_file) if ca_file else True,
-                                 mail_db=str(ctx.cloud.db_path),
+                                 mail_db=ctx.cloud.database,
                                  read_mail=ctx.cloud.mail_reader())
     # Environment CA bundles (REQUESTS_CA_BUNDLE) would otherwise override the pinned CA.
     family.parent.http.trust_env = False
@@ -154,18 +156,15 @@ def delete_all_interrupted(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     """Ask for deletion, kill -9 the cloud the moment the rows are gone (before the backups,
     WAL and proof are done), and start it again (R32).
 
-    A reader holding a snapshot keeps the erasure's WAL checkpoint from finishing for about a
-    second, which leaves a window to kill the server in that is the same on every run.
+    Something outside the cloud holds the erasure's next step back for a moment, which leaves
+    a window to kill the server in that is the same on every run: on SQLite a reader holding
+    a snapshot (the erasure's WAL checkpoint waits for it), on PostgreSQL the erasure runner's
+    own advisory lock (the job's later steps wait for it).
     """
-    import sqlite3
     import threading
 
     family = _family(ctx, args)
     parent, child_id = family.require_parent(), family.require_child()
-    db_path = ctx.cloud.db_path
-    holder = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, check_same_thread=False)
-    holder.execute("BEGIN")
-    holder.execute("SELECT COUNT(*) FROM children").fetchone()
 
     def ask() -> None:
         try:
@@ -173,26 +172,18 @@ def delete_all_interrupted(ctx: ScenarioContext, args: dict[str, Any]) -> None:
         except Exception as exc:  # noqa: BLE001 - the server is killed under this request
             ctx.note(f"delete_all_interrupted: the parent's request ended with {exc!r:.120}")
 
-    asking = threading.Thread(target=ask, daemon=True)
-    asking.start()
     killed_after: float | None = None
-    started = time.monotonic()
-    try:
+    with erasure_held_back(ctx.cloud.database) as hold:
+        asking = threading.Thread(target=ask, daemon=True)
+        asking.start()
+        started = time.monotonic()
         while time.monotonic() - started < arg(args, "timeout_s", float, 30.0):
-            probe = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
-            try:
-                gone = probe.execute("SELECT 1 FROM children WHERE id = ?",
-                                     [child_id]).fetchone() is None
-            finally:
-                probe.close()
-            if gone:
+            if hold.rows_gone(child_id):
                 ctx.cloud.kill()
                 killed_after = time.monotonic() - started
+                hold.cloud_killed()
                 break
             time.sleep(0.005)
-    finally:
-        holder.rollback()
-        holder.close()
     asking.join(timeout=20)
     if killed_after is None:
         raise StepError("the erasure never removed the child's rows, so there was nothing to "
@@ -200,6 +191,85 @@ def delete_all_interrupted(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     ctx.note(f"delete_all_interrupted: kill -9 {killed_after:.3f} s after asking, as the rows "
              "went")
     ctx.cloud.start()
+
+
+class ErasureHold:
+    """Something outside the cloud holding an erasure's later steps back."""
+
+    def rows_gone(self, child_id: int) -> bool:
+        raise NotImplementedError
+
+    def cloud_killed(self) -> None:
+        """The cloud was just killed: clear what it left behind before the hold ends."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class _SqliteSnapshot(ErasureHold):
+    def __init__(self, path: str) -> None:
+        import sqlite3
+
+        self.path = path
+        self.holder = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        self.holder.execute("BEGIN")
+        self.holder.execute("SELECT COUNT(*) FROM children").fetchone()
+
+    def rows_gone(self, child_id: int) -> bool:
+        import sqlite3
+
+        probe = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        try:
+            return probe.execute("SELECT 1 FROM children WHERE id = ?",
+                                 [child_id]).fetchone() is None
+        finally:
+            probe.close()
+
+    def close(self) -> None:
+        self.holder.rollback()
+        self.holder.close()
+
+
+class _PostgresRunnerLock(ErasureHold):
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        from cloud.retention.jobs import ERASURE_RUNNER_LOCK_KEY
+
+        # A session lock, taken before the erasure starts: the cloud deletes the rows, then
+        # its runner waits for this lock; killing the cloud then leaves the job half done.
+        self.holder = psycopg.connect(url, autocommit=True)
+        self.holder.execute("SELECT pg_advisory_lock(%s)", [ERASURE_RUNNER_LOCK_KEY])
+        self.probe = psycopg.connect(url, autocommit=True,
+                                     options="-c default_transaction_read_only=on")
+
+    def rows_gone(self, child_id: int) -> bool:
+        return self.probe.execute("SELECT 1 FROM children WHERE id = %s",
+                                  [child_id]).fetchone() is None
+
+    def cloud_killed(self) -> None:
+        # A killed client's server process lingers while it waits for a lock, and would take
+        # the runner lock for a moment once it is free; end those sessions as the server does
+        # once it notices the client is gone.
+        self.holder.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+            "current_database() AND pid NOT IN (pg_backend_pid(), %s)",
+            [self.probe.info.backend_pid])
+
+    def close(self) -> None:
+        self.probe.close()
+        self.holder.close()  # ends the session, and with it the lock
+
+
+@contextlib.contextmanager
+def erasure_held_back(database: str) -> Iterator[ErasureHold]:
+    hold: ErasureHold = (_PostgresRunnerLock(database)
+                         if database_backend(database) == "postgresql"
+                         else _SqliteSnapshot(database))
+    try:
+        yield hold
+    finally:
+        hold.close()
 
 
 @step("retry_delete_all")
@@ -381,14 +451,14 @@ def _cloud_cli(ctx: ScenarioContext, *args: str) -> str:
 
 @step("purge")
 def purge(ctx: ScenarioContext, args: dict[str, Any]) -> None:
-    output = _cloud_cli(ctx, "purge", "--db", str(ctx.cloud.db_path), "--clock-file",
+    output = _cloud_cli(ctx, "purge", "--db", ctx.cloud.database, "--clock-file",
                         str(ctx.cloud.clock_file))
     ctx.note(f"purge: {output.strip()[:300]}")
 
 
 @step("backup")
 def backup(ctx: ScenarioContext, args: dict[str, Any]) -> None:
-    output = _cloud_cli(ctx, "backup", "--db", str(ctx.cloud.db_path), "--clock-file",
+    output = _cloud_cli(ctx, "backup", "--db", ctx.cloud.database, "--clock-file",
                         str(ctx.cloud.clock_file))
     ctx.note(f"backup: {output.strip()[:300]}")
 

@@ -49,3 +49,20 @@ def test_the_table_counts_catches_misses_and_clean_failures() -> None:
     [wire] = table.kinds
     assert (wire.caught, wire.aimed, wire.false_alarms, wire.clean) == (1, 2, 1, 2)
     assert wire.detection_rate == 0.5 and wire.false_alarm_rate == 0.5
+
+
+def test_mutants_of_sqlite_only_mechanisms_are_listed_not_played_on_postgresql() -> None:
+    from scenarios.runner import catalogue_files, load_scenarios
+    from scenarios.scoring import mutant_scenarios
+    from scenarios.variants.mutants import MUTANTS, not_applicable_mutants
+
+    catalogue = load_scenarios(catalogue_files())
+    on_sqlite = {s.mutant for s in mutant_scenarios(catalogue, "sqlite")}
+    on_postgres = {s.mutant for s in mutant_scenarios(catalogue, "postgresql")}
+    skipped = not_applicable_mutants("postgresql")
+    assert on_sqlite == set(MUTANTS) and not not_applicable_mutants("sqlite")
+    assert set(skipped) == {"secure_delete_off", "no_wal_checkpoint"}
+    assert on_postgres == set(MUTANTS) - set(skipped)
+    assert all(reason.startswith("not applicable on postgresql: ") for reason in skipped.values())
+    reported = score([], [], skipped).to_json()["mutants_not_applicable"]
+    assert [m["mutant"] for m in reported] == sorted(skipped)

@@ -112,6 +112,7 @@ def test_reports_are_written_and_consistent(catalogue: dict[str, Any]) -> None:
     run = catalogue["json"]["run"]
     assert run["commit"] and run["command"].startswith("teddy scenarios run")
     assert run["rulebook_revision"] == 2 and run["version"] in html
+    assert run["backend"] == "sqlite" and "SQLite" in html
     assert {k["kind"] for k in catalogue["json"]["detection"]["kinds"]} >= {
         "logs_clean", "voice_independent", "old_credentials_refused", "parent_told"}
     table = catalogue["result"].stdout
@@ -238,3 +239,92 @@ def test_mutants_are_caught_and_scored(tmp_path: Path) -> None:
     assert set(mutants) == {"consent_ignored", "revoke_noop", "gate_ignores_purpose"}
     assert all(m["killed"] for m in mutants.values()), mutants
     assert "Automated mutants: 3 of 3 caught" in (tmp_path / "r.html").read_text()
+
+
+# -- the same catalogue on PostgreSQL ----------------------------------------------------------
+def _orphaned_postgres_servers() -> list[str]:
+    """Throwaway PostgreSQL servers still running although their folder is gone."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            words = cmdline.read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if words and words[0].endswith("postgres") and "-D" in words:
+            data = words[words.index("-D") + 1]
+            if "/teddy-pg-" in data and not Path(data).exists():
+                found.append(" ".join(words))
+    return found
+
+
+@pytest.fixture(scope="module")
+def catalogue_pg(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The whole catalogue, negative controls included, on a private PostgreSQL server: one
+    run, read by the tests below."""
+    out = tmp_path_factory.mktemp("reports-pg")
+    started = time.monotonic()
+    result = _run("--backend", "postgresql", "--json-file", str(out / "r.json"),
+                  "--html", str(out / "r.html"), workdir=out / "work")
+    elapsed = time.monotonic() - started
+    return {"result": result, "elapsed": elapsed, "dir": out,
+            "json": json.loads((out / "r.json").read_text()) if (out / "r.json").exists()
+            else None}
+
+
+def test_the_whole_catalogue_passes_on_postgresql(catalogue_pg: dict[str, Any]) -> None:
+    from scenarios.backend import SQLITE_FILE_CHECKS
+
+    result = catalogue_pg["result"]
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
+    report = catalogue_pg["json"]
+    assert report["run"]["backend"] == "postgresql"
+    not_applicable = [c for c in report["checks"] if c["status"] == "not applicable"]
+    failed = [c for c in report["checks"] if c["status"] not in ("pass", "not applicable")]
+    assert not failed, json.dumps(failed, indent=1)[:4000]
+    # Only the declared SQLite-file checks step aside, each saying why; all others ran.
+    assert not_applicable and {c["kind"] for c in not_applicable} == set(SQLITE_FILE_CHECKS)
+    assert all("WAL" in c["evidence"] for c in not_applicable)
+    ran = [c for c in report["checks"] if c["status"] == "pass"]
+    assert len(ran) + len(not_applicable) == len(report["checks"])
+    covered = {rule for c in ran for rule in c["rules"]}
+    assert covered >= set(RULE_IDS), sorted(set(RULE_IDS) - covered)
+    html = (catalogue_pg["dir"] / "r.html").read_text()
+    assert "PostgreSQL" in html and "WAL" in html
+    print(f"whole catalogue on PostgreSQL: {catalogue_pg['elapsed']:.0f} s wall, "
+          f"load {os.getloadavg()}")
+
+
+def test_negative_controls_are_caught_on_postgresql(catalogue_pg: dict[str, Any]) -> None:
+    report = catalogue_pg["json"]
+    detections = [c for c in report["checks"]
+                  if c["negative_control"] and c["expect"] == "violation"]
+    variants = {s["name"] for s in report["scenarios"] if s["negative_control"]}
+    caught = [c for c in detections if c["status"] == "pass"]
+    assert all(c["observed"] == "violated" for c in caught)
+    # Every planted violation is caught by some check that applies to PostgreSQL.
+    assert {c["scenario"] for c in caught} == variants
+    assert [c for c in detections if c["status"] != "pass"] == [
+        c for c in detections if c["status"] == "not applicable"]
+
+
+def test_mutants_are_caught_on_postgresql_or_listed_as_sqlite_only(tmp_path: Path) -> None:
+    result = _run("--backend", "postgresql", "--mutants", "--json-file", str(tmp_path / "r.json"),
+                  "--html", str(tmp_path / "r.html"),
+                  str(REPO / "scenarios" / "catalogue" / "12_revocation_erases.yaml"),
+                  workdir=tmp_path / "work")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    detection = json.loads((tmp_path / "r.json").read_text())["detection"]
+    played = {m["mutant"]: m for m in detection["mutants"]}
+    skipped = {m["mutant"]: m["reason"] for m in detection["mutants_not_applicable"]}
+    # The two mutants of SQLite-only mechanisms (aimed at 08) are listed with the reason.
+    assert set(skipped) == {"secure_delete_off", "no_wal_checkpoint"}
+    assert set(played) == {"history_slots_kept"} and played["history_slots_kept"]["killed"]
+    html = (tmp_path / "r.html").read_text()
+    assert "Not replayed on this backend" in html and "secure_delete" in html
+    assert "N/A     secure_delete_off" in result.stdout
+
+
+def test_no_postgresql_server_is_left_running(catalogue_pg: dict[str, Any]) -> None:
+    assert catalogue_pg["result"].returncode in (0, 1)
+    assert _scenario_processes(catalogue_pg["dir"] / "work") == []
+    assert _orphaned_postgres_servers() == []

@@ -12,7 +12,7 @@ import requests
 
 from scenarios.args import arg, str_list
 from scenarios.checks import Observation, check, held_if
-from scenarios.checks.dbview import read_only
+from scenarios.checks.dbview import quoted, read_only
 from scenarios.context import ScenarioContext
 from teddy.contracts.data_map import data_map
 
@@ -135,11 +135,11 @@ def add_child_refused(ctx: ScenarioContext, args: dict[str, Any]) -> Observation
     parent = family.require_parent()
     form = {"first_name": arg(args, "first_name", str, ""),
             "age_band": arg(args, "age_band", str, "6-8"), "country": arg(args, "country", str)}
-    with read_only(ctx.cloud.db_path) as db:
+    with read_only(ctx.cloud.database) as db:
         before = db.execute("SELECT COUNT(*) FROM children").fetchone()[0]
     parent.get("/parent/children/new")
     status, message = _attempt(parent, "POST", "/parent/children/new", form)
-    with read_only(ctx.cloud.db_path) as db:
+    with read_only(ctx.cloud.database) as db:
         after = db.execute("SELECT COUNT(*) FROM children").fetchone()[0]
     problems = []
     if status not in REFUSAL_STATUSES:
@@ -176,7 +176,7 @@ def consent_refused(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
                                                    purposes=purposes)
     except ParentWebError as exc:
         refused = f"{exc.status}: {exc.message[:160]}"
-    with read_only(ctx.cloud.db_path) as db:
+    with read_only(ctx.cloud.database) as db:
         active = db.execute("SELECT COUNT(*) FROM consents WHERE child_id = ? AND purpose = ? "
                             "AND revoked_at IS NULL", [child_id, forbidden]).fetchone()[0]
     problems = [] if refused else ["the page accepted it"]
@@ -214,9 +214,9 @@ def export_complete(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
     text = json.dumps(document).lower()
     problems = [f"{value!r} missing from the export" for value in str_list(args, "values", [])
                 if value.lower() not in text]
-    with read_only(ctx.cloud.db_path) as db:
+    with read_only(ctx.cloud.database) as db:
         for table in EXPORTED_TABLES:
-            held = db.execute(f"SELECT COUNT(*) FROM [{table}] WHERE child_id = ?",
+            held = db.execute(f"SELECT COUNT(*) FROM {quoted(table)} WHERE child_id = ?",
                               [child_id]).fetchone()[0]
             exported = sum(1 for r in records if r.get("table") == table)
             if exported != held:
@@ -258,7 +258,7 @@ def other_family_denied(ctx: ScenarioContext, args: dict[str, Any]) -> Observati
                 ("GET", f"/parent/children/{child}/export.json"),
                 ("POST", f"/parent/children/{child}/consent/personalisation/revoke"),
                 ("POST", f"/parent/children/{child}/delete")]
-    with read_only(ctx.cloud.db_path) as db:
+    with read_only(ctx.cloud.database) as db:
         before = db.execute("SELECT COUNT(*) FROM consents WHERE child_id = ? AND revoked_at "
                             "IS NULL", [child]).fetchone()[0]
     problems = []
@@ -268,7 +268,7 @@ def other_family_denied(ctx: ScenarioContext, args: dict[str, Any]) -> Observati
         statuses.append(status)
         if status not in REFUSAL_STATUSES:
             problems.append(f"{method} {path} answered {status}")
-    with read_only(ctx.cloud.db_path) as db:
+    with read_only(ctx.cloud.database) as db:
         exists = db.execute("SELECT COUNT(*) FROM children WHERE id = ?", [child]).fetchone()[0]
         after = db.execute("SELECT COUNT(*) FROM consents WHERE child_id = ? AND revoked_at "
                            "IS NULL", [child]).fetchone()[0]

@@ -5,13 +5,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import sqlite_utils
-
 from cloud import audit
 from cloud.retention.proof import scan_for_canaries
 from scenarios.args import ArgumentError, arg, str_list
 from scenarios.checks import Observation, check, held_if
-from scenarios.checks.dbview import columns, find_in_files, raw_files, read_only, tables
+from scenarios.checks.dbview import (
+    columns,
+    find_in_files,
+    guard_triggers,
+    quoted,
+    raw_files,
+    read_only,
+    tables,
+)
 from scenarios.context import ScenarioContext
 from teddy.contracts.data_map import data_map
 
@@ -40,7 +46,7 @@ def db_rows(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
     table = _identifier(arg(args, "table", str))
     where: dict[str, Any] = arg(args, "where", dict, {})
     clauses, params = [], []
-    with read_only(ctx.cloud.db_path) as db:
+    with read_only(ctx.cloud.database) as db:
         present = columns(db, table) if table in tables(db) else []
         if "family" in args:
             if "child_id" not in present and table != "children":
@@ -50,10 +56,11 @@ def db_rows(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
         for column, value in where.items():
             if _identifier(column) not in present:
                 raise ArgumentError(f"{table} has no column {column!r}")
-            clauses.append(f"[{column}] IS NULL" if value is None else f"[{column}] = ?")
+            clauses.append(f"{quoted(column)} IS NULL" if value is None
+                           else f"{quoted(column)} = ?")
             params += [] if value is None else [value]
-        sql = f"SELECT COUNT(*) FROM [{table}]" + (" WHERE " + " AND ".join(clauses)
-                                                  if clauses else "")
+        sql = f"SELECT COUNT(*) FROM {quoted(table)}" + (" WHERE " + " AND ".join(clauses)
+                                                        if clauses else "")
         count = int(db.execute(sql, params).fetchone()[0]) if present else 0
     low = arg(args, "min", int, arg(args, "count", int, 0))
     high = arg(args, "max", int, arg(args, "count", int, 10**9))
@@ -71,7 +78,7 @@ def child_gone_from_db(ctx: ScenarioContext, args: dict[str, Any]) -> Observatio
     device = family.device_id
     problems: list[str] = []
     checked = 0
-    with read_only(ctx.cloud.db_path) as db:
+    with read_only(ctx.cloud.database) as db:
         for table in tables(db):
             present = columns(db, table)
             keys = [("child_id", child_id)] if "child_id" in present else []
@@ -83,8 +90,8 @@ def child_gone_from_db(ctx: ScenarioContext, args: dict[str, Any]) -> Observatio
                 keys.append(("id", device))
             for column, value in keys:
                 checked += 1
-                count = db.execute(f"SELECT COUNT(*) FROM [{table}] WHERE [{column}] = ?",
-                                   [value]).fetchone()[0]
+                count = db.execute(f"SELECT COUNT(*) FROM {quoted(table)} WHERE "
+                                   f"{quoted(column)} = ?", [value]).fetchone()[0]
                 if count:
                     problems.append(f"{table}.{column} still has {count} rows for the child")
     return held_if(problems, f"no row left for the child or its toy ({checked} keyed lookups "
@@ -113,7 +120,7 @@ def schema_matches_data_map(ctx: ScenarioContext, args: dict[str, Any]) -> Obser
     dmap = data_map()
     problems: list[str] = []
     counted = 0
-    with read_only(ctx.cloud.db_path) as db:
+    with read_only(ctx.cloud.database) as db:
         for table in tables(db):
             spec = dmap.tables.get(table)
             if spec is None:
@@ -143,7 +150,7 @@ def consent_records_complete(ctx: ScenarioContext, args: dict[str, Any]) -> Obse
     """Each consent row says who, when, which notice, which purpose and how verified (R08)."""
     child_id = _child_id(ctx, args)
     consentable = set(data_map().consentable_purposes)
-    with read_only(ctx.cloud.db_path) as db:
+    with read_only(ctx.cloud.database) as db:
         rows = db.execute("SELECT parent_id, granted_at, notice_version, purpose, method "
                           "FROM consents WHERE child_id = ?", [child_id]).fetchall()
     problems = [f"consent {row!r} is incomplete or uses an unlisted method" for row in rows
@@ -160,22 +167,22 @@ def consent_records_complete(ctx: ScenarioContext, args: dict[str, Any]) -> Obse
 def audit_intact(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
     """The hash chain verifies, the listed actions are logged, no child content is in it (R27)."""
     problems: list[str] = []
-    with read_only(ctx.cloud.db_path) as db:
+    with read_only(ctx.cloud.database) as db:
         # The same verification `teddy cloud verify-audit` runs, on a read-only connection.
-        chain = audit.verify(sqlite_utils.Database(db))
+        chain = audit.verify(db)  # type: ignore[arg-type]
         if not chain.ok:
             problems.append(f"audit chain broken at entry {chain.first_bad_seq}: {chain.problem}")
         rows = db.execute("SELECT action, actor, subject, details_json FROM audit_log").fetchall()
-        triggers = {row[0] for row in db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'")}
+        guarded = guard_triggers(db, "audit_log")
     actions = {row[0] for row in rows}
     problems += [f"no {action!r} entry" for action in str_list(args, "actions", [])
                  if action not in actions]
     text = " ".join(" ".join(map(str, row)) for row in rows).lower()
     problems += [f"child content {value!r} in the audit log"
                  for value in str_list(args, "values", []) if value.lower() in text]
-    if len(triggers) < 2:
-        problems.append(f"audit_log is not guarded against UPDATE and DELETE ({sorted(triggers)})")
+    if not {"UPDATE", "DELETE"} <= guarded:
+        problems.append(f"audit_log is not guarded against UPDATE and DELETE (triggers on "
+                        f"{sorted(guarded)})")
     return held_if(problems, f"hash chain of {chain.entries} entries intact; actions "
                              f"{sorted(actions)}; "
                              "no child content; UPDATE/DELETE refused by triggers")

@@ -28,9 +28,11 @@ def flag_child(db: sqlite_utils.Database, *, child_id: int, parent_id: int | Non
     owner = db.execute("SELECT parent_id FROM children WHERE id = ?", [child_id]).fetchone()
     if owner is None or (parent_id is not None and int(owner[0]) != parent_id):
         raise ErasureError("no such child for this parent")
+    # Portable SQL, so the same fault is planted on SQLite and on PostgreSQL.
     db.execute(f"CREATE TABLE IF NOT EXISTS {FLAG_TABLE} (child_id INTEGER PRIMARY KEY, "
-               "flagged_at REAL NOT NULL)")
-    db.execute(f"INSERT OR REPLACE INTO {FLAG_TABLE} (child_id, flagged_at) VALUES (?, ?)",
+               "flagged_at DOUBLE PRECISION NOT NULL)")
+    db.execute(f"INSERT INTO {FLAG_TABLE} (child_id, flagged_at) VALUES (?, ?) "
+               "ON CONFLICT (child_id) DO UPDATE SET flagged_at = excluded.flagged_at",
                [child_id, now])
     actor = audit.subject_ref("parent", parent_id) if parent_id is not None else "system"
     audit_hash = audit.append(db, at=now, actor=actor, action="child.erase",

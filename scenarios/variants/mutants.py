@@ -30,6 +30,11 @@ class Mutant:
     targets: tuple[str, ...]  # catalogue file names
     description: str
     apply: Callable[[], None]
+    # Why the slip cannot happen on PostgreSQL (it breaks a SQLite-only mechanism), if so.
+    sqlite_only: str | None = None
+
+    def applies_to(self, backend: str) -> bool:
+        return backend == "sqlite" or self.sqlite_only is None
 
 
 # -- cloud mutations ----------------------------------------------------------------------------
@@ -126,10 +131,14 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
     Mutant("revoke_noop", "cloud", ("R12",), ("05_revocation.yaml",),
            "Turn off reports success but leaves the consent on", _revoke_noop),
     Mutant("secure_delete_off", "cloud", ("R19",), ("08_deletion_request.yaml",),
-           "deleted pages are freed, not overwritten", _secure_delete_off),
+           "deleted pages are freed, not overwritten", _secure_delete_off,
+           sqlite_only="PRAGMA secure_delete is SQLite's; PostgreSQL has no such setting, and "
+                       "the file scan that catches it does not apply there"),
     Mutant("no_wal_checkpoint", "cloud", ("R19",), ("08_deletion_request.yaml",),
            "nothing ever checkpoints the WAL, whose old frames keep the values",
-           _no_wal_checkpoint),
+           _no_wal_checkpoint,
+           sqlite_only="the WAL checkpoint the mutant skips is SQLite's; PostgreSQL's server "
+                       "runs its own checkpoints, and its WAL is not the cloud's to scan"),
     Mutant("history_slots_kept", "cloud", ("R12", "R29"), ("12_revocation_erases.yaml",),
            "revocation erases the profile but not the name inside history entries",
            _history_slots_kept),
@@ -140,6 +149,12 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
     Mutant("buffer_kept", "toy", ("R02",), ("01_new_toy_before_consent.yaml",),
            "the toy forgets to wipe the audio buffer", _buffer_kept),
 )}
+
+
+def not_applicable_mutants(backend: str) -> dict[str, str]:
+    """Mutant name -> why it is not played against this backend."""
+    return {m.name: f"not applicable on {backend}: {m.sqlite_only}" for m in MUTANTS.values()
+            if not m.applies_to(backend) and m.sqlite_only is not None}
 
 
 def apply_from_environment() -> Mutant:
