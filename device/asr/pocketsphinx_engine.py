@@ -100,11 +100,27 @@ SESSION_UTTERANCES = 2
 # 2 of 36 out-of-domain clips against 1 (over the 5% limit), and the two
 # estimating utterances of a session decode six times (docs/speech.md).
 VTLN_MODES = ("off", "session", "utterance")
+# MLLR transforms of the en-us model, estimated on the listener fixtures' tune
+# split by audio_fixtures/adapt.py (each with a manifest of its inputs).
+ADAPTATION_DIR = Path(__file__).resolve().parent / "adaptation"
 # Carrying the live cepstral mean from one utterance to the next in a session
 # (one speaker in one place) did not help on the listener fixtures' tune split
 # (88 commands, 36 out-of-domain: 30 right / 8 false accepts against 31 / 9
 # without), so it is off unless asked for; off also keeps each utterance's
 # result independent of the ones before it.
+
+
+def resolve_transform(name: str | Path | None) -> Path | None:
+    """An MLLR transform: None or "off", a shipped NAME (adaptation/NAME.mllr) or a path."""
+    if name is None or str(name) == "off":
+        return None
+    shipped = ADAPTATION_DIR / f"{name}.mllr"
+    path = shipped if shipped.is_file() else Path(name)
+    if not path.is_file():
+        known = sorted(p.stem for p in ADAPTATION_DIR.glob("*.mllr"))
+        raise EngineError(f"no MLLR transform {str(name)!r}: give a file or one of "
+                          f"{', '.join(known) or '(none shipped)'}")
+    return path
 
 
 def _model_paths() -> tuple[str, str, str]:
@@ -124,7 +140,8 @@ class PocketSphinxEngine:
     name = "pocketsphinx"
 
     def __init__(self, locale: str = "en", reject_below: float | None = None,
-                 vtln: str = "off", session_cmn: bool = False) -> None:
+                 vtln: str = "off", session_cmn: bool = False,
+                 mllr: str | Path | None = None) -> None:
         if locale != "en":
             raise EngineError(
                 f"PocketSphinx only has a US English model here, not {locale!r}; "
@@ -141,7 +158,14 @@ class PocketSphinxEngine:
         hmm, dictionary, phone_lm = _model_paths()
         templates = load_templates(locale)
         graph = build_word_graph(templates)
-        common = {"hmm": hmm, "loglevel": "FATAL", "lm": None}
+        common: dict = {"hmm": hmm, "loglevel": "FATAL", "lm": None}
+        if mllr is None:
+            mllr = os.environ.get("TEDDY_MLLR") or None
+        self.mllr = resolve_transform(mllr)
+        if self.mllr is not None:
+            # Both decoders get the transform, so the grammar-to-phone-loop
+            # ratio compares two equally adapted models.
+            common["mllr"] = str(self.mllr)
         self._grammar = Decoder(dict=dictionary, wbeam=GRAMMAR_WBEAM, **common)
         missing = [w for w in vocabulary(templates) if self._grammar.lookup_word(w) is None]
         if missing:
