@@ -1,18 +1,20 @@
-"""Adapt the en-us acoustic model to the listener fixtures' TUNE split (MLLR).
+"""Adapt the en-us acoustic model to child-like speech in rooms (tune split only).
 
-Uses Debian's SphinxTrain (`bw`, `mllr_solve`) and sphinxbase-utils
-(`sphinx_fe`), plus `pocketsphinx_mdef_convert` from Debian's `pocketsphinx`,
-on the model the PocketSphinx wheel ships. The output is one small MLLR
-transform (a text file of a few kB) that the decoder applies at load time,
-and a manifest naming every input clip with its hash, the tool versions, the
-options and the transform's hash, so the result can be checked and rebuilt:
+Uses Debian's SphinxTrain (`bw`, `map_adapt`, `mllr_solve`), sphinxbase-utils
+(`sphinx_fe`) and `pocketsphinx_mdef_convert` (Debian's `pocketsphinx`) on the
+model the PocketSphinx wheel ships. The output is either MAP-adapted Gaussian
+means (a 0.8 MB file the decoder loads as `mean`) or one global MLLR transform
+(a few kB, loaded as `mllr`), plus a manifest naming every input clip with its
+hash, the tool versions and the output's hash, so the result can be checked
+and rebuilt:
 
-    python audio_fixtures/adapt.py NAME [--where KEY=VALUE[,VALUE]]... [--classes N]
+    python audio_fixtures/adapt.py NAME [--method map|mllr] [--manifest FILE]...
+                                        [--where KEY=VALUE[,VALUE]]...
 
-Only clips of the tune split are ever read (held-out clips are refused), and
-each clip is fed exactly as the engine hears it: the same lead-in and tail,
-the same noise floor.
-"""
+It reads the command clips of the fixtures' tune split (the adult-voice set
+and the listener set: children, rooms, household noise); held-out clips are
+refused, so held-out figures stay a fair test. Each clip is fed exactly as the
+engine hears it: the same lead-in and tail, the same noise floor."""
 
 from __future__ import annotations
 
@@ -30,35 +32,26 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
-from audio_fixtures import acoustics  # noqa: E402
 from device.asr import pocketsphinx_engine as ps  # noqa: E402
 from device.asr.sphinx_files import read_sendump, write_s3_array  # noqa: E402
-from device.audio.wav import load_wav_pcm16, write_wav_pcm16  # noqa: E402
-from device.nlu.sampler import sample_sentences  # noqa: E402
+from device.audio.wav import load_wav_pcm16  # noqa: E402
 
 ADAPTATION_DIR = ROOT.parent / "device" / "asr" / "adaptation"
 SPHINXTRAIN = Path("/usr/lib/sphinxtrain")
 TOOLS = {
     "bw": SPHINXTRAIN / "bw",
     "mllr_solve": SPHINXTRAIN / "mllr_solve",
+    "map_adapt": SPHINXTRAIN / "map_adapt",
     "sphinx_fe": Path("/usr/bin/sphinx_fe"),
     "pocketsphinx_mdef_convert": Path("/usr/bin/pocketsphinx_mdef_convert"),
 }
+# Method -> the extension of what it writes.
+METHODS = {"map": "means", "mllr": "mllr"}
 DEBIAN_PACKAGES = ("sphinxtrain", "sphinxbase-utils", "pocketsphinx")
 # Front-end options of the model's feat.params that sphinx_fe understands;
 # noise removal as the decoder does it, no silence removal (the transcript
 # has to cover every frame) and no dither (the noise floor is already there).
 FE_KEYS = ("lowerf", "upperf", "nfilt", "transform", "lifter", "remove_noise")
-
-
-# The adaptation set: more tune-split clips made like the listener fixtures
-# (tune voices, tune rooms, household noise) from other template sentences and
-# their own random stream. It is rebuilt on demand, not shipped (tens of MB);
-# the transform's manifest lists every clip with its hash.
-ADAPTATION_CLIPS = ROOT / "clips" / "adaptation"
-ADAPTATION_PER_CELL = 30
-ADAPTATION_SEED = 20261202
-ADAPTATION_SENTENCE_SEED = 11
 
 
 class AdaptationError(RuntimeError):
@@ -82,11 +75,10 @@ def parse_where(items: list[str]) -> dict[str, set[str]]:
     return where
 
 
-def select_clips(manifest: Path, where: dict[str, set[str]]) -> list[dict]:
-    """In-domain English tune-split clips of the manifest matching `where`."""
+def select_clips(rows: list[dict], where: dict[str, set[str]]) -> list[dict]:
+    """In-domain English tune-split rows matching `where`."""
     if "split" in where and where["split"] != {"tune"}:
         raise AdaptationError("adaptation reads the tune split only, never held-out clips")
-    rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
     chosen = []
     for row in rows:
         if row.get("split") != "tune" or row.get("locale") != "en" or not row.get("intent"):
@@ -99,35 +91,6 @@ def select_clips(manifest: Path, where: dict[str, set[str]]) -> list[dict]:
     if not chosen:
         raise AdaptationError(f"no tune-split command clips match {where}")
     return chosen
-
-
-def make_adaptation_clips(out: Path = ADAPTATION_CLIPS,
-                          per_cell: int = ADAPTATION_PER_CELL) -> Path:
-    """Write the adaptation set and its manifest.jsonl under `out`; deterministic."""
-    from audio_fixtures import generate
-
-    rng = np.random.default_rng(ADAPTATION_SEED)
-    jobs = [(band, condition) for band in acoustics.AGE_BANDS
-            for condition in generate.LISTENER_CONDITIONS for _ in range(per_cell)]
-    per_intent = -(-len(jobs) // 12) + 1
-    sentences = sample_sentences("en", per_intent, seed=ADAPTATION_SENTENCE_SEED)
-    order = rng.permutation(len(sentences))
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="teddy-adapt-clips-") as tmp:
-        for index, (band, condition) in enumerate(jobs):
-            sample = sentences[int(order[index % len(order)])]
-            voice = generate.TUNE_VOICES[index % len(generate.TUNE_VOICES)]
-            pcm, fields = generate._listener_clip(sample.text, voice, band, condition, "tune",
-                                                  index, rng, Path(tmp))
-            name = f"adapt_{index:04d}_{band.name}_{condition.replace('+', '_')}.wav"
-            write_wav_pcm16(out / name, pcm)
-            rows.append({"file": name, "text": sample.text, "intent": sample.intent,
-                         "slots": sample.slots, "locale": "en", **fields,
-                         "set": "adaptation"})
-    manifest = out / "manifest.jsonl"
-    manifest.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
-    return manifest
 
 
 def engine_audio(pcm: bytes) -> bytes:
@@ -168,9 +131,16 @@ def _package_version(name: str) -> str:
     return done.stdout.strip() or "unknown"
 
 
-def adapt(clips: list[dict], fixtures: Path, output: Path, work: Path,
-          classes: int = 1) -> Path:
-    """Estimate an MLLR transform from `clips`; write it to `output`."""
+def adapt(clips: list[dict], output: Path, work: Path, method: str = "map") -> Path:
+    """Adapt the en-us model to `clips` (rows with an absolute "path"); write `output`.
+
+    "mllr": one global MLLR transform (a few kB, given to the decoder as `mllr`).
+    "map": MAP re-estimated Gaussian means (the model's means file, 0.8 MB,
+    given to the decoder as `mean`); variances, mixture weights and transitions
+    stay the model's own, which on the tune split did as well as adapting them.
+    """
+    if method not in METHODS:
+        raise AdaptationError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     check_tools()
     hmm, dictionary, _phones = (Path(p) for p in ps._model_paths())
     params = _feat_params(hmm)
@@ -180,8 +150,7 @@ def adapt(clips: list[dict], fixtures: Path, output: Path, work: Path,
     transcripts = []
     for index, row in enumerate(clips):
         fileid = f"u{index:04d}"
-        (features / f"{fileid}.raw").write_bytes(
-            engine_audio(load_wav_pcm16(fixtures / row["file"])))
+        (features / f"{fileid}.raw").write_bytes(engine_audio(load_wav_pcm16(row["path"])))
         ids.append(fileid)
         transcripts.append(f"<s> {row['text']} </s> ({fileid})")
     (work / "adapt.fileids").write_text("\n".join(ids) + "\n")
@@ -194,7 +163,7 @@ def adapt(clips: list[dict], fixtures: Path, output: Path, work: Path,
         if key in params:
             fe += [f"-{key}", params[key]]
     _run(fe, log)
-    # Model in the forms SphinxTrain reads: text mdef, float mixture weights.
+    # The model in the forms SphinxTrain reads: text mdef, float mixture weights.
     model = work / "model"
     model.mkdir(exist_ok=True)
     _run([str(TOOLS["pocketsphinx_mdef_convert"]), "-text", str(hmm / "mdef"),
@@ -215,38 +184,53 @@ def adapt(clips: list[dict], fixtures: Path, output: Path, work: Path,
           "-cepdir", str(features), "-cepext", "mfc", "-feat", params["feat"],
           "-svspec", params["svspec"], "-cmn", "current", "-agc", params["agc"],
           "-accumdir", str(accum)], log)
-    solve = [str(TOOLS["mllr_solve"]), "-meanfn", str(hmm / "means"),
-             "-varfn", str(hmm / "variances"), "-outmllrfn", str(output),
-             "-accumdir", str(accum)]
-    if classes > 1:
-        raise AdaptationError("only a single regression class is supported")
-    _run(solve, log)
+    if method == "mllr":
+        _run([str(TOOLS["mllr_solve"]), "-meanfn", str(hmm / "means"),
+              "-varfn", str(hmm / "variances"), "-outmllrfn", str(output),
+              "-accumdir", str(accum)], log)
+    else:
+        _run([str(TOOLS["map_adapt"]), "-moddeffn", str(model / "mdef.txt"), "-ts2cbfn",
+              ".ptm.", "-meanfn", str(hmm / "means"), "-varfn", str(hmm / "variances"),
+              "-mixwfn", str(model / "mixture_weights"),
+              "-tmatfn", str(hmm / "transition_matrices"), "-accumdir", str(accum),
+              "-mapmeanfn", str(output), "-mapvarfn", str(work / "map.variances"),
+              "-mapmixwfn", str(work / "map.mixture_weights"),
+              "-maptmatfn", str(work / "map.transition_matrices")], log)
     return output
 
 
-def build(name: str, where: dict[str, set[str]], fixtures: Path = ROOT,
-          out_dir: Path = ADAPTATION_DIR, classes: int = 1, keep: Path | None = None) -> dict:
-    """Adapt on the selected tune clips; write NAME.mllr and NAME.json into out_dir."""
+def load_rows(manifest: Path) -> list[dict]:
+    rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    for row in rows:
+        row["path"] = str(manifest.parent / row["file"])
+    return rows
+
+
+def build(name: str, where: dict[str, set[str]], manifests: list[Path],
+          out_dir: Path = ADAPTATION_DIR, method: str = "map",
+          keep: Path | None = None) -> dict:
+    """Adapt on the selected tune clips; write NAME.<method output> and NAME.json."""
     if not name.replace("-", "").replace("_", "").isalnum():
-        raise AdaptationError(f"transform name must be letters, digits, - or _: {name!r}")
-    clips = select_clips(fixtures / "manifest.jsonl", where)
+        raise AdaptationError(f"adaptation name must be letters, digits, - or _: {name!r}")
+    clips = [row for manifest in manifests for row in select_clips(load_rows(manifest), where)]
     out_dir.mkdir(parents=True, exist_ok=True)
-    output = out_dir / f"{name}.mllr"
+    output = out_dir / f"{name}.{METHODS[method]}"
     work = Path(tempfile.mkdtemp(prefix="teddy-adapt-")) if keep is None else keep
     try:
-        adapt(clips, fixtures, output, work, classes)
+        adapt(clips, output, work, method)
     finally:
         if keep is None:
             shutil.rmtree(work, ignore_errors=True)
+    repo = ROOT.parent
     record = {
         "name": name,
-        "method": "mllr",
-        "classes": classes,
+        "method": method,
         "where": {key: sorted(values) for key, values in sorted(where.items())},
+        "manifests": [str(m.resolve().relative_to(repo)) for m in manifests],
         "tools": {pkg: _package_version(pkg) for pkg in DEBIAN_PACKAGES},
         "model_means_sha256": _sha256(Path(ps._model_paths()[0]) / "means"),
-        "clips": [{"file": row["file"], "sha256": _sha256(fixtures / row["file"])}
-                  for row in clips],
+        "clips": [{"file": str(Path(row["path"]).resolve().relative_to(repo)),
+                   "text": row["text"], "sha256": _sha256(Path(row["path"]))} for row in clips],
         "output": output.name,
         "output_sha256": _sha256(output),
     }
@@ -256,15 +240,22 @@ def build(name: str, where: dict[str, set[str]], fixtures: Path = ROOT,
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("name", help="transform name (written as NAME.mllr + NAME.json)")
+    parser.add_argument("name", help="adaptation name (written as NAME.means|NAME.mllr "
+                                     "and NAME.json)")
+    parser.add_argument("--method", choices=sorted(METHODS), default="map")
+    parser.add_argument("--manifest", type=Path, action="append",
+                        help="manifest(s) to take tune clips from (default: "
+                             "audio_fixtures/manifest.jsonl)")
     parser.add_argument("--where", action="append", default=[],
-                        help="KEY=VALUE[,VALUE]: keep manifest rows whose KEY is one of the "
-                             "values (e.g. set=listener, age_band=6-8,4-5, condition=room)")
+                        help="KEY=VALUE[,VALUE]: keep rows whose KEY is one of the values "
+                             "(e.g. age_band=6-8,4-5 or condition=room,room+noise)")
     parser.add_argument("--out", type=Path, default=ADAPTATION_DIR)
     parser.add_argument("--keep", type=Path, help="keep the work files in this folder")
     args = parser.parse_args(argv)
     try:
-        record = build(args.name, parse_where(args.where), out_dir=args.out, keep=args.keep)
+        manifests = args.manifest or [ROOT / "manifest.jsonl"]
+        record = build(args.name, parse_where(args.where), manifests, out_dir=args.out,
+                       method=args.method, keep=args.keep)
     except AdaptationError as error:
         print(f"adapt: {error}", file=sys.stderr)
         return 2

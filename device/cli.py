@@ -133,7 +133,8 @@ def _eval(args: argparse.Namespace) -> int:
     for locale in sorted({c.locale for c in clips}):
         try:
             understander = Understander(args.engine, locale, args.model, frontend, args.vtln,
-                                        args.session_cmn == "on" if args.session_cmn else None)
+                                        args.session_cmn == "on" if args.session_cmn else None,
+                                        adaptation=args.adapt)
         except EngineError as error:
             _error(f"{locale}: {error}")
             return 2
@@ -460,6 +461,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="only this fixture set (default: both)")
     evaluate.add_argument("--vtln", choices=["off", "session", "utterance"],
                           help="vocal tract warp estimation (PocketSphinx; default off)")
+    evaluate.add_argument("--adapt", metavar="NAME",
+                          help="acoustic model adaptation for PocketSphinx: off or a shipped "
+                               "name (device/asr/adaptation/NAME.json; default: "
+                               "TEDDY_ADAPTATION, else the built-in default)")
     evaluate.add_argument("--session-cmn", choices=["on", "off"],
                           help="carry the cepstral mean through a session (default off)")
     evaluate.add_argument("--auto-gain", type=int, default=0, metavar="DBFS",
