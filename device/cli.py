@@ -130,6 +130,7 @@ def _eval(args: argparse.Namespace) -> int:
                     disable=args.quiet)
     outcomes = []
     loads: dict[str, float] = {}
+    adaptations: dict[str, str] = {}
     for locale in sorted({c.locale for c in clips}):
         try:
             understander = Understander(args.engine, locale, args.model, frontend, args.vtln,
@@ -139,6 +140,9 @@ def _eval(args: argparse.Namespace) -> int:
             _error(f"{locale}: {error}")
             return 2
         loads[f"{understander.engine.name}/{locale}"] = understander.load_seconds
+        adaptation = getattr(understander.engine, "adaptation", None)
+        if adaptation is not None:
+            adaptations[f"{understander.engine.name}/{locale}"] = adaptation
         try:
             outcomes += run_clips(understander, [c for c in clips if c.locale == locale],
                                   progress=progress.update,
@@ -153,13 +157,15 @@ def _eval(args: argparse.Namespace) -> int:
         from device.speech_eval import accuracy_svg
 
         Path(args.plot).write_text(accuracy_svg(gating, args.split or "all"), "utf-8")
-    JsonSink(args).document({"model_load_seconds": loads, "groups": [asdict(g) for g in groups],
+    JsonSink(args).document({"model_load_seconds": loads, "adaptation": adaptations,
+                             "groups": [asdict(g) for g in groups],
                              "gating": [g.as_dict() for g in gating],
                              "clips": [o.as_row() for o in outcomes]})
     if args.json:
         return 0
     for name, seconds in loads.items():
-        print(f"model load {name}: {seconds:.2f} s")
+        adapted = f" (acoustic adaptation: {adaptations[name]})" if name in adaptations else ""
+        print(f"model load {name}: {seconds:.2f} s{adapted}")
     header = (f"{'engine':<13}{'locale':<7}{'condition':<10}{'voices':<9}{'clips':>6}"
               f"{'intent':>9}{'slots':>9}{'FA':>8}{'p50 ms':>9}{'p95 ms':>9}{'RTF':>7}")
     print(header)
