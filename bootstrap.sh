@@ -24,6 +24,8 @@ debian_packages=(python3 python3-venv espeak-ng sox libsox-fmt-all libportaudio2
 if [ "$job" = test ]; then
   # postgresql: the tests run the cloud on a throwaway PostgreSQL server as well as SQLite.
   debian_packages+=(chromium strace wrk postgresql)
+  # SphinxTrain and friends: a test runs the acoustic model adaptation (audio_fixtures/adapt.py).
+  debian_packages+=(sphinxtrain sphinxbase-utils pocketsphinx)
   # npm fetches axe-core for the accessibility tests; a machine with Node.js from elsewhere
   # already has it.
   command -v npm >/dev/null 2>&1 || debian_packages+=(nodejs npm)

