@@ -114,3 +114,28 @@ def test_the_comparison_puts_each_run_beside_sqlite_at_the_same_toys() -> None:
     assert table[1].split()[-2:] == ["1.00x", "0.50"]
     assert table[2].split()[-2:] == ["1.50x", "0.25"]
     assert table[3].split()[-2] == "-", "no SQLite run at 64 toys to compare with"
+
+
+def test_two_app_servers_on_a_throwaway_postgresql_report_the_usual_figures(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = _run(["cloud", "--toys", "2", *TINY, "--in-process", "0", "--db", "postgresql",
+                 "--app-servers", "2", "--dir", str(tmp_path)])
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert code == 0, captured.err
+    assert summary["db"] == "postgresql" and summary["app_servers"] == 2
+    assert summary["errors"] == 0 and summary["requests"] > 0 and summary["rps"] > 0
+    assert "postgresql (throwaway)" in captured.out
+    assert not (tmp_path / "bench-cloud.db").exists(), "the cloud's data went to PostgreSQL"
+
+
+def test_the_fleet_comparison_runs_every_set_up(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = _run(["fleet", "--toys", "2", *TINY, "--dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    runs = json.loads(out.strip().splitlines()[-1])["fleet"]
+    assert code == 0
+    assert [(r["db"], r["app_servers"], r["toys"]) for r in runs] == [
+        ("sqlite", 1, 2), ("postgresql", 1, 2), ("postgresql", 2, 2)]
+    assert all(r["errors"] == 0 and r["requests"] > 0 for r in runs)
+    assert "PostgreSQL, 2 app servers" in out and "vs SQLite" in out

@@ -270,6 +270,32 @@ def test_a_lease_needs_a_positive_ttl(db_path: str) -> None:
         Lease(open_db(db_path), PURGE, ttl_s=0)
 
 
+def _cli_purge(db_path: str) -> float:
+    """Run `teddy cloud purge` to the end; returns the wall time it finished at."""
+    result = subprocess.run([sys.executable, "-m", "teddy", "cloud", "purge", "--db", db_path],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    return time.time()
+
+
+def test_an_on_demand_purge_waits_while_another_server_purges(db_path: str) -> None:
+    open_db(db_path).close()
+    scheduled = Lease(open_db(db_path), PURGE, ttl_s=6, holder="another-server:1:scheduled")
+    assert scheduled.try_take()  # a scheduled purge that dies mid-way: it never releases
+    current = scheduled.current_holder()
+    assert current is not None
+    assert _cli_purge(db_path) >= current[1], "the CLI purged before the other turn ended"
+
+
+def test_negative_control_a_lease_the_purge_does_not_use_does_not_hold_it_up(
+        db_path: str) -> None:
+    open_db(db_path).close()
+    unrelated = Lease(open_db(db_path), "something-else", ttl_s=120)
+    assert unrelated.try_take()
+    current = unrelated.current_holder()
+    assert current is not None and _cli_purge(db_path) < current[1]
+
+
 # -- behind a reverse proxy -------------------------------------------------------------------
 
 def _sign_in_statuses_from(app_db: str, proxy_hops: int, addresses: list[str]) -> list[int]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from cloud.clock import Clock
 from cloud.command_guard import SqliteOnly, guarded, plain_database_arg, require_sqlite
 from cloud.config import CloudConfig
+from cloud.fleet import lease
 from cloud.storage.url import backend_of, sqlite_path
 
 DB_HELP = ("the cloud's database: an SQLite file path, sqlite:///path, or "
@@ -78,10 +79,13 @@ def _purge(args: argparse.Namespace) -> int:
         return _fail("purge", str(exc))
     db = open_db(args.db)
     try:
-        report = purge_expired(db, now, inactive_profile_days=config.inactive_profile_days,
-                               backup_dir=(backup_dir_for(sqlite_path(args.db),
-                                                          config.backup_dir)
-                                           if on_file else None))
+        # One purge at a time across every app server and cron job on this database: wait
+        # for a scheduled purge that is running to finish (or its holder's lease to expire).
+        with lease.holding(args.db, lease.PURGE, wait=True):
+            report = purge_expired(db, now, inactive_profile_days=config.inactive_profile_days,
+                                   backup_dir=(backup_dir_for(sqlite_path(args.db),
+                                                              config.backup_dir)
+                                               if on_file else None))
     finally:
         db.close()
     print(json.dumps({"rows": report.rows, "total_rows": report.total_rows,
