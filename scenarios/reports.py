@@ -503,7 +503,8 @@ def to_html(results: list[ScenarioResult], run: RunInfo | None = None) -> str:
            "</p>",
            f"<p class=lead>Generated {escape(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))}."
            " Each story below drove the real toy, cloud and parent web. Every byte the toy sent "
-           "was recorded on its way to the cloud, and the database files were read directly. "
+           "was recorded on its way to the cloud, and the cloud's database was read directly "
+           "(read-only). "
            "Some stories use toys or clouds that break the rules on purpose, to prove the checks "
            "catch them: there, a caught violation is the good outcome.</p>", _run_block(run),
            "<div class=stats>"]
