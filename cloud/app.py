@@ -9,6 +9,7 @@ from flask import Flask, g, jsonify, redirect, url_for
 
 from cloud.clock import Clock
 from cloud.config import CloudConfig
+from cloud.keys import store as keys
 from cloud.storage.db import open_db, release, worker_connection
 from teddy.content import content_catalogue
 from teddy.contracts.data_map import data_map
@@ -30,6 +31,8 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
         SESSION_COOKIE_SECURE=config.session_cookie_secure,
     )
     app.extensions["teddy.clock"] = Clock(config.clock_file)
+    # Before the first migration: schema step v9 seals old plaintext with keys kept there.
+    keys.configure(config.db_path, config.key_store)
     # Migrate once at start-up so requests never race a schema change.
     open_db(config.db_path).close()
     # Parse the data map and reply templates now: under gunicorn's preload this happens once

@@ -63,6 +63,9 @@ class CloudConfig(BaseSettings):
     purge_interval_s: float = Field(3600.0, ge=0)
     inactive_profile_days: int = Field(180, ge=1)
     backup_dir: str | None = None
+    # Where the per-child keys live (cloud.keys.location): never the data database. Default:
+    # `<db>.child-keys` beside an SQLite file, `<database>_keys` on the same PostgreSQL server.
+    key_store: str | None = None
     session_cookie_secure: bool = False
     login_attempts_per_15_min: int = Field(5, ge=1)
     pairing_attempts_per_15_min: int = Field(10, ge=1)
@@ -148,6 +151,10 @@ class CloudConfig(BaseSettings):
             _yaml_values.reset(token)
         if not config.secret_key:
             config.secret_key = _persistent_secret(config.db_path)
+        from cloud.keys.location import key_store_location
+
+        # A key store that would defeat erasure is refused here, before anything is served.
+        key_store_location(config.db_path, config.key_store)
         return config
 
 

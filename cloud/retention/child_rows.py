@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import sqlite_utils
 
+from cloud.keys.fields import open_value
 from cloud.retention.policy import CHILD_KEY, DEVICE_KEY, ErasePlan
 from cloud.retention.proof import MAX_CANARY_CHARS, Finding, encodings
 
@@ -42,15 +45,18 @@ def candidate_canaries(db: sqlite_utils.Database, child_id: int) -> list[str]:
     values: list[str] = []
     row = db.execute("SELECT first_name FROM children WHERE id = ?", [child_id]).fetchone()
     if row and row[0]:
-        values.append(row[0])
-    values += [r[0] for r in db.execute(
-        "SELECT value FROM profile_facts WHERE child_id = ?", [child_id])]
+        values.append(open_value(db, child_id, "children", "first_name", row[0]) or "")
+    values += [open_value(db, child_id, "profile_facts", "value", r[0]) or "" for r in
+               db.execute("SELECT value FROM profile_facts WHERE child_id = ?", [child_id])]
     values += [r[0] for r in db.execute(
         "SELECT secret FROM devices WHERE child_id = ?", [child_id])]
-    values += [r[0] for r in db.execute(
-        "SELECT DISTINCT slot.value FROM intent_events AS e, json_each(e.slots_json) AS slot "
-        "WHERE e.child_id = ? AND json_valid(e.slots_json) AND slot.type = 'text' "
-        "ORDER BY 1", [child_id])]
+    slot_values: set[str] = set()
+    for (sealed,) in db.execute("SELECT slots_json FROM intent_events WHERE child_id = ?",
+                                [child_id]).fetchall():
+        slots = json.loads(open_value(db, child_id, "intent_events", "slots_json", sealed)
+                           or "{}")
+        slot_values.update(v for v in slots.values() if isinstance(v, str))
+    values += sorted(slot_values)
     usable = [v for v in dict.fromkeys(values)
               if isinstance(v, str) and MIN_AUTO_CANARY_CHARS <= len(v) <= MAX_CANARY_CHARS
               and "\x00" not in v]

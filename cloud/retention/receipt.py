@@ -29,11 +29,17 @@ class ProofResult:
     bytes_scanned: int
     findings: list[dict[str, Any]] = field(default_factory=list)
     problem: str | None = None
+    # The key half (cloud.keys.shredding); None on receipts from before per-child keys.
+    key_destroyed: bool | None = None
+    keys_tried: int = 0
+    sealed_values_tried: int = 0
+    sealed_values_readable: int = 0
 
     @property
     def clean(self) -> bool:
         # A problem (e.g. the values to search for were lost after a crash) is never clean.
-        return self.checkpoint_complete and not self.findings and self.problem is None
+        return (self.checkpoint_complete and not self.findings and self.problem is None
+                and self.key_destroyed is not False and not self.sealed_values_readable)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from pathlib import Path
 import sqlite_utils
 
 from cloud import audit, consent
+from cloud.keys.fields import open_value, seal_value
+from cloud.keys.store import store_for, use_store
 from cloud.retention import backup as backups
 from cloud.retention.checkpoint import checkpoint_truncate
 from teddy.contracts.data_map import data_map
@@ -107,12 +109,14 @@ def _strip_slots(db: sqlite_utils.Database, table: str, child_id: int, purpose: 
     changed = 0
     rows = db.execute(f"SELECT rowid, [{SLOTS_COLUMN}] FROM [{table}] WHERE [{CHILD_KEY}] = ?",
                       [child_id]).fetchall()
-    for rowid, raw in rows:
-        slots = json.loads(raw or "{}")
+    for rowid, sealed in rows:
+        slots = json.loads(open_value(db, child_id, table, SLOTS_COLUMN, sealed) or "{}")
         kept = {k: v for k, v in slots.items() if k not in of_purpose}
         if kept != slots:
+            resealed = seal_value(db, child_id, table, SLOTS_COLUMN,
+                                  json.dumps(kept, sort_keys=True))
             db.execute(f"UPDATE [{table}] SET [{SLOTS_COLUMN}] = ? WHERE rowid = ?",
-                       [json.dumps(kept, sort_keys=True), rowid])
+                       [resealed, rowid])
             changed += 1
     return changed
 
@@ -187,8 +191,10 @@ def _backup_dir(db: sqlite_utils.Database) -> Path:
 def erase_from_backups(db: sqlite_utils.Database, child_id: int, purposes: list[str]) -> int:
     """Rewrite each backup that holds data kept for the purposes; returns how many were."""
     rewritten = 0
+    keys = store_for(db)
     for item in backups.list_backups(_backup_dir(db)):
         copy = backups.open_backup(item.path)
+        use_store(copy, keys)
         try:
             copy.execute("BEGIN IMMEDIATE")
             try:
