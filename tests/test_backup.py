@@ -11,10 +11,10 @@ from cloud_helpers import make_family
 from retention_helpers import DAY_S, chatty_family, cloud_cli, count, later
 
 from cloud.clock import Clock
+from cloud.keys.fields import open_value
 from cloud.retention.backup import backup_dir_for, create_backup, list_backups
 from cloud.retention.erasure import erase_child
 from cloud.retention.policy import backup_retention_days
-from cloud.keys.fields import open_value
 from cloud.retention.proof import scan_for_canaries
 from cloud.retention.purge import purge_expired
 
