@@ -80,19 +80,39 @@ def open_sealed_copies(files: list[Path], keys: dict[int, bytes]) -> list[Opened
             if token in seen:
                 continue
             seen.add(token)
-            try:
-                nonce, body = parts(token.decode("ascii"))
-            except EnvelopeError:
-                continue
-            for child, aead in ciphers:
-                for table, column in fields:
-                    try:
-                        plain = aead.decrypt(nonce, body, associated_data(child, table, column))
-                    except InvalidTag:
-                        continue
-                    opened.append(Opened(path.name, child, f"{table}.{column}",
-                                         plain.decode("utf-8", "replace")))
+            for nonce, body in _candidates(token.decode("ascii")):
+                found = _open_any(ciphers, fields, nonce, body)
+                if found is not None:
+                    child, field, plain = found
+                    opened.append(Opened(path.name, child, field, plain))
+                    break
     return opened
+
+
+def _candidates(token: str) -> list[tuple[bytes, bytes]]:
+    """A record stores the next column's bytes right after the value, and base64url letters
+    may run on into them ("...YY6-8US"), so every length a sealed value could have is tried,
+    longest first: base64 comes in groups of four characters."""
+    text = token[len(PREFIX):]
+    found = []
+    for length in range(len(text) - len(text) % 4, 39, -4):
+        try:
+            found.append(parts(PREFIX + text[:length]))
+        except EnvelopeError:
+            continue
+    return found
+
+
+def _open_any(ciphers: list[tuple[int, AESGCM]], fields: list[tuple[str, str]], nonce: bytes,
+              body: bytes) -> tuple[int, str, str] | None:
+    for child, aead in ciphers:
+        for table, column in fields:
+            try:
+                plain = aead.decrypt(nonce, body, associated_data(child, table, column))
+            except InvalidTag:
+                continue
+            return child, f"{table}.{column}", plain.decode("utf-8", "replace")
+    return None
 
 
 def readable_copies(db_path: Path, backup_dir: Path | None, values: list[str]) -> list[str]:
