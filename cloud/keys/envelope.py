@@ -42,9 +42,18 @@ def is_sealed(value: object) -> bool:
     return isinstance(value, str) and value.startswith(PREFIX)
 
 
-def seal(key: bytes, plaintext: str, *, child_id: int, table: str, column: str) -> str:
+Key = bytes | AESGCM
+
+
+def _cipher(key: Key) -> AESGCM:
+    # A request seals or opens several values with one child's key: the key store hands out
+    # the cipher it already built instead of the raw key.
+    return key if isinstance(key, AESGCM) else AESGCM(key)
+
+
+def seal(key: Key, plaintext: str, *, child_id: int, table: str, column: str) -> str:
     nonce = os.urandom(NONCE_BYTES)
-    body = AESGCM(key).encrypt(nonce, plaintext.encode("utf-8"),
+    body = _cipher(key).encrypt(nonce, plaintext.encode("utf-8"),
                                associated_data(child_id, table, column))
     return PREFIX + base64.urlsafe_b64encode(nonce + body).decode("ascii")
 
@@ -61,17 +70,17 @@ def parts(sealed: str) -> tuple[bytes, bytes]:
     return raw[:NONCE_BYTES], raw[NONCE_BYTES:]
 
 
-def open_sealed(key: bytes, sealed: str, *, child_id: int, table: str, column: str) -> str:
+def open_sealed(key: Key, sealed: str, *, child_id: int, table: str, column: str) -> str:
     nonce, body = parts(sealed)
     try:
-        plain = AESGCM(key).decrypt(nonce, body, associated_data(child_id, table, column))
+        plain = _cipher(key).decrypt(nonce, body, associated_data(child_id, table, column))
     except InvalidTag as exc:
         raise EnvelopeError(f"cannot open a sealed {table}.{column} of child {child_id} "
                             "with this key") from exc
     return plain.decode("utf-8")
 
 
-def opens_with(key: bytes, sealed: str, *, child_id: int, table: str, column: str) -> bool:
+def opens_with(key: Key, sealed: str, *, child_id: int, table: str, column: str) -> bool:
     """Whether this key opens the value as the child's; False for anything unreadable."""
     try:
         open_sealed(key, sealed, child_id=child_id, table=table, column=column)

@@ -8,6 +8,7 @@ value there is exactly what crypto-shredding must not allow.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -47,8 +48,13 @@ def crypto_time() -> tuple[float, int]:
     return _spent.seconds, _spent.operations
 
 
+@functools.cache
+def _sealed_columns() -> dict[str, tuple[str, ...]]:
+    return data_map().sealed_columns()
+
+
 def is_sealed_column(table: str, column: str) -> bool:
-    return column in data_map().sealed_columns().get(table, ())
+    return column in _sealed_columns().get(table, ())
 
 
 def _check(table: str, column: str) -> None:
@@ -67,7 +73,7 @@ def seal_value(db: sqlite_utils.Database, child_id: int, table: str, column: str
         return None
     _check(table, column)
     with _timed():
-        key = store_for(db).key_or_create(child_id, time.time() if now is None else now)
+        key = store_for(db).cipher_or_create(child_id, time.time() if now is None else now)
         return seal(key, value, child_id=child_id, table=table, column=column)
 
 
@@ -77,13 +83,13 @@ def open_value(db: sqlite_utils.Database, child_id: int, table: str, column: str
         return None
     _check(table, column)
     with _timed():
-        key = store_for(db).key(child_id)
+        key = store_for(db).cipher(child_id)
         return open_sealed(key, value, child_id=child_id, table=table, column=column)
 
 
 def open_row(db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> dict[str, Any]:
     """The row with its sealed columns opened; other columns as they are."""
-    columns = [c for c in data_map().sealed_columns().get(table, ()) if row.get(c) is not None]
+    columns = [c for c in _sealed_columns().get(table, ()) if row.get(c) is not None]
     if not columns:
         return row
     child_id = child_of(table, row)

@@ -21,23 +21,29 @@ class KeyStoreConfigError(ValueError):
     """A key store location that would defeat crypto-shredding, or cannot be derived."""
 
 
+def _fallback_backend(location: str) -> str:
+    return "postgresql" if location.startswith(("postgresql://", "postgres://")) else "sqlite"
+
+
+def _fallback_sqlite_path(location: str) -> str:
+    return location.removeprefix("sqlite:///")
+
+
+# The one question asked of a location; cloud.storage.url answers it once the storage layer
+# has it (before the PostgreSQL storage layer, every path is an SQLite file).
+try:
+    from cloud.storage.url import backend_of as _backend_of
+    from cloud.storage.url import sqlite_path as _sqlite_path
+except ImportError:
+    _backend_of, _sqlite_path = _fallback_backend, _fallback_sqlite_path
+
+
 def _backend(location: str) -> str:
-    # The one question asked of a location; cloud.storage.url.backend_of answers it once the
-    # storage layer has it.
-    try:
-        from cloud.storage.url import backend_of
-    except ImportError:  # before the PostgreSQL storage layer: paths are SQLite files
-        return "postgresql" if location.startswith(("postgresql://", "postgres://")) \
-            else "sqlite"
-    return backend_of(location)
+    return _backend_of(location)
 
 
 def sqlite_file(location: str) -> str:
-    try:
-        from cloud.storage.url import sqlite_path
-    except ImportError:
-        return location.removeprefix("sqlite:///")
-    return sqlite_path(location)
+    return _sqlite_path(location)
 
 
 def default_key_store(db_path: str) -> str:

@@ -11,16 +11,26 @@ bytes are gone from every file of the store.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from functools import cache
 
 import sqlite_utils
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cloud.keys.envelope import KEY_BYTES, new_key
 from cloud.keys.location import MEMORY, is_postgres, key_store_location, sqlite_file
+
+# How long a worker process may go on using a key it looked up. Destroying a key forgets it
+# in the process that destroys it at once; another worker may hold it this long more, in memory
+# only, for a request already under way (the erasure's rows go after the key, and a sealed
+# value written meanwhile is sealed with a key that no longer exists anywhere on disk).
+KEY_CACHE_S = 1.0
+KEY_CACHE_MAX = 4096
 
 
 class KeyDestroyed(LookupError):
@@ -46,6 +56,8 @@ class KeyStore:
         self._lock = threading.Lock()
         self._memory: sqlite_utils.Database | None = None
         self._ready = False
+        self._ciphers: dict[int, tuple[float, AESGCM]] = {}
+        self._tuned: weakref.WeakSet[sqlite_utils.Database] = weakref.WeakSet()
 
     # -- connections ------------------------------------------------------------------------
 
@@ -58,9 +70,10 @@ class KeyStore:
                 self._memory = storage.connect(MEMORY)
             return self._memory
         conn = storage.worker_connection(self.location)
-        if not self.postgres:
+        if not self.postgres and conn not in self._tuned:
             # A key made or destroyed must survive a power cut, unlike a request-number row.
             conn.execute("PRAGMA synchronous=FULL")
+            self._tuned.add(conn)
         return conn
 
     def db(self) -> sqlite_utils.Database:
@@ -77,6 +90,26 @@ class KeyStore:
         return conn
 
     # -- keys -------------------------------------------------------------------------------
+
+    def cipher(self, child_id: int) -> AESGCM:
+        """The child's key, ready to seal and open, remembered for KEY_CACHE_S seconds: a
+        request uses it several times. NoKey or KeyDestroyed as for `key`."""
+        now = time.monotonic()
+        cached = self._ciphers.get(child_id)
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        cipher = AESGCM(self.key(child_id))
+        self._ciphers[child_id] = (now + KEY_CACHE_S, cipher)
+        if len(self._ciphers) > KEY_CACHE_MAX:
+            self._ciphers = {c: v for c, v in self._ciphers.items() if v[0] > now}
+        return cipher
+
+    def cipher_or_create(self, child_id: int, now: float) -> AESGCM:
+        try:
+            return self.cipher(child_id)
+        except NoKey:
+            self.key_or_create(child_id, now)
+            return self.cipher(child_id)
 
     def key(self, child_id: int) -> bytes:
         """The child's key; NoKey if it never had one, KeyDestroyed if it was erased."""
@@ -109,6 +142,7 @@ class KeyStore:
         """Destroy the child's key, durably, before anything else of the erasure happens.
         True if a key was destroyed now; False if there was none or it already was. Leaves a
         tombstone either way."""
+        self._ciphers.pop(child_id, None)
         conn = self.db()
         destroyed = conn.execute(
             "UPDATE child_keys SET key = NULL, destroyed_at = ? "
@@ -158,6 +192,7 @@ def configure(db_path: str, key_store: str | None) -> KeyStore:
     """Name the key store of a data database for this process (the server does, at start)."""
     location = key_store_location(db_path, key_store)
     _configured[_normal(db_path)] = location
+    store_for_path.cache_clear()
     return _store_at(location)
 
 
@@ -166,6 +201,7 @@ def _store_at(location: str) -> KeyStore:
     return KeyStore(location)
 
 
+@functools.lru_cache(maxsize=64)
 def store_for_path(db_path: str) -> KeyStore:
     configured = _configured.get(_normal(db_path))
     return _store_at(configured or key_store_location(db_path, None))
@@ -195,10 +231,19 @@ def store_for(db: sqlite_utils.Database) -> KeyStore:
     return store_for_path(location)
 
 
+_locations: weakref.WeakKeyDictionary[sqlite_utils.Database, str] = weakref.WeakKeyDictionary()
+
+
 def data_location(db: sqlite_utils.Database) -> str:
-    location = getattr(db, "url", None)
-    if isinstance(location, str):
-        return location
-    rows = db.execute("PRAGMA database_list").fetchall()
-    path = next(file for _seq, name, file in rows if name == "main")
-    return path or MEMORY
+    """Where this connection's data lives; asked once per connection (a request seals and
+    opens several values)."""
+    location = _locations.get(db)
+    if location is None:
+        url = getattr(db, "url", None)
+        if isinstance(url, str):
+            location = url
+        else:
+            rows = db.execute("PRAGMA database_list").fetchall()
+            location = next(file for _seq, name, file in rows if name == "main") or MEMORY
+        _locations[db] = location
+    return location
