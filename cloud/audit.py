@@ -19,6 +19,8 @@ from typing import Any
 
 import sqlite_utils
 
+from cloud.storage.db import in_transaction
+
 GENESIS = "0" * 64
 # Keys that may appear in details: references and counts, never values about a child.
 ALLOWED_DETAIL_KEYS = frozenset(
@@ -84,7 +86,7 @@ def append(db: sqlite_utils.Database, *, at: float, actor: str, action: str, sub
         if not IDENTIFIER.fullmatch(value):
             raise AuditContentError(f"audit {label} must be an identifier: {value!r}")
     details_json = json.dumps(details, sort_keys=True)
-    own_transaction = not db.conn.in_transaction
+    own_transaction = not in_transaction(db)
     if own_transaction:
         # IMMEDIATE: read the chain's head and append to it with no writer in between.
         db.execute("BEGIN IMMEDIATE")
@@ -125,12 +127,12 @@ def trim(db: sqlite_utils.Database, *, now: float, keep_days: float) -> int:
     trigger lets only entries up to that point go, and `verify` starts the chain from that
     anchor. Returns how many entries were dropped.
     """
-    if not db.conn.in_transaction:
+    if not in_transaction(db):
         raise RuntimeError("audit.trim must run inside the purge's transaction")
     cutoff = now - keep_days * 86400
     first_kept = db.execute("SELECT MIN(seq) FROM audit_log WHERE at > ?", [cutoff]).fetchone()[0]
     last_old = db.execute(
-        "SELECT seq, hash FROM audit_log WHERE seq < COALESCE(?, 1 << 62) "
+        "SELECT seq, hash FROM audit_log WHERE seq < COALESCE(?, 4611686018427387904) "
         "ORDER BY seq DESC LIMIT 1", [first_kept]).fetchone()
     if last_old is None:
         return 0

@@ -19,6 +19,7 @@ from cloud.clock import iso
 from cloud.keys.fields import open_row
 from cloud.retention.erasure import ERASABLE_ITEMS
 from cloud.retention.policy import CHILD_KEY, DAY_S, DEVICE_KEY, erase_plan
+from cloud.storage.db import is_postgres
 from teddy.contracts.data_map import data_map
 
 TABLE_TITLES = {
@@ -102,7 +103,7 @@ class HeldRecord:
 
 def _rows(db: sqlite_utils.Database, table: str, where: str,
           params: list[Any]) -> list[dict[str, Any]]:
-    cursor = db.execute(f"SELECT * FROM [{table}] WHERE {where}", params)
+    cursor = db.execute(f"SELECT * FROM \"{table}\" WHERE {where}", params)
     names = [d[0] for d in cursor.description]
     # Sealed columns are shown and exported opened, exactly as the parent gave them.
     return [open_row(db, table, dict(zip(names, row, strict=True)))
@@ -171,13 +172,12 @@ def inventory(db: sqlite_utils.Database, child_id: int, *,
     records = [_record(db, "children", child_rows[0], inactive_days)]
     plan = erase_plan(db)
     for table in plan.by_child:
-        for row in _rows(db, table, f"[{CHILD_KEY}] = ? ORDER BY rowid"
-                         if _has_rowid(db, table) else f"[{CHILD_KEY}] = ?", [child_id]):
+        for row in _rows(db, table, f"\"{CHILD_KEY}\" = ?{_order_by(db, table)}", [child_id]):
             records.append(_record(db, table, row, inactive_days))
     devices = [r[0] for r in db.execute("SELECT id FROM devices WHERE child_id = ?", [child_id])]
     for table in plan.by_device:
         for device in devices:
-            for row in _rows(db, table, f"[{DEVICE_KEY}] = ?", [device]):
+            for row in _rows(db, table, f"\"{DEVICE_KEY}\" = ?", [device]):
                 records.append(_record(db, table, row, inactive_days))
     for row in _rows(db, "audit_log", "subject = ? ORDER BY seq",
                      [subject_ref("child", child_id)]):
@@ -193,10 +193,15 @@ def unreachable_tables(db: sqlite_utils.Database) -> list[str]:
     return sorted(set(data_map().tables) - reachable - NOT_ABOUT_A_CHILD)
 
 
-def _has_rowid(db: sqlite_utils.Database, table: str) -> bool:
+def _order_by(db: sqlite_utils.Database, table: str) -> str:
+    """Rows in the order they were stored: SQLite's rowid where the table has one; on
+    PostgreSQL, which has no rowid, the never-reused integer id, else the primary key."""
+    if is_postgres(db):
+        pks = db[table].pks
+        return " ORDER BY " + ", ".join(f'"{k}"' for k in pks) if pks else ""
     sql = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
                      [table]).fetchone()
-    return bool(sql) and "WITHOUT ROWID" not in sql[0].upper()
+    return " ORDER BY rowid" if sql and "WITHOUT ROWID" not in sql[0].upper() else ""
 
 
 def export_document(db: sqlite_utils.Database, child_id: int, *, now: float,

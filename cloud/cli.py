@@ -10,8 +10,11 @@ import sys
 from cloud.command_guard import guarded
 from cloud.config import CloudConfig
 from cloud.storage.files import DatabaseFileError
+from cloud.storage.url import backend_of, sqlite_path
 
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+DB_HELP = ("the cloud's database: an SQLite file path, sqlite:///relative/path, "
+           "sqlite:////absolute/path, or postgresql://user@host/database")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -22,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "serve", help="serve the cloud under gunicorn",
         description="Serve the parent pages and the toy's device API with gunicorn. On start it "
                     "prints the addresses to open; on a busy port it exits 2.")
-    serve.add_argument("--db", required=True, help="SQLite database file (created if missing)")
+    serve.add_argument("--db", required=True,
+                       help=DB_HELP + " (an SQLite file is created if missing; a PostgreSQL "
+                            "database must exist and is given the schema on first start)")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on: 0.0.0.0 for every network interface (a toy "
                             "on another machine), or this machine's LAN address (also named in "
@@ -38,11 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                        help="serve HTTPS with certificates from a local CA; copy its ca.pem to "
                             "each toy and pair with --ca")
     serve.add_argument("--tls-dir", help="where the local CA and server key live "
-                                         "(default: <db>.tls)")
+                                         "(default: <db>.tls; required with PostgreSQL)")
     serve.set_defaults(handler=_serve)
 
     verify_audit = sub.add_parser("verify-audit", help="check the audit log's hash chain")
-    verify_audit.add_argument("--db", required=True, help="the cloud's SQLite database file")
+    verify_audit.add_argument("--db", required=True, help=DB_HELP)
     verify_audit.set_defaults(handler=_verify_audit)
 
     from cloud.retention.cli import register_retention
@@ -72,7 +77,13 @@ def _serve(args: argparse.Namespace) -> int:
     if args.tls:
         from cloud.tls import ensure_server_certificate
 
-        paths = ensure_server_certificate(args.tls_dir or f"{args.db}.tls",
+        tls_dir = args.tls_dir or (f"{sqlite_path(args.db)}.tls"
+                                   if backend_of(args.db) == "sqlite" else None)
+        if tls_dir is None:
+            print("teddy cloud serve: with a PostgreSQL --db, name where the TLS keys live "
+                  "with --tls-dir", file=sys.stderr)
+            return 2
+        paths = ensure_server_certificate(tls_dir,
                                           host=certificate_host(args.host))
         certfile, keyfile = str(paths.server_cert), str(paths.server_key)
         scheme = "https"

@@ -9,8 +9,25 @@ import sqlite3
 import sys
 from collections.abc import Callable
 
+import psycopg
+
 from cloud.storage.files import PRIVATE_UMASK, DatabaseFileError, check_database
 from cloud.storage.migrations import SchemaTooNew
+from cloud.storage.url import redacted
+
+
+class SqliteOnly(Exception):
+    """A command that works on an SQLite file was given a PostgreSQL database; the message
+    names what to use instead."""
+
+
+def require_sqlite(db: str, command: str, instead: str) -> None:
+    """Raise SqliteOnly (exit 2, one line) unless `db` names an SQLite database."""
+    from cloud.storage.url import backend_of
+
+    if backend_of(db) != "sqlite":
+        raise SqliteOnly(f"{command} works on SQLite database files only; on PostgreSQL "
+                         f"{instead}")
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -29,6 +46,10 @@ def guarded(command: str, *, must_exist: bool = True) -> Callable[[Handler], Han
                 message = str(exc)
             except sqlite3.DatabaseError as exc:
                 message = f"{args.db}: database error: {exc}"
+            except psycopg.Error as exc:
+                message = f"{redacted(args.db)}: database error: {exc}"
+            except SqliteOnly as exc:
+                message = str(exc)
             finally:
                 os.umask(previous)
             print(f"teddy cloud {command}: {message}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """Faults met with a documented answer, and the headers every device reply carries.
 
 A busy or full database is a JSON 503 with Retry-After, never Flask's HTML 500 (docs/cloud.md,
-"Errors").
+"Errors"), on SQLite (locked, disk full) and PostgreSQL alike (lock_timeout, server away).
 
 The device API and /healthz always answer JSON. The parent pages get the same status codes as
 a short page, so a parent's browser is told to retry too; their own errors stay theirs.
@@ -13,6 +13,7 @@ import errno
 import logging
 import sqlite3
 
+import psycopg
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
@@ -39,6 +40,19 @@ def classify(exc: BaseException) -> str | None:
             return "busy"
         if "disk is full" in text or "disk i/o error" in text:
             return "full"
+    return _classify_postgres(exc)
+
+
+def _classify_postgres(exc: BaseException) -> str | None:
+    """PostgreSQL's equivalents: its disk is full; or it cannot answer now (a lock not granted
+    within lock_timeout, a deadlock or serialization failure, a server shutting down or
+    unreachable, a dropped connection), which a retry shortly may get past."""
+    if isinstance(exc, psycopg.errors.DiskFull):
+        return "full"
+    if isinstance(exc, psycopg.OperationalError):
+        # LockNotAvailable, QueryCanceled, TransactionRollbackError, AdminShutdown,
+        # CannotConnectNow and plain connection failures are all OperationalError.
+        return "busy"
     return None
 
 
@@ -82,6 +96,7 @@ def register_error_handlers(app: Flask) -> None:
         return response
 
     @app.errorhandler(sqlite3.OperationalError)
+    @app.errorhandler(psycopg.OperationalError)
     @app.errorhandler(OSError)
     @app.errorhandler(StorageFull)
     def _storage(exc: Exception):  # type: ignore[no-untyped-def]

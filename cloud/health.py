@@ -12,9 +12,11 @@ import secrets
 import sqlite3
 from pathlib import Path
 
+import psycopg
 from flask import Blueprint, current_app, jsonify
 
 from cloud.app import get_db
+from cloud.storage.url import backend_of, sqlite_path
 
 bp = Blueprint("health", __name__)
 
@@ -27,9 +29,12 @@ def problems(db_path: str) -> list[str]:
     found: list[str] = []
     try:
         get_db().execute("SELECT MAX(version) FROM schema_migrations").fetchone()
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, psycopg.Error) as exc:
         found.append(f"database unreadable: {exc}")
-    folder = Path(db_path).resolve().parent
+    if backend_of(db_path) == "postgresql":
+        # The server's disk is the server's to watch; there is no folder of ours to probe.
+        return found
+    folder = Path(sqlite_path(db_path)).resolve().parent
     try:
         space = os.statvfs(folder)
         free = space.f_bavail * space.f_frsize

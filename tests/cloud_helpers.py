@@ -21,7 +21,8 @@ from flask import Flask
 from cloud import consent, pairing
 from cloud.app import create_app
 from cloud.keys.fields import seal_value
-from cloud.storage.db import open_db
+from cloud.storage.db import is_postgres, open_db
+from cloud.storage.url import backend_of
 from teddy.contracts import signing
 
 DEFAULT_PASSWORD = "correct horse battery staple"
@@ -44,7 +45,13 @@ class Family:
 
 
 def make_app(tmp_path: Path, **overrides: Any) -> Flask:
-    app = create_app(db_path=str(tmp_path / "cloud.db"), **overrides)
+    """The cloud app on tmp_path/cloud.db, or on the database `db_path=` names (a PostgreSQL
+    URL from the `cloud_db_path` / `postgres_url` fixtures)."""
+    overrides.setdefault("db_path", str(tmp_path / "cloud.db"))
+    if backend_of(overrides["db_path"]) == "postgresql":
+        # The session key file lives beside an SQLite file; a URL has no "beside".
+        overrides.setdefault("secret_key", "test-session-key-" + uuid.uuid4().hex)
+    app = create_app(**overrides)
     app.config["TESTING"] = True
     return app
 
@@ -56,20 +63,20 @@ def db_for(app: Flask) -> sqlite_utils.Database:
 def add_parent(db: sqlite_utils.Database, email: str, now: float,
                password: str = DEFAULT_PASSWORD) -> int:
     cursor = db.execute(
-        "INSERT INTO parents (email, password_hash, created_at) VALUES (?, ?, ?)",
+        "INSERT INTO parents (email, password_hash, created_at) VALUES (?, ?, ?) RETURNING id",
         [email, _hasher.hash(password), now],
     )
-    return int(cursor.lastrowid or 0)
+    return int(cursor.fetchone()[0])
 
 
 def add_child(db: sqlite_utils.Database, parent_id: int, now: float, *,
               first_name: str | None = None, age_band: str = "6-8", country: str = "US") -> int:
     cursor = db.execute(
         "INSERT INTO children (parent_id, first_name, age_band, country, created_at, "
-        "last_active_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "last_active_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         [parent_id, None, age_band, country, now, now],
     )
-    child_id = int(cursor.lastrowid or 0)
+    child_id = int(cursor.fetchone()[0])
     if first_name is not None:
         # As the parent pages do: the name is sealed with the child's own key (cloud.keys).
         db.execute("UPDATE children SET first_name = ? WHERE id = ?",
@@ -131,6 +138,23 @@ def dump_tables(db: sqlite_utils.Database) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table, in a stable order: equal dumps mean nothing changed."""
     dump: dict[str, list[tuple[Any, ...]]] = {}
     for table in sorted(db.table_names()):
-        rows = db.execute(f"SELECT * FROM [{table}]").fetchall()
+        rows = db.execute(f"SELECT * FROM \"{table}\"").fetchall()
         dump[table] = sorted(rows, key=repr)
     return dump
+
+
+def fail_inserts(db: sqlite_utils.Database, table: str, message: str) -> None:
+    """Make every insert into `table` fail with `message`, on either backend: a fault in the
+    middle of a transaction, to show nothing half-written is kept."""
+    if backend_of_db(db) == "postgresql":
+        db.execute(f"CREATE FUNCTION fail_{table}() RETURNS trigger LANGUAGE plpgsql AS "
+                   f"$$ BEGIN RAISE EXCEPTION '{message}'; END $$")
+        db.execute(f"CREATE TRIGGER fail_{table} BEFORE INSERT ON {table} "
+                   f"FOR EACH ROW EXECUTE FUNCTION fail_{table}()")
+    else:
+        db.execute(f"CREATE TRIGGER fail_{table} BEFORE INSERT ON {table} "
+                   f"BEGIN SELECT RAISE(ABORT, '{message}'); END")
+
+
+def backend_of_db(db: Any) -> str:
+    return "postgresql" if is_postgres(db) else "sqlite"

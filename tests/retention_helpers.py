@@ -53,7 +53,7 @@ def chatty_family(tmp_path: Path, name: str = "zelphinia", favourite: str = "quo
 
 def count(db: sqlite_utils.Database, table: str, where: str = "1", args: list[object] | None = None
           ) -> int:
-    return int(db.execute(f"SELECT count(*) FROM [{table}] WHERE {where}",
+    return int(db.execute(f"SELECT count(*) FROM \"{table}\" WHERE {where}",
                           args or []).fetchone()[0])
 
 

@@ -1,4 +1,5 @@
-"""The device API end to end through the real Flask app and a real SQLite file."""
+"""The device API end to end through the real Flask app, on a real SQLite file and a real
+PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sqlite_utils
 from cloud_helpers import (
     Family,
     dump_tables,
+    fail_inserts,
     intent_body,
     make_family,
     signed_intent_headers,
@@ -24,6 +26,7 @@ from cloud.keys.fields import open_value
 from teddy.contracts.intent_message import MAX_BODY_BYTES
 
 INTENT = "/api/v1/intent"
+pytestmark = pytest.mark.backends("sqlite", "postgresql")
 
 
 def send(client: FlaskClient, family: Family, intent: str,
@@ -261,8 +264,7 @@ def test_unsigned_forged_stale_replayed_and_unknown_requests_are_401(
 def test_a_failure_mid_request_leaves_nothing_half_written(app: Flask,
                                                             db: sqlite_utils.Database) -> None:
     family = make_family(db, purposes=("core", "personalisation", "history"))
-    db.execute("CREATE TRIGGER refuse_history BEFORE INSERT ON intent_events "
-               "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
+    fail_inserts(db, "intent_events", "disk on fire")
     before = dump_tables(db)
     app.config["TESTING"] = False
     app.config["PROPAGATE_EXCEPTIONS"] = False

@@ -1,13 +1,16 @@
-"""The data map against the real schema (R15): every stored column is declared, and back."""
+"""The data map against the real schema (R15): every stored column is declared, and back,
+on an SQLite database and on a PostgreSQL one."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 import sqlite_utils
 
-from cloud.storage.db import open_db
+from cloud.storage.db import is_postgres, open_db
+from cloud.storage.migrations import portable_ddl
+from cloud.storage.schema import live_columns
 from teddy.contracts.data_map import DataMap, data_map
 from teddy.contracts.intent_message import IntentMessage
 
@@ -16,22 +19,18 @@ LEGAL_BASES = {"consent", "contract", "legal_obligation", "vital_interests", "pu
                "legitimate_interest"}
 
 
-def live_columns(db: sqlite_utils.Database) -> set[tuple[str, str]]:
-    tables = [row[0] for row in db.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
-    return {(table, row[1]) for table in tables
-            for row in db.execute(f"PRAGMA table_xinfo([{table}])")}
-
-
 def declared_columns(dmap: DataMap) -> set[tuple[str, str]]:
     return {(entry.table, entry.column) for entry in dmap.columns()}
 
 
 @pytest.fixture
-def fresh_db(tmp_path: Path) -> sqlite_utils.Database:
-    return open_db(str(tmp_path / "fresh.db"))
+def fresh_db(cloud_db_path: str) -> Iterator[sqlite_utils.Database]:
+    db = open_db(cloud_db_path)
+    yield db
+    db.close()
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_every_live_column_is_declared_and_every_declared_column_exists(
         fresh_db: sqlite_utils.Database) -> None:
     live, declared = live_columns(fresh_db), declared_columns(data_map())
@@ -39,9 +38,11 @@ def test_every_live_column_is_declared_and_every_declared_column_exists(
     assert declared - live == set(), "data map entries for columns that do not exist"
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_an_undeclared_column_is_caught(fresh_db: sqlite_utils.Database) -> None:
-    fresh_db.execute("ALTER TABLE children ADD COLUMN favourite_colour TEXT")
-    fresh_db.execute("CREATE TABLE voice_clips (id INTEGER PRIMARY KEY, pcm BLOB)")
+    for ddl in ("ALTER TABLE children ADD COLUMN favourite_colour TEXT",
+                "CREATE TABLE voice_clips (id INTEGER PRIMARY KEY, pcm BLOB)"):
+        fresh_db.execute(portable_ddl(ddl) if is_postgres(fresh_db) else ddl)
     missing = live_columns(fresh_db) - declared_columns(data_map())
     assert missing == {("children", "favourite_colour"), ("voice_clips", "id"),
                        ("voice_clips", "pcm")}

@@ -51,13 +51,14 @@ def create_toys(db_path: str, count: int) -> list[BenchToy]:
     toys = []
     for n in range(count):
         parent_id = db.execute(
-            "INSERT INTO parents (email, password_hash, created_at) VALUES (?, ?, ?)",
+            "INSERT INTO parents (email, password_hash, created_at) VALUES (?, ?, ?) RETURNING id",
             [f"bench-{n}-{secrets.token_hex(4)}@example.invalid", "!unusable", now],
-        ).lastrowid
+        ).fetchone()[0]
         child_id = db.execute(
             "INSERT INTO children (parent_id, first_name, age_band, country, created_at, "
-            "last_active_at) VALUES (?, NULL, '6-8', 'US', ?, ?)", [parent_id, now, now],
-        ).lastrowid
+            "last_active_at) VALUES (?, NULL, '6-8', 'US', ?, ?) RETURNING id",
+            [parent_id, now, now],
+        ).fetchone()[0]
         assert parent_id is not None and child_id is not None
         for purpose in BENCH_PURPOSES:
             consent.grant(db, child_id=child_id, parent_id=parent_id, purpose=purpose,

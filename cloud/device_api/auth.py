@@ -110,7 +110,8 @@ class NonceBook:
             self._next_prune_at = now + PRUNE_EVERY_S
         # Only a genuine request reaches here, so forgeries cannot fill the table.
         inserted = db.execute(
-            "INSERT OR IGNORE INTO seen_nonces (device_id, nonce, seen_at) VALUES (?, ?, ?)",
+            "INSERT INTO seen_nonces (device_id, nonce, seen_at) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
             [device.device_id, device.nonce, now],
         ).rowcount
         if inserted == 0:

@@ -57,4 +57,4 @@ class PairingThrottle:
                 db.execute(
                     "INSERT INTO pairing_failures (scope, window_start, failures) "
                     "VALUES (?, ?, 1) ON CONFLICT (scope, window_start) "
-                    "DO UPDATE SET failures = failures + 1", [scope, window])
+                    "DO UPDATE SET failures = pairing_failures.failures + 1", [scope, window])

@@ -10,7 +10,7 @@ leave it in the data's WAL, replicas and backups.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 KEY_STORE_SUFFIX = ".child-keys"
 PG_DATABASE_SUFFIX = "_keys"
@@ -54,11 +54,19 @@ def default_key_store(db_path: str) -> str:
             raise KeyStoreConfigError(
                 "the PostgreSQL URL names no database, so no key store can be derived from "
                 "it; give --key-store postgresql://.../<keys database>")
-        return urlunsplit(parts._replace(path=f"/{name}{PG_DATABASE_SUFFIX}"))
+        return with_database(db_path, f"{name}{PG_DATABASE_SUFFIX}")
     path = sqlite_file(db_path)
     if path == MEMORY:
         return MEMORY
     return path + KEY_STORE_SUFFIX
+
+
+def with_database(url: str, name: str) -> str:
+    """The same PostgreSQL URL naming another database. Built by hand: urlunsplit drops the
+    empty host of a Unix-socket URL (postgresql:///db?host=/run/...), changing its meaning."""
+    parts = urlsplit(url)
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{parts.scheme}://{parts.netloc}/{name}{query}"
 
 
 def key_store_location(db_path: str, configured: str | None) -> str:

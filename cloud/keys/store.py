@@ -18,12 +18,20 @@ import time
 import weakref
 from collections.abc import Iterator
 from functools import cache
+from urllib.parse import urlsplit
 
 import sqlite_utils
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cloud.keys.envelope import KEY_BYTES, new_key
-from cloud.keys.location import MEMORY, is_postgres, key_store_location, sqlite_file
+from cloud.keys.location import (
+    MEMORY,
+    KeyStoreConfigError,
+    is_postgres,
+    key_store_location,
+    sqlite_file,
+    with_database,
+)
 
 # How long a worker process may go on using a key it looked up. Destroying a key forgets it
 # in the process that destroys it at once; another worker may hold it this long more, in memory
@@ -69,6 +77,8 @@ class KeyStore:
             if self._memory is None:
                 self._memory = storage.connect(MEMORY)
             return self._memory
+        if self.postgres and not self._ready:
+            ensure_postgres_database(self.location)
         conn = storage.worker_connection(self.location)
         if not self.postgres and conn not in self._tuned:
             # A key made or destroyed must survive a power cut, unlike a request-number row.
@@ -173,6 +183,31 @@ class KeyStore:
                 "SELECT child_id, key FROM child_keys WHERE key IS NOT NULL ORDER BY child_id"
         ).fetchall():
             yield int(child_id), bytes(key)
+
+
+def ensure_postgres_database(location: str) -> None:
+    """Create the key store's PostgreSQL database if the server lacks it (as `teddy cloud
+    serve` creates an SQLite file); a clear error if this role may not."""
+    import psycopg
+    from psycopg import sql
+
+    try:
+        psycopg.connect(location, autocommit=True, connect_timeout=10).close()
+        return
+    except psycopg.OperationalError as exc:
+        if "does not exist" not in str(exc):
+            raise
+    name = urlsplit(location).path.lstrip("/")
+    maintenance = with_database(location, "postgres")
+    try:
+        with psycopg.connect(maintenance, autocommit=True, connect_timeout=10) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    except psycopg.errors.DuplicateDatabase:
+        return  # another worker made it first
+    except psycopg.Error as exc:
+        raise KeyStoreConfigError(
+            f"the key store database {name!r} does not exist and could not be created "
+            f"({exc.__class__.__name__}); create it, or give --key-store") from exc
 
 
 _configured: dict[str, str] = {}

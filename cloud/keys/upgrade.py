@@ -26,15 +26,15 @@ def seal_plaintext(db: sqlite_utils.Database, now: float) -> dict[str, int]:
             continue
         owner = KEY_COLUMNS.get(table, "child_id")
         for column in columns:
-            rows = db.execute(f'SELECT rowid, "{owner}", "{column}" FROM "{table}" '
+            rows = db.execute(f'SELECT id, "{owner}", "{column}" FROM "{table}" '
                               f'WHERE "{column}" IS NOT NULL').fetchall()
             count = 0
-            for rowid, child, value in rows:
+            for row_id, child, value in rows:
                 if is_sealed(value):
                     continue
                 child_id = child_of(table, {"id": child, "child_id": child})
-                db.execute(f'UPDATE "{table}" SET "{column}" = ? WHERE rowid = ?',
-                           [seal_value(db, child_id, table, column, str(value), now), rowid])
+                db.execute(f'UPDATE "{table}" SET "{column}" = ? WHERE id = ?',
+                           [seal_value(db, child_id, table, column, str(value), now), row_id])
                 count += 1
             sealed[f"{table}.{column}"] = count
     return sealed

@@ -113,7 +113,8 @@ def signup() -> Page:
         if row is None:
             parent = int(db.execute(
                 "INSERT INTO parents (email, password_hash, created_at, pending_until) "
-                "VALUES (?, ?, ?, ?)", [email, password_hash, now, now + lifetime]).lastrowid or 0)
+                "VALUES (?, ?, ?, ?) RETURNING id",
+                [email, password_hash, now, now + lifetime]).fetchone()[0])
         else:
             # Only whoever reads the mailbox can confirm, so the newest sign-up's password wins.
             parent = int(row[0])

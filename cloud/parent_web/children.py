@@ -68,10 +68,10 @@ def add_child() -> Page:
     now = get_clock().time()
     cursor = db.execute(
         "INSERT INTO children (parent_id, first_name, age_band, country, created_at, "
-        "last_active_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "last_active_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
         [parent_id(), None, age_band, country, now, now],
     )
-    child_id = int(cursor.lastrowid or 0)
+    child_id = int(cursor.fetchone()[0])
     if first_name:
         # The name is sealed with the child's own key, which needs the child's id first.
         db.execute("UPDATE children SET first_name = ? WHERE id = ?",

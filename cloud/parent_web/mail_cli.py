@@ -15,7 +15,8 @@ from pathlib import Path
 
 def register_mailbox(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     mailbox = sub.add_parser("mailbox", help="read the simulated e-mail sent to one address")
-    mailbox.add_argument("--db", required=True, help="the cloud's database file")
+    mailbox.add_argument("--db", required=True,
+                         help="the cloud's database: an SQLite file or postgresql://... URL")
     mailbox.add_argument("--to", required=True, help="the e-mail address")
     mailbox.add_argument("--base-url", default="http://127.0.0.1:8080",
                          help="prefix for links in the messages")
@@ -27,8 +28,9 @@ def _mailbox(args: argparse.Namespace) -> int:
     from cloud.clock import Clock, iso
     from cloud.parent_web.outbox import messages_to
     from cloud.storage.db import open_db
+    from cloud.storage.url import backend_of, sqlite_path
 
-    if not Path(args.db).is_file():
+    if backend_of(args.db) == "sqlite" and not Path(sqlite_path(args.db)).is_file():
         print(f"teddy cloud mailbox: no database at {args.db}", file=sys.stderr)
         return 2
     now = Clock(args.clock_file).time() if args.clock_file else time.time()

@@ -33,11 +33,12 @@ def send(db: sqlite_utils.Database, *, parent_id: int, child_id: int | None, cha
     keep_s = data_map().retention_days("parent_outbox") * 86400
     cursor = db.execute(
         "INSERT INTO parent_outbox (parent_id, child_id, channel, recipient, subject, body, "
-        "link, created_at, deliver_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "link, created_at, deliver_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "RETURNING id",
         [parent_id, child_id, channel, recipient, subject, body, link, now, now + delay_s,
          now + delay_s + keep_s],
     )
-    return int(cursor.lastrowid or 0)
+    return int(cursor.fetchone()[0])
 
 
 def email_parent(db: sqlite_utils.Database, *, parent_id: int, recipient: str, subject: str,

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from cloud.storage.db import is_postgres
+
 BULK_MIN_ROWS = 10_000
 KEEP_TABLE = "temp.retention_survivors"
 
@@ -56,27 +58,32 @@ def _vacuum_is_cheaper(db: sqlite_utils.Database, table: str, share: float) -> b
 def delete_where(db: sqlite_utils.Database, table: str, where: str, cutoff: float, *,
                  allow_vacuum: bool = False) -> Deletion:
     """Delete `table` rows matching `where` (one `?` for cutoff) in the caller's transaction."""
-    expired = db.execute(f"SELECT count(*) FROM [{table}] WHERE {where}", [cutoff]).fetchone()[0]
+    expired = db.execute(f"SELECT count(*) FROM \"{table}\" WHERE {where}", [cutoff]).fetchone()[0]
     if expired == 0:
         return Deletion(0)
-    total = db.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0]
+    if is_postgres(db):
+        # The copy-aside below works around the cost of SQLite's secure_delete; PostgreSQL
+        # deletes in place and VACUUM reclaims the space on its own schedule.
+        return Deletion(int(db.execute(f"DELETE FROM \"{table}\" WHERE {where}",
+                                       [cutoff]).rowcount))
+    total = db.execute(f"SELECT count(*) FROM \"{table}\"").fetchone()[0]
     if expired < BULK_MIN_ROWS or expired * 2 < total:
-        return Deletion(int(db.execute(f"DELETE FROM [{table}] WHERE {where}",
+        return Deletion(int(db.execute(f"DELETE FROM \"{table}\" WHERE {where}",
                                        [cutoff]).rowcount))
     fast = allow_vacuum and _vacuum_is_cheaper(db, table, expired / total)
     if fast:
         db.execute("PRAGMA secure_delete=FAST")
     try:
         # NOT coalesce(...): a row whose condition is NULL does not match, so it survives.
-        db.execute(f"CREATE TABLE {KEEP_TABLE} AS SELECT * FROM [{table}] "
+        db.execute(f"CREATE TABLE {KEEP_TABLE} AS SELECT * FROM \"{table}\" "
                    f"WHERE NOT coalesce(({where}), 0)", [cutoff])
-        db.execute(f"DELETE FROM [{table}]")
-        db.execute(f"INSERT INTO [{table}] SELECT * FROM {KEEP_TABLE}")
+        db.execute(f"DELETE FROM \"{table}\"")
+        db.execute(f"INSERT INTO \"{table}\" SELECT * FROM {KEEP_TABLE}")
         db.execute(f"DROP TABLE {KEEP_TABLE}")
     finally:
         if fast:
             db.execute("PRAGMA secure_delete=ON")
-    remaining = db.execute(f"SELECT count(*) FROM [{table}]").fetchone()[0]
+    remaining = db.execute(f"SELECT count(*) FROM \"{table}\"").fetchone()[0]
     if remaining != total - expired:
         raise RuntimeError(f"bulk delete from {table} kept {remaining} rows, expected "
                            f"{total - expired}")

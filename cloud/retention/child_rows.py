@@ -9,6 +9,7 @@ import sqlite_utils
 from cloud.keys.fields import open_value
 from cloud.retention.policy import CHILD_KEY, DEVICE_KEY, ErasePlan
 from cloud.retention.proof import MAX_CANARY_CHARS, Finding, encodings
+from cloud.storage.db import is_postgres
 
 # Values shorter than this turn up by chance in binary pages (timestamps, hashes), so the
 # automatic proof does not search for them; an explicit `verify-erasure --canary` still can.
@@ -28,13 +29,13 @@ def delete_child_rows(db: sqlite_utils.Database, child_id: int,
     for table in plan.by_device:
         count = 0
         for device in devices:
-            count += db.execute(f"DELETE FROM [{table}] WHERE [{DEVICE_KEY}] = ?",
+            count += db.execute(f"DELETE FROM \"{table}\" WHERE \"{DEVICE_KEY}\" = ?",
                                 [device]).rowcount
         removed[table] = count
     for table in plan.by_child:
-        removed[table] = db.execute(f"DELETE FROM [{table}] WHERE [{CHILD_KEY}] = ?",
+        removed[table] = db.execute(f"DELETE FROM \"{table}\" WHERE \"{CHILD_KEY}\" = ?",
                                     [child_id]).rowcount
-    removed[plan.root] = db.execute(f"DELETE FROM [{plan.root}] WHERE id = ?",
+    removed[plan.root] = db.execute(f"DELETE FROM \"{plan.root}\" WHERE id = ?",
                                     [child_id]).rowcount
     return removed
 
@@ -50,18 +51,28 @@ def candidate_canaries(db: sqlite_utils.Database, child_id: int) -> list[str]:
                db.execute("SELECT value FROM profile_facts WHERE child_id = ?", [child_id])]
     values += [r[0] for r in db.execute(
         "SELECT secret FROM devices WHERE child_id = ?", [child_id])]
-    slot_values: set[str] = set()
-    for (sealed,) in db.execute("SELECT slots_json FROM intent_events WHERE child_id = ?",
-                                [child_id]).fetchall():
-        slots = json.loads(open_value(db, child_id, "intent_events", "slots_json", sealed)
-                           or "{}")
-        slot_values.update(v for v in slots.values() if isinstance(v, str))
-    values += sorted(slot_values)
+    values += _text_slot_values(db, child_id)
     usable = [v for v in dict.fromkeys(values)
               if isinstance(v, str) and MIN_AUTO_CANARY_CHARS <= len(v) <= MAX_CANARY_CHARS
               and "\x00" not in v]
     # Longest first: long values are the least likely to match by chance.
     return sorted(usable, key=len, reverse=True)[:MAX_AUTO_CANARIES]
+
+
+def _text_slot_values(db: sqlite_utils.Database, child_id: int) -> list[str]:
+    """The distinct text values of the child's intent slots, sorted (parsed here rather than
+    with SQLite's json_each, which PostgreSQL spells differently)."""
+    found: set[str] = set()
+    for (sealed,) in db.execute("SELECT slots_json FROM intent_events WHERE child_id = ?",
+                                [child_id]).fetchall():
+        raw = open_value(db, child_id, "intent_events", "slots_json", sealed)
+        try:
+            slots = json.loads(raw or "")
+        except (TypeError, ValueError):
+            continue
+        if isinstance(slots, dict):
+            found.update(v for v in slots.values() if isinstance(v, str))
+    return sorted(found)
 
 
 def _text_columns(db: sqlite_utils.Database) -> dict[str, list[str]]:
@@ -73,17 +84,28 @@ def _text_columns(db: sqlite_utils.Database) -> dict[str, list[str]]:
     return columns
 
 
+def _in_schema(db: sqlite_utils.Database, needle: str) -> bool:
+    if is_postgres(db):
+        return db.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND (strpos(table_name, ?) > 0 OR strpos(column_name, ?) > 0) LIMIT 1",
+            [needle, needle]).fetchone() is not None
+    return db.execute("SELECT 1 FROM sqlite_master WHERE instr(sql, ?) LIMIT 1",
+                      [needle]).fetchone() is not None
+
+
 def still_held(db: sqlite_utils.Database, value: str) -> bool:
     """Whether the value is still in the database legitimately: another child's row, the schema,
     a parent's e-mail. Finding those bytes would prove nothing about this erasure."""
     for form in encodings(value):
         needle = form.decode("utf-8")
-        if db.execute("SELECT 1 FROM sqlite_master WHERE instr(sql, ?) LIMIT 1",
-                      [needle]).fetchone():
+        if _in_schema(db, needle):
             return True
+        # The same function under two names: instr in SQLite, strpos in PostgreSQL.
+        find = "strpos" if is_postgres(db) else "instr"
         for table, names in _text_columns(db).items():
-            condition = " OR ".join(f"instr([{n}], ?)" for n in names)
-            if db.execute(f"SELECT 1 FROM [{table}] WHERE {condition} LIMIT 1",
+            condition = " OR ".join(f"{find}(\"{n}\", ?) > 0" for n in names)
+            if db.execute(f"SELECT 1 FROM \"{table}\" WHERE {condition} LIMIT 1",
                           [needle] * len(names)).fetchone():
                 return True
     return False

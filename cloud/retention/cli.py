@@ -1,7 +1,8 @@
 """`teddy cloud purge | verify-erasure | backup`: retention from the command line.
 
 All three work while the server runs: SQLite's WAL lets them read alongside it, and its busy
-timeout queues their writes behind the server's.
+timeout queues their writes behind the server's. `purge` works on PostgreSQL too; the other
+two read and write SQLite files, and on PostgreSQL say what to use instead (exit 2).
 """
 
 from __future__ import annotations
@@ -13,13 +14,21 @@ import sys
 from pathlib import Path
 
 from cloud.clock import Clock
-from cloud.command_guard import guarded
+from cloud.command_guard import SqliteOnly, guarded, require_sqlite
 from cloud.config import CloudConfig
+from cloud.storage.url import backend_of, sqlite_path
+
+DB_HELP = ("the cloud's database: an SQLite file path, sqlite:///path, or "
+           "postgresql://user@host/database")
+NO_BACKUP_ON_POSTGRES = ("use pg_dump or pg_basebackup (and keep the key store out of what "
+                         "they write)")
+NO_BYTE_SCAN_ON_POSTGRES = ("the server's files, WAL, replicas and base backups are not this "
+                            "cloud's to scan; see docs/cloud.md, \"Backends\"")
 
 
 def register_retention(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     purge = sub.add_parser("purge", help="delete everything past its retention, now")
-    purge.add_argument("--db", required=True, help="the cloud's SQLite database file")
+    purge.add_argument("--db", required=True, help=DB_HELP)
     purge.add_argument("--clock-file", help="file holding the clock offset in seconds (testing)")
     purge.add_argument("--config", help="YAML configuration file")
     purge.set_defaults(handler=_purge)
@@ -27,14 +36,17 @@ def register_retention(sub: argparse._SubParsersAction) -> None:  # type: ignore
     verify = sub.add_parser(
         "verify-erasure",
         help="search the raw bytes of the database, its -wal/-journal/-shm and backups")
-    verify.add_argument("--db", required=True, help="the cloud's SQLite database file")
+    verify.add_argument("--db", required=True,
+                        help="the cloud's SQLite database file (SQLite only)")
     verify.add_argument("--canary", action="append", required=True,
                         help="a value that must not be found (repeat for more)")
     verify.add_argument("--backup-dir", help="backups to scan too (default: <db>.backups)")
     verify.set_defaults(handler=_verify_erasure)
 
-    backup = sub.add_parser("backup", help="take a consistent backup with SQLite's backup API")
-    backup.add_argument("--db", required=True, help="the cloud's SQLite database file")
+    backup = sub.add_parser("backup", help="take a consistent backup with SQLite's backup API "
+                                           "(SQLite only; on PostgreSQL use pg_dump)")
+    backup.add_argument("--db", required=True,
+                        help="the cloud's SQLite database file (SQLite only)")
     backup.add_argument("--to", help="backup directory (default: configured, or <db>.backups)")
     backup.add_argument("--clock-file", help="file holding the clock offset in seconds (testing)")
     backup.add_argument("--config", help="YAML configuration file")
@@ -56,7 +68,8 @@ def _purge(args: argparse.Namespace) -> int:
     from cloud.retention.purge import purge_expired
     from cloud.storage.db import open_db
 
-    if not Path(args.db).exists():
+    on_file = backend_of(args.db) == "sqlite"
+    if on_file and not Path(sqlite_path(args.db)).exists():
         return _fail("purge", f"no database at {args.db}")
     try:
         config = _config(args)
@@ -66,7 +79,9 @@ def _purge(args: argparse.Namespace) -> int:
     db = open_db(args.db)
     try:
         report = purge_expired(db, now, inactive_profile_days=config.inactive_profile_days,
-                               backup_dir=backup_dir_for(args.db, config.backup_dir))
+                               backup_dir=(backup_dir_for(sqlite_path(args.db),
+                                                          config.backup_dir)
+                                           if on_file else None))
     finally:
         db.close()
     print(json.dumps({"rows": report.rows, "total_rows": report.total_rows,
@@ -87,6 +102,10 @@ def _verify_erasure(args: argparse.Namespace) -> int:
     from cloud.retention.backup import backup_dir_for
     from cloud.retention.proof import CanaryError, files_to_scan, scan_for_canaries
 
+    try:
+        require_sqlite(args.db, "verify-erasure", NO_BYTE_SCAN_ON_POSTGRES)
+    except (SqliteOnly, ValueError) as exc:
+        return _fail("verify-erasure", str(exc))
     if not Path(args.db).exists():
         return _fail("verify-erasure", f"no database at {args.db}")
     backup_dir = backup_dir_for(args.db, args.backup_dir)
@@ -109,6 +128,7 @@ def _verify_erasure(args: argparse.Namespace) -> int:
 def _backup(args: argparse.Namespace) -> int:
     from cloud.retention.backup import backup_dir_for, create_backup
 
+    require_sqlite(args.db, "backup", NO_BACKUP_ON_POSTGRES)
     if not Path(args.db).exists():
         return _fail("backup", f"no database at {args.db}")
     try:

@@ -36,6 +36,7 @@ from cloud.retention.child_rows import explain_findings
 from cloud.retention.jobs import ErasureError, ErasureJob
 from cloud.retention.proof import files_to_scan, scan_for_canaries
 from cloud.retention.receipt import ErasureReceipt, ProofResult
+from cloud.storage.db import in_transaction
 
 __all__ = ["ERASABLE_ITEMS", "REASON_INACTIVE", "REASON_REQUEST", "ErasureError", "ErasureJob",
            "continue_erasure", "erase_child", "erase_from_backups", "erase_item",
@@ -61,7 +62,7 @@ def _configured_backup_dir(db_path: str) -> str | None:
 
 
 def _require_no_transaction(db: sqlite_utils.Database, what: str) -> None:
-    if db.conn.in_transaction:
+    if in_transaction(db):
         raise RuntimeError(f"{what} commits and checkpoints itself; call it outside a "
                            "transaction")
 
@@ -173,7 +174,7 @@ def erase_item(db: sqlite_utils.Database, *, child_id: int, parent_id: int, tabl
     db.execute("BEGIN IMMEDIATE")
     try:
         owned = db.execute(
-            f"SELECT 1 FROM [{table}] AS t JOIN children AS c ON c.id = t.child_id "
+            f"SELECT 1 FROM \"{table}\" AS t JOIN children AS c ON c.id = t.child_id "
             "WHERE t.id = ? AND t.child_id = ? AND c.parent_id = ?",
             [row_id, child_id, parent_id]).fetchone()
         if owned is None:
@@ -182,7 +183,7 @@ def erase_item(db: sqlite_utils.Database, *, child_id: int, parent_id: int, tabl
         count = 0
         if table == "devices":
             count += db.execute("DELETE FROM seen_nonces WHERE device_id = ?", [row_id]).rowcount
-        count += db.execute(f"DELETE FROM [{table}] WHERE id = ?", [row_id]).rowcount
+        count += db.execute(f"DELETE FROM \"{table}\" WHERE id = ?", [row_id]).rowcount
         audit.append(db, at=now, actor=audit.subject_ref("parent", parent_id),
                      action="item.erase", subject=audit.subject_ref("child", child_id),
                      details={"tables": [table], "count": count})

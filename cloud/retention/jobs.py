@@ -30,12 +30,20 @@ from typing import Any
 import sqlite_utils
 
 from cloud import audit
+from cloud.keys.shredding import prove_key_erasure
 from cloud.keys.store import store_for
 from cloud.retention import backup as backups
 from cloud.retention.child_rows import candidate_canaries, delete_child_rows
 from cloud.retention.policy import erase_plan, table_retention
 from cloud.retention.proof import scanned_bytes
-from cloud.retention.receipt import ErasureReceipt, ProofResult, new_receipt_id
+from cloud.retention.receipt import (
+    PROOF_SCOPE_ROWS,
+    ErasureReceipt,
+    ProofResult,
+    new_receipt_id,
+)
+from cloud.storage.db import is_postgres
+from cloud.storage.url import backend_of
 
 # Recorded, the child's key not yet (known to be) destroyed, its rows not yet deleted.
 STEP_KEY = "key"
@@ -116,6 +124,12 @@ def _job(row: tuple[Any, ...]) -> ErasureJob:
                       finished_at=None if row[9] is None else float(row[9]))
 
 
+def _insertion_order(db: sqlite_utils.Database) -> str:
+    """Ties on started_at: SQLite's rowid is insertion order; PostgreSQL has none, so the
+    (random) job id breaks them there, which is stable if not chronological."""
+    return "id" if is_postgres(db) else "rowid"
+
+
 def load_job(db: sqlite_utils.Database, job_id: str) -> ErasureJob | None:
     row = db.execute(f"SELECT {_COLUMNS} FROM erasure_jobs WHERE id = ?", [job_id]).fetchone()
     return _job(row) if row else None
@@ -128,14 +142,16 @@ def job_for_child(db: sqlite_utils.Database, child_id: int,
         return None
     row = db.execute(
         f"SELECT {_COLUMNS} FROM erasure_jobs WHERE erased_child_id = ? "
-        "AND (? IS NULL OR parent_id = ?) ORDER BY started_at DESC, rowid DESC LIMIT 1",
+        "AND (CAST(? AS BIGINT) IS NULL OR parent_id = ?) "
+        f"ORDER BY started_at DESC, {_insertion_order(db)} DESC LIMIT 1",
         [child_id, parent_id, parent_id]).fetchone()
     return _job(row) if row else None
 
 
 def pending_jobs(db: sqlite_utils.Database) -> list[ErasureJob]:
     return [_job(r) for r in db.execute(
-        f"SELECT {_COLUMNS} FROM erasure_jobs WHERE step != ? ORDER BY started_at, rowid",
+        f"SELECT {_COLUMNS} FROM erasure_jobs WHERE step != ? "
+        f"ORDER BY started_at, {_insertion_order(db)}",
         [STEP_DONE])]
 
 
@@ -203,10 +219,40 @@ def drop_orphan_canaries(db: sqlite_utils.Database, db_path: str) -> int:
 
 # -- running ----------------------------------------------------------------------------------
 
+# PostgreSQL advisory lock key of the erasure runner ('teddyera' in ASCII).
+ERASURE_RUNNER_LOCK_KEY = 0x7465646479657261
+
+
+@contextlib.contextmanager
+def _postgres_runner_turn(db_path: str, *, wait: bool) -> Iterator[bool]:
+    """The same right, as a session advisory lock on a connection of its own, so that it is
+    held across the job's several transactions and released if this process dies."""
+    from cloud.storage.postgres import PgDatabase
+
+    holder = PgDatabase(db_path, lock_timeout_ms=0)  # 0: wait as long as it takes
+    try:
+        if wait:
+            holder.execute("SELECT pg_advisory_lock(?)", [ERASURE_RUNNER_LOCK_KEY])
+        elif not holder.execute("SELECT pg_try_advisory_lock(?)",
+                                [ERASURE_RUNNER_LOCK_KEY]).fetchone()[0]:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            holder.execute("SELECT pg_advisory_unlock(?)", [ERASURE_RUNNER_LOCK_KEY])
+    finally:
+        holder.close()
+
+
 @contextlib.contextmanager
 def runner_turn(db_path: str, *, wait: bool) -> Iterator[bool]:
     """Hold the right to run erasure jobs on this database; yields False if `wait` is off and
     someone else holds it."""
+    if backend_of(db_path) == "postgresql":
+        with _postgres_runner_turn(db_path, wait=wait) as mine:
+            yield mine
+        return
     fd = os.open(f"{db_path}.erasure.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         try:
@@ -231,7 +277,10 @@ def begin_erasure(db: sqlite_utils.Database, *, child_id: int, parent_id: int | 
         raise ErasureError("child_id must be an integer")
     job_id = new_receipt_id()
     actor = audit.subject_ref("parent", parent_id) if parent_id is not None else "system"
-    names = {b.path.name: PENDING for b in backups.list_backups(backup_dir)}
+    # File backups and the byte-scan proof's values are SQLite's; PostgreSQL has neither.
+    on_files = not is_postgres(db)
+    names = ({b.path.name: PENDING for b in backups.list_backups(backup_dir)} if on_files
+             else {})
     canaries_saved = False
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -245,8 +294,9 @@ def begin_erasure(db: sqlite_utils.Database, *, child_id: int, parent_id: int | 
             job_id = started[0]
         else:
             # Read while the key still exists: the proof searches the files for these.
-            _save_canaries(db_path, job_id, candidate_canaries(db, child_id))
-            canaries_saved = True
+            if on_files:
+                _save_canaries(db_path, job_id, candidate_canaries(db, child_id))
+                canaries_saved = True
             db.execute(
                 "INSERT INTO erasure_jobs (id, erased_child_id, parent_id, reason, started_at, "
                 "step, rows_json, backups_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -346,10 +396,12 @@ def run_job(db: sqlite_utils.Database, job_id: str, *, db_path: str, backup_dir:
             raise ErasureError(f"no erasure job {job_id}")
         if not mine or job.done:
             return job
-        backup_root = Path(backup_dir)
-        backups.remove_stale_partials(backup_root)
         if job.step == STEP_KEY:
             job = destroy_key_then_rows(db, job_id, now=now, actor=_actor(job))
+        if is_postgres(db):
+            return _finish_without_files(db, job, now, started)
+        backup_root = Path(backup_dir)
+        backups.remove_stale_partials(backup_root)
         if job.step == STEP_BACKUPS:
             done = dict(job.backups)
             # A backup taken while this job waited may still hold the child: take it in too.
@@ -397,6 +449,54 @@ def run_job(db: sqlite_utils.Database, job_id: str, *, db_path: str, backup_dir:
 
 def _actor(job: ErasureJob) -> str:
     return audit.subject_ref("parent", job.parent_id) if job.parent_id is not None else "system"
+
+
+def rows_left(db: sqlite_utils.Database, child_id: int) -> dict[str, int]:
+    """Rows that still name the child, per table: none may remain after its erasure."""
+    plan = erase_plan(db)
+    left = {table: int(db.execute(f'SELECT count(*) FROM "{table}" WHERE child_id = ?',
+                                  [child_id]).fetchone()[0]) for table in plan.by_child}
+    left[plan.root] = int(db.execute(f'SELECT count(*) FROM "{plan.root}" WHERE id = ?',
+                                     [child_id]).fetchone()[0])
+    return {table: n for table, n in left.items() if n}
+
+
+def _finish_without_files(db: sqlite_utils.Database, job: ErasureJob, now: float,
+                          started: float) -> ErasureJob:
+    """PostgreSQL: no backup files to rewrite and no files of ours to byte-scan (its WAL,
+    replicas and base backups are the server's; docs/cloud.md "Backends"), so those steps are
+    recorded as not applicable and the proof checks that no row names the child any more."""
+    left = rows_left(db, job.child_id)
+    # The half of the proof that holds for WAL, replicas and base backups too: the key is gone
+    # and nothing sealed that is left opens as the child's with any key that exists.
+    keys = prove_key_erasure(db, store_for(db), job.child_id)
+    proof = ProofResult(
+        checkpoint_complete=True, checkpoint_attempts=0, canaries_checked=0,
+        values_held_elsewhere=0, files_scanned=0, bytes_scanned=0,
+        findings=[{"table": table, "rows": n} for table, n in sorted(left.items())],
+        problem=keys.problem or (f"rows about the child remain in {', '.join(sorted(left))}"
+                                 if left else None),
+        scope=PROOF_SCOPE_ROWS, key_destroyed=keys.key_destroyed, keys_tried=keys.keys_tried,
+        sealed_values_tried=keys.sealed_values_tried,
+        sealed_values_readable=keys.sealed_values_readable)
+    receipt = _receipt(job, proof, now, time.perf_counter() - started)
+    actor = audit.subject_ref("parent", job.parent_id) if job.parent_id is not None \
+        else "system"
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        audit.append(db, at=now, actor=actor, action="child.erase.proof",
+                     subject=audit.subject_ref("child", job.child_id),
+                     details={"receipt": job.job_id, "count": len(proof.findings),
+                              "scope": "rows_clean" if proof.clean else "incomplete"})
+        db.execute("UPDATE erasure_jobs SET step = ?, backups_json = ?, receipt_json = ?, "
+                   "finished_at = ? WHERE id = ?",
+                   [STEP_DONE, json.dumps({}), json.dumps(receipt.to_dict(), sort_keys=True),
+                    now, job.job_id])
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return load_job(db, job.job_id) or job
 
 
 def _receipt(job: ErasureJob, proof: ProofResult, now: float, elapsed_s: float

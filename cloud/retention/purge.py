@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from cloud.retention import backup as backups
 from cloud.retention import bulk
 from cloud.retention.checkpoint import checkpoint_truncate
 from cloud.retention.policy import DAY_S, retention_s
+from cloud.storage.db import in_transaction, is_postgres
 
 # table -> (WHERE clause, which "now" its single parameter is: the moment itself, or the moment
 # minus the table's retention from the data map). Rows carrying their own expires_at were
@@ -124,25 +125,28 @@ def purge_expired(db: sqlite_utils.Database, now: float, *, inactive_profile_day
     """Delete expired rows, erase inactive children, age the backups, then checkpoint."""
     if inactive_profile_days <= 0:
         raise ValueError("inactive_profile_days must be a positive number of days")
-    if db.conn.in_transaction:
+    if in_transaction(db):
         raise RuntimeError("purge_expired commits itself; call it outside a transaction")
     from cloud.retention.erasure import REASON_INACTIVE, finish_erasures
     from cloud.retention.jobs import begin_erasure
 
     started = time.perf_counter()
     report = PurgeReport(now=now)
-    db_path = database_path(db)
-    marker = bulk.vacuum_marker(db_path)
-    if marker.exists():
+    # On PostgreSQL there is no file: no vacuum marker, no PRAGMA tricks, no file backups.
+    on_file = not is_postgres(db)
+    db_path = database_path(db) if on_file else db.url
+    marker = bulk.vacuum_marker(db_path) if on_file else None
+    if marker is not None and marker.exists():
         # A previous purge freed pages without zeroing them and did not live to VACUUM.
         bulk.vacuum(db, db_path)
         report.vacuumed = True
-    bulk.prepare(db)
-    with _without_fk_checks_if_safe(db):
+    if on_file:
+        bulk.prepare(db)
+    with _without_fk_checks_if_safe(db) if on_file else nullcontext():
         db.execute("BEGIN IMMEDIATE")
         try:
-            report.rows, vacuum_needed = delete_expired(db, now, allow_vacuum=True)
-            if vacuum_needed:
+            report.rows, vacuum_needed = delete_expired(db, now, allow_vacuum=on_file)
+            if vacuum_needed and marker is not None:
                 marker.touch()
             report.rows["audit_log"] = audit.trim(
                 db, now=now, keep_days=retention_s("audit_log") / DAY_S)
@@ -173,8 +177,9 @@ def purge_expired(db: sqlite_utils.Database, now: float, *, inactive_profile_day
     report.erasures_finished = len(
         finish_erasures(db, db_path=db_path, backup_dir=backup_root, now=now))
 
-    aged = backups.purge_backups(backup_root, now)
-    report.backups_deleted, report.backups_rewritten = aged.deleted, aged.rewritten
+    if on_file:
+        aged = backups.purge_backups(backup_root, now)
+        report.backups_deleted, report.backups_rewritten = aged.deleted, aged.rewritten
     if checkpoint:
         report.checkpoint_complete = checkpoint_truncate(db).complete
     report.elapsed_s = time.perf_counter() - started

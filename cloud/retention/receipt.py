@@ -34,12 +34,18 @@ class ProofResult:
     keys_tried: int = 0
     sealed_values_tried: int = 0
     sealed_values_readable: int = 0
+    # What was checked: the raw bytes of the database files and backups (SQLite), or, where
+    # this cloud has no files to scan (PostgreSQL), that no row names the child any more.
+    scope: str = "files"
 
     @property
     def clean(self) -> bool:
         # A problem (e.g. the values to search for were lost after a crash) is never clean.
         return (self.checkpoint_complete and not self.findings and self.problem is None
                 and self.key_destroyed is not False and not self.sealed_values_readable)
+
+
+PROOF_SCOPE_ROWS = "rows"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from cloud.keys.fields import open_value, seal_value
 from cloud.keys.store import store_for, use_store
 from cloud.retention import backup as backups
 from cloud.retention.checkpoint import checkpoint_truncate
+from cloud.storage.db import in_transaction, is_postgres
 from teddy.contracts.data_map import data_map
 
 CHILD_KEY = "child_id"
@@ -107,16 +108,16 @@ def _strip_slots(db: sqlite_utils.Database, table: str, child_id: int, purpose: 
     """Remove the purpose's slots from the child's rows; returns how many rows changed."""
     of_purpose = {name for name, rule in data_map().slots.items() if rule.purpose == purpose}
     changed = 0
-    rows = db.execute(f"SELECT rowid, [{SLOTS_COLUMN}] FROM [{table}] WHERE [{CHILD_KEY}] = ?",
-                      [child_id]).fetchall()
-    for rowid, sealed in rows:
+    rows = db.execute(f"SELECT id, \"{SLOTS_COLUMN}\" FROM \"{table}\" "
+                      f"WHERE \"{CHILD_KEY}\" = ?", [child_id]).fetchall()
+    for row_id, sealed in rows:
         slots = json.loads(open_value(db, child_id, table, SLOTS_COLUMN, sealed) or "{}")
         kept = {k: v for k, v in slots.items() if k not in of_purpose}
         if kept != slots:
             resealed = seal_value(db, child_id, table, SLOTS_COLUMN,
                                   json.dumps(kept, sort_keys=True))
-            db.execute(f"UPDATE [{table}] SET [{SLOTS_COLUMN}] = ? WHERE rowid = ?",
-                       [resealed, rowid])
+            db.execute(f"UPDATE \"{table}\" SET \"{SLOTS_COLUMN}\" = ? WHERE id = ?",
+                       [resealed, row_id])
             changed += 1
     return changed
 
@@ -127,17 +128,18 @@ def erase_kept_for(db: sqlite_utils.Database, *, child_id: int, purpose: str
     plan = plan_for(db, purpose)
     erased: dict[str, int] = {}
     for table in plan.whole_tables:
-        erased[table] = db.execute(f"DELETE FROM [{table}] WHERE [{CHILD_KEY}] = ?",
+        erased[table] = db.execute(f"DELETE FROM \"{table}\" WHERE \"{CHILD_KEY}\" = ?",
                                    [child_id]).rowcount
     for table in plan.row_purpose_tables:
-        count = db.execute(f"DELETE FROM [{table}] WHERE [{CHILD_KEY}] = ? AND [{ROW_PURPOSE}] = ?",
+        count = db.execute(f"DELETE FROM \"{table}\" WHERE \"{CHILD_KEY}\" = ? "
+                           f"AND \"{ROW_PURPOSE}\" = ?",
                            [child_id, purpose]).rowcount
         erased[table] = erased.get(table, 0) + count
     for table in plan.slot_tables:
         erased[f"{table}.{SLOTS_COLUMN}"] = _strip_slots(db, table, child_id, purpose)
     for column in plan.child_fields:
         erased[f"children.{column}"] = db.execute(
-            f"UPDATE children SET [{column}] = NULL WHERE id = ? AND [{column}] IS NOT NULL",
+            f"UPDATE children SET \"{column}\" = NULL WHERE id = ? AND \"{column}\" IS NOT NULL",
             [child_id]).rowcount
     return erased
 
@@ -149,7 +151,7 @@ def revoke_and_erase(db: sqlite_utils.Database, *, child_id: int, parent_id: int
     The audit log records each erasure with counts only (R27). Call outside a transaction:
     this commits, then checkpoints so the erased bytes leave the WAL and the file.
     """
-    if db.conn.in_transaction:
+    if in_transaction(db):
         raise RuntimeError("revoke_and_erase commits itself; call it outside a transaction")
     result = RevocationResult()
     db.execute("BEGIN IMMEDIATE")
@@ -189,7 +191,11 @@ def _backup_dir(db: sqlite_utils.Database) -> Path:
 
 
 def erase_from_backups(db: sqlite_utils.Database, child_id: int, purposes: list[str]) -> int:
-    """Rewrite each backup that holds data kept for the purposes; returns how many were."""
+    """Rewrite each backup that holds data kept for the purposes; returns how many were.
+
+    File backups are SQLite's (cloud.retention.backup); PostgreSQL has none to rewrite."""
+    if is_postgres(db):
+        return 0
     rewritten = 0
     keys = store_for(db)
     for item in backups.list_backups(_backup_dir(db)):

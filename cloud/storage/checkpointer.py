@@ -61,7 +61,16 @@ def _loop(path: str, interval_s: float, stop: threading.Event) -> None:
 
 
 def start(path: str, interval_s: float = INTERVAL_S) -> threading.Event:
-    """Start this process's checkpointer for `path` (once); set the returned event to stop it."""
+    """Start this process's checkpointer for `path` (once); set the returned event to stop it.
+
+    SQLite only: PostgreSQL checkpoints its own WAL, so for a PostgreSQL URL nothing starts."""
+    from cloud.storage.url import backend_of, sqlite_path
+
+    if backend_of(path) != "sqlite":
+        stopped = threading.Event()
+        stopped.set()
+        return stopped
+    path = sqlite_path(path)
     with _lock:
         if running_for(path):
             return _running[path][1]

@@ -1,4 +1,10 @@
-"""Opening the database with the settings every connection must have."""
+"""Opening the database with the settings every connection must have, on either backend.
+
+`db_path` is an SQLite file (or `sqlite:///` URL) or a `postgresql://` URL
+(cloud.storage.url). Both give an object with the same small surface (cloud.storage.postgres);
+what only SQLite has (WAL, the writer queue, the checkpointer, secure_delete, file modes)
+stays on the SQLite branch here.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,12 @@ import sqlite_utils
 
 from cloud.storage import checkpointer, files, writer_queue
 from cloud.storage.migrations import migrate
+from cloud.storage.postgres import PgDatabase
+from cloud.storage.url import backend_of, sqlite_path
+
+# What every function here accepts and returns: the cloud's code uses only the surface both
+# share (execute, table_names, db[table].columns/.pks, close).
+Database = sqlite_utils.Database | PgDatabase
 
 BUSY_TIMEOUT_MS = 5000
 # A request waits at most this long for a write lock another process holds, then answers 503
@@ -25,7 +37,14 @@ WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024
 MAX_CACHED_PER_THREAD = 4
 
 
-def connect(path: str) -> sqlite_utils.Database:
+def connect(db_path: str, *, lock_timeout_ms: int = BUSY_TIMEOUT_MS) -> Database:
+    """A new connection to the database `db_path` names, set up for the cloud."""
+    if backend_of(db_path) == "postgresql":
+        return PgDatabase(db_path, lock_timeout_ms=lock_timeout_ms)
+    return connect_sqlite(sqlite_path(db_path))
+
+
+def connect_sqlite(path: str) -> sqlite_utils.Database:
     if path and path != ":memory:" and not path.startswith("file:"):
         # Owner-only from the first byte; SQLite gives the -wal and -shm the same mode.
         files.create_private_file(path)
@@ -42,30 +61,42 @@ def connect(path: str) -> sqlite_utils.Database:
     return db
 
 
-def open_db(path: str, *, migrate_schema: bool = True) -> sqlite_utils.Database:
-    db = connect(path)
+def open_db(db_path: str, *, migrate_schema: bool = True) -> Database:
+    db = connect(db_path)
     if migrate_schema:
         try:
             migrate(db)
         except BaseException:
             db.close()
             raise
-        files.tighten_existing(path)
+        if isinstance(db, sqlite_utils.Database):
+            files.tighten_existing(sqlite_path(db_path))
     return db
+
+
+def is_postgres(db: Database) -> bool:
+    return isinstance(db, PgDatabase)
+
+
+def in_transaction(db: Database) -> bool:
+    """Whether `db` has a transaction open (BEGIN without COMMIT/ROLLBACK yet)."""
+    if isinstance(db, PgDatabase):
+        return db.in_transaction
+    return bool(db.conn.in_transaction)
 
 
 class _WorkerConnections(threading.local):
     def __init__(self) -> None:
-        self.by_key: OrderedDict[tuple[int, str], sqlite_utils.Database] = OrderedDict()
+        self.by_key: OrderedDict[tuple[int, str], Database] = OrderedDict()
 
 
 _worker = _WorkerConnections()
 # Connections inherited across a fork: never used, and never closed (closing one here could
 # release locks or remove files the parent still relies on), only kept from the collector.
-_inherited: list[sqlite_utils.Database] = []
+_inherited: list[Database] = []
 
 
-def worker_connection(path: str) -> sqlite_utils.Database:
+def worker_connection(path: str) -> Database:
     """A connection reused by every request this process and thread serves.
 
     Opening a connection, setting its pragmas and warming its page cache costs more than a
@@ -77,13 +108,22 @@ def worker_connection(path: str) -> sqlite_utils.Database:
     key = (os.getpid(), path)
     cache = _worker.by_key
     db = cache.get(key)
-    if db is not None:
+    if db is not None and not (isinstance(db, PgDatabase) and not db.usable):
         cache.move_to_end(key)
         return db
-    db = connect(path)
-    db.execute(f"PRAGMA busy_timeout={REQUEST_BUSY_TIMEOUT_MS}")
-    if checkpointer.running_for(path):
-        db.execute("PRAGMA wal_autocheckpoint=0")
+    if db is not None:
+        # The server restarted or the network dropped: this request gets a new connection
+        # (or, if the server is still away, the 503 the connection error turns into).
+        del cache[key]
+        with contextlib.suppress(Exception):
+            db.close()
+    if backend_of(path) == "postgresql":
+        db = connect(path, lock_timeout_ms=REQUEST_BUSY_TIMEOUT_MS)
+    else:
+        db = connect(path)
+        db.execute(f"PRAGMA busy_timeout={REQUEST_BUSY_TIMEOUT_MS}")
+        if checkpointer.running_for(sqlite_path(path)):
+            db.execute("PRAGMA wal_autocheckpoint=0")
     cache[key] = db
     while len(cache) > MAX_CACHED_PER_THREAD:
         (pid, _path), oldest = cache.popitem(last=False)
@@ -94,9 +134,11 @@ def worker_connection(path: str) -> sqlite_utils.Database:
     return db
 
 
-def release(db: sqlite_utils.Database) -> None:
+def release(db: Database) -> None:
     """Return a worker connection after a request: no transaction may outlive it."""
-    if db.conn.in_transaction:
+    if isinstance(db, PgDatabase):
+        db.rollback_if_open()
+    elif db.conn.in_transaction:
         db.conn.rollback()
 
 
@@ -116,7 +158,7 @@ def close_worker_connections() -> None:
 _paths: weakref.WeakKeyDictionary[sqlite_utils.Database, str] = weakref.WeakKeyDictionary()
 
 
-def _database_path(db: sqlite_utils.Database) -> str:
+def database_path(db: sqlite_utils.Database) -> str:
     """The main database's file, or "" for an in-memory one."""
     path = _paths.get(db)
     if path is None:
@@ -127,15 +169,30 @@ def _database_path(db: sqlite_utils.Database) -> str:
 
 
 @contextlib.contextmanager
-def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception, queued in the kernel.
+def write_transaction(db: Database) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception, one writer at a time.
 
-    When two workers want to write at once, SQLite's busy handler makes the loser sleep and
-    retry (1, 2, 5, 10 ms ...), which turns a 0.3 ms transaction into a 10 ms tail. Queueing
-    writers on an flock first wakes the next one the moment the lock is released. The lock only
-    orders writers that use it; SQLite's own locking still guards everyone else.
+    On PostgreSQL, BEGIN takes the database-wide writer lock (an advisory transaction lock,
+    cloud.storage.postgres): the same order SQLite's single writer gives, across every app
+    server. A lock not granted within the connection's lock_timeout fails with
+    LockNotAvailable, which requests answer as 503 "busy, retry".
+
+    On SQLite, writers are queued in the kernel first: when two workers want to write at
+    once, SQLite's busy handler makes the loser sleep and retry (1, 2, 5, 10 ms ...), which
+    turns a 0.3 ms transaction into a 10 ms tail. Queueing writers on an flock first wakes the
+    next one the moment the lock is released. The lock only orders writers that use it;
+    SQLite's own locking still guards everyone else.
     """
-    path = _database_path(db)
+    if isinstance(db, PgDatabase):
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            db.rollback_if_open()
+            raise
+        db.execute("COMMIT")
+        return
+    path = database_path(db)
     timeout_ms = int(db.execute("PRAGMA busy_timeout").fetchone()[0])
     # An in-memory database belongs to one connection: there is no other writer to queue with.
     with (writer_queue.turn(path, timeout_ms / 1000) if path

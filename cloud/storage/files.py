@@ -75,8 +75,15 @@ def check_database(path: str | Path, *, must_exist: bool = True) -> None:
     """Raise DatabaseFileError unless `path` is (or, with must_exist False, may become) a Teddy
     database this code can open. Reads only; creates nothing."""
     from cloud.storage.migrations import LATEST_VERSION
+    from cloud.storage.url import backend_of, sqlite_path
 
-    target = Path(path)
+    try:
+        if backend_of(str(path)) == "postgresql":
+            _check_postgres(str(path), must_exist=must_exist)
+            return
+        target = Path(sqlite_path(str(path)))
+    except ValueError as exc:
+        raise DatabaseFileError(str(exc)) from exc
     if not target.exists():
         if must_exist:
             raise DatabaseFileError(f"no database at {target}")
@@ -116,4 +123,35 @@ def check_database(path: str | Path, *, must_exist: bool = True) -> None:
     if version > LATEST_VERSION:
         raise DatabaseFileError(
             f"{target} has schema version {version}, newer than this Teddy knows "
+            f"({LATEST_VERSION}); upgrade Teddy before using it")
+
+
+def _check_postgres(url: str, *, must_exist: bool) -> None:
+    """The PostgreSQL equivalent: the server answers, and the database is empty (a new one)
+    or Teddy's, of a schema this code knows. Reads only."""
+    import psycopg
+
+    from cloud.storage.migrations import LATEST_VERSION
+    from cloud.storage.postgres import CONNECT_TIMEOUT_S
+    from cloud.storage.url import redacted
+
+    shown = redacted(url)
+    try:
+        with psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=True) as conn:
+            tables = {r[0] for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")}
+            version = 0
+            if "schema_migrations" in tables:
+                version = int(conn.execute(
+                    "SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0])
+    except psycopg.Error as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DatabaseFileError(f"cannot use PostgreSQL database {shown}: {reason}") from exc
+    if not tables and must_exist:
+        raise DatabaseFileError(f"{shown} holds no Teddy database (no tables)")
+    if tables and "schema_migrations" not in tables:
+        raise DatabaseFileError(f"{shown} is a PostgreSQL database, but not Teddy's")
+    if version > LATEST_VERSION:
+        raise DatabaseFileError(
+            f"{shown} has schema version {version}, newer than this Teddy knows "
             f"({LATEST_VERSION}); upgrade Teddy before using it")
