@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 from cloud_helpers import make_family
-from retention_helpers import chatty_family
+from flask import Flask
+from retention_helpers import chatty_family, send
 
 from cloud.config import CloudConfig
 from cloud.keys import envelope
@@ -219,3 +220,60 @@ def test_every_key_is_tried_on_every_sealed_value_left(tmp_path: Path) -> None:
                        [999_999, key, time.time()])
     found = prove_key_erasure(db, store, family.child_id)
     assert found.sealed_values_readable == 1 and "still open" in (found.problem or "")
+
+
+# -- the same on both backends ---------------------------------------------------------------------
+
+BOTH = pytest.mark.backends("sqlite", "postgresql")
+
+
+@BOTH
+def test_values_are_sealed_at_rest_and_erasure_destroys_the_key(
+        app: Flask, db: sqlite_utils.Database, cloud_db_path: str) -> None:
+    family = make_family(db, purposes=("core", "personalisation", "history"),
+                         first_name="Zelphinia")
+    other = make_family(db, first_name="Bartholomew")
+    send(app, family, "share_favorite", {"kind": "animal", "value": "quokkadragon"})
+    send(app, family, "tell_story", {"topic": "dragons"})
+    store = store_for(db)
+    assert store.postgres == (cloud_db_path.startswith("postgresql"))
+    if store.postgres:
+        assert store.location.split("?")[0].endswith("_keys")
+        assert "child_keys" not in db.table_names()
+    stored = [r[0] for r in db.execute("SELECT first_name FROM children ORDER BY id")]
+    stored += [r[0] for r in db.execute("SELECT value FROM profile_facts")]
+    stored += [r[0] for r in db.execute("SELECT slots_json FROM intent_events")]
+    assert len(stored) == 6 and all(v.startswith("tk1:") for v in stored)
+    assert not any(word in " ".join(stored) for word in ("Zelphinia", "quokka", "dragons"))
+
+    receipt = erase_child(db, child_id=family.child_id, parent_id=family.parent_id,
+                          now=time.time(), db_path=cloud_db_path)
+    assert receipt.proof.clean, receipt.proof
+    assert receipt.proof.key_destroyed is True and receipt.proof.sealed_values_readable == 0
+    assert store.is_destroyed(family.child_id) and store.has_key(other.child_id)
+    with pytest.raises(KeyDestroyed):
+        store.key_or_create(family.child_id, time.time())
+    assert open_value(db, other.child_id, "children", "first_name", stored[1]) == "Bartholomew"
+
+
+@BOTH
+def test_a_kept_key_fails_the_proof_on_either_backend(
+        app: Flask, db: sqlite_utils.Database, cloud_db_path: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    family = make_family(db, purposes=("core", "personalisation"), first_name="Zelphinia")
+    monkeypatch.setattr(KeyStore, "destroy", lambda self, child_id, now: True)
+    receipt = erase_child(db, child_id=family.child_id, parent_id=family.parent_id,
+                          now=time.time(), db_path=cloud_db_path)
+    assert receipt.proof.key_destroyed is False and not receipt.proof.clean
+
+
+@BOTH
+def test_step_9_seals_old_plaintext_on_either_backend(
+        app: Flask, db: sqlite_utils.Database, cloud_db_path: str) -> None:
+    family = make_family(db, purposes=("core", "personalisation"))
+    db.execute("UPDATE children SET first_name = 'Oldname' WHERE id = ?", [family.child_id])
+    db.execute("DELETE FROM schema_migrations WHERE version = 9")
+    open_db(cloud_db_path).close()
+    name, = db.execute("SELECT first_name FROM children").fetchone()
+    assert name.startswith("tk1:")
+    assert open_value(db, family.child_id, "children", "first_name", name) == "Oldname"
