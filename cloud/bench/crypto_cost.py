@@ -56,8 +56,9 @@ def measure(db_path: str, key_store: str | None, toys: int, per_block: int,
     from cloud.app import create_app
     from cloud.storage.db import close_worker_connections
 
+    # A fixed session key: no parent signs in here, and PostgreSQL has no file beside it.
     app = create_app(db_path=db_path, key_store=key_store, purge_interval_s=0,
-                     erasure_runner=False)
+                     erasure_runner=False, secret_key="bench-crypto-no-sessions")
     bench_toys = create_toys(db_path, toys)
     per_toy = max(1, per_block // toys)
     totals, cryptos, values = [], [], []
