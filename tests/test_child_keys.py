@@ -12,7 +12,7 @@ import pytest
 import sqlite_utils
 from cloud_helpers import make_family
 from flask import Flask
-from retention_helpers import chatty_family, send
+from retention_helpers import chatty_family, cloud_cli, send
 
 from cloud.config import CloudConfig
 from cloud.keys import envelope
@@ -277,3 +277,30 @@ def test_step_9_seals_old_plaintext_on_either_backend(
     name, = db.execute("SELECT first_name FROM children").fetchone()
     assert name.startswith("tk1:")
     assert open_value(db, family.child_id, "children", "first_name", name) == "Oldname"
+
+
+def test_the_purge_destroys_keys_in_the_configured_store(tmp_path: Path) -> None:
+    vault = tmp_path / "vault.keys"
+    app, db, family = chatty_family(tmp_path, key_store=str(vault))
+    clock = tmp_path / "clock-offset"
+    clock.write_text(str(400 * 86400))
+    db_path = app.config["TEDDY"].db_path
+    assert cloud_cli(["purge", "--db", db_path, "--clock-file", str(clock),
+                      "--key-store", str(vault)]) == 0
+    assert db.execute("SELECT count(*) FROM children").fetchone()[0] == 0
+    assert KeyStore(str(vault)).is_destroyed(family.child_id)
+    assert not Path(f"{db_path}.child-keys").exists()
+
+
+def test_a_purge_pointed_at_the_wrong_key_store_erases_nothing(tmp_path: Path) -> None:
+    """Without the server's --key-store the purge would look in a store that never held the
+    child's key: it must not delete the rows and call the child erased while the key lives."""
+    vault = tmp_path / "vault.keys"
+    app, db, family = chatty_family(tmp_path, key_store=str(vault))
+    clock = tmp_path / "clock-offset"
+    clock.write_text(str(400 * 86400))
+    db_path = app.config["TEDDY"].db_path
+    assert cloud_cli(["purge", "--db", db_path, "--clock-file", str(clock),
+                      "--key-store", str(tmp_path / "wrong.keys")]) != 0
+    assert db.execute("SELECT count(*) FROM children").fetchone()[0] == 1
+    assert KeyStore(str(vault)).has_key(family.child_id)

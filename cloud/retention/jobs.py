@@ -30,6 +30,7 @@ from typing import Any
 import sqlite_utils
 
 from cloud import audit
+from cloud.keys.fields import require_right_store
 from cloud.keys.shredding import prove_key_erasure
 from cloud.keys.store import store_for
 from cloud.retention import backup as backups
@@ -293,6 +294,7 @@ def begin_erasure(db: sqlite_utils.Database, *, child_id: int, parent_id: int | 
             # Already recorded by a request that did not live to finish: finish that one.
             job_id = started[0]
         else:
+            require_right_store(db, child_id)
             # Read while the key still exists: the proof searches the files for these.
             if on_files:
                 _save_canaries(db_path, job_id, candidate_canaries(db, child_id))
@@ -321,6 +323,8 @@ def destroy_key_then_rows(db: sqlite_utils.Database, job_id: str, *, now: float,
         raise ErasureError(f"no erasure job {job_id}")
     if job.step != STEP_KEY:
         return job
+    # The job stays pending, rows untouched, until it runs against the server's key store.
+    require_right_store(db, job.child_id)
     store_for(db).destroy(job.child_id, now)
     plan = erase_plan(db)
     db.execute("BEGIN IMMEDIATE")
