@@ -6,7 +6,9 @@ real schema; nothing is faked. Reuse these from any test that needs a family.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterable
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import sqlite_utils
 from argon2 import PasswordHasher
 from flask import Flask
@@ -26,6 +29,8 @@ from cloud.storage.url import backend_of
 from teddy.contracts import signing
 
 DEFAULT_PASSWORD = "correct horse battery staple"
+# A refused write (constraint, append-only trigger), as either backend reports it.
+INTEGRITY_ERRORS = (sqlite3.IntegrityError, psycopg.IntegrityError)
 # Cheap parameters keep tests fast; verification reads them from the hash, so it still works.
 _hasher = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
 
@@ -49,8 +54,10 @@ def make_app(tmp_path: Path, **overrides: Any) -> Flask:
     URL from the `cloud_db_path` / `postgres_url` fixtures)."""
     overrides.setdefault("db_path", str(tmp_path / "cloud.db"))
     if backend_of(overrides["db_path"]) == "postgresql":
-        # The session key file lives beside an SQLite file; a URL has no "beside".
-        overrides.setdefault("secret_key", "test-session-key-" + uuid.uuid4().hex)
+        # The session key file lives beside an SQLite file; a URL has no "beside". One key per
+        # database, as the file gives, so apps on the same database (workers, restarts) agree.
+        overrides.setdefault("secret_key", "test-session-key-" + hashlib.sha256(
+            overrides["db_path"].encode()).hexdigest())
     app = create_app(**overrides)
     app.config["TESTING"] = True
     return app
@@ -158,3 +165,8 @@ def fail_inserts(db: sqlite_utils.Database, table: str, message: str) -> None:
 
 def backend_of_db(db: Any) -> str:
     return "postgresql" if is_postgres(db) else "sqlite"
+
+
+def cloud_backend_of(app: Flask) -> str:
+    """"sqlite" or "postgresql": the backend the app's database is on."""
+    return backend_of(app.config["TEDDY"].db_path)

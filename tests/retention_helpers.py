@@ -51,8 +51,8 @@ def chatty_family(tmp_path: Path, name: str = "zelphinia", favourite: str = "quo
     return app, db, family
 
 
-def count(db: sqlite_utils.Database, table: str, where: str = "1", args: list[object] | None = None
-          ) -> int:
+def count(db: sqlite_utils.Database, table: str, where: str = "1 = 1",
+          args: list[object] | None = None) -> int:
     return int(db.execute(f"SELECT count(*) FROM \"{table}\" WHERE {where}",
                           args or []).fetchone()[0])
 

@@ -7,21 +7,19 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import sqlite_utils
-from cloud_helpers import make_family
+from cloud_helpers import INTEGRITY_ERRORS, make_family
 
 from cloud import audit, consent
 from cloud.storage.db import connect, open_db
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> str:
-    path = str(tmp_path / "audit.db")
-    open_db(path).close()
-    return path
+def db_path(cloud_db_path: str) -> str:
+    open_db(cloud_db_path).close()
+    return cloud_db_path
 
 
 def _entries(db: sqlite_utils.Database, n: int) -> None:
@@ -45,6 +43,7 @@ def _attacker(db_path: str) -> sqlite3.Connection:
     return conn
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_real_activity_is_logged_without_child_content(db_path: str) -> None:
     db = open_db(db_path)
     family = make_family(db, purposes=("core", "personalisation"), first_name="zelda",
@@ -68,6 +67,7 @@ def test_real_activity_is_logged_without_child_content(db_path: str) -> None:
     "INSERT INTO audit_log (at, actor, action, subject, details_json, prev_hash, hash) "
     "SELECT 1, 'system', 'erase', 'child:1', '{}', hash, hash FROM audit_log WHERE seq = 4",
 ])
+@pytest.mark.backends("sqlite")  # a raw-file attacker: SQLite's
 def test_tampering_is_detected_by_the_verify_command(db_path: str, tamper: str) -> None:
     db = open_db(db_path)
     _entries(db, 4)
@@ -80,6 +80,7 @@ def test_tampering_is_detected_by_the_verify_command(db_path: str, tamper: str) 
     assert "TAMPERED" in result.stdout
 
 
+@pytest.mark.backends("sqlite")  # a raw-file attacker: SQLite's
 def test_cutting_the_tail_is_caught_by_comparing_the_head(db_path: str) -> None:
     db = open_db(db_path)
     _entries(db, 3)
@@ -92,15 +93,16 @@ def test_cutting_the_tail_is_caught_by_comparing_the_head(db_path: str) -> None:
     assert after.head != head
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_the_log_refuses_updates_deletes_and_forks(db_path: str) -> None:
     db = open_db(db_path)
     _entries(db, 2)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         db.execute("UPDATE audit_log SET actor = 'system' WHERE seq = 1")
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         db.execute("DELETE FROM audit_log WHERE seq = 2")
     genesis_link = db.execute("SELECT prev_hash FROM audit_log WHERE seq = 1").fetchone()[0]
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         db.execute("INSERT INTO audit_log (at, actor, action, subject, details_json, "
                    "prev_hash, hash) VALUES (1, 'system', 'x', 'child:1', '{}', ?, 'f')",
                    [genesis_link])
@@ -114,6 +116,7 @@ def test_the_log_refuses_updates_deletes_and_forks(db_path: str) -> None:
     {"tables": {"profile_facts": "owl and dragons"}},
     {"purposes": [["nested"]]},
 ])
+@pytest.mark.backends("sqlite", "postgresql")
 def test_child_content_cannot_enter_the_log(db_path: str, details: dict[str, object]) -> None:
     db = open_db(db_path)
     with pytest.raises(audit.AuditContentError):
@@ -124,6 +127,7 @@ def test_child_content_cannot_enter_the_log(db_path: str, details: dict[str, obj
     assert db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] == 0
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_concurrent_writers_keep_one_unbroken_chain(db_path: str) -> None:
     errors: list[BaseException] = []
 
@@ -143,16 +147,17 @@ def test_concurrent_writers_keep_one_unbroken_chain(db_path: str) -> None:
     assert (result.ok, result.entries) == (True, 120)
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_entries_past_the_logs_retention_are_trimmed_and_the_chain_still_verifies(
-        tmp_path: Path) -> None:
+        db_path: str) -> None:
     from cloud.retention.purge import purge_expired
 
-    db = open_db(str(tmp_path / "cloud.db"))
+    db = open_db(db_path)
     start = 1_800_000_000.0
     for n in range(5):
         audit.append(db, at=start + n, actor="system", action="test.event", subject=f"n:{n}")
     # Deleting by hand is still refused: nothing has been trimmed.
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(INTEGRITY_ERRORS, match="append-only"):
         db.execute("DELETE FROM audit_log WHERE seq = 1")
     four_years = 4 * 365 * 86400
     audit.append(db, at=start + four_years, actor="system", action="test.event",
@@ -163,5 +168,5 @@ def test_entries_past_the_logs_retention_are_trimmed_and_the_chain_still_verifie
     assert actions[0] == "test.event" and "audit.trim" in actions
     assert audit.verify(db).ok
     # Dropping a kept entry is still refused, and so is editing the trim record.
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(INTEGRITY_ERRORS, match="append-only"):
         db.execute("DELETE FROM audit_log WHERE action = 'audit.trim'")

@@ -105,8 +105,9 @@ def test_an_open_reader_blocks_the_checkpoint_and_is_reported_not_waited_on(
     assert scan_for_canaries(db_path, CANARIES) == []
 
 
-def test_erased_data_no_longer_shapes_a_reply(tmp_path: Path) -> None:
-    app, db, family = chatty_family(tmp_path, parent_typed_name=False)
+@pytest.mark.backends("sqlite", "postgresql")
+def test_erased_data_no_longer_shapes_a_reply(tmp_path: Path, cloud_db_path: str) -> None:
+    app, db, family = chatty_family(tmp_path, db_path=cloud_db_path, parent_typed_name=False)
     assert NAME in str(send(app, family, "tell_story", {"topic": "dragons"})["reply"])
     fact_ids = [r[0] for r in db.execute(
         "SELECT id FROM profile_facts WHERE child_id = ? AND key = 'child_name'",
@@ -124,8 +125,9 @@ def test_erased_data_no_longer_shapes_a_reply(tmp_path: Path) -> None:
     assert body_after.status_code == 401  # the toy's key went with the child
 
 
-def test_receipt_holds_no_personal_data(tmp_path: Path) -> None:
-    app, db, family = chatty_family(tmp_path)
+@pytest.mark.backends("sqlite", "postgresql")
+def test_receipt_holds_no_personal_data(tmp_path: Path, cloud_db_path: str) -> None:
+    app, db, family = chatty_family(tmp_path, db_path=cloud_db_path)
     receipt = erase_child(db, child_id=family.child_id, parent_id=family.parent_id,
                           now=time.time(), db_path=_db_path(app))
     text = json.dumps(receipt.to_dict())
@@ -144,8 +146,10 @@ def test_receipt_holds_no_personal_data(tmp_path: Path) -> None:
         assert secret not in all_audit
 
 
-def test_erasing_someone_elses_child_is_refused_and_changes_nothing(tmp_path: Path) -> None:
-    app, db, family = chatty_family(tmp_path)
+@pytest.mark.backends("sqlite", "postgresql")
+def test_erasing_someone_elses_child_is_refused_and_changes_nothing(
+        tmp_path: Path, cloud_db_path: str) -> None:
+    app, db, family = chatty_family(tmp_path, db_path=cloud_db_path)
     stranger = make_family(db)
     before = dump_tables(db)
     with pytest.raises(ErasureError):
@@ -168,8 +172,9 @@ def test_erasing_someone_elses_child_is_refused_and_changes_nothing(tmp_path: Pa
     assert dump_tables(db) == before
 
 
-def test_erase_item_removes_a_device_and_its_nonces(tmp_path: Path) -> None:
-    _app, db, family = chatty_family(tmp_path)
+@pytest.mark.backends("sqlite", "postgresql")
+def test_erase_item_removes_a_device_and_its_nonces(tmp_path: Path, cloud_db_path: str) -> None:
+    _app, db, family = chatty_family(tmp_path, db_path=cloud_db_path)
     assert count(db, "seen_nonces", "device_id = ?", [family.device_id]) == 3
     assert erase_item(db, child_id=family.child_id, parent_id=family.parent_id,
                       table="devices", row_id=family.device_id, now=time.time())

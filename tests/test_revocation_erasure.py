@@ -48,8 +48,9 @@ def _raw_bytes(db_path: Path) -> bytes:
                     if Path(f"{db_path}{s}").exists()).lower()
 
 
-def test_the_plan_comes_from_the_data_map(tmp_path: Path) -> None:
-    db = open_db(str(tmp_path / "cloud.db"))
+@pytest.mark.backends("sqlite", "postgresql")
+def test_the_plan_comes_from_the_data_map(tmp_path: Path, cloud_db_path: str) -> None:
+    db = open_db(cloud_db_path)
     personal = plan_for(db, "personalisation")
     assert "profile_facts" in personal.whole_tables
     assert personal.child_fields == ("first_name",)
@@ -89,17 +90,19 @@ def test_turning_personalisation_off_erases_name_and_favourites_from_the_bytes(
     assert "consent.revoke.erase" in actions
 
 
-def test_an_already_off_purpose_erases_nothing(tmp_path: Path) -> None:
-    db = open_db(str(tmp_path / "cloud.db"))
+@pytest.mark.backends("sqlite", "postgresql")
+def test_an_already_off_purpose_erases_nothing(tmp_path: Path, cloud_db_path: str) -> None:
+    db = open_db(cloud_db_path)
     family = make_family(db, purposes=("core",))
     result = revoke_and_erase(db, child_id=family.child_id, parent_id=family.parent_id,
                               purposes=["history"], now=time.time())
     assert not result and result.erased == {}
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_a_failure_leaves_consent_and_data_as_they_were(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    db = open_db(str(tmp_path / "cloud.db"))
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cloud_db_path: str) -> None:
+    db = open_db(cloud_db_path)
     now = time.time()
     family = make_family(db, purposes=("core", "personalisation"), now=now)
     _remember(db, family.child_id, now)
@@ -116,6 +119,7 @@ def test_a_failure_leaves_consent_and_data_as_they_were(
                       "AND revoked_at IS NULL").fetchone()[0] == 1
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_the_parent_is_told_what_was_erased(app: Flask, client: FlaskClient,
                                             db: sqlite_utils.Database) -> None:
     signup(client, "erased@example.org")

@@ -79,8 +79,13 @@ def is_postgres(db_path: str) -> bool:
     return backend_of(db_path) == "postgresql"
 
 
+_QUERY_PASSWORD = re.compile(r"(?i)([?&]password=)[^&#]*")
+
+
 def redacted(db_path: str) -> str:
-    """The value with any password in a URL replaced by ***, fit for logs and errors."""
+    """The value with any password in a URL (user:password@ or ?password=) replaced by ***,
+    fit for logs and errors."""
+    db_path = _QUERY_PASSWORD.sub(r"\1***", db_path)
     try:
         parts = urlsplit(db_path)
     except ValueError:
