@@ -11,6 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from cloud.clock import Clock
 from cloud.config import CloudConfig
 from cloud.fleet.session_key import shared_session_key
+from cloud.keys import store as keys
 from cloud.storage.db import open_db, release, worker_connection
 from teddy.content import content_catalogue
 from teddy.contracts.data_map import data_map
@@ -22,6 +23,8 @@ MAX_FORM_BYTES = 64 * 1024
 
 def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     config = config or CloudConfig.from_sources(**overrides)
+    # Before the first migration: schema step v9 seals old plaintext with keys kept there.
+    keys.configure(config.db_path, config.key_store)
     # Migrate once at start-up so requests never race a schema change.
     db = open_db(config.db_path)
     try:

@@ -16,6 +16,7 @@ import sqlite_utils
 
 from cloud.audit import subject_ref
 from cloud.clock import iso
+from cloud.keys.fields import open_row
 from cloud.retention.erasure import ERASABLE_ITEMS
 from cloud.retention.policy import CHILD_KEY, DAY_S, DEVICE_KEY, erase_plan
 from cloud.storage.db import is_postgres
@@ -104,7 +105,9 @@ def _rows(db: sqlite_utils.Database, table: str, where: str,
           params: list[Any]) -> list[dict[str, Any]]:
     cursor = db.execute(f"SELECT * FROM \"{table}\" WHERE {where}", params)
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    # Sealed columns are shown and exported opened, exactly as the parent gave them.
+    return [open_row(db, table, dict(zip(names, row, strict=True)))
+            for row in cursor.fetchall()]
 
 
 def _row_id(db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> str:

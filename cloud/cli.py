@@ -36,6 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     serve.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
     serve.add_argument("--config", help="YAML configuration file (TEDDY_* variables override it)")
     serve.add_argument("--clock-file", help="file holding a clock offset in seconds (testing)")
+    serve.add_argument("--key-store",
+                       help="where per-child keys live, never backed up with the data (default: "
+                            "<db>.child-keys for SQLite, <database>_keys for PostgreSQL)")
     serve.add_argument("--tls", action="store_true",
                        help="serve HTTPS with certificates from a local CA; copy its ca.pem to "
                             "each toy and pair with --ca")
@@ -58,7 +61,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 @guarded("serve", must_exist=False)
 def _serve(args: argparse.Namespace) -> int:
     try:
-        config = CloudConfig.from_sources(args.config, db_path=args.db, clock_file=args.clock_file)
+        config = CloudConfig.from_sources(args.config, db_path=args.db, clock_file=args.clock_file,
+                                          key_store=args.key_store)
     except (OSError, ValueError) as exc:
         print(f"teddy cloud serve: {exc}", file=sys.stderr)
         return 2

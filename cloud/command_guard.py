@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import psycopg
 
+from cloud.keys.location import KeyStoreConfigError
 from cloud.storage.files import PRIVATE_UMASK, DatabaseFileError, check_database
 from cloud.storage.migrations import SchemaTooNew
 from cloud.storage.url import redacted
@@ -62,6 +63,8 @@ def guarded(command: str, *, must_exist: bool = True) -> Callable[[Handler], Han
             except psycopg.Error as exc:
                 message = f"{redacted(args.db)}: database error: {exc}"
             except SqliteOnly as exc:
+                message = str(exc)
+            except KeyStoreConfigError as exc:
                 message = str(exc)
             finally:
                 os.umask(previous)

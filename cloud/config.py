@@ -62,6 +62,9 @@ class CloudConfig(BaseSettings):
     purge_interval_s: float = Field(3600.0, ge=0)
     inactive_profile_days: int = Field(180, ge=1)
     backup_dir: str | None = None
+    # Where the per-child keys live (cloud.keys.location): never the data database. Default:
+    # `<db>.child-keys` beside an SQLite file, `<database>_keys` on the same PostgreSQL server.
+    key_store: str | None = None
     session_cookie_secure: bool = False
     # Reverse proxies in front of the app servers (nginx in docs/examples): how many
     # X-Forwarded-For / X-Forwarded-Proto hops to believe. 0 ignores them, so a client cannot
@@ -162,6 +165,10 @@ class CloudConfig(BaseSettings):
             _yaml_values.reset(token)
         # An empty secret_key is filled in by create_app from the database, where every app
         # server sharing it finds the same key (cloud.fleet.session_key).
+        from cloud.keys.location import key_store_location
+
+        # A key store that would defeat erasure is refused here, before anything is served.
+        key_store_location(config.db_path, config.key_store)
         return config
 
 

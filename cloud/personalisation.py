@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from cloud.keys.fields import open_value, seal_value
 from teddy.content import Profile
 from teddy.contracts.data_map import data_map
 
@@ -31,12 +32,14 @@ AND NOT EXISTS (
 
 def load_profile(db: sqlite_utils.Database, child_id: int, now: float) -> Profile:
     """What may shape a reply; call only while personalisation consent is active."""
-    facts = dict(db.execute(_USABLE_FACTS, [child_id, now]).fetchall())
+    facts = {key: open_value(db, child_id, "profile_facts", "value", value)
+             for key, value in db.execute(_USABLE_FACTS, [child_id, now]).fetchall()}
     if "child_name" not in facts:
         # A first name the parent typed in is theirs to show or withdraw on the dashboard.
         row = db.execute("SELECT first_name FROM children WHERE id = ?", [child_id]).fetchone()
         if row and row[0]:
-            facts["child_name"] = str(row[0]).lower()
+            name = open_value(db, child_id, "children", "first_name", row[0])
+            facts["child_name"] = str(name).lower()
     favorites = {k.removeprefix("favorite_"): v for k, v in facts.items()
                  if k.startswith("favorite_")}
     topics = tuple(v for k, v in facts.items() if k == STORY_TOPIC_KEY)
@@ -69,5 +72,6 @@ def remember(db: sqlite_utils.Database, child_id: int, facts: list[tuple[str, st
             "expires_at) VALUES (?, ?, ?, ?, 'personalisation', ?, ?) "
             "ON CONFLICT (child_id, key) DO UPDATE SET value = excluded.value, "
             "collected_at = excluded.collected_at, expires_at = excluded.expires_at",
-            [child_id, category, key, value, now, expires],
+            [child_id, category, key,
+             seal_value(db, child_id, "profile_facts", "value", value, now), now, expires],
         )

@@ -21,7 +21,7 @@ CHECK_NEEDS: dict[str, frozenset[str]] = {
     **dict.fromkeys(("db_rows", "child_gone_from_db", "canary_absent_from_files",
                      "schema_matches_data_map", "consent_records_complete", "audit_intact",
                      "logs_clean", "erasure_proved", "retry_honest", "consent_refused",
-                     "export_complete",
+                     "export_complete", "child_key_destroyed", "sealed_at_rest",
                      "other_family_denied", "add_child_refused"),
                     frozenset({CLOUD_INTERNALS})),
     "unit_test": frozenset({CLOUD_INTERNALS, TOY_INTERNALS}),

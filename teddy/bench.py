@@ -7,6 +7,7 @@ import argparse
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     import cloud.bench
+    import cloud.bench.crypto_cost
     import cloud.bench.fleet
     import cloud.bench.slow_clients
     import cloud.retention.bench
@@ -16,6 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sub = bench.add_subparsers(dest="bench_command", required=True)
     cloud.bench.register_bench(sub)
     cloud.bench.fleet.register_bench(sub)
+    cloud.bench.crypto_cost.register_bench(sub)
     cloud.bench.slow_clients.register_bench(sub)
     cloud.retention.bench.register_bench(sub)
     device.bench.register_bench(sub)

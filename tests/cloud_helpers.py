@@ -23,6 +23,7 @@ from flask import Flask
 
 from cloud import consent, pairing
 from cloud.app import create_app
+from cloud.keys.fields import seal_value
 from cloud.storage.db import is_postgres, open_db
 from cloud.storage.url import backend_of
 from teddy.contracts import signing
@@ -80,9 +81,15 @@ def add_child(db: sqlite_utils.Database, parent_id: int, now: float, *,
     cursor = db.execute(
         "INSERT INTO children (parent_id, first_name, age_band, country, created_at, "
         "last_active_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        [parent_id, first_name, age_band, country, now, now],
+        [parent_id, None, age_band, country, now, now],
     )
-    return int(cursor.fetchone()[0])
+    child_id = int(cursor.fetchone()[0])
+    if first_name is not None:
+        # As the parent pages do: the name is sealed with the child's own key (cloud.keys).
+        db.execute("UPDATE children SET first_name = ? WHERE id = ?",
+                   [seal_value(db, child_id, "children", "first_name", first_name, now),
+                    child_id])
+    return child_id
 
 
 def grant(db: sqlite_utils.Database, parent_id: int, child_id: int, purposes: Iterable[str],

@@ -11,6 +11,7 @@ from cloud_helpers import make_family
 from retention_helpers import DAY_S, chatty_family, cloud_cli, count, later
 
 from cloud.clock import Clock
+from cloud.keys.fields import open_value
 from cloud.retention.backup import backup_dir_for, create_backup, list_backups
 from cloud.retention.erasure import erase_child
 from cloud.retention.policy import backup_retention_days
@@ -47,18 +48,21 @@ def test_erasure_rewrites_backups_without_the_child_and_keeps_the_others(tmp_pat
     db_path = app.config["TEDDY"].db_path
     backup_dir = tmp_path / "backups"
     taken = create_backup(db_path, backup_dir, time.time())
-    assert scan_for_canaries(db_path, ["quokkadragon"], backup_dir)
+    # The backup holds the child's toy key in plaintext, its name and favourite only sealed.
+    assert scan_for_canaries(db_path, [family.secret], backup_dir)
+    assert scan_for_canaries(db_path, ["quokkadragon"], backup_dir) == []
 
     receipt = erase_child(db, child_id=family.child_id, parent_id=family.parent_id,
                           now=time.time(), db_path=db_path, backup_dir=backup_dir)
     assert receipt.backups_rewritten == 1 and receipt.proof.clean
-    assert scan_for_canaries(db_path, ["Zelphinia", "zelphinia", "quokkadragon"],
-                             backup_dir) == []
+    assert scan_for_canaries(db_path, ["Zelphinia", "zelphinia", "quokkadragon",
+                                       family.secret], backup_dir) == []
     with sqlite3.connect(taken) as conn:
         assert conn.execute("SELECT count(*) FROM children WHERE id = ?",
                             [family.child_id]).fetchone()[0] == 0
-        assert conn.execute("SELECT first_name FROM children WHERE id = ?",
-                            [other.child_id]).fetchone()[0] == "Bartholomew"
+        kept = conn.execute("SELECT first_name FROM children WHERE id = ?",
+                            [other.child_id]).fetchone()[0]
+        assert open_value(db, other.child_id, "children", "first_name", kept) == "Bartholomew"
     assert not list(backup_dir.glob("*-journal"))
 
 

@@ -22,6 +22,7 @@ from flask.testing import FlaskClient
 
 from cloud import consent, pairing
 from cloud.device_api.auth import NONCE_KEEP_S, AuthenticatedDevice, AuthError, NonceBook
+from cloud.keys.fields import open_value
 from teddy.contracts.intent_message import MAX_BODY_BYTES
 
 INTENT = "/api/v1/intent"
@@ -142,7 +143,10 @@ def test_history_consent_keeps_the_request_with_an_expiry(client: FlaskClient,
                       ).fetchall()
     assert len(rows) == 1
     intent, slots_json, received, expires = rows[0]
-    assert (intent, json.loads(slots_json)) == ("sing_song", {"song": "twinkle"})
+    # Stored sealed with the child's key; opened, exactly what the toy sent.
+    assert slots_json.startswith("tk1:") and "twinkle" not in slots_json
+    opened = open_value(db, family.child_id, "intent_events", "slots_json", slots_json)
+    assert (intent, json.loads(opened or "")) == ("sing_song", {"song": "twinkle"})
     assert expires - received == pytest.approx(30 * 86400)
 
 

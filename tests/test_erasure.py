@@ -29,8 +29,10 @@ def _db_path(app: object) -> str:
 def test_erasure_leaves_no_canary_in_any_file(tmp_path: Path) -> None:
     app, db, family = chatty_family(tmp_path)
     db_path = _db_path(app)
-    # The scan is real: before erasure it finds the child's values in the raw bytes.
-    assert {f.canary for f in scan_for_canaries(db_path, CANARIES)} == set(CANARIES)
+    # The scan is real: before erasure it finds the toy's key in the raw bytes. The child's
+    # values were never there: they are sealed with the child's own key (cloud.keys).
+    assert scan_for_canaries(db_path, [family.secret])
+    assert scan_for_canaries(db_path, CANARIES) == []
 
     receipt = erase_child(db, child_id=family.child_id, parent_id=family.parent_id,
                           now=time.time(), db_path=db_path)
@@ -46,30 +48,29 @@ def test_erasure_leaves_no_canary_in_any_file(tmp_path: Path) -> None:
 
 
 def test_without_the_truncate_checkpoint_the_wal_still_holds_the_canary(tmp_path: Path) -> None:
-    """secure_delete zeroes the page it rewrites, but the WAL keeps older frames of it."""
+    """secure_delete zeroes the page it rewrites, but the WAL keeps older frames of it. (The
+    toy's key is the canary: the child's own values are sealed and never there in plaintext.)"""
     app, db, family = chatty_family(tmp_path)
     db_path = _db_path(app)
     db.execute("BEGIN IMMEDIATE")
     delete_child_rows(db, family.child_id, erase_plan(db))
     db.execute("COMMIT")
     assert count(db, "children", "id = ?", [family.child_id]) == 0
-    in_wal = [f for f in scan_for_canaries(db_path, CANARIES) if f.file.endswith("-wal")]
+    in_wal = [f for f in scan_for_canaries(db_path, [family.secret]) if f.file.endswith("-wal")]
     assert in_wal, "deleted rows should still sit in the -wal until a TRUNCATE checkpoint"
     assert checkpoint_truncate(db).complete
-    assert scan_for_canaries(db_path, CANARIES) == []
+    assert scan_for_canaries(db_path, [family.secret]) == []
 
 
 def test_verify_erasure_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     app, db, family = chatty_family(tmp_path)
     db_path = _db_path(app)
-    assert cloud_cli(["verify-erasure", "--db", db_path, "--canary", NAME,
-                      "--canary", FAVOURITE]) == 1
+    assert cloud_cli(["verify-erasure", "--db", db_path, "--canary", family.secret]) == 1
     out = capsys.readouterr().out
     assert f"{db_path}-wal at offset" in out and "FOUND" in out
     erase_child(db, child_id=family.child_id, parent_id=family.parent_id, now=time.time(),
                 db_path=db_path)
-    assert cloud_cli(["verify-erasure", "--db", db_path, "--canary", NAME,
-                      "--canary", FAVOURITE]) == 0
+    assert cloud_cli(["verify-erasure", "--db", db_path, "--canary", family.secret]) == 0
     assert "none found" in capsys.readouterr().out
     assert cloud_cli(["verify-erasure", "--db", str(tmp_path / "nope.db"),
                       "--canary", NAME]) == 2

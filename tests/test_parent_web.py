@@ -39,6 +39,7 @@ from parent_web_helpers import (
 from cloud.child_data import inventory, unreachable_tables
 from cloud.clock import Clock
 from cloud.consent import active_purposes
+from cloud.keys.fields import seal_value
 from cloud.parent_web.granting import grant_verified
 from cloud.parent_web.notice_facts import days_words, disagreements, stated_days
 from cloud.parent_web.security import MAX_UPLOAD_BYTES
@@ -431,7 +432,9 @@ def test_a_parent_can_never_reach_another_familys_child(app: Flask,
     submit(alice, f"/parent/children/{alice_child}/pair")
     db.execute("INSERT INTO profile_facts (child_id, category, key, value, purpose, "
                "collected_at, expires_at) VALUES (?, 'child.preference', 'favorite_animal', "
-               "'okapi', 'personalisation', ?, ?)", [alice_child, time.time(), time.time() + 99])
+               "?, 'personalisation', ?, ?)",
+               [alice_child, seal_value(db, alice_child, "profile_facts", "value", "okapi"),
+                time.time(), time.time() + 99])
     fact_id = db.execute("SELECT id FROM profile_facts").fetchone()[0]
     mallory_child = family_with_child(mallory, "mallory@example.org")
     before = dump_tables(db)
@@ -772,10 +775,14 @@ def _child_with_data(app: Flask, client: FlaskClient, db: sqlite_utils.Database)
     now = time.time()
     db.execute("INSERT INTO profile_facts (child_id, category, key, value, purpose, "
                "collected_at, expires_at) VALUES (?, 'child.preference', 'favorite_animal', "
-               "'capybara', 'personalisation', ?, ?)", [child_id, now, now + 90 * 86400])
+               "?, 'personalisation', ?, ?)",
+               [child_id, seal_value(db, child_id, "profile_facts", "value", "capybara"), now,
+                now + 90 * 86400])
     db.execute("INSERT INTO intent_events (child_id, device_id, intent, slots_json, "
                "received_at, expires_at) VALUES (?, 'toy-0123456789abcdef', 'tell_story', "
-               "'{\"topic\": \"volcanoes\"}', ?, ?)", [child_id, now, now + 30 * 86400])
+               "?, ?, ?)", [child_id, seal_value(db, child_id, "intent_events", "slots_json",
+                                                '{"topic": "volcanoes"}'),
+                            now, now + 30 * 86400])
     return child_id
 
 
@@ -808,7 +815,9 @@ def test_dashboard_says_what_teddy_knows_in_plain_words(
     now = time.time()
     db.execute("INSERT INTO profile_facts (child_id, category, key, value, purpose, "
                "collected_at, expires_at) VALUES (?, 'child.preference', 'story_topic', "
-               "'comets', 'personalisation', ?, ?)", [child_id, now, now + 86400])
+               "?, 'personalisation', ?, ?)",
+               [child_id, seal_value(db, child_id, "profile_facts", "value", "comets"), now,
+                now + 86400])
     page = text(client.get(f"/parent/children/{child_id}/data"))
     known = page[page.index('id="what-teddy-knows"'):page.index('id="timeline-h"')]
     topic = re.search(r'data-category="([\w.]+)">\s*<p class="fact"><span class="label">'

@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from parent_web_helpers import add_child, consent_by_card, signup, submit
 
+from cloud.keys.fields import open_value, seal_value
 from cloud.personalisation import load_profile
 from cloud.retention.revocation import plan_for, revoke_and_erase
 from cloud.storage.db import open_db
@@ -20,16 +21,26 @@ CANARIES = (b"zebracanary", b"Quillonia")
 
 
 def _remember(db: sqlite_utils.Database, child_id: int, now: float) -> None:
-    db.execute("UPDATE children SET first_name = 'Quillonia' WHERE id = ?", [child_id])
+    """Stored as the cloud stores them: sealed with the child's key."""
+    db.execute("UPDATE children SET first_name = ? WHERE id = ?",
+               [seal_value(db, child_id, "children", "first_name", "Quillonia"), child_id])
     for key, value in (("child_name", "quillonia"), ("favorite_animal", "zebracanary")):
         db.execute("INSERT INTO profile_facts (child_id, category, key, value, purpose, "
                    "collected_at, expires_at) VALUES (?, 'child.preference', ?, ?, "
-                   "'personalisation', ?, ?)", [child_id, key, value, now, now + 90 * 86400])
+                   "'personalisation', ?, ?)",
+                   [child_id, key, seal_value(db, child_id, "profile_facts", "value", value),
+                    now, now + 90 * 86400])
     for intent, slots in (("tell_story", '{"topic": "volcanoes"}'),
                           ("share_favorite", '{"kind": "animal", "value": "zebracanary"}')):
         db.execute("INSERT INTO intent_events (child_id, device_id, intent, slots_json, "
                    "received_at, expires_at) VALUES (?, 'toy-0123456789abcdef', ?, ?, ?, ?)",
-                   [child_id, intent, slots, now, now + 30 * 86400])
+                   [child_id, intent,
+                    seal_value(db, child_id, "intent_events", "slots_json", slots),
+                    now, now + 30 * 86400])
+
+
+def _sealed_facts(db: sqlite_utils.Database) -> list[bytes]:
+    return [r[0].encode() for r in db.execute("SELECT value FROM profile_facts")]
 
 
 def _raw_bytes(db_path: Path) -> bytes:
@@ -54,7 +65,10 @@ def test_turning_personalisation_off_erases_name_and_favourites_from_the_bytes(
     now = time.time()
     family = make_family(db, purposes=("core", "personalisation", "history"), now=now)
     _remember(db, family.child_id, now)
-    assert all(c.lower() in _raw_bytes(db_path) for c in CANARIES)
+    # Sealed: never in the bytes, even before the revocation; their ciphertext is.
+    assert not any(c.lower() in _raw_bytes(db_path) for c in CANARIES)
+    sealed = _sealed_facts(db)
+    assert sealed and all(s.lower() in _raw_bytes(db_path) for s in sealed)
 
     result = revoke_and_erase(db, child_id=family.child_id, parent_id=family.parent_id,
                               purposes=["personalisation"], now=now + 1)
@@ -65,9 +79,10 @@ def test_turning_personalisation_off_erases_name_and_favourites_from_the_bytes(
     assert result.checkpoint_complete
     assert "2 things Teddy remembered" in result.summary()
     assert "zebracanary" not in result.summary().lower()
-    assert not any(c.lower() in _raw_bytes(db_path) for c in CANARIES)
+    assert not any(c.lower() in _raw_bytes(db_path) for c in CANARIES + tuple(sealed))
     # History was not what was turned off: its entries stay, without personalisation's slots.
-    assert sorted(r[0] for r in db.execute("SELECT slots_json FROM intent_events")) == [
+    assert sorted(open_value(db, family.child_id, "intent_events", "slots_json", r[0])
+                  for r in db.execute("SELECT slots_json FROM intent_events")) == [
         '{"topic": "volcanoes"}', "{}"]
     # Nothing revoked shapes a reply, even if personalisation is given again later.
     assert load_profile(db, family.child_id, now + 2).name is None
@@ -127,11 +142,12 @@ def test_backups_are_rewritten_without_what_the_purpose_kept(tmp_path: Path) -> 
     family = make_family(db, purposes=("core", "personalisation"), now=now)
     _remember(db, family.child_id, now)
     backup = create_backup(db_path, backup_dir_for(db_path), now)
-    assert b"zebracanary" in backup.read_bytes()
+    sealed = _sealed_facts(db)
+    assert all(s in backup.read_bytes() for s in sealed)
     result = revoke_and_erase(db, child_id=family.child_id, parent_id=family.parent_id,
                               purposes=["personalisation"], now=now + 1)
     assert result.backups_rewritten == 1
-    assert b"zebracanary" not in backup.read_bytes().lower()
+    assert not any(s in backup.read_bytes() for s in sealed)
 
 
 def test_turning_history_off_erases_every_history_entry(tmp_path: Path) -> None:

@@ -89,7 +89,8 @@ def test_every_negative_control_is_detected(catalogue: dict[str, Any]) -> None:
     variants = {s["name"] for s in catalogue["json"]["scenarios"] if s["negative_control"]}
     assert variants == {"leaky-toy-audio", "leaky-toy-name", "cloud-flag-delete",
                         "cloud-keeps-data", "cloud-revoke-keeps-data", "cloud-logs-requests",
-                        "cloud-trusts-toy-consent", "cloud-keeps-credentials", "toy-pitch-leak"}
+                        "cloud-trusts-toy-consent", "cloud-keeps-credentials", "toy-pitch-leak",
+                        "cloud-keeps-key", "cloud-plaintext-beside-sealed"}
     assert {c["scenario"] for c in detections} == variants
     assert all(c["observed"] == "violated" and c["status"] == "pass" for c in detections)
     caught = {rule for c in detections for rule in c["rules"]}

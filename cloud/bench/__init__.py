@@ -180,6 +180,9 @@ def bench(directory: Path, args: argparse.Namespace, database: BenchDatabase) ->
     if app_cost is not None:
         print(f"in process, no server: cloud {app_cost.cloud_us:.0f} us, bare "
               f"{app_cost.bare_us:.0f} us per request, ratio {app_cost.ratio:.3f}")
+        print(f"per-child keys: {app_cost.crypto_us:.1f} us of the cloud's "
+              f"{app_cost.cloud_us:.0f} us per request ({app_cost.crypto_share:.1%}), "
+              f"{app_cost.sealed_values:.2f} values sealed or opened per request")
     ratio = measured.rps / baseline.rps
     summary: dict[str, Any] = {
         "toys": args.toys, "workers": args.workers, "requests": measured.requests,
@@ -194,5 +197,7 @@ def bench(directory: Path, args: argparse.Namespace, database: BenchDatabase) ->
     if app_cost is not None:
         summary |= {"app_us": round(app_cost.cloud_us, 1),
                     "bare_app_us": round(app_cost.bare_us, 1),
-                    "app_ratio": round(app_cost.ratio, 3)}
+                    "app_ratio": round(app_cost.ratio, 3),
+                    "crypto_us": round(app_cost.crypto_us, 1),
+                    "crypto_share": round(app_cost.crypto_share, 4)}
     return summary

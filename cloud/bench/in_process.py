@@ -35,6 +35,14 @@ class InProcessError(RuntimeError):
 class AppCost:
     cloud_us: float
     bare_us: float
+    # Of cloud_us: sealing and opening child values with per-child keys (cloud.keys), key
+    # look-ups included, and how many values that was per request.
+    crypto_us: float = 0.0
+    sealed_values: float = 0.0
+
+    @property
+    def crypto_share(self) -> float:
+        return self.crypto_us / self.cloud_us if self.cloud_us else 0.0
 
     @property
     def ratio(self) -> float:
@@ -43,6 +51,16 @@ class AppCost:
 
 def measure_requests(app: WsgiApp, requests: list[PreparedRequest]) -> float:
     """Microseconds per request for `app` to answer each of `requests`, all with 200."""
+    return measure_with_crypto(app, requests)[0]
+
+
+def measure_with_crypto(app: WsgiApp, requests: list[PreparedRequest]
+                        ) -> tuple[float, float, float]:
+    """Per request: microseconds in all, microseconds sealing and opening child values, and
+    how many values were sealed or opened. The app runs in this thread, so the keys module's
+    per-thread tally is exactly this app's."""
+    from cloud.keys.fields import crypto_time
+
     environs = [EnvironBuilder(path=r.path, method="POST", data=r.body, headers=r.headers)
                 .get_environ() for r in requests]
     statuses: list[str] = []
@@ -50,14 +68,18 @@ def measure_requests(app: WsgiApp, requests: list[PreparedRequest]) -> float:
     def start_response(status: str, _headers: list[tuple[str, str]], _exc: Any = None) -> None:
         statuses.append(status)
 
+    crypto_before, ops_before = crypto_time()
     started = time.perf_counter()
     for environ in environs:
         b"".join(app(environ, start_response))
     elapsed = time.perf_counter() - started
+    crypto_after, ops_after = crypto_time()
     refused = [s for s in statuses if not s.startswith("200")]
     if refused:
         raise InProcessError(f"{len(refused)} in-process requests were refused: {refused[0]}")
-    return elapsed / len(environs) * 1e6
+    count = len(environs)
+    return (elapsed / count * 1e6, (crypto_after - crypto_before) / count * 1e6,
+            (ops_after - ops_before) / count)
 
 
 def _interleaved(toys: list[BenchToy], per_block: int, blocks: int, cloud: WsgiApp,
@@ -65,14 +87,20 @@ def _interleaved(toys: list[BenchToy], per_block: int, blocks: int, cloud: WsgiA
     per_toy = max(1, per_block // len(toys))
     cloud_us: list[float] = []
     bare_us: list[float] = []
+    crypto_us: list[float] = []
+    sealed: list[float] = []
     for block in range(WARMUP_BLOCKS + blocks):
         # Signed per block, so every timestamp is fresh and every nonce new.
-        timed = (measure_requests(cloud, [r for t in toys for r in signed_requests(t, per_toy)]),
-                 measure_requests(bare, [r for t in toys for r in bare_requests(t, per_toy)]))
+        total, crypto, values = measure_with_crypto(
+            cloud, [r for t in toys for r in signed_requests(t, per_toy)])
+        bare_total = measure_requests(bare, [r for t in toys for r in bare_requests(t, per_toy)])
         if block >= WARMUP_BLOCKS:
-            cloud_us.append(timed[0])
-            bare_us.append(timed[1])
-    return AppCost(statistics.median(cloud_us), statistics.median(bare_us))
+            cloud_us.append(total)
+            bare_us.append(bare_total)
+            crypto_us.append(crypto)
+            sealed.append(values)
+    return AppCost(statistics.median(cloud_us), statistics.median(bare_us),
+                   statistics.median(crypto_us), statistics.median(sealed))
 
 
 def measure(directory: Path, toys: int, per_block: int, blocks: int) -> AppCost:

@@ -29,6 +29,7 @@ from cloud.device_api.auth import (
     verify_signature,
 )
 from cloud.device_api.pairing_throttle import PairingThrottle
+from cloud.keys.fields import seal_value
 from cloud.pairing import redeem
 from cloud.storage.db import write_transaction
 from teddy.content import Profile, compose_reply
@@ -196,7 +197,9 @@ def _store(db: sqlite_utils.Database, device: AuthenticatedDevice, message: Inte
             "INSERT INTO intent_events (child_id, device_id, intent, slots_json, received_at, "
             "expires_at) VALUES (?, ?, ?, ?, ?, ?)",
             [device.child_id, device.device_id, message.intent,
-             json.dumps(slots, sort_keys=True), now, now + keep_days * 86400],
+             seal_value(db, device.child_id, "intent_events", "slots_json",
+                        json.dumps(slots, sort_keys=True), now),
+             now, now + keep_days * 86400],
         )
     # Activity is kept to the minute: enough for the inactivity rule (R21). A worker that
     # recorded this device within the minute skips the statements; the WHERE clauses keep

@@ -9,6 +9,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from cloud import audit, pairing
 from cloud.app import get_clock, get_db
 from cloud.clock import iso
+from cloud.keys.fields import seal_value
 from cloud.parent_web import bp
 from cloud.parent_web.auth import Page
 from cloud.parent_web.consent_state import purpose_statuses
@@ -68,9 +69,14 @@ def add_child() -> Page:
     cursor = db.execute(
         "INSERT INTO children (parent_id, first_name, age_band, country, created_at, "
         "last_active_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-        [parent_id(), first_name or None, age_band, country, now, now],
+        [parent_id(), None, age_band, country, now, now],
     )
     child_id = int(cursor.fetchone()[0])
+    if first_name:
+        # The name is sealed with the child's own key, which needs the child's id first.
+        db.execute("UPDATE children SET first_name = ? WHERE id = ?",
+                   [seal_value(db, child_id, "children", "first_name", first_name, now),
+                    child_id])
     audit.append(db, at=now, actor=audit.subject_ref("parent", parent_id()),
                  action="child.add", subject=audit.subject_ref("child", child_id))
     flash("Child added. Nothing about them leaves the toy until you choose what to allow.")

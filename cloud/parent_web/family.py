@@ -7,11 +7,13 @@ exist, so guessing ids in URLs reveals nothing (R26).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlite_utils
 from flask import abort, current_app
 
 from cloud.app import get_db
+from cloud.keys.fields import open_value
 from cloud.parent_web.security import parent_id
 
 AGE_BANDS = ("3-5", "6-8", "9-12", "13-15", "16-17")
@@ -73,7 +75,7 @@ def country_choices() -> list[tuple[str, str, int]]:
 def children_of(db: sqlite_utils.Database, parent: int) -> list[Child]:
     rows = db.execute(f"SELECT {_COLUMNS} FROM children WHERE parent_id = ? ORDER BY id",
                       [parent]).fetchall()
-    return [Child(*row) for row in rows]
+    return [_child(db, row) for row in rows]
 
 
 def owned_child(child_id: int) -> Child:
@@ -81,4 +83,9 @@ def owned_child(child_id: int) -> Child:
                            [child_id, parent_id()]).fetchone()
     if row is None:
         abort(404)
-    return Child(*row)
+    return _child(get_db(), row)
+
+
+def _child(db: sqlite_utils.Database, row: tuple[Any, ...]) -> Child:
+    child_id, first_name, *rest = row
+    return Child(child_id, open_value(db, child_id, "children", "first_name", first_name), *rest)

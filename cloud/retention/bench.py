@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlite_utils
 
+from cloud.keys.fields import seal_value
 from cloud.retention.erasure import erase_child
 from cloud.retention.policy import table_retention
 from cloud.retention.proof import scan_for_canaries
@@ -78,10 +79,24 @@ def build(db_path: Path, *, expired_rows: int, child_rows: int, now: float) -> i
         "INSERT INTO profile_facts (child_id, category, key, value, purpose, collected_at, "
         "expires_at) VALUES (?, 'child.name', 'child_name', ?, 'personalisation', ?, ?)",
         [target, CANARY, now, now + 80 * DAY_S])
+    _seal_child(db, target, now)
     db.execute("COMMIT")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
     return target
+
+
+def _seal_child(db: sqlite_utils.Database, child_id: int, now: float) -> None:
+    """The erased child's values as the cloud stores them: sealed with the child's key. (The
+    other children's expired history is left as written: the purge deletes it unread.)"""
+    for table, column in (("children", "first_name"), ("profile_facts", "value"),
+                          ("intent_events", "slots_json")):
+        owner = "id" if table == "children" else "child_id"
+        rows = db.execute(f'SELECT id, "{column}" FROM "{table}" WHERE "{owner}" = ?',
+                          [child_id]).fetchall()
+        db.conn.executemany(f'UPDATE "{table}" SET "{column}" = ? WHERE id = ?',
+                       [(seal_value(db, child_id, table, column, value, now), row_id)
+                        for row_id, value in rows])
 
 
 def measure(workdir: Path, *, expired_rows: int, child_rows: int) -> dict[str, Any]:

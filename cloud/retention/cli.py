@@ -32,6 +32,9 @@ def register_retention(sub: argparse._SubParsersAction) -> None:  # type: ignore
     purge.add_argument("--db", required=True, help=DB_HELP)
     purge.add_argument("--clock-file", help="file holding the clock offset in seconds (testing)")
     purge.add_argument("--config", help="YAML configuration file")
+    purge.add_argument("--key-store",
+                       help="where per-child keys live, as given to `teddy cloud serve` "
+                            "(default: configured, or beside the database)")
     purge.set_defaults(handler=_purge)
 
     verify = sub.add_parser(
@@ -60,7 +63,14 @@ def _fail(command: str, message: str) -> int:
 
 
 def _config(args: argparse.Namespace) -> CloudConfig:
-    return CloudConfig.from_sources(args.config, db_path=args.db, clock_file=args.clock_file)
+    config = CloudConfig.from_sources(args.config, db_path=args.db, clock_file=args.clock_file,
+                                      key_store=getattr(args, "key_store", None))
+    # The purge erases inactive children: it must destroy their keys in the store the server
+    # uses, not in a default one beside the database.
+    from cloud.keys.store import configure
+
+    configure(config.db_path, config.key_store)
+    return config
 
 
 @guarded("purge")

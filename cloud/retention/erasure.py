@@ -1,7 +1,10 @@
 """Erasing a child everywhere, on request or after inactivity, and proving it (R18-R20).
 
-Order matters. Every row about the child goes in one transaction together with the audit
-entry and a durable job record, so a failure leaves everything as it was. Then backups holding
+Order matters. A durable job record comes first; then the child's key is destroyed, committed
+in the key store (cloud.keys), so from that moment every copy of the child's sealed values,
+in backups, replicas and WAL included, is ciphertext nothing can open. Then every row about
+the child goes in one transaction together with the audit entry, so a failure leaves the job
+to retry and the rows as they were. Then backups holding
 the child are rewritten without it, the WAL is checkpointed and truncated so no old frame keeps
 a copy, and finally the raw bytes of every file are searched for the values that identified the
 child. Each later step is recorded as it finishes (cloud.retention.jobs), so a crash, a worker
@@ -24,6 +27,8 @@ from pathlib import Path
 import sqlite_utils
 
 from cloud import audit
+from cloud.keys.shredding import prove_key_erasure
+from cloud.keys.store import store_for
 from cloud.retention import backup as backups
 from cloud.retention import jobs
 from cloud.retention.checkpoint import checkpoint_truncate
@@ -125,7 +130,8 @@ def erasure_status(db: sqlite_utils.Database, *, child_id: int,
 
 
 def prove_erasure(db: sqlite_utils.Database, db_path: str, canaries: list[str],
-                  backup_dir: Path) -> ProofResult:
+                  backup_dir: Path, child_id: int) -> ProofResult:
+    keys = prove_key_erasure(db, store_for(db), child_id)
     checkpoint = checkpoint_truncate(db)
     findings, held_elsewhere = explain_findings(
         db, scan_for_canaries(db_path, canaries, backup_dir))
@@ -133,13 +139,16 @@ def prove_erasure(db: sqlite_utils.Database, db_path: str, canaries: list[str],
     problem = checkpoint.problem
     if findings and problem is None:
         problem = f"{len(findings)} copies of erased values still found in raw bytes"
+    problem = keys.problem or problem
     return ProofResult(
         checkpoint_complete=checkpoint.complete, checkpoint_attempts=checkpoint.attempts,
         canaries_checked=len(canaries), values_held_elsewhere=held_elsewhere,
         files_scanned=len(files),
         bytes_scanned=sum(p.stat().st_size for p in files),
         findings=[{"file": Path(f.file).name, "offset": f.offset} for f in findings],
-        problem=problem)
+        problem=problem, key_destroyed=keys.key_destroyed, keys_tried=keys.keys_tried,
+        sealed_values_tried=keys.sealed_values_tried,
+        sealed_values_readable=keys.sealed_values_readable)
 
 
 def erase_from_backups(backup_dir: Path, child_id: int) -> int:

@@ -1,7 +1,9 @@
 """Erasure as a durable job that a crash, a timeout or a restart cannot leave half done (R32).
 
-An erasure has three steps: the live commit (every row, the audit entry and this job's record
-in one transaction), rewriting every backup that holds the child, and the proof. Each step's
+An erasure has four steps: the job's record, destroying the child's key in the key store
+(committed there before anything else changes), the live commit (every row and the audit
+entry in one transaction), rewriting every backup that holds the child, and the proof. Each
+step's
 progress is committed to `erasure_jobs` as it happens, so whoever runs the job next (the
 request that started it, a parent's retry, the server's background runner, the next purge or
 server start) carries on where the last one stopped. A runner holds the erasure-runner lease
@@ -29,6 +31,9 @@ import sqlite_utils
 
 from cloud import audit
 from cloud.fleet import lease
+from cloud.keys.fields import require_right_store
+from cloud.keys.shredding import prove_key_erasure
+from cloud.keys.store import store_for
 from cloud.retention import backup as backups
 from cloud.retention.child_rows import candidate_canaries, delete_child_rows
 from cloud.retention.policy import erase_plan, table_retention
@@ -41,6 +46,8 @@ from cloud.retention.receipt import (
 )
 from cloud.storage.db import is_postgres
 
+# Recorded, the child's key not yet (known to be) destroyed, its rows not yet deleted.
+STEP_KEY = "key"
 STEP_BACKUPS = "backups"
 STEP_PROOF = "proof"
 STEP_DONE = "done"
@@ -90,6 +97,8 @@ class ErasureJob:
     def progress(self) -> str:
         if self.done:
             return "erasure finished"
+        if self.step == STEP_KEY:
+            return "erasure in progress: destroying the child's key, then deleting its data"
         if self.step == STEP_PROOF:
             return (f"erasure in progress: all {self.backups_total} backups rewritten, "
                     "checking the files for any trace")
@@ -227,7 +236,6 @@ def begin_erasure(db: sqlite_utils.Database, *, child_id: int, parent_id: int | 
     if not isinstance(child_id, int) or isinstance(child_id, bool):
         raise ErasureError("child_id must be an integer")
     job_id = new_receipt_id()
-    plan = erase_plan(db)
     actor = audit.subject_ref("parent", parent_id) if parent_id is not None else "system"
     # File backups and the byte-scan proof's values are SQLite's; PostgreSQL has neither.
     on_files = not is_postgres(db)
@@ -239,29 +247,67 @@ def begin_erasure(db: sqlite_utils.Database, *, child_id: int, parent_id: int | 
         owner = db.execute("SELECT parent_id FROM children WHERE id = ?", [child_id]).fetchone()
         if owner is None or (parent_id is not None and int(owner[0]) != parent_id):
             raise ErasureError("no such child for this parent")
-        if on_files:
-            _save_canaries(db_path, job_id, candidate_canaries(db, child_id))
-            canaries_saved = True
-        removed = delete_child_rows(db, child_id, plan)
-        audit_hash = audit.append(
-            db, at=now, actor=actor, action="child.erase",
-            subject=audit.subject_ref("child", child_id),
-            details={"receipt": job_id, "reason": reason, "tables": list(removed),
-                     "rows": removed})
-        db.execute(
-            "INSERT INTO erasure_jobs (id, erased_child_id, parent_id, reason, started_at, step, "
-            "rows_json, backups_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [job_id, child_id, parent_id, reason, now, STEP_BACKUPS,
-             json.dumps({"rows": removed, "audit_hash": audit_hash}), json.dumps(names)])
+        started = db.execute("SELECT id FROM erasure_jobs WHERE erased_child_id = ? AND step = ?",
+                             [child_id, STEP_KEY]).fetchone()
+        if started is not None:
+            # Already recorded by a request that did not live to finish: finish that one.
+            job_id = started[0]
+        else:
+            require_right_store(db, child_id)
+            # Read while the key still exists: the proof searches the files for these.
+            if on_files:
+                _save_canaries(db_path, job_id, candidate_canaries(db, child_id))
+                canaries_saved = True
+            db.execute(
+                "INSERT INTO erasure_jobs (id, erased_child_id, parent_id, reason, started_at, "
+                "step, rows_json, backups_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [job_id, child_id, parent_id, reason, now, STEP_KEY,
+                 json.dumps({"rows": {}, "audit_hash": ""}), json.dumps(names)])
     except BaseException:
         db.execute("ROLLBACK")
         if canaries_saved:
             _drop_canaries(db_path, job_id)
         raise
     db.execute("COMMIT")
+    return destroy_key_then_rows(db, job_id, now=now, actor=actor)
+
+
+def destroy_key_then_rows(db: sqlite_utils.Database, job_id: str, *, now: float,
+                          actor: str) -> ErasureJob:
+    """Step two: destroy the child's key, durably, then delete every row about the child with
+    the `child.erase` audit entry in one transaction. Safe to repeat after a crash anywhere:
+    destroying is idempotent and the rows go only while the job still says so."""
     job = load_job(db, job_id)
-    assert job is not None
-    return job
+    if job is None:
+        raise ErasureError(f"no erasure job {job_id}")
+    if job.step != STEP_KEY:
+        return job
+    # The job stays pending, rows untouched, until it runs against the server's key store.
+    require_right_store(db, job.child_id)
+    store_for(db).destroy(job.child_id, now)
+    plan = erase_plan(db)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        step = db.execute("SELECT step FROM erasure_jobs WHERE id = ?", [job_id]).fetchone()
+        if step is None or step[0] != STEP_KEY:
+            db.execute("ROLLBACK")
+            return load_job(db, job_id) or job
+        removed = delete_child_rows(db, job.child_id, plan)
+        audit_hash = audit.append(
+            db, at=now, actor=actor, action="child.erase",
+            subject=audit.subject_ref("child", job.child_id),
+            details={"receipt": job_id, "reason": job.reason, "tables": list(removed),
+                     "rows": removed})
+        db.execute("UPDATE erasure_jobs SET step = ?, rows_json = ? WHERE id = ?",
+                   [STEP_BACKUPS, json.dumps({"rows": removed, "audit_hash": audit_hash}),
+                    job_id])
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    finished = load_job(db, job_id)
+    assert finished is not None
+    return finished
 
 
 def _holds_child(copy: sqlite_utils.Database, child_id: int) -> bool:
@@ -313,6 +359,8 @@ def run_job(db: sqlite_utils.Database, job_id: str, *, db_path: str, backup_dir:
             raise ErasureError(f"no erasure job {job_id}")
         if not mine or job.done:
             return job
+        if job.step == STEP_KEY:
+            job = destroy_key_then_rows(db, job_id, now=now, actor=_actor(job))
         if is_postgres(db):
             return _finish_without_files(db, job, now, started)
         backup_root = Path(backup_dir)
@@ -337,14 +385,13 @@ def run_job(db: sqlite_utils.Database, job_id: str, *, db_path: str, backup_dir:
             if time.monotonic() + scan_s > deadline:
                 return job  # the proof is left to a runner with no deadline
         canaries = _load_canaries(db_path, job_id)
-        proof = prove_erasure(db, db_path, canaries or [], backup_root)
+        proof = prove_erasure(db, db_path, canaries or [], backup_root, job.child_id)
         if canaries is None:
             proof = ProofResult(**{**proof.__dict__,
                                    "problem": "the values to search for were lost; the files "
                                               "could not be checked for them"})
         receipt = _receipt(job, proof, now, time.perf_counter() - started)
-        actor = audit.subject_ref("parent", job.parent_id) if job.parent_id is not None \
-            else "system"
+        actor = _actor(job)
         db.execute("BEGIN IMMEDIATE")
         try:
             audit.append(db, at=now, actor=actor, action="child.erase.proof",
@@ -363,6 +410,10 @@ def run_job(db: sqlite_utils.Database, job_id: str, *, db_path: str, backup_dir:
         return load_job(db, job_id) or job
 
 
+def _actor(job: ErasureJob) -> str:
+    return audit.subject_ref("parent", job.parent_id) if job.parent_id is not None else "system"
+
+
 def rows_left(db: sqlite_utils.Database, child_id: int) -> dict[str, int]:
     """Rows that still name the child, per table: none may remain after its erasure."""
     plan = erase_plan(db)
@@ -379,12 +430,18 @@ def _finish_without_files(db: sqlite_utils.Database, job: ErasureJob, now: float
     replicas and base backups are the server's; docs/cloud.md "Backends"), so those steps are
     recorded as not applicable and the proof checks that no row names the child any more."""
     left = rows_left(db, job.child_id)
+    # The half of the proof that holds for WAL, replicas and base backups too: the key is gone
+    # and nothing sealed that is left opens as the child's with any key that exists.
+    keys = prove_key_erasure(db, store_for(db), job.child_id)
     proof = ProofResult(
         checkpoint_complete=True, checkpoint_attempts=0, canaries_checked=0,
         values_held_elsewhere=0, files_scanned=0, bytes_scanned=0,
         findings=[{"table": table, "rows": n} for table, n in sorted(left.items())],
-        problem=(f"rows about the child remain in {', '.join(sorted(left))}" if left else None),
-        scope=PROOF_SCOPE_ROWS)
+        problem=keys.problem or (f"rows about the child remain in {', '.join(sorted(left))}"
+                                 if left else None),
+        scope=PROOF_SCOPE_ROWS, key_destroyed=keys.key_destroyed, keys_tried=keys.keys_tried,
+        sealed_values_tried=keys.sealed_values_tried,
+        sealed_values_readable=keys.sealed_values_readable)
     receipt = _receipt(job, proof, now, time.perf_counter() - started)
     actor = audit.subject_ref("parent", job.parent_id) if job.parent_id is not None \
         else "system"

@@ -29,6 +29,11 @@ class ProofResult:
     bytes_scanned: int
     findings: list[dict[str, Any]] = field(default_factory=list)
     problem: str | None = None
+    # The key half (cloud.keys.shredding); None on receipts from before per-child keys.
+    key_destroyed: bool | None = None
+    keys_tried: int = 0
+    sealed_values_tried: int = 0
+    sealed_values_readable: int = 0
     # What was checked: the raw bytes of the database files and backups (SQLite), or, where
     # this cloud has no files to scan (PostgreSQL), that no row names the child any more.
     scope: str = "files"
@@ -36,7 +41,8 @@ class ProofResult:
     @property
     def clean(self) -> bool:
         # A problem (e.g. the values to search for were lost after a crash) is never clean.
-        return self.checkpoint_complete and not self.findings and self.problem is None
+        return (self.checkpoint_complete and not self.findings and self.problem is None
+                and self.key_destroyed is not False and not self.sealed_values_readable)
 
 
 PROOF_SCOPE_ROWS = "rows"

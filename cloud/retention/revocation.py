@@ -22,6 +22,8 @@ from pathlib import Path
 import sqlite_utils
 
 from cloud import audit, consent
+from cloud.keys.fields import open_value, seal_value
+from cloud.keys.store import store_for, use_store
 from cloud.retention import backup as backups
 from cloud.retention.checkpoint import checkpoint_truncate
 from cloud.storage.db import in_transaction, is_postgres
@@ -108,12 +110,14 @@ def _strip_slots(db: sqlite_utils.Database, table: str, child_id: int, purpose: 
     changed = 0
     rows = db.execute(f"SELECT id, \"{SLOTS_COLUMN}\" FROM \"{table}\" "
                       f"WHERE \"{CHILD_KEY}\" = ?", [child_id]).fetchall()
-    for row_id, raw in rows:
-        slots = json.loads(raw or "{}")
+    for row_id, sealed in rows:
+        slots = json.loads(open_value(db, child_id, table, SLOTS_COLUMN, sealed) or "{}")
         kept = {k: v for k, v in slots.items() if k not in of_purpose}
         if kept != slots:
+            resealed = seal_value(db, child_id, table, SLOTS_COLUMN,
+                                  json.dumps(kept, sort_keys=True))
             db.execute(f"UPDATE \"{table}\" SET \"{SLOTS_COLUMN}\" = ? WHERE id = ?",
-                       [json.dumps(kept, sort_keys=True), row_id])
+                       [resealed, row_id])
             changed += 1
     return changed
 
@@ -193,8 +197,10 @@ def erase_from_backups(db: sqlite_utils.Database, child_id: int, purposes: list[
     if is_postgres(db):
         return 0
     rewritten = 0
+    keys = store_for(db)
     for item in backups.list_backups(_backup_dir(db)):
         copy = backups.open_backup(item.path)
+        use_store(copy, keys)
         try:
             copy.execute("BEGIN IMMEDIATE")
             try:

@@ -345,6 +345,14 @@ def _v8_state_shared_by_app_servers(db: sqlite_utils.Database) -> None:
         """)
 
 
+def _v9_seal_child_values(db: sqlite_utils.Database) -> None:
+    """A data step: values the data map now seals with the child's key (cloud.keys) are
+    sealed; no table changes shape. (v8 is the shared-state step of another branch.)"""
+    from cloud.keys.upgrade import seal_plaintext
+
+    seal_plaintext(db, time.time())
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_initial),
     (2, _v2_audit_chain_cannot_fork),
@@ -354,6 +362,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (6, _v6_erasure_jobs_and_pairing_counts),
     (7, _v7_parent_web_sessions_and_account_tokens),
     (8, _v8_state_shared_by_app_servers),
+    (9, _v9_seal_child_values),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 # Steps that rebuild a referenced table; PRAGMA foreign_keys cannot change inside a transaction.

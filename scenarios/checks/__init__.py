@@ -51,6 +51,7 @@ def load_all() -> dict[str, CheckFunction]:
         erasure,
         parent,
         probes,
+        sealed,
         store,
         toy,
         unit,

@@ -18,6 +18,7 @@ from scenarios.checks.dbview import (
     read_only,
     tables,
 )
+from scenarios.checks.sealed import readable_copies
 from scenarios.context import ScenarioContext
 from teddy.contracts.data_map import data_map
 
@@ -110,8 +111,12 @@ def canary_absent_from_files(ctx: ScenarioContext, args: dict[str, Any]) -> Obse
     proof = scan_for_canaries(ctx.cloud.db_path, values, ctx.cloud.backup_dir)
     found += [f"the cloud's proof scan found a canary at {hit.file}:{hit.offset}"
               for hit in proof]
+    # Sealed copies count when a key that still exists opens them (per-child keys).
+    found += [f"readable {hit}" for hit in
+              readable_copies(ctx.cloud.db_path, ctx.cloud.backup_dir, values)]
     return held_if(found, f"{len(values)} canaries absent from {len(files)} files, {size:,} "
-                          f"bytes; the cloud's own proof scan agrees")
+                          f"bytes, in plain text and in any sealed copy a live key opens; the "
+                          f"cloud's own proof scan agrees")
 
 
 @check("schema_matches_data_map")

@@ -18,4 +18,6 @@ CLOUD_VARIANTS = {
     "logs_requests": "scenarios.variants.cloud_logs_requests",
     "trusts_toy_consent": "scenarios.variants.cloud_trusts_toy_consent",
     "keeps_credentials": "scenarios.variants.cloud_keeps_credentials",
+    "keeps_key": "scenarios.variants.cloud_keeps_key",
+    "plaintext_beside_sealed": "scenarios.variants.cloud_plaintext_beside_sealed",
 }

@@ -130,11 +130,14 @@ MUTANTS: dict[str, Mutant] = {m.name: m for m in (
            "the cloud treats every purpose as consented", _consent_ignored),
     Mutant("revoke_noop", "cloud", ("R12",), ("05_revocation.yaml",),
            "Turn off reports success but leaves the consent on", _revoke_noop),
-    Mutant("secure_delete_off", "cloud", ("R19",), ("08_deletion_request.yaml",),
+    # Aimed at revocation, not at a deletion: once a deleted child's key is destroyed, the
+    # sealed copies freed pages and old WAL frames keep can no longer be opened (per-child
+    # keys); after a revocation the key lives on, so such a copy is still readable.
+    Mutant("secure_delete_off", "cloud", ("R12", "R19"), ("12_revocation_erases.yaml",),
            "deleted pages are freed, not overwritten", _secure_delete_off,
            sqlite_only="PRAGMA secure_delete is SQLite's; PostgreSQL has no such setting, and "
                        "the file scan that catches it does not apply there"),
-    Mutant("no_wal_checkpoint", "cloud", ("R19",), ("08_deletion_request.yaml",),
+    Mutant("no_wal_checkpoint", "cloud", ("R12", "R19"), ("12_revocation_erases.yaml",),
            "nothing ever checkpoints the WAL, whose old frames keep the values",
            _no_wal_checkpoint,
            sqlite_only="the WAL checkpoint the mutant skips is SQLite's; PostgreSQL's server "

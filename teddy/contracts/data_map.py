@@ -10,6 +10,8 @@ from typing import Any, Literal
 import yaml
 
 Leaves = Literal["never", "with_purpose"]
+# The one way a column can be sealed: with the key of the child the row is about.
+SEALED = "child_key"
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,15 @@ class DataMap:
             for column, spec in table_spec["columns"].items()
         ]
 
+    def sealed_columns(self) -> dict[str, tuple[str, ...]]:
+        """Table -> columns stored only sealed with the child's own key (`sealed: child_key`)."""
+        sealed: dict[str, tuple[str, ...]] = {}
+        for table, spec in self.tables.items():
+            columns = tuple(c for c, s in spec["columns"].items() if s.get("sealed") == SEALED)
+            if columns:
+                sealed[table] = columns
+        return sealed
+
     def retention_days(self, table: str) -> int:
         return int(self.tables[table]["retention"]["days"])
 
@@ -98,6 +109,8 @@ def _load(raw: dict[str, Any]) -> DataMap:
         for column, col in spec["columns"].items():
             if col["category"] not in raw["categories"] or col["purpose"] not in purposes:
                 raise ValueError(f"{table}.{column}: unknown category or purpose")
+            if col.get("sealed", SEALED) != SEALED:
+                raise ValueError(f"{table}.{column}: sealed may only be {SEALED!r}")
     return DataMap(
         purposes=purposes,
         categories=raw["categories"],

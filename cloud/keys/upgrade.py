@@ -1,0 +1,40 @@
+"""Sealing the plaintext an older database holds in columns the data map now seals.
+
+Run once, as schema step v9, inside the migration's transaction: each sealed column's values
+that are not yet sealed are sealed with their child's key, which is made on the way. Rows that
+are already sealed are left alone, so a half-applied upgrade (impossible inside one
+transaction, but cheap to allow) would simply continue.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from cloud.keys.envelope import is_sealed
+from cloud.keys.fields import child_of, seal_value
+from teddy.contracts.data_map import data_map
+
+KEY_COLUMNS = {"children": "id"}
+
+
+def seal_plaintext(db: sqlite_utils.Database, now: float) -> dict[str, int]:
+    """Seal every unsealed value in a sealed column; returns how many per table.column."""
+    live = set(db.table_names())
+    sealed: dict[str, int] = {}
+    for table, columns in data_map().sealed_columns().items():
+        if table not in live:
+            continue
+        owner = KEY_COLUMNS.get(table, "child_id")
+        for column in columns:
+            rows = db.execute(f'SELECT id, "{owner}", "{column}" FROM "{table}" '
+                              f'WHERE "{column}" IS NOT NULL').fetchall()
+            count = 0
+            for row_id, child, value in rows:
+                if is_sealed(value):
+                    continue
+                child_id = child_of(table, {"id": child, "child_id": child})
+                db.execute(f'UPDATE "{table}" SET "{column}" = ? WHERE id = ?',
+                           [seal_value(db, child_id, table, column, str(value), now), row_id])
+                count += 1
+            sealed[f"{table}.{column}"] = count
+    return sealed
