@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cloud.storage.db import open_db
-from cloud.storage.migrations import LATEST_VERSION, current_version, portable_ddl
+from cloud.storage.migrations import LATEST_VERSION, MIGRATIONS, current_version, portable_ddl
 from cloud.storage.schema import TableShape, describe
 
 
@@ -133,7 +133,8 @@ def test_migrating_from_several_connections_at_once_is_harmless(postgres_url: st
     db = open_db(postgres_url)
     try:
         applied = [r[0] for r in db.execute("SELECT version FROM schema_migrations ORDER BY 1")]
-        assert applied == list(range(1, LATEST_VERSION + 1))
+        # Every step once (v8 is another branch's: a gap until it lands).
+        assert applied == [version for version, _step in MIGRATIONS]
     finally:
         db.close()
 
