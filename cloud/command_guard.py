@@ -21,6 +21,14 @@ class SqliteOnly(Exception):
     names what to use instead."""
 
 
+def plain_database_arg(db: str) -> str:
+    """`--db` as the rest of the command uses it: an SQLite URL as its file's path, a
+    PostgreSQL URL as given; ValueError (one sentence) for anything else."""
+    from cloud.storage.url import backend_of, sqlite_path
+
+    return sqlite_path(db) if backend_of(db) == "sqlite" else db
+
+
 def require_sqlite(db: str, command: str, instead: str) -> None:
     """Raise SqliteOnly (exit 2, one line) unless `db` names an SQLite database."""
     from cloud.storage.url import backend_of
@@ -38,6 +46,11 @@ def guarded(command: str, *, must_exist: bool = True) -> Callable[[Handler], Han
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
         def run(args: argparse.Namespace) -> int:
+            try:
+                args.db = plain_database_arg(args.db)
+            except ValueError as exc:
+                print(f"teddy cloud {command}: {exc}", file=sys.stderr)
+                return 2
             previous = os.umask(PRIVATE_UMASK)
             try:
                 check_database(args.db, must_exist=must_exist)

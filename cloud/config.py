@@ -95,6 +95,16 @@ class CloudConfig(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         return init_settings, env_settings, _YamlFileSource(settings_cls)
 
+    @field_validator("db_path")
+    @classmethod
+    def _a_known_database(cls, value: str) -> str:
+        """An SQLite URL becomes its plain path, so that files kept beside the database are
+        found beside it; anything neither SQLite nor PostgreSQL is refused, naming the forms
+        accepted (cloud.storage.url)."""
+        from cloud.storage.url import backend_of, sqlite_path
+
+        return sqlite_path(value) if backend_of(value) == "sqlite" else value
+
     @field_validator("consent_ages", mode="before")
     @classmethod
     def _ages_from_pairs(cls, value: Any) -> Any:

@@ -6,6 +6,7 @@ real schema; nothing is faked. Reuse these from any test that needs a family.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import time
@@ -52,8 +53,10 @@ def make_app(tmp_path: Path, **overrides: Any) -> Flask:
     URL from the `cloud_db_path` / `postgres_url` fixtures)."""
     overrides.setdefault("db_path", str(tmp_path / "cloud.db"))
     if backend_of(overrides["db_path"]) == "postgresql":
-        # The session key file lives beside an SQLite file; a URL has no "beside".
-        overrides.setdefault("secret_key", "test-session-key-" + uuid.uuid4().hex)
+        # The session key file lives beside an SQLite file; a URL has no "beside". One key per
+        # database, as the file gives, so apps on the same database (workers, restarts) agree.
+        overrides.setdefault("secret_key", "test-session-key-" + hashlib.sha256(
+            overrides["db_path"].encode()).hexdigest())
     app = create_app(**overrides)
     app.config["TESTING"] = True
     return app

@@ -64,8 +64,10 @@ def app(tmp_path: Path, cloud_db_path: str) -> Flask:
 
 
 @pytest.fixture
-def db(app: Flask) -> sqlite_utils.Database:
-    return db_for(app)
+def db(app: Flask) -> Iterator[sqlite_utils.Database]:
+    connection = db_for(app)
+    yield connection
+    connection.close()
 
 
 @pytest.fixture

@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pytest
 
+# SQLite's write lock, or on PostgreSQL the writer advisory lock: both are what BEGIN
+# IMMEDIATE takes through the cloud's own connect().
 HOLD_WRITE_LOCK = textwrap.dedent("""
-    import sqlite3, sys, time
-    conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-    conn.execute("BEGIN IMMEDIATE")
+    import sys, time
+    from cloud.storage.db import connect
+    db = connect(sys.argv[1])
+    db.execute("BEGIN IMMEDIATE")
     print("locked", flush=True)
     time.sleep(float(sys.argv[2]))
 """)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 import sqlite_utils
 from cloud_helpers import db_for, dump_tables, intent_body, make_app, make_family
 from cloud_helpers import signed_intent_headers as signed
@@ -63,6 +64,7 @@ def test_device_replies_carry_security_headers(client: FlaskClient,
 
 
 # -- item 4: a locked database, a full disk -----------------------------------------------------
+@pytest.mark.backends("sqlite", "postgresql")
 def test_a_write_lock_held_elsewhere_gets_a_prompt_json_503_and_reads_go_on(
         client: FlaskClient, db: sqlite_utils.Database, app: Flask) -> None:
     family = make_family(db, purposes=("core", "history"))
@@ -111,14 +113,15 @@ def _wrong(client: FlaskClient, address: str):  # type: ignore[no-untyped-def]
                        environ_base={"REMOTE_ADDR": address})
 
 
+@pytest.mark.backends("sqlite", "postgresql")
 def test_the_pairing_throttle_is_shared_by_workers_and_survives_a_restart(
-        tmp_path: Path) -> None:
-    first = make_app(tmp_path, purge_interval_s=0)
+        tmp_path: Path, cloud_db_path: str) -> None:
+    first = make_app(tmp_path, db_path=cloud_db_path, purge_interval_s=0)
     limit = first.config["TEDDY"].pairing_attempts_per_15_min
     for _ in range(limit):
         assert _wrong(first.test_client(), "198.51.100.7").status_code == 401
     # Another worker, or the same server after a restart: a new app on the same database.
-    second = make_app(tmp_path, purge_interval_s=0)
+    second = make_app(tmp_path, db_path=cloud_db_path, purge_interval_s=0)
     db = db_for(second)
     family = make_family(db)
     code = pairing.issue_code(db, family.child_id, time.time())
@@ -130,8 +133,10 @@ def test_the_pairing_throttle_is_shared_by_workers_and_survives_a_restart(
     assert _wrong(second.test_client(), "198.51.100.8").status_code == 401
 
 
-def test_rotating_addresses_meets_the_overall_limit(tmp_path: Path) -> None:
-    app = make_app(tmp_path, purge_interval_s=0, pairing_attempts_global_per_15_min=15)
+@pytest.mark.backends("sqlite", "postgresql")
+def test_rotating_addresses_meets_the_overall_limit(tmp_path: Path, cloud_db_path: str) -> None:
+    app = make_app(tmp_path, db_path=cloud_db_path, purge_interval_s=0,
+                   pairing_attempts_global_per_15_min=15)
     client = app.test_client()
     for n in range(15):
         assert _wrong(client, f"203.0.113.{n}").status_code == 401

@@ -14,6 +14,7 @@ from flask import Flask
 from cloud.storage.db import in_transaction, open_db, write_transaction
 from cloud.storage.postgres import (
     WRITER_LOCK_KEY,
+    NestedTransaction,
     PgDatabase,
     UnsupportedOnPostgres,
     translate_placeholders,
@@ -79,6 +80,10 @@ def test_write_transaction_commits_rolls_back_and_holds_the_writer_lock(
                 other.execute("BEGIN IMMEDIATE")
             assert not in_transaction(other)
         assert not in_transaction(db)
+        db.execute("BEGIN")
+        with pytest.raises(NestedTransaction):
+            db.execute("BEGIN IMMEDIATE")
+        db.execute("ROLLBACK")
         with pytest.raises(RuntimeError), write_transaction(db):
             db.execute("INSERT INTO login_attempts (key_hash, attempted_at) VALUES ('x', 1)")
             raise RuntimeError("fails half-way")

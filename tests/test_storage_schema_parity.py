@@ -104,3 +104,43 @@ def test_portable_ddl_is_translated_outside_quotes(portable: str, postgres: str)
 def test_sqlite_only_ddl_is_refused_for_a_shared_step(sqlite_only: str) -> None:
     with pytest.raises(ValueError, match="not portable DDL"):
         portable_ddl(sqlite_only)
+
+
+def test_a_newer_schema_on_postgres_is_refused_before_anything_is_written(
+        postgres_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from retention_helpers import cloud_cli
+
+    from cloud.storage.migrations import SchemaTooNew
+
+    db = open_db(postgres_url)
+    db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, 0)",
+               [LATEST_VERSION + 1])
+    tables = db.table_names()
+    with pytest.raises(SchemaTooNew):
+        open_db(postgres_url)
+    assert cloud_cli(["verify-audit", "--db", postgres_url]) == 2
+    assert "newer than this Teddy knows" in capsys.readouterr().err
+    assert db.table_names() == tables
+    db.close()
+
+
+def test_migrating_from_several_connections_at_once_is_harmless(postgres_url: str) -> None:
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        versions = list(pool.map(lambda _n: _migrate_and_close(postgres_url), range(4)))
+    assert versions == [LATEST_VERSION] * 4
+    db = open_db(postgres_url)
+    try:
+        applied = [r[0] for r in db.execute("SELECT version FROM schema_migrations ORDER BY 1")]
+        assert applied == list(range(1, LATEST_VERSION + 1))
+    finally:
+        db.close()
+
+
+def _migrate_and_close(url: str) -> int:
+    db = open_db(url)
+    try:
+        return current_version(db)
+    finally:
+        db.close()

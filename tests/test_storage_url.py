@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cloud.storage.url import backend_of, redacted, sqlite_path
@@ -61,3 +63,27 @@ def test_errors_never_show_a_password() -> None:
     assert redacted("postgresql://teddy@db/teddy") == "postgresql://teddy@db/teddy"
     assert redacted("postgresql:///t?host=/s&password=hunter2&user=u") == \
         "postgresql:///t?host=/s&password=***&user=u"
+
+
+def test_an_sqlite_url_works_like_its_path(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """Files beside the database (key, backups) land beside the file, not in `sqlite:`."""
+    from retention_helpers import cloud_cli
+
+    from cloud.config import CloudConfig
+
+    target = tmp_path / "cloud.db"
+    config = CloudConfig.from_sources(db_path=f"sqlite:///{target}")
+    assert config.db_path == str(target)
+    assert Path(f"{target}.key").exists()
+    assert cloud_cli(["verify-audit", "--db", f"sqlite:///{target}"]) == 2  # no database yet
+    from cloud.storage.db import open_db
+
+    open_db(f"sqlite:///{target}").close()
+    assert cloud_cli(["verify-audit", "--db", f"sqlite:///{target}"]) == 0
+    assert cloud_cli(["backup", "--db", f"sqlite:///{target}"]) == 0
+    assert list((tmp_path / "cloud.db.backups").iterdir())
+    assert not Path("sqlite:").exists()
+    with pytest.raises(ValueError, match="unsupported database"):
+        CloudConfig.from_sources(db_path="mysql://root@localhost/teddy")
+    capsys.readouterr()

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from cloud.clock import Clock
-from cloud.command_guard import SqliteOnly, guarded, require_sqlite
+from cloud.command_guard import SqliteOnly, guarded, plain_database_arg, require_sqlite
 from cloud.config import CloudConfig
 from cloud.fleet import lease
 from cloud.storage.url import backend_of, sqlite_path
@@ -108,6 +108,7 @@ def _verify_erasure(args: argparse.Namespace) -> int:
 
     try:
         require_sqlite(args.db, "verify-erasure", NO_BYTE_SCAN_ON_POSTGRES)
+        args.db = plain_database_arg(args.db)
     except (SqliteOnly, ValueError) as exc:
         return _fail("verify-erasure", str(exc))
     if not Path(args.db).exists():

@@ -1,4 +1,4 @@
-"""SQLite storage through sqlite-utils: connection settings, migrations, queries."""
+"""Storage on SQLite (sqlite-utils) or PostgreSQL (psycopg): connections, migrations, queries."""
 
 from cloud.storage.db import open_db
 

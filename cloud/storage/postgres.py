@@ -52,11 +52,14 @@ _BEGIN = re.compile(r"\s*BEGIN(\s+(IMMEDIATE|EXCLUSIVE|DEFERRED))?(\s+TRANSACTIO
 _PRAGMA = re.compile(r"\s*PRAGMA\b", re.IGNORECASE)
 # A string literal, a quoted identifier, a line comment, a placeholder or a percent sign.
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|\?|%")
-_UNTERMINATED = re.compile(r"'(?:[^']|'')*$|\"(?:[^\"]|\"\")*$")
 DEFAULT_LOCK_TIMEOUT_MS = 5000
 # A transaction left open by a crashed request must not hold the writer lock for ever.
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 CONNECT_TIMEOUT_S = 5
+
+
+class NestedTransaction(RuntimeError):
+    """BEGIN inside an open transaction: a bug in the caller, refused as SQLite refuses it."""
 
 
 class UnsupportedOnPostgres(RuntimeError):
@@ -74,9 +77,9 @@ def translate_placeholders(sql: str) -> str:
         return token.replace("%", "%%")
 
     translated = _TOKENS.sub(replace, sql)
-    # The token pattern skips an unterminated quote; say so instead of guessing.
+    # A quote the token pattern could not close is left over; say so instead of guessing.
     stripped = _TOKENS.sub("", sql)
-    if _UNTERMINATED.search(stripped) or stripped.count("'") or stripped.count('"'):
+    if "'" in stripped or '"' in stripped:
         raise ValueError(f"unterminated quote in SQL: {sql[:80]!r}")
     return translated
 
@@ -167,13 +170,19 @@ class PgDatabase:
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
         if _BEGIN.fullmatch(sql):
-            cursor = self.conn.execute("BEGIN")
+            if self.in_transaction:
+                # PostgreSQL would only warn and carry on inside the outer transaction, whose
+                # COMMIT would then come early; SQLite refuses, and so does this.
+                raise NestedTransaction("cannot start a transaction within a transaction")
             try:
-                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", [WRITER_LOCK_KEY])
+                # One round trip for both (no parameters: the simple query protocol, which
+                # takes several statements); the key is a constant, not user input.
+                return self.conn.execute(
+                    f"BEGIN; SELECT pg_advisory_xact_lock({WRITER_LOCK_KEY})")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                if self.usable and self.in_transaction:
+                    self.conn.execute("ROLLBACK")
                 raise
-            return cursor
         if _PRAGMA.match(sql):
             raise UnsupportedOnPostgres(
                 f"{sql.strip()[:60]!r} is SQLite-only; this code path must check the backend")
