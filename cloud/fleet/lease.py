@@ -136,6 +136,12 @@ def holding(db_path: str, name: str, *, wait: bool, ttl_s: float = DEFAULT_TTL_S
             yield True
         finally:
             renewer.stop()
-            lease.release()
+            try:
+                lease.release()
+            except Exception:
+                # Never let a failed release hide what the block raised: the lease expires
+                # on its own within ttl_s.
+                log.warning("releasing lease %r failed; it expires in %.0f s", name, ttl_s,
+                            exc_info=True)
     finally:
         db.close()
