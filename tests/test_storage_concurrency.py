@@ -117,7 +117,7 @@ def test_a_revocation_racing_intents_never_lets_one_through_after_it_committed(
                                args=(cloud_db_path, secret_key, family, start, stop, results))
                  for _ in range(senders)]
     processes.append(SPAWN.Process(target=revoke_history,
-                                   args=(cloud_db_path, family, start, 0.3, results)))
+                                   args=(cloud_db_path, family, start, 0.5, results)))
     for process in processes:
         process.start()
     revoked_at: float | None = None
@@ -128,7 +128,7 @@ def test_a_revocation_racing_intents_never_lets_one_through_after_it_committed(
         kind, value = results.get(timeout=JOIN_S)
         if kind == "revoked":
             revoked_at = value
-            time.sleep(0.3)  # let the senders go on for a while after it
+            time.sleep(0.5)  # let the senders go on for a while after it
             stop.set()
         elif kind == "replies":
             replies += value
