@@ -230,16 +230,19 @@ class _SqliteSnapshot(ErasureHold):
         self.holder.close()
 
 
-class _PostgresRunnerLock(ErasureHold):
+class _PostgresRunnerTurn(ErasureHold):
     def __init__(self, url: str) -> None:
         import psycopg
 
-        from cloud.retention.jobs import ERASURE_RUNNER_LOCK_KEY
+        from cloud.retention.jobs import runner_turn
 
-        # A session lock, taken before the erasure starts: the cloud deletes the rows, then
-        # its runner waits for this lock; killing the cloud then leaves the job half done.
-        self.holder = psycopg.connect(url, autocommit=True)
-        self.holder.execute("SELECT pg_advisory_lock(%s)", [ERASURE_RUNNER_LOCK_KEY])
+        # The erasure runner's turn, taken with the cloud's own call before the erasure
+        # starts (however the cloud implements the turn): the cloud deletes the rows, then its
+        # runner waits for the turn; killing the cloud then leaves the job half done.
+        self.turn = contextlib.ExitStack()
+        if not self.turn.enter_context(runner_turn(url, wait=True)):
+            self.turn.close()
+            raise StepError("could not take the erasure runner's turn")
         self.probe = psycopg.connect(url, autocommit=True,
                                      options="-c default_transaction_read_only=on")
 
@@ -248,22 +251,23 @@ class _PostgresRunnerLock(ErasureHold):
                                   [child_id]).fetchone() is None
 
     def cloud_killed(self) -> None:
-        # A killed client's server process lingers while it waits for a lock, and would take
-        # the runner lock for a moment once it is free; end those sessions as the server does
-        # once it notices the client is gone.
-        self.holder.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
-            "current_database() AND pid NOT IN (pg_backend_pid(), %s)",
-            [self.probe.info.backend_pid])
+        # A killed client's server process waiting for a lock lingers until it gets it; end
+        # those sessions, as the server does once it notices the client is gone, so none of
+        # them takes the turn for a moment after it is handed back.
+        self.probe.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE NOT granted AND database = "
+            "(SELECT oid FROM pg_database WHERE datname = current_database())")
 
     def close(self) -> None:
-        self.probe.close()
-        self.holder.close()  # ends the session, and with it the lock
+        try:
+            self.probe.close()
+        finally:
+            self.turn.close()  # hands the turn back
 
 
 @contextlib.contextmanager
 def erasure_held_back(database: str) -> Iterator[ErasureHold]:
-    hold: ErasureHold = (_PostgresRunnerLock(database)
+    hold: ErasureHold = (_PostgresRunnerTurn(database)
                          if database_backend(database) == "postgresql"
                          else _SqliteSnapshot(database))
     try:
