@@ -99,6 +99,15 @@ def test_a_changed_adaptation_file_is_refused(tmp_path: Path,
         ps.adaptation_config(record["name"])
 
 
+def test_an_adaptation_for_another_base_model_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    record = _copy_shipped(tmp_path, monkeypatch)
+    manifest = tmp_path / f"{record['name']}.json"
+    manifest.write_text(json.dumps(dict(record, model_means_sha256="0" * 64)))
+    with pytest.raises(EngineError, match="another en-us model"):
+        ps.adaptation_config(record["name"])
+
+
 @pytest.mark.parametrize("name", ["nope", "../adaptation/x", ""])
 def test_unknown_adaptation_is_refused(name: str) -> None:
     with pytest.raises(EngineError, match="no adaptation"):
