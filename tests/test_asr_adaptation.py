@@ -158,3 +158,20 @@ def test_adaptation_runs_end_to_end_and_is_reproducible(tmp_path: Path,
     engine = ps.PocketSphinxEngine(adaptation="small")
     heard = engine.transcribe(load_wav_pcm16(FIXTURES / "demo" / "joke.wav"))
     assert heard.text == "tell me a joke"
+
+
+def test_a_missing_clip_is_a_clear_error_and_writes_nothing(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text(json.dumps({
+        "file": "gone.wav", "text": "hello teddy", "intent": "greet", "slots": {},
+        "locale": "en", "split": "tune", "condition": "clean"}) + "\n")
+    out = tmp_path / "out"
+    with pytest.raises(adapt.AdaptationError, match="gone.wav"):
+        adapt.build("broken", {}, [manifest], out_dir=out, method="map")
+    assert not any(out.glob("broken.*"))
+    # Only held-out rows: nothing to adapt on, said as much.
+    manifest.write_text(json.dumps({
+        "file": "x.wav", "text": "hello teddy", "intent": "greet", "slots": {},
+        "locale": "en", "split": "heldout", "condition": "clean"}) + "\n")
+    with pytest.raises(adapt.AdaptationError, match="no tune-split command clips"):
+        adapt.build("broken", {}, [manifest], out_dir=out, method="map")
