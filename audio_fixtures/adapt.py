@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT.parent))
 
 from device.asr import pocketsphinx_engine as ps  # noqa: E402
 from device.asr.sphinx_files import read_sendump, write_s3_array  # noqa: E402
-from device.audio.wav import load_wav_pcm16  # noqa: E402
+from device.audio.wav import AudioInputError, load_wav_pcm16  # noqa: E402
 
 ADAPTATION_DIR = ROOT.parent / "device" / "asr" / "adaptation"
 SPHINXTRAIN = Path("/usr/lib/sphinxtrain")
@@ -119,6 +119,15 @@ def _feat_params(model: Path) -> dict[str, str]:
         if len(parts) == 2 and parts[0].startswith("-"):
             params[parts[0][1:]] = parts[1]
     return params
+
+
+def _shown(path: Path) -> str:
+    """A path as the manifest records it: relative to the repository when inside it."""
+    resolved = path.resolve()
+    try:
+        return str(resolved.relative_to(ROOT.parent))
+    except ValueError:
+        return str(resolved)
 
 
 def _sha256(path: Path) -> str:
@@ -218,18 +227,19 @@ def build(name: str, where: dict[str, set[str]], manifests: list[Path],
     work = Path(tempfile.mkdtemp(prefix="teddy-adapt-")) if keep is None else keep
     try:
         adapt(clips, output, work, method)
+    except AudioInputError as error:
+        raise AdaptationError(str(error)) from error
     finally:
         if keep is None:
             shutil.rmtree(work, ignore_errors=True)
-    repo = ROOT.parent
     record = {
         "name": name,
         "method": method,
         "where": {key: sorted(values) for key, values in sorted(where.items())},
-        "manifests": [str(m.resolve().relative_to(repo)) for m in manifests],
+        "manifests": [_shown(m) for m in manifests],
         "tools": {pkg: _package_version(pkg) for pkg in DEBIAN_PACKAGES},
         "model_means_sha256": _sha256(Path(ps._model_paths()[0]) / "means"),
-        "clips": [{"file": str(Path(row["path"]).resolve().relative_to(repo)),
+        "clips": [{"file": _shown(Path(row["path"])),
                    "text": row["text"], "sha256": _sha256(Path(row["path"]))} for row in clips],
         "output": output.name,
         "output_sha256": _sha256(output),

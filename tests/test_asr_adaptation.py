@@ -99,6 +99,15 @@ def test_a_changed_adaptation_file_is_refused(tmp_path: Path,
         ps.adaptation_config(record["name"])
 
 
+def test_an_adaptation_for_another_base_model_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    record = _copy_shipped(tmp_path, monkeypatch)
+    manifest = tmp_path / f"{record['name']}.json"
+    manifest.write_text(json.dumps(dict(record, model_means_sha256="0" * 64)))
+    with pytest.raises(EngineError, match="another en-us model"):
+        ps.adaptation_config(record["name"])
+
+
 @pytest.mark.parametrize("name", ["nope", "../adaptation/x", ""])
 def test_unknown_adaptation_is_refused(name: str) -> None:
     with pytest.raises(EngineError, match="no adaptation"):
@@ -149,3 +158,20 @@ def test_adaptation_runs_end_to_end_and_is_reproducible(tmp_path: Path,
     engine = ps.PocketSphinxEngine(adaptation="small")
     heard = engine.transcribe(load_wav_pcm16(FIXTURES / "demo" / "joke.wav"))
     assert heard.text == "tell me a joke"
+
+
+def test_a_missing_clip_is_a_clear_error_and_writes_nothing(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text(json.dumps({
+        "file": "gone.wav", "text": "hello teddy", "intent": "greet", "slots": {},
+        "locale": "en", "split": "tune", "condition": "clean"}) + "\n")
+    out = tmp_path / "out"
+    with pytest.raises(adapt.AdaptationError, match="gone.wav"):
+        adapt.build("broken", {}, [manifest], out_dir=out, method="map")
+    assert not any(out.glob("broken.*"))
+    # Only held-out rows: nothing to adapt on, said as much.
+    manifest.write_text(json.dumps({
+        "file": "x.wav", "text": "hello teddy", "intent": "greet", "slots": {},
+        "locale": "en", "split": "heldout", "condition": "clean"}) + "\n")
+    with pytest.raises(adapt.AdaptationError, match="no tune-split command clips"):
+        adapt.build("broken", {}, [manifest], out_dir=out, method="map")

@@ -14,9 +14,11 @@ CHILD_6_8 = ["en_tune_0062_6-8_dry.wav", "en_tune_0066_6-8_dry.wav"]  # en-gb as
 ADULT = ["en_tune_0000_adult_dry.wav", "en_tune_0004_adult_dry.wav"]  # en-us
 
 
+# Warps are estimated against the stock model here: the shipped adaptation was
+# made partly from these very child-like tune clips, so it needs less warping.
 @pytest.fixture(scope="module")
 def engine() -> PocketSphinxEngine:
-    return PocketSphinxEngine(vtln="session", session_cmn=False)
+    return PocketSphinxEngine(vtln="session", session_cmn=False, adaptation="off")
 
 
 def _session_warp(engine: PocketSphinxEngine, clips: list[str]) -> float:
@@ -34,7 +36,7 @@ def test_a_child_like_voice_gets_a_warp_and_an_adult_keeps_none(engine) -> None:
 
 def test_without_vtln_a_child_like_voice_is_not_warped() -> None:
     # Negative control for the test above: estimation off leaves the warp at 1.0.
-    fixed = PocketSphinxEngine(vtln="off", session_cmn=False)
+    fixed = PocketSphinxEngine(vtln="off", session_cmn=False, adaptation="off")
     assert _session_warp(fixed, CHILD_6_8) == 1.0
 
 
@@ -53,7 +55,7 @@ def test_once_settled_each_utterance_decodes_once(engine, monkeypatch) -> None:
 
 
 def test_per_utterance_estimation_keeps_nothing_between_utterances() -> None:
-    each = PocketSphinxEngine(vtln="utterance", session_cmn=False)
+    each = PocketSphinxEngine(vtln="utterance", session_cmn=False, adaptation="off")
     _session_warp(each, CHILD_6_8)
     assert each.warp == 1.0 and not each.warp_settled
 
@@ -89,7 +91,8 @@ def test_out_of_domain_children_in_rooms_and_noise_are_rejected() -> None:
     toy = PocketSphinxEngine()
     heard = [toy.transcribe(load_wav_pcm16(LISTENER / name)).text for name in SLIPPED_THROUGH]
     assert sum(bool(text) for text in heard) <= 1, heard
-    # Negative control: the threshold chosen on adult voices alone accepts most of them.
-    loose = PocketSphinxEngine(reject_below=-9.0)
+    # Negative control: the threshold chosen on adult voices alone, with the
+    # model it was chosen for, accepts most of them.
+    loose = PocketSphinxEngine(reject_below=-9.0, adaptation="off")
     accepted = [loose.transcribe(load_wav_pcm16(LISTENER / name)).text for name in SLIPPED_THROUGH]
     assert sum(bool(text) for text in accepted) >= 5, accepted

@@ -142,6 +142,10 @@ def adaptation_config(name: str) -> dict[str, str]:
     if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != expected:
         raise EngineError(f"{path}: missing or not the file its manifest names "
                           "(rebuild it with audio_fixtures/adapt.py)")
+    base = Path(_model_paths()[0]) / "means"
+    if hashlib.sha256(base.read_bytes()).hexdigest() != record.get("model_means_sha256"):
+        raise EngineError(f"{manifest}: made for another en-us model than {base.parent} "
+                          "(rebuild it with audio_fixtures/adapt.py)")
     if method == "map":
         return {"mean": str(path)}
     if method == "mllr":
