@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, Protocol
 
+from cloud.keys.location import PG_DATABASE_SUFFIX
 from cloud.storage.url import backend_of
 
 Backend = Literal["sqlite", "postgresql"]
@@ -149,8 +150,11 @@ class PostgresDatabases:
         with self._lock:
             name = self._names.pop(database, None)
         if name is not None:
-            with contextlib.suppress(RuntimeError):
-                self.server.drop_database(name)
+            # The cloud keeps its per-child keys in a database of their own beside the data's
+            # (cloud.keys.location); it goes with the story too.
+            for database_name in (name, f"{name}{PG_DATABASE_SUFFIX}"):
+                with contextlib.suppress(RuntimeError):
+                    self.server.drop_database(database_name)
 
     def describe(self) -> str:
         return (f"PostgreSQL {self.version} (a private server for the run on a Unix socket, "

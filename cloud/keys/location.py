@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from cloud.storage.url import backend_of, sqlite_path
+
 KEY_STORE_SUFFIX = ".child-keys"
 PG_DATABASE_SUFFIX = "_keys"
 MEMORY = ":memory:"
@@ -21,33 +23,8 @@ class KeyStoreConfigError(ValueError):
     """A key store location that would defeat crypto-shredding, or cannot be derived."""
 
 
-def _fallback_backend(location: str) -> str:
-    return "postgresql" if location.startswith(("postgresql://", "postgres://")) else "sqlite"
-
-
-def _fallback_sqlite_path(location: str) -> str:
-    return location.removeprefix("sqlite:///")
-
-
-# The one question asked of a location; cloud.storage.url answers it once the storage layer
-# has it (before the PostgreSQL storage layer, every path is an SQLite file).
-try:
-    from cloud.storage.url import backend_of as _backend_of
-    from cloud.storage.url import sqlite_path as _sqlite_path
-except ImportError:
-    _backend_of, _sqlite_path = _fallback_backend, _fallback_sqlite_path
-
-
-def _backend(location: str) -> str:
-    return _backend_of(location)
-
-
-def sqlite_file(location: str) -> str:
-    return _sqlite_path(location)
-
-
 def default_key_store(db_path: str) -> str:
-    if _backend(db_path) == "postgresql":
+    if backend_of(db_path) == "postgresql":
         parts = urlsplit(db_path)
         name = parts.path.lstrip("/")
         if not name:
@@ -55,7 +32,7 @@ def default_key_store(db_path: str) -> str:
                 "the PostgreSQL URL names no database, so no key store can be derived from "
                 "it; give --key-store postgresql://.../<keys database>")
         return with_database(db_path, f"{name}{PG_DATABASE_SUFFIX}")
-    path = sqlite_file(db_path)
+    path = sqlite_path(db_path)
     if path == MEMORY:
         return MEMORY
     return path + KEY_STORE_SUFFIX
@@ -80,15 +57,15 @@ def key_store_location(db_path: str, configured: str | None) -> str:
 
 
 def _same_database(a: str, b: str) -> bool:
-    if _backend(a) != _backend(b):
+    if backend_of(a) != backend_of(b):
         return False
-    if _backend(a) == "sqlite":
+    if backend_of(a) == "sqlite":
         import os
 
-        return os.path.abspath(sqlite_file(a)) == os.path.abspath(sqlite_file(b))
+        return os.path.abspath(sqlite_path(a)) == os.path.abspath(sqlite_path(b))
     pa, pb = urlsplit(a), urlsplit(b)
     return (pa.hostname, pa.port, pa.path, pa.query) == (pb.hostname, pb.port, pb.path, pb.query)
 
 
 def is_postgres(location: str) -> bool:
-    return _backend(location) == "postgresql"
+    return backend_of(location) == "postgresql"

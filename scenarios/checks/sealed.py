@@ -17,10 +17,11 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cloud.keys.envelope import PREFIX, EnvelopeError, associated_data, parts
-from cloud.keys.location import KEY_STORE_SUFFIX
+from cloud.keys.location import default_key_store
 from scenarios.args import arg, str_list
+from scenarios.backend import database_backend
 from scenarios.checks import Observation, check, held_if
-from scenarios.checks.dbview import find_in_files, raw_files, read_only, tables
+from scenarios.checks.dbview import columns, find_in_files, quoted, raw_files, read_only, tables
 from scenarios.context import ScenarioContext
 from teddy.contracts.data_map import data_map
 
@@ -29,29 +30,41 @@ from teddy.contracts.data_map import data_map
 SEALED_BYTES = re.compile(re.escape(PREFIX).encode() + rb"[A-Za-z0-9_\-]{38,}={0,2}")
 
 
-def key_store_path(db_path: Path) -> Path:
-    return Path(f"{db_path}{KEY_STORE_SUFFIX}")
+def key_store(database: str | Path) -> str:
+    """The key store the cloud keeps beside this database: a SQLite file or another
+    PostgreSQL database (cloud.keys.location names it the same way for the cloud)."""
+    return default_key_store(str(database))
 
 
-def live_keys(db_path: Path) -> dict[int, bytes]:
+def live_keys(database: str | Path) -> dict[int, bytes]:
     """Every key the key store still holds, by child id; empty if there is no store."""
-    path = key_store_path(db_path)
-    if not path.exists():
+    store_location = key_store(database)
+    if database_backend(store_location) == "sqlite" and not Path(store_location).exists():
         return {}
-    with read_only(path) as store:
+    with read_only(store_location) as store:
         return {int(child): bytes(key) for child, key in store.execute(
             "SELECT child_id, key FROM child_keys WHERE key IS NOT NULL")}
 
 
-def key_state(db_path: Path, child_id: int) -> str:
+def key_state(database: str | Path, child_id: int) -> str:
     """"live", "destroyed" (a tombstone) or "never made"."""
-    path = key_store_path(db_path)
-    if not path.exists():
-        raise FileNotFoundError(f"no key store at {path}")
-    with read_only(path) as store:
+    with read_only(key_store(database)) as store:
         row = store.execute("SELECT key IS NULL FROM child_keys WHERE child_id = ?",
                             [child_id]).fetchone()
     return "never made" if row is None else "destroyed" if row[0] else "live"
+
+
+def sealed_in_rows(database: str | Path) -> list[bytes]:
+    """Every sealed value still in the data database's rows, whichever column holds it: on
+    PostgreSQL the rows are what the cloud can be held to (its server's files are not)."""
+    found: list[bytes] = []
+    with read_only(database) as db:
+        for table in tables(db):
+            for column in columns(db, table):
+                found += [str(value).encode("ascii", "replace") for (value,) in db.execute(
+                    f"SELECT {quoted(column)} FROM {quoted(table)} "
+                    f"WHERE CAST({quoted(column)} AS TEXT) LIKE ?", [PREFIX + "%"])]
+    return found
 
 
 @dataclass(frozen=True)
@@ -62,20 +75,25 @@ class Opened:
     plaintext: str
 
 
+def like_escaped(text: str) -> str:
+    """Text matched literally inside a LIKE pattern with ESCAPE '!'."""
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
 def _sealed_fields() -> list[tuple[str, str]]:
     return [(t, c) for t, cols in data_map().sealed_columns().items() for c in cols]
 
 
-def open_sealed_copies(files: list[Path], keys: dict[int, bytes]) -> list[Opened]:
-    """Every sealed value in the files' raw bytes that a live key opens, with its plaintext.
-    A key opens only its own child's values, so each is tried as that child's, field by
-    field."""
+def open_sealed_copies(sources: list[tuple[str, bytes]], keys: dict[int, bytes]) -> list[Opened]:
+    """Every sealed value in the sources' bytes (name, bytes) that a live key opens, with its
+    plaintext. A key opens only its own child's values, so each is tried as that child's,
+    field by field."""
     ciphers = [(child, AESGCM(key)) for child, key in keys.items()]
     fields = _sealed_fields()
     opened: list[Opened] = []
-    for path in files:
+    for name, data in sources:
         seen: set[bytes] = set()
-        for match in SEALED_BYTES.finditer(path.read_bytes()):
+        for match in SEALED_BYTES.finditer(data):
             token = match.group(0)
             if token in seen:
                 continue
@@ -84,7 +102,7 @@ def open_sealed_copies(files: list[Path], keys: dict[int, bytes]) -> list[Opened
                 found = _open_any(ciphers, fields, nonce, body)
                 if found is not None:
                     child, field, plain = found
-                    opened.append(Opened(path.name, child, field, plain))
+                    opened.append(Opened(name, child, field, plain))
                     break
     return opened
 
@@ -115,9 +133,18 @@ def _open_any(ciphers: list[tuple[int, AESGCM]], fields: list[tuple[str, str]], 
     return None
 
 
-def readable_copies(db_path: Path, backup_dir: Path | None, values: list[str]) -> list[str]:
-    """`file: value` for each value readable in a sealed copy some live key opens."""
-    opened = open_sealed_copies(raw_files(db_path, backup_dir), live_keys(db_path))
+def sealed_sources(database: str | Path, backup_dir: Path | None) -> list[tuple[str, bytes]]:
+    """Where sealed copies may sit: on SQLite every file's raw bytes (database, WAL, journal,
+    backups); on PostgreSQL the rows of the data database."""
+    if database_backend(str(database)) == "postgresql":
+        return [("rows of the data database", b"\n".join(sealed_in_rows(database)))]
+    return [(path.name, path.read_bytes()) for path in raw_files(Path(database), backup_dir)]
+
+
+def readable_copies(database: str | Path, backup_dir: Path | None,
+                    values: list[str]) -> list[str]:
+    """`where: value` for each value readable in a sealed copy some live key opens."""
+    opened = open_sealed_copies(sealed_sources(database, backup_dir), live_keys(database))
     return [f"{o.file}: {value!r} sealed in {o.field}, opened with child {o.child_id}'s key"
             for value in values for o in opened if value.lower() in o.plaintext.lower()]
 
@@ -129,11 +156,12 @@ def child_key_destroyed(ctx: ScenarioContext, args: dict[str, Any]) -> Observati
     (R18, R19)."""
     family = ctx.family(arg(args, "family", str, "a"))
     child_id = family.require_child()
-    state = key_state(ctx.cloud.db_path, child_id)
+    database = ctx.cloud.database
+    state = key_state(database, child_id)
     problems = [] if state == "destroyed" else [f"child {child_id}'s key is {state}, not "
                                                 "destroyed"]
-    keys = live_keys(ctx.cloud.db_path)
-    opened = [o for o in open_sealed_copies(raw_files(ctx.cloud.db_path, ctx.cloud.backup_dir),
+    keys = live_keys(database)
+    opened = [o for o in open_sealed_copies(sealed_sources(database, ctx.cloud.backup_dir),
                                             keys) if o.child_id == child_id]
     problems += [f"{o.file}: a sealed {o.field} of the child still opens" for o in opened]
     return held_if(problems, f"child {child_id}'s key is destroyed (a tombstone is left); "
@@ -147,7 +175,8 @@ def sealed_at_rest(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
     values = str_list(args, "values")
     problems: list[str] = []
     sealed_seen = 0
-    with read_only(ctx.cloud.db_path) as db:
+    database = ctx.cloud.database
+    with read_only(database) as db:
         live = tables(db)
         for table, column in _sealed_fields():
             if table not in live:
@@ -158,16 +187,18 @@ def sealed_at_rest(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
                 if not (isinstance(value, str) and value.startswith(PREFIX)):
                     problems.append(f"{table}.{column} holds a value that is not sealed")
         for table in live:
-            names = [r[1] for r in db.execute(f'PRAGMA table_info("{table}")')]
-            for name in names:
+            for name in columns(db, table):
                 for value in values:
-                    hit = db.execute(f'SELECT count(*) FROM "{table}" WHERE '
-                                     f'instr(lower(CAST("{name}" AS TEXT)), ?) > 0',
-                                     [value.lower()]).fetchone()[0]
+                    hit = db.execute(f"SELECT count(*) FROM {quoted(table)} WHERE "
+                                     f"lower(CAST({quoted(name)} AS TEXT)) LIKE ? ESCAPE '!'",
+                                     [f"%{like_escaped(value.lower())}%"]).fetchone()[0]
                     if hit:
                         problems.append(f"{value!r} in plain text in {table}.{name}")
-    problems += [f"in plain text in the bytes of {hit}" for hit in
-                 find_in_files(raw_files(ctx.cloud.db_path, ctx.cloud.backup_dir), values)]
+    # On PostgreSQL the server's files are not the cloud's to scan (scenarios.backend); the
+    # rows above are what it is held to there.
+    if database_backend(str(database)) == "sqlite":
+        problems += [f"in plain text in the bytes of {hit}" for hit in
+                     find_in_files(raw_files(Path(database), ctx.cloud.backup_dir), values)]
     if not sealed_seen and not problems:
         raise ValueError("no sealed value in the database: the scenario stored nothing to check")
     return held_if(problems, f"{sealed_seen} values sealed; none of {values} in plain text in "
