@@ -29,9 +29,9 @@ from cloud.keys.location import (
     KeyStoreConfigError,
     is_postgres,
     key_store_location,
-    sqlite_file,
     with_database,
 )
+from cloud.storage.url import sqlite_path
 
 # How long a worker process may go on using a key it looked up. Destroying a key forgets it
 # in the process that destroys it at once; another worker may hold it this long more, in memory
@@ -220,7 +220,7 @@ def _normal(db_path: str) -> str:
     """One spelling per data database, whether named by the config or found on a connection."""
     if is_postgres(db_path) or db_path in ("", MEMORY):
         return db_path
-    return os.path.abspath(sqlite_file(db_path))
+    return os.path.abspath(sqlite_path(db_path))
 
 
 def configure(db_path: str, key_store: str | None) -> KeyStore:
