@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -223,27 +224,50 @@ def test_negative_control_without_the_lease_turns_overlap(db_path: str, tmp_path
     assert _overlapping(_turn_intervals(log)) > 0
 
 
-def test_a_killed_holders_lease_is_taken_over_once_it_expires(db_path: str) -> None:
+def test_a_killed_holder_on_this_host_is_taken_over_at_once(db_path: str) -> None:
+    """A server killed mid-erasure and restarted must carry on at once, as with a flock."""
     open_db(db_path).close()
-    holder = subprocess.Popen([sys.executable, str(WORKER), "hold", db_path, "2"],
+    holder = subprocess.Popen([sys.executable, str(WORKER), "hold", db_path, "60"],
                               stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     finally:
         os.killpg(holder.pid, signal.SIGKILL)
         holder.wait()
-    db = open_db(db_path)
-    taker = Lease(db, PURGE, ttl_s=2)
+    taker = Lease(open_db(db_path), PURGE, ttl_s=60)
     current = taker.current_holder()
     assert current is not None and current[0].split(":")[1] == str(holder.pid)
-    expires_at = current[1]
-    refused = taker.try_take()
-    if time.time() < expires_at:  # nearly always: a dead holder still blocks until expiry
-        assert not refused
+    assert current[1] > time.time() + 30, "the dead holder's lease has not expired"
+    assert taker.try_take()
+    assert taker.current_holder() == (taker.holder, pytest.approx(time.time() + 60, abs=5))
+
+
+def test_a_holder_on_another_host_is_waited_out_until_its_lease_expires(db_path: str) -> None:
+    """No server can see another host's processes: only expiry frees its lease."""
+    db = open_db(db_path)
+    dead_pid = _a_pid_that_is_not_running()
+    expires_at = time.time() + 1.0
+    db.execute("INSERT INTO leases (name, holder, taken_at, expires_at) VALUES (?, ?, ?, ?)",
+               [PURGE, f"another-host:{dead_pid}:abcd", time.time(), expires_at])
+    taker = Lease(db, PURGE, ttl_s=2)
+    assert not taker.try_take()
     while time.time() <= expires_at:
         time.sleep(0.05)
     assert taker.try_take()
-    assert taker.current_holder() == (taker.holder, pytest.approx(time.time() + 2, abs=1))
+
+
+def test_negative_control_a_live_holder_on_this_host_is_not_taken_over(db_path: str) -> None:
+    db = open_db(db_path)
+    db.execute("INSERT INTO leases (name, holder, taken_at, expires_at) VALUES (?, ?, ?, ?)",
+               [PURGE, f"{socket.gethostname()}:{os.getpid()}:abcd", time.time(),
+                time.time() + 60])
+    assert not Lease(db, PURGE, ttl_s=60).try_take()
+
+
+def _a_pid_that_is_not_running() -> int:
+    finished = subprocess.Popen([sys.executable, "-c", "pass"])
+    finished.wait()
+    return finished.pid
 
 
 def test_a_live_holder_keeps_its_lease_past_the_ttl_by_renewing_it(db_path: str) -> None:

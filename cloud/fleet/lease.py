@@ -8,8 +8,10 @@ stops renewing, so after `ttl_s` any other server takes over; no holder blocks f
 
 Expiry is measured on the servers' own wall clocks (time.time()), not the cloud's clock,
 which scenarios move by days: hosts sharing a database are expected to keep NTP time, and
-a lease lasts a minute, far beyond any sane skew. The one thing a lease cannot give that a
-flock gave is an instant hand-over when the holder dies: the next holder waits out the TTL.
+a lease lasts a minute, far beyond any sane skew. A flock was handed over the moment its
+holder died; a lease does the same when the dead holder ran on this host (its process is gone:
+a server killed mid-erasure and restarted carries on at once). A holder on another host is
+waited out for the TTL, since no server can see another host's processes.
 """
 
 from __future__ import annotations
@@ -42,6 +44,21 @@ def new_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+def holder_is_dead_here(holder: str) -> bool:
+    """True when `holder` (see new_holder) names a process of this host that no longer runs."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class Lease:
     """One holder's view of a named lease, on a connection of its own."""
 
@@ -55,7 +72,14 @@ class Lease:
         self.holder = holder or new_holder()
 
     def try_take(self) -> bool:
-        """Take the lease if it is free, expired or ours already; True if we now hold it."""
+        """Take the lease if it is free, expired, ours already, or held by a process of this
+        host that has died; True if we now hold it."""
+        current = self.current_holder()
+        if current is not None and holder_is_dead_here(current[0]):
+            # Only that dead holder's row is replaced: a live server that took it meanwhile
+            # keeps it.
+            self.db.execute("UPDATE leases SET expires_at = 0 WHERE name = ? AND holder = ?",
+                            [self.name, current[0]])
         now = time.time()
         rows = self.db.execute(
             "INSERT INTO leases (name, holder, taken_at, expires_at) VALUES (?, ?, ?, ?) "
