@@ -58,7 +58,7 @@ def test_each_toy_talks_to_the_server_its_number_picks(tmp_path: Path) -> None:
     for n, server in enumerate(servers):
         expected = {toy.device_id for t, toy in enumerate(toys)
                     if server_port_of_toy(ports, t) == ports[n]}
-        assert _device_ids(server.db_path and Path(server.db_path)) == expected
+        assert _device_ids(Path(server.db_path)) == expected
     assert expected == {"toy-1", "toy-3"}, "negative control: the rule does split the toys"
 
 
