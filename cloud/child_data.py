@@ -40,7 +40,9 @@ TABLE_TITLES = {
 # must be reachable from a child.
 NOT_ABOUT_A_CHILD = frozenset({"parents", "schema_migrations", "login_attempts",
                                "parent_sessions", "parent_tokens",
-                               "pairing_failures", "erasure_jobs"})
+                               "pairing_failures", "erasure_jobs",
+                               # Shared by the app servers (cloud.fleet): a key and turns.
+                               "server_secrets", "leases"})
 # Credentials are shown as present, never as values: a leaked page or export must not let
 # anyone impersonate the toy.
 HIDDEN_COLUMNS = {("devices", "secret"), ("verification_requests", "secret_hash")}

@@ -67,19 +67,18 @@ def test_errors_never_show_a_password() -> None:
 
 def test_an_sqlite_url_works_like_its_path(tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
-    """Files beside the database (key, backups) land beside the file, not in `sqlite:`."""
+    """Files beside the database (key store, backups) land beside the file, not in `sqlite:`."""
     from retention_helpers import cloud_cli
 
+    from cloud.app import create_app
     from cloud.config import CloudConfig
 
     target = tmp_path / "cloud.db"
     config = CloudConfig.from_sources(db_path=f"sqlite:///{target}")
     assert config.db_path == str(target)
-    assert Path(f"{target}.key").exists()
     assert cloud_cli(["verify-audit", "--db", f"sqlite:///{target}"]) == 2  # no database yet
-    from cloud.storage.db import open_db
-
-    open_db(f"sqlite:///{target}").close()
+    create_app(db_path=f"sqlite:///{target}")
+    assert target.is_file()
     assert cloud_cli(["verify-audit", "--db", f"sqlite:///{target}"]) == 0
     assert cloud_cli(["backup", "--db", f"sqlite:///{target}"]) == 0
     assert list((tmp_path / "cloud.db.backups").iterdir())

@@ -35,6 +35,8 @@ RECORD_NAMES = {
     "pairing_failures": "Counts of wrong pairing codes (to slow down guessing)",
     "erasure_jobs": "Progress of deletions still being finished, and their receipts",
     "schema_migrations": "The database layout's version (no personal data)",
+    "server_secrets": "The service's own signing key (no personal data)",
+    "leases": "Which server is running a clean-up right now (no personal data)",
 }
 WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "seven": 7, "thirty": 30, "ninety": 90}
 _PERIOD = re.compile(r"\b(\d+|one|two|three|seven|thirty|ninety)\s+(day|week|month|year)s?\b",
