@@ -13,14 +13,13 @@ import functools
 import json
 import math
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cloud.bench import in_process
 from cloud.bench.database import THROWAWAY, BenchDatabase, DatabaseSource, check_spec
-from cloud.bench.load import LoadGeneratorError, LoadResult, drive, require_wrk
+from cloud.bench.load import LoadGeneratorError, LoadResult, drive
 from cloud.bench.servers import BenchServer
 from cloud.bench.toys import (
     BenchToy,
@@ -29,6 +28,7 @@ from cloud.bench.toys import (
     create_toys,
     signed_requests,
 )
+from cloud.bench.wrk_run import run_with_wrk
 
 TARGET_RATIO = 0.8
 TARGET_P99_MS = 10.0
@@ -83,20 +83,8 @@ def _positive(args: argparse.Namespace) -> str | None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    problem = _positive(args)
-    if problem:
-        print(f"teddy bench cloud: {problem}", file=sys.stderr)
-        return 2
-    try:
-        require_wrk()
-    except LoadGeneratorError as exc:
-        print(f"teddy bench cloud: {exc}", file=sys.stderr)
-        return 2
-    if args.dir:
-        Path(args.dir).mkdir(parents=True, exist_ok=True)
-        return _bench_and_print(Path(args.dir), args)
-    with tempfile.TemporaryDirectory(prefix="teddy-bench-") as directory:
-        return _bench_and_print(Path(directory), args)
+    return run_with_wrk("teddy bench cloud", _positive(args), args, _bench_and_print,
+                        "teddy-bench-")
 
 
 def _bench_and_print(directory: Path, args: argparse.Namespace) -> int:

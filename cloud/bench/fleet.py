@@ -13,13 +13,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from cloud.bench import bench
 from cloud.bench.database import THROWAWAY, DatabaseSource, check_spec
-from cloud.bench.load import LoadGeneratorError, require_wrk
+from cloud.bench.load import LoadGeneratorError
+from cloud.bench.wrk_run import run_with_wrk
 from cloud.storage.url import backend_of
 
 # (label, backend, app servers), in the order a growing deployment meets them.
@@ -68,20 +68,7 @@ def _problem(args: argparse.Namespace) -> str | None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    problem = _problem(args)
-    if problem:
-        print(f"teddy bench fleet: {problem}", file=sys.stderr)
-        return 2
-    try:
-        require_wrk()
-    except LoadGeneratorError as exc:
-        print(f"teddy bench fleet: {exc}", file=sys.stderr)
-        return 2
-    if args.dir:
-        Path(args.dir).mkdir(parents=True, exist_ok=True)
-        return _compare(Path(args.dir), args)
-    with tempfile.TemporaryDirectory(prefix="teddy-fleet-") as directory:
-        return _compare(Path(directory), args)
+    return run_with_wrk("teddy bench fleet", _problem(args), args, _compare, "teddy-fleet-")
 
 
 def _compare(directory: Path, args: argparse.Namespace) -> int:
