@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import queue
-import secrets
 import signal
 import subprocess
 import sys
@@ -72,10 +71,6 @@ class CloudServer:
         self.log_path = workdir / "cloud.log"
         self.module = module
         self.env = dict(env or {})
-        if self.backend == "postgresql" and self.target is None:
-            # The cloud keeps its session key in a file beside a SQLite database; with
-            # PostgreSQL there is no such folder, so the operator gives the key, as here.
-            self.env.setdefault("TEDDY_SECRET_KEY", secrets.token_hex(32))
         self.tls = tls
         self.workers = workers
         self.config_file = config_file
