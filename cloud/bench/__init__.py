@@ -28,7 +28,7 @@ from cloud.bench.toys import (
     create_toys,
     signed_requests,
 )
-from cloud.bench.wrk_run import run_with_wrk
+from cloud.bench.wrk_run import add_round_options, run_with_wrk
 
 TARGET_RATIO = 0.8
 TARGET_P99_MS = 10.0
@@ -48,12 +48,7 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:  # typ
     parser = bench_subparsers.add_parser(
         "cloud", help="signed intents from many toys vs a bare Flask + sqlite-utils insert")
     parser.add_argument("--toys", type=int, default=8, help="concurrent simulated toys")
-    parser.add_argument("--seconds", type=int, default=5,
-                        help="length of each measured round per target")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="alternating measured rounds per target, to even out drift")
-    parser.add_argument("--warmup", type=int, default=1,
-                        help="seconds of unmeasured load per target first (0: none)")
+    add_round_options(parser)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--in-process", type=int, default=1000, metavar="N",
                         help="afterwards, time both apps called directly in blocks of N "

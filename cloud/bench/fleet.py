@@ -19,7 +19,7 @@ from typing import Any
 from cloud.bench import bench
 from cloud.bench.database import THROWAWAY, DatabaseSource, check_spec
 from cloud.bench.load import LoadGeneratorError
-from cloud.bench.wrk_run import run_with_wrk
+from cloud.bench.wrk_run import add_round_options, run_with_wrk
 from cloud.storage.url import backend_of
 
 # (label, backend, app servers), in the order a growing deployment meets them.
@@ -35,12 +35,7 @@ def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:  # typ
         "fleet", help="signed intents on SQLite vs PostgreSQL with 1 and 2 app servers")
     parser.add_argument("--toys", type=int, nargs="+", default=[8, 64],
                         help="simulated toys per run (default: 8 64)")
-    parser.add_argument("--seconds", type=int, default=5,
-                        help="length of each measured round per target")
-    parser.add_argument("--rounds", type=int, default=2,
-                        help="alternating measured rounds per target, to even out drift")
-    parser.add_argument("--warmup", type=int, default=1,
-                        help="seconds of unmeasured load per target first (0: none)")
+    add_round_options(parser)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per server")
     parser.add_argument("--postgres", default=THROWAWAY, metavar="URL",
                         help="the PostgreSQL database for the PostgreSQL runs (one you can "

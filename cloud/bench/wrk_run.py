@@ -1,5 +1,6 @@
-"""The start every wrk-driven benchmark command shares: refuse bad options and a missing wrk
-with one line and exit 2, then work in the asked-for folder or a temporary one."""
+"""What every wrk-driven benchmark command shares: its round options, and its start (refuse bad
+options and a missing wrk with one line and exit 2, then work in the asked-for folder or a
+temporary one)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cloud.bench.load import LoadGeneratorError, require_wrk
+
+
+def add_round_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seconds", type=int, default=5,
+                        help="length of each measured round per target")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="alternating measured rounds per target, to even out drift")
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="seconds of unmeasured load per target first (0: none)")
 
 
 def run_with_wrk(command: str, problem: str | None, args: argparse.Namespace,
