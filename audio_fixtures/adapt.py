@@ -12,9 +12,11 @@ and rebuilt:
                                         [--where KEY=VALUE[,VALUE]]...
 
 It reads the command clips of the fixtures' tune split (the adult-voice set
-and the listener set: children, rooms, household noise); held-out clips are
-refused, so held-out figures stay a fair test. Each clip is fed exactly as the
-engine hears it: the same lead-in and tail, the same noise floor."""
+and the listener set: children, rooms, household noise) and of an adaptation
+corpus (`adaptation_corpus.py`: voices and rooms of neither split); held-out
+clips are refused, so held-out figures stay a fair test. Each clip is fed
+exactly as the engine hears it: the same lead-in and tail, the same noise
+floor."""
 
 from __future__ import annotations
 
@@ -75,13 +77,19 @@ def parse_where(items: list[str]) -> dict[str, set[str]]:
     return where
 
 
+# The fixtures' tune split, and the adaptation corpus (its own voices and rooms).
+ADAPTATION_SPLITS = {"tune", "adapt"}
+
+
 def select_clips(rows: list[dict], where: dict[str, set[str]]) -> list[dict]:
-    """In-domain English tune-split rows matching `where`."""
-    if "split" in where and where["split"] != {"tune"}:
-        raise AdaptationError("adaptation reads the tune split only, never held-out clips")
+    """In-domain English tune-split or corpus rows matching `where`."""
+    if "split" in where and not where["split"] <= ADAPTATION_SPLITS:
+        raise AdaptationError("adaptation reads the tune split and the adaptation corpus "
+                              "only, never held-out clips")
     chosen = []
     for row in rows:
-        if row.get("split") != "tune" or row.get("locale") != "en" or not row.get("intent"):
+        if row.get("split") not in ADAPTATION_SPLITS or row.get("locale") != "en" \
+                or not row.get("intent"):
             continue
         if row.get("condition") == "ood" or row["intent"] == "unknown":
             continue
@@ -215,13 +223,27 @@ def load_rows(manifest: Path) -> list[dict]:
     return rows
 
 
+def _corpus_record(manifest: Path, rows: list[dict]) -> dict:
+    for row in rows:
+        if _sha256(Path(row["path"])) != row["sha256"]:
+            raise AdaptationError(f"{row['path']} is not the clip its corpus manifest names")
+    size = sum(1 for line in manifest.read_text().splitlines() if line.strip())
+    return {"generator": "audio_fixtures/adaptation_corpus.py", "corpus_clips": size,
+            "rebuild": f"python audio_fixtures/adaptation_corpus.py DIR --clips {size}",
+            "clips": len(rows), "manifest_sha256": _sha256(manifest)}
+
+
 def build(name: str, where: dict[str, set[str]], manifests: list[Path],
           out_dir: Path = ADAPTATION_DIR, method: str = "map",
           keep: Path | None = None) -> dict:
-    """Adapt on the selected tune clips; write NAME.<method output> and NAME.json."""
+    """Adapt on the selected tune or corpus clips; write NAME.<method output> and NAME.json."""
     if not name.replace("-", "").replace("_", "").isalnum():
         raise AdaptationError(f"adaptation name must be letters, digits, - or _: {name!r}")
-    clips = [row for manifest in manifests for row in select_clips(load_rows(manifest), where)]
+    chosen = {manifest: select_clips(load_rows(manifest), where) for manifest in manifests}
+    clips = [row for rows in chosen.values() for row in rows]
+    # Checked before the adaptation runs: a changed corpus clip is refused, not learnt.
+    corpora = [_corpus_record(manifest, rows) for manifest, rows in chosen.items()
+               if any(row.get("set") == "adapt" for row in rows)]
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / f"{name}.{METHODS[method]}"
     work = Path(tempfile.mkdtemp(prefix="teddy-adapt-")) if keep is None else keep
@@ -236,11 +258,16 @@ def build(name: str, where: dict[str, set[str]], manifests: list[Path],
         "name": name,
         "method": method,
         "where": {key: sorted(values) for key, values in sorted(where.items())},
-        "manifests": [_shown(m) for m in manifests],
+        "manifests": [_shown(m) for m, rows in chosen.items()
+                      if not any(row.get("set") == "adapt" for row in rows)],
         "tools": {pkg: _package_version(pkg) for pkg in DEBIAN_PACKAGES},
         "model_means_sha256": _sha256(Path(ps._model_paths()[0]) / "means"),
         "clips": [{"file": _shown(Path(row["path"])),
-                   "text": row["text"], "sha256": _sha256(Path(row["path"]))} for row in clips],
+                   "text": row["text"], "sha256": _sha256(Path(row["path"]))}
+                  for row in clips if row.get("set") != "adapt"],
+        # A corpus is rebuilt by its generator, not kept: its manifest names
+        # every clip with its hash, and the manifest's own hash is kept here.
+        "corpora": corpora,
         "output": output.name,
         "output_sha256": _sha256(output),
     }
@@ -269,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     except AdaptationError as error:
         print(f"adapt: {error}", file=sys.stderr)
         return 2
-    print(f"{args.out / record['output']}: {len(record['clips'])} clips, "
+    clips = len(record["clips"]) + sum(corpus["clips"] for corpus in record["corpora"])
+    print(f"{args.out / record['output']}: {clips} clips, "
           f"sha256 {record['output_sha256'][:16]}")
     return 0
 

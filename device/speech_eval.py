@@ -87,7 +87,8 @@ class Outcome:
         return {"file": self.clip.file.name, "split": self.clip.split,
                 "expected": self.clip.intent, "intent": self.intent, "heard": self.heard_text,
                 "correct": self.correct, "confidence": self.confidence,
-                "age_band": self.clip.age_band, "condition": self.clip.condition}
+                "age_band": self.clip.age_band, "condition": self.clip.condition,
+                "voice": self.clip.voice, "tail_cpu_ms": round(self.tail_cpu_ms, 1)}
 
     @property
     def correct(self) -> bool:

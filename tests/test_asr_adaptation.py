@@ -57,7 +57,7 @@ def test_adaptation_reads_tune_clips_only() -> None:
     chosen = adapt.select_clips(rows, {"set": {"listener"}})
     assert chosen and all(r["split"] == "tune" and r["intent"] != "unknown" for r in chosen)
     assert any(r["split"] == "heldout" and r.get("set") == "listener" for r in rows)
-    with pytest.raises(adapt.AdaptationError, match="tune split only"):
+    with pytest.raises(adapt.AdaptationError, match="never held-out clips"):
         adapt.select_clips(rows, {"split": {"heldout"}})
 
 
@@ -74,10 +74,15 @@ def test_shipped_adaptations_match_their_manifests_and_use_no_heldout_clip() -> 
     for record in records:
         assert ps.adaptation_config(record["name"])  # hash checked on load
         files = {clip["file"] for clip in record["clips"]}
-        assert files and not files & heldout
+        assert files or record["corpora"]
+        assert not files & heldout
         # The adaptation set's sentences come from another draw than the held-out ones.
         texts = {clip["text"] for clip in record["clips"]}
-        assert len(texts & heldout_texts) < len(texts) / 2
+        assert len(texts & heldout_texts) <= len(texts) / 2
+        # A corpus has voices and rooms of neither split (tests/test_adaptation_corpus.py).
+        for corpus in record.get("corpora", []):
+            assert corpus["generator"] == "audio_fixtures/adaptation_corpus.py"
+            assert corpus["clips"] >= 1000
 
 
 def _copy_shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
@@ -115,8 +120,8 @@ def test_unknown_adaptation_is_refused(name: str) -> None:
     assert ps.adaptation_config("off") == {}
 
 
-# Tune-split children in tune rooms (the adaptation's own data: this shows the
-# option changes what the toy hears; held-out figures are in docs/speech.md).
+# Tune-split children in tune rooms, voices and rooms the adaptation corpus
+# never has (held-out figures are in docs/speech.md).
 ROOM_CHILDREN = ["en_tune_0075_6-8_room.wav", "en_tune_0103_4-5_room.wav"]
 
 
@@ -126,7 +131,7 @@ def test_adapted_model_hears_a_child_in_a_room_the_stock_model_misses(clip: str)
     expected = (row["intent"], row["slots"])
     parser = load_parser("en")
     pcm = load_wav_pcm16(LISTENER / clip)
-    adapted = parser.parse(_engine("tune-map").transcribe(pcm).text)
+    adapted = parser.parse(_engine(ps.DEFAULT_ADAPTATION).transcribe(pcm).text)
     assert (adapted.intent, adapted.slots) == expected
     # Negative control: the unadapted model does not hear it.
     stock = parser.parse(_engine("off").transcribe(pcm).text)

@@ -138,6 +138,37 @@ def test_confident_sentence_is_decided_without_the_lattice_search(
     assert engine.transcribe(load_wav_pcm16(FIXTURES / row["file"])).text == row["text"]
 
 
+def test_hopeless_clips_are_rejected_without_the_lattice_search(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Out-of-domain speech in rooms with household noise was the slow tail.
+    rows = [r for r in manifest_rows() if r.get("set") == "listener" and r["split"] == "tune"
+            and r["intent"] == "unknown" and r["condition"] == "room+noise"]
+    engine = PocketSphinxEngine("en")
+    lattice = engine._result
+    searched: list[str] = []
+
+    def spy(raw: bytes) -> object:
+        searched.append(row["file"])
+        return lattice(raw)
+
+    monkeypatch.setattr(engine, "_result", spy)
+    skipped = []
+    for row in rows:
+        heard = engine.transcribe(load_wav_pcm16(FIXTURES / row["file"]))
+        if row["file"] not in searched:
+            assert heard.text == "" and heard.confidence is not None
+            assert heard.confidence < engine.reject_below - pocketsphinx_engine.FAST_REJECT_MARGIN
+            skipped.append(row)
+    assert len(skipped) >= 2
+    # Negative control: without the shortcut the lattice runs, and rejects them too.
+    monkeypatch.setattr(pocketsphinx_engine, "FAST_REJECT_MARGIN", None)
+    searched.clear()
+    for row in skipped:
+        assert engine.transcribe(load_wav_pcm16(FIXTURES / row["file"])).text == ""
+    assert searched == [row["file"] for row in skipped]
+
+
 def test_fast_path_understands_what_the_lattice_search_does(
     toy: Understander, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -109,8 +109,8 @@ def test_eval_names_the_acoustic_adaptation_and_refuses_an_unknown_one(tmp_path)
     result = run_eval(str(tmp_path), "--json", "--quiet", "--adapt", "off")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["adaptation"] == {"pocketsphinx/en": "off"}
-    table = run_eval(str(tmp_path), "--quiet", "--adapt", "tune-map")
-    assert "acoustic adaptation: tune-map" in table.stdout, table.stderr
+    table = run_eval(str(tmp_path), "--quiet", "--adapt", "corpus-map")
+    assert "acoustic adaptation: corpus-map" in table.stdout, table.stderr
     # Negative control: a name that is not shipped is a clear error, not a silent default.
     refused = run_eval(str(tmp_path), "--quiet", "--adapt", "no-such-adaptation")
     assert refused.returncode == 2 and "no adaptation 'no-such-adaptation'" in refused.stderr
