@@ -1,4 +1,4 @@
-"""Adapt the en-us acoustic model to child-like speech in rooms (tune split only).
+"""Adapt the en-us acoustic model to child-like speech in rooms (never on held-out clips).
 
 Uses Debian's SphinxTrain (`bw`, `map_adapt`, `mllr_solve`), sphinxbase-utils
 (`sphinx_fe`) and `pocketsphinx_mdef_convert` (Debian's `pocketsphinx`) on the
@@ -8,7 +8,7 @@ means (a 0.8 MB file the decoder loads as `mean`) or one global MLLR transform
 hash, the tool versions and the output's hash, so the result can be checked
 and rebuilt:
 
-    python audio_fixtures/adapt.py NAME [--method map|mllr] [--manifest FILE]...
+    python audio_fixtures/adapt.py NAME [--method map|mllr] [--passes N] [--manifest FILE]...
                                         [--where KEY=VALUE[,VALUE]]...
 
 It reads the command clips of the fixtures' tune split (the adult-voice set
@@ -148,16 +148,21 @@ def _package_version(name: str) -> str:
     return done.stdout.strip() or "unknown"
 
 
-def adapt(clips: list[dict], output: Path, work: Path, method: str = "map") -> Path:
+def adapt(clips: list[dict], output: Path, work: Path, method: str = "map",
+          passes: int = 1) -> Path:
     """Adapt the en-us model to `clips` (rows with an absolute "path"); write `output`.
 
     "mllr": one global MLLR transform (a few kB, given to the decoder as `mllr`).
     "map": MAP re-estimated Gaussian means (the model's means file, 0.8 MB,
     given to the decoder as `mean`); variances, mixture weights and transitions
     stay the model's own, which on the tune split did as well as adapting them.
+    Each further MAP pass aligns the clips again with the means of the pass
+    before and takes those means as its prior.
     """
     if method not in METHODS:
         raise AdaptationError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    if passes < 1 or (method == "mllr" and passes != 1):
+        raise AdaptationError("passes must be at least 1 (MAP) or exactly 1 (MLLR)")
     check_tools()
     hmm, dictionary, _phones = (Path(p) for p in ps._model_paths())
     params = _feat_params(hmm)
@@ -191,28 +196,33 @@ def adapt(clips: list[dict], output: Path, work: Path, method: str = "map") -> P
     entries = [line for line in dictionary.read_text().splitlines()
                if line.split(" ", 1)[0] in words]
     (model / "adapt.dict").write_text("\n".join(entries) + "\n")
-    accum = work / "accum"
-    accum.mkdir(exist_ok=True)
-    _run([str(TOOLS["bw"]), "-moddeffn", str(model / "mdef.txt"), "-ts2cbfn", ".ptm.",
-          "-mixwfn", str(model / "mixture_weights"), "-meanfn", str(hmm / "means"),
-          "-varfn", str(hmm / "variances"), "-tmatfn", str(hmm / "transition_matrices"),
-          "-dictfn", str(model / "adapt.dict"), "-fdictfn", str(hmm / "noisedict"),
-          "-ctlfn", str(work / "adapt.fileids"), "-lsnfn", str(work / "adapt.transcription"),
-          "-cepdir", str(features), "-cepext", "mfc", "-feat", params["feat"],
-          "-svspec", params["svspec"], "-cmn", "current", "-agc", params["agc"],
-          "-accumdir", str(accum)], log)
-    if method == "mllr":
-        _run([str(TOOLS["mllr_solve"]), "-meanfn", str(hmm / "means"),
-              "-varfn", str(hmm / "variances"), "-outmllrfn", str(output),
+    means = hmm / "means"
+    for number in range(1, passes + 1):
+        accum = work / f"accum{number}"
+        accum.mkdir(exist_ok=True)
+        _run([str(TOOLS["bw"]), "-moddeffn", str(model / "mdef.txt"), "-ts2cbfn", ".ptm.",
+              "-mixwfn", str(model / "mixture_weights"), "-meanfn", str(means),
+              "-varfn", str(hmm / "variances"), "-tmatfn", str(hmm / "transition_matrices"),
+              "-dictfn", str(model / "adapt.dict"), "-fdictfn", str(hmm / "noisedict"),
+              "-ctlfn", str(work / "adapt.fileids"),
+              "-lsnfn", str(work / "adapt.transcription"),
+              "-cepdir", str(features), "-cepext", "mfc", "-feat", params["feat"],
+              "-svspec", params["svspec"], "-cmn", "current", "-agc", params["agc"],
               "-accumdir", str(accum)], log)
-    else:
+        if method == "mllr":
+            _run([str(TOOLS["mllr_solve"]), "-meanfn", str(means),
+                  "-varfn", str(hmm / "variances"), "-outmllrfn", str(output),
+                  "-accumdir", str(accum)], log)
+            break
+        adapted = output if number == passes else work / f"pass{number}.means"
         _run([str(TOOLS["map_adapt"]), "-moddeffn", str(model / "mdef.txt"), "-ts2cbfn",
-              ".ptm.", "-meanfn", str(hmm / "means"), "-varfn", str(hmm / "variances"),
+              ".ptm.", "-meanfn", str(means), "-varfn", str(hmm / "variances"),
               "-mixwfn", str(model / "mixture_weights"),
               "-tmatfn", str(hmm / "transition_matrices"), "-accumdir", str(accum),
-              "-mapmeanfn", str(output), "-mapvarfn", str(work / "map.variances"),
+              "-mapmeanfn", str(adapted), "-mapvarfn", str(work / "map.variances"),
               "-mapmixwfn", str(work / "map.mixture_weights"),
               "-maptmatfn", str(work / "map.transition_matrices")], log)
+        means = adapted
     return output
 
 
@@ -235,7 +245,7 @@ def _corpus_record(manifest: Path, rows: list[dict]) -> dict:
 
 def build(name: str, where: dict[str, set[str]], manifests: list[Path],
           out_dir: Path = ADAPTATION_DIR, method: str = "map",
-          keep: Path | None = None) -> dict:
+          keep: Path | None = None, passes: int = 1) -> dict:
     """Adapt on the selected tune or corpus clips; write NAME.<method output> and NAME.json."""
     if not name.replace("-", "").replace("_", "").isalnum():
         raise AdaptationError(f"adaptation name must be letters, digits, - or _: {name!r}")
@@ -248,7 +258,7 @@ def build(name: str, where: dict[str, set[str]], manifests: list[Path],
     output = out_dir / f"{name}.{METHODS[method]}"
     work = Path(tempfile.mkdtemp(prefix="teddy-adapt-")) if keep is None else keep
     try:
-        adapt(clips, output, work, method)
+        adapt(clips, output, work, method, passes)
     except AudioInputError as error:
         raise AdaptationError(str(error)) from error
     finally:
@@ -257,6 +267,7 @@ def build(name: str, where: dict[str, set[str]], manifests: list[Path],
     record = {
         "name": name,
         "method": method,
+        "passes": passes,
         "where": {key: sorted(values) for key, values in sorted(where.items())},
         "manifests": [_shown(m) for m, rows in chosen.items()
                       if not any(row.get("set") == "adapt" for row in rows)],
@@ -280,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", help="adaptation name (written as NAME.means|NAME.mllr "
                                      "and NAME.json)")
     parser.add_argument("--method", choices=sorted(METHODS), default="map")
+    parser.add_argument("--passes", type=int, default=1,
+                        help="MAP passes, each aligning with the means of the one before")
     parser.add_argument("--manifest", type=Path, action="append",
                         help="manifest(s) to take tune clips from (default: "
                              "audio_fixtures/manifest.jsonl)")
@@ -292,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         manifests = args.manifest or [ROOT / "manifest.jsonl"]
         record = build(args.name, parse_where(args.where), manifests, out_dir=args.out,
-                       method=args.method, keep=args.keep)
+                       method=args.method, keep=args.keep, passes=args.passes)
     except AdaptationError as error:
         print(f"adapt: {error}", file=sys.stderr)
         return 2

@@ -165,6 +165,21 @@ def test_adaptation_runs_end_to_end_and_is_reproducible(tmp_path: Path,
     assert heard.text == "tell me a joke"
 
 
+def test_a_second_map_pass_starts_from_the_first(tmp_path: Path) -> None:
+    where = {"set": {"listener"}, "age_band": {"6-8"}, "condition": {"dry"}}
+    manifest = [FIXTURES / "manifest.jsonl"]
+    one = adapt.build("one", where, manifest, out_dir=tmp_path, method="map")
+    two = adapt.build("two", where, manifest, out_dir=tmp_path, method="map", passes=2)
+    assert (one["passes"], two["passes"]) == (1, 2)
+    # Had the second pass started from the stock means again, it would be the first.
+    assert two["output_sha256"] != one["output_sha256"]
+    with pytest.raises(adapt.AdaptationError, match="passes"):
+        adapt.build("mllr2", where, manifest, out_dir=tmp_path, method="mllr", passes=2)
+    with pytest.raises(adapt.AdaptationError, match="passes"):
+        adapt.build("none", where, manifest, out_dir=tmp_path, method="map", passes=0)
+    assert not any(tmp_path.glob("mllr2.*")) and not any(tmp_path.glob("none.*"))
+
+
 def test_a_missing_clip_is_a_clear_error_and_writes_nothing(tmp_path: Path) -> None:
     manifest = tmp_path / "manifest.jsonl"
     manifest.write_text(json.dumps({

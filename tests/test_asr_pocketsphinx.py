@@ -173,8 +173,16 @@ def test_fast_path_understands_what_the_lattice_search_does(
     toy: Understander, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Word choices may differ ("how does a owl go" / "how does the owl go"),
-    # the understood intent and slots must not.
-    clips = [load_wav_pcm16(FIXTURES / r["file"]) for r in _noisy_tune_rows(10)]
+    # the understood intent and slots may not, except at the threshold: the
+    # fast path accepts on the Viterbi ratio, which can sit just above a
+    # threshold that the lattice's ratio misses ("goodbye" in pink noise:
+    # -1.90 against -2.79). There the fast path must be the one that is right.
+    rows = _noisy_tune_rows(10)
+    clips = [load_wav_pcm16(FIXTURES / r["file"]) for r in rows]
     fast = [(h.intent, h.slots) for h in map(toy.hear, clips)]
     monkeypatch.setattr(pocketsphinx_engine, "FAST_ACCEPT_ABOVE", None)
-    assert [(h.intent, h.slots) for h in map(toy.hear, clips)] == fast
+    lattice = [(h.intent, h.slots) for h in map(toy.hear, clips)]
+    differ = [(row, f, s) for row, f, s in zip(rows, fast, lattice, strict=True) if f != s]
+    assert len(differ) <= 1, differ
+    for row, fast_answer, lattice_answer in differ:
+        assert fast_answer == (row["intent"], row["slots"]) and lattice_answer[0] == "unknown"
