@@ -233,6 +233,10 @@ def load_rows(manifest: Path) -> list[dict]:
     return rows
 
 
+def _in_corpus(row: dict) -> bool:
+    return row.get("set") == "adapt"
+
+
 def _corpus_record(manifest: Path, rows: list[dict]) -> dict:
     for row in rows:
         if _sha256(Path(row["path"])) != row["sha256"]:
@@ -251,9 +255,10 @@ def build(name: str, where: dict[str, set[str]], manifests: list[Path],
         raise AdaptationError(f"adaptation name must be letters, digits, - or _: {name!r}")
     chosen = {manifest: select_clips(load_rows(manifest), where) for manifest in manifests}
     clips = [row for rows in chosen.values() for row in rows]
+    corpus_manifests = {m for m, rows in chosen.items() if any(_in_corpus(r) for r in rows)}
     # Checked before the adaptation runs: a changed corpus clip is refused, not learnt.
-    corpora = [_corpus_record(manifest, rows) for manifest, rows in chosen.items()
-               if any(row.get("set") == "adapt" for row in rows)]
+    corpora = [_corpus_record(manifest, chosen[manifest]) for manifest in manifests
+               if manifest in corpus_manifests]
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / f"{name}.{METHODS[method]}"
     work = Path(tempfile.mkdtemp(prefix="teddy-adapt-")) if keep is None else keep
@@ -269,13 +274,12 @@ def build(name: str, where: dict[str, set[str]], manifests: list[Path],
         "method": method,
         "passes": passes,
         "where": {key: sorted(values) for key, values in sorted(where.items())},
-        "manifests": [_shown(m) for m, rows in chosen.items()
-                      if not any(row.get("set") == "adapt" for row in rows)],
+        "manifests": [_shown(m) for m in manifests if m not in corpus_manifests],
         "tools": {pkg: _package_version(pkg) for pkg in DEBIAN_PACKAGES},
         "model_means_sha256": _sha256(Path(ps._model_paths()[0]) / "means"),
         "clips": [{"file": _shown(Path(row["path"])),
                    "text": row["text"], "sha256": _sha256(Path(row["path"]))}
-                  for row in clips if row.get("set") != "adapt"],
+                  for row in clips if not _in_corpus(row)],
         # A corpus is rebuilt by its generator, not kept: its manifest names
         # every clip with its hash, and the manifest's own hash is kept here.
         "corpora": corpora,
