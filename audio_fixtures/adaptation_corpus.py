@@ -54,7 +54,8 @@ POSITIONS_PER_ROOM = 6
 RT60_RANGE = (0.2, 0.8)
 CONDITION_WEIGHTS = {"dry": 0.2, "room": 0.35, "room+noise": 0.45}
 SNRS_DB = [0.0, 5.0, 10.0, 15.0, 20.0]
-DEFAULT_CLIPS = 1500
+# The size of the corpus the shipped corpus-map was adapted on.
+DEFAULT_CLIPS = 2400
 
 
 class CorpusError(ValueError):

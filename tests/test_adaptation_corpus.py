@@ -44,6 +44,13 @@ def test_a_leaking_corpus_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     assert not (tmp_path / "corpus").exists()
 
 
+def test_an_empty_corpus_is_refused_and_writes_nothing(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    assert adaptation_corpus.main([str(tmp_path / "corpus"), "--clips", "0"]) == 2
+    assert "at least one clip" in capsys.readouterr().err
+    assert not (tmp_path / "corpus").exists()
+
+
 def test_corpus_is_the_same_with_any_number_of_workers(tmp_path: Path) -> None:
     one = adaptation_corpus.generate(tmp_path / "one", count=6, workers=1, positions=1)
     two = adaptation_corpus.generate(tmp_path / "two", count=6, workers=2, positions=1)

@@ -121,7 +121,7 @@ VTLN_MODES = ("off", "session", "utterance")
 ADAPTATION_DIR = Path(__file__).resolve().parent / "adaptation"
 # MAP-adapted means from the adaptation corpus (audio_fixtures/
 # adaptation_corpus.py: 2,400 command clips of the toy's listeners, dry, in
-# rooms and in household noise, in 13 voices and 8 rooms of neither split),
+# rooms and in household noise, in 14 voices and 8 rooms of neither split),
 # two passes (the second aligns the clips with the first pass's means). The
 # tune split stays unseen, so it judged the choice fairly: command acceptance
 # 45 of 88 with 1 false accept of 36 (one pass: 46 and 1 at -6, with a slower
