@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Set Teddy up on a fresh Debian, Ubuntu or Raspberry Pi OS machine, then run one job:
 #   ./bootstrap.sh demo    the end-to-end demo (`teddy demo`)
-#   ./bootstrap.sh test    lint and the whole test suite
+#   ./bootstrap.sh test    lint and the fast test tier (under 5 minutes on 2 cores)
+#   ./bootstrap.sh test --full    lint and every test, the slow ones too
+# Arguments after `test` (and `--full`) go to pytest.
 # It installs the Debian packages it needs when missing (with sudo when not root) and a
 # virtual environment in .venv with the project and its test extras. Safe to run again.
 set -euo pipefail
@@ -62,4 +64,18 @@ if ! grep -qs "\"version\": \"$axe_version\"" .cache/npm/node_modules/axe-core/p
   npm install --silent --no-audit --no-fund --prefix .cache/npm "axe-core@$axe_version"
 fi
 .venv/bin/ruff check .
-exec .venv/bin/python -m pytest "$@"
+
+# The fast tier leaves out tests marked slow("why"); --full (anywhere after `test`) keeps them.
+# A -m of the caller's own comes later on the command line, so pytest uses it instead.
+tier=(-m "not slow")
+pytest_args=()
+for arg in "$@"; do
+  if [ "$arg" = --full ]; then tier=(); else pytest_args+=("$arg"); fi
+done
+status=0
+.venv/bin/python -m pytest "${tier[@]}" "${pytest_args[@]}" || status=$?
+if [ "$status" -eq 5 ]; then
+  # pytest's 5: nothing was collected. Say so plainly rather than fail with a bare status.
+  echo "bootstrap: pytest ran no tests; check the arguments after 'test' (${pytest_args[*]:-none})" >&2
+fi
+exit "$status"

@@ -10,21 +10,43 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 
 DISTRIBUTION = "teddy-privacy-testbed"
 OWN_PACKAGES = {"teddy", "device", "cloud", "scenarios", "audio_fixtures"}
 
-# (command, module, register function, extra that provides its dependencies)
+
+
+@dataclass(frozen=True)
+class CommandGroup:
+    """One `teddy COMMAND`: where it is registered, the extra it needs, its one-line help.
+
+    The help is repeated here so that `teddy --help` lists every command without importing
+    any of them (a test checks it matches the help the module registers).
+    """
+
+    command: str
+    module: str
+    register: str
+    extra: str
+    help: str
+
+
 COMMAND_GROUPS = [
-    ("demo", "teddy.demo", "register", "all"),
-    ("device", "device.cli", "register", "device"),
-    ("models", "device.cli", "register_models", "device"),
-    ("cloud", "cloud.cli", "register", "cloud"),
-    ("scenarios", "scenarios.cli", "register", "all"),
-    ("bench", "teddy.bench", "register", "all"),
+    CommandGroup("demo", "teddy.demo", "register", "all",
+                 "run the end-to-end privacy demo on loopback"),
+    CommandGroup("device", "device.cli", "register", "device",
+                 "the toy: hear, listen, pair, ledger, eval"),
+    CommandGroup("models", "device.cli", "register_models", "device",
+                 "speech models for the toy"),
+    CommandGroup("cloud", "cloud.cli", "register", "cloud", "run and manage the Teddy cloud"),
+    CommandGroup("scenarios", "scenarios.cli", "register", "all", "run privacy scenarios"),
+    CommandGroup("bench", "teddy.bench", "register", "all",
+                 "run a benchmark and print its figures"),
 ]
 
 
@@ -82,43 +104,77 @@ def _missing_extra(command: str, extra: str, module: str) -> Callable[[argparse.
     return explain
 
 
-def build_parser() -> argparse.ArgumentParser:
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The command group argv asks for (its first word that is not an option), if any."""
+    names = {group.command for group in COMMAND_GROUPS}
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in names else None
+    return None
+
+
+def build_parser(only: str | None = None, *, lazy: bool = False) -> argparse.ArgumentParser:
+    """The whole `teddy` parser; with lazy=True, only the group named `only` is imported and
+    registered in full, and the others are listed by name and help alone (for `--help`)."""
     parser = TeddyParser(prog="teddy",
                          description="Teddy: a privacy-first connected-toy testbed.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}",
                         help="print the installed version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=TeddyParser)
-    for command, module_name, function, extra in COMMAND_GROUPS:
+    for group in COMMAND_GROUPS:
+        if lazy and group.command != only:
+            sub.add_parser(group.command, help=group.help)
+            continue
         # A scratch parser first, so a group that fails half way leaves nothing behind.
         try:
-            register = getattr(importlib.import_module(module_name), function)
+            register = getattr(importlib.import_module(group.module), group.register)
             register(argparse.ArgumentParser().add_subparsers())
         except ModuleNotFoundError as exc:
             missing = (exc.name or "").split(".")[0]
             if not missing or missing in OWN_PACKAGES:
                 raise
-            placeholder = sub.add_parser(command, help=f"(needs the [{extra}] extra)")
+            placeholder = sub.add_parser(group.command,
+                                         help=f"(needs the [{group.extra}] extra)")
             placeholder.add_argument("rest", nargs=argparse.REMAINDER,
                                      help="arguments of the command")
-            placeholder.set_defaults(handler=_missing_extra(command, extra, missing))
+            placeholder.set_defaults(handler=_missing_extra(group.command, group.extra, missing))
             continue
         register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Import only the command group asked for: `teddy --version` and `teddy cloud ...` never
+    # load the speech stack, and `teddy device ...` never loads the web stack.
+    args = build_parser(chosen_command(argv), lazy=True).parse_args(argv)
     try:
-        return int(args.handler(args) or 0)
+        status = int(args.handler(args) or 0)
+        # Flush here, not at exit, so a closed pipe is handled below rather than reported.
+        sys.stdout.flush()
+        return status
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return _reader_went_away()
     except ModuleNotFoundError as exc:
         missing = (exc.name or "").split(".")[0]
         if not missing or missing in OWN_PACKAGES:
             raise
         print(_install_advice(args.command, missing), file=sys.stderr)
         return 2
+
+
+def _reader_went_away() -> int:
+    """stdout's reader closed the pipe (`teddy ... | head`): stop quietly, as Unix tools do.
+
+    Python would otherwise print a traceback when it flushes stdout on exit.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141  # 128 + SIGPIPE, what a shell reports for a tool the signal stopped
 
 
 if __name__ == "__main__":

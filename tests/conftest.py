@@ -19,11 +19,35 @@ import sqlite_utils
 from cloud_helpers import db_for, make_app
 from flask import Flask
 from flask.testing import FlaskClient
+from process_helpers import become_subreaper, left_running, stop_all
 
 from cloud.storage.db import close_worker_connections, open_db
 from cloud.storage.throwaway_postgres import ThrowawayPostgres
 
 BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Orphans of the processes tests start are re-parented here, so the end-of-run check sees
+    # them (a server left by a command that exited, say) instead of init quietly adopting them.
+    become_subreaper()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any process it started is still running: fixtures own their processes."""
+    if hasattr(session.config, "workerinput"):
+        return
+    leaked = left_running()
+    if not leaked:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"{len(leaked)} process(es) started by the tests were still running at the end "
+             "(killed now):", *(f"  {info}" for info in leaked)]
+    if reporter is not None:
+        reporter.write_line("\n".join(lines), red=True, bold=True)
+    stop_all(leaked)
+    if session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def default_backends() -> tuple[str, ...]:
@@ -40,7 +64,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     marker = metafunc.definition.get_closest_marker("backends")
     chosen = tuple(marker.args) if marker else default_backends()
-    metafunc.parametrize("cloud_backend", chosen, indirect=True)
+    repeat = len(chosen) > 1 and not (marker and marker.kwargs.get("fast_tier"))
+    # A test on both backends repeats its PostgreSQL run in the full tier only, unless marked
+    # backends(..., fast_tier=True): those few keep PostgreSQL in the fast tier.
+    params = [pytest.param(name, marks=pytest.mark.slow("PostgreSQL repeat of a SQLite test"))
+              if repeat and name == "postgresql" else name for name in chosen]
+    metafunc.parametrize("cloud_backend", params, indirect=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        for marker in item.iter_markers("slow"):
+            if len(marker.args) != 1 or not str(marker.args[0]).strip():
+                raise pytest.UsageError(f"{item.nodeid}: slow() takes one reason, "
+                                        'e.g. @pytest.mark.slow("runs the whole catalogue")')
 
 
 @pytest.fixture
