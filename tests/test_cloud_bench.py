@@ -85,6 +85,23 @@ def test_a_toy_that_runs_out_of_signed_requests_is_an_error_not_a_replay(
             drive(server.port, [bare_requests(toy, 3) for toy in toys], seconds=1)
 
 
+def test_a_round_that_runs_out_is_re_planned_from_the_rate_it_measured(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import cloud.bench
+    from cloud.bench.servers import BenchServer
+    from cloud.bench.toys import BenchToy, bare_requests
+
+    # A plan far below any server's speed: the first try must run out, the re-plan must not.
+    monkeypatch.setattr(cloud.bench, "PLANNED_RPS_BEFORE_WARMUP", 1.0)
+    toys = [BenchToy("toy-a", "unused"), BenchToy("toy-b", "unused")]
+    with BenchServer("bare", tmp_path / "bare.db", 1, tmp_path / "bare.log") as server:
+        server.spawn().wait_ready(timeout_s=60)
+        result = cloud.bench._Target([server], bare_requests, toys).load(seconds=1)
+    assert result.requests > 2 * (1 + 10) and not result.failures
+    assert "answered faster than planned" in capsys.readouterr().err
+
+
 def test_in_process_timing_counts_only_answered_requests(tmp_path: Path) -> None:
     from cloud.app import create_app
     from cloud.bench.in_process import InProcessError, measure_requests

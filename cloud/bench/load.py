@@ -32,6 +32,18 @@ class LoadGeneratorError(RuntimeError):
     """wrk is missing, failed, or a toy ran out of pre-signed requests."""
 
 
+class RanOutOfRequests(LoadGeneratorError):
+    """The server answered faster than planned: a round needs more pre-signed requests.
+
+    observed_rps is what the round measured, health checks after running out included, so a
+    plan made from it errs on the side of too many requests.
+    """
+
+    def __init__(self, message: str, observed_rps: float) -> None:
+        super().__init__(message)
+        self.observed_rps = observed_rps
+
+
 @dataclass(frozen=True)
 class LoadResult:
     requests: int
@@ -96,9 +108,10 @@ def _parse(output: str) -> LoadResult:
         raise LoadGeneratorError(f"wrk printed no result:\n{output}")
     raw = json.loads(line.removeprefix(RESULT_PREFIX))
     if raw["toys_ran_out"]:
-        raise LoadGeneratorError(
+        raise RanOutOfRequests(
             f"{raw['toys_ran_out']} toys ran out of pre-signed requests; the server is faster "
-            f"than the bench planned for (answers by status: {raw['statuses']})")
+            f"than the bench planned for (answers by status: {raw['statuses']})",
+            raw["requests"] / max(raw["duration_us"] / 1e6, 1e-6))
     failures = {int(status): n for status, n in raw["statuses"].items() if int(status) != 200}
     if raw["socket_errors"]:
         failures[0] = raw["socket_errors"]
