@@ -12,6 +12,7 @@ from cloud.clock import Clock
 from cloud.config import CloudConfig
 from cloud.fleet.session_key import shared_session_key
 from cloud.keys import store as keys
+from cloud.sessions import CloudSessions
 from cloud.storage.db import open_db, release, worker_connection
 from teddy.content import content_catalogue
 from teddy.contracts.data_map import data_map
@@ -42,6 +43,7 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
         SESSION_COOKIE_SECURE=config.session_cookie_secure,
     )
     app.extensions["teddy.clock"] = Clock(config.clock_file)
+    app.session_interface = CloudSessions()
     if config.proxy_hops:
         # request.remote_addr and the scheme become the client's, as the proxy saw them.
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]

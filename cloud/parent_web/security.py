@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import (
-    Flask,
     Response,
     abort,
     current_app,
@@ -20,7 +19,6 @@ from flask import (
     session,
     url_for,
 )
-from flask.sessions import SecureCookieSessionInterface
 
 from cloud.app import get_clock, get_db
 from cloud.parent_web import bp
@@ -152,19 +150,6 @@ def _headers(response: Response) -> Response:
         # Sent over HTTPS only, as RFC 6797 requires; tells browsers never to try plain HTTP.
         response.headers["Strict-Transport-Security"] = HSTS
     return response
-
-
-class _SecureOverHttps(SecureCookieSessionInterface):
-    """The session cookie is `Secure` whenever the page came over HTTPS (`--tls`), whatever
-    the configuration says, so it is never sent back over plain HTTP."""
-
-    def get_cookie_secure(self, app: Flask) -> bool:
-        return bool(super().get_cookie_secure(app) or request.is_secure)
-
-
-@bp.record_once
-def _use_secure_cookie_interface(state: Any) -> None:
-    state.app.session_interface = _SecureOverHttps()
 
 
 ERROR_TITLES = {400: "That did not work", 401: "Please sign in", 403: "Not allowed",
