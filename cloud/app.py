@@ -1,19 +1,26 @@
-"""The Flask application factory: configuration, one database connection per request, blueprints."""
+"""The Flask application factory: configuration, one database connection per request, blueprints.
+
+The blueprints reach the request's database and clock through cloud/db.py, never through this
+module, so the factory can import them at the top without an import loop."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import sqlite_utils
-from flask import Flask, g, jsonify, redirect, url_for
+from flask import Flask, jsonify, redirect, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from cloud.clock import Clock
+from cloud import db as db_for_requests
 from cloud.config import CloudConfig
+from cloud.device_api import bp as device_api
+from cloud.errors import register_error_handlers
 from cloud.fleet.session_key import shared_session_key
+from cloud.health import bp as health
 from cloud.keys import store as keys
+from cloud.parent_web import bp as parent_web
+from cloud.retention.scheduler import start_erasure_runner, start_purge_scheduler
 from cloud.sessions import CloudSessions
-from cloud.storage.db import open_db, release, worker_connection
+from cloud.storage.db import open_db
 from teddy.content import content_catalogue
 from teddy.contracts.data_map import data_map
 from teddy.contracts.intent_message import MAX_BODY_BYTES
@@ -42,7 +49,7 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=config.session_cookie_secure,
     )
-    app.extensions["teddy.clock"] = Clock(config.clock_file)
+    db_for_requests.init_app(app, config.clock_file)
     app.session_interface = CloudSessions()
     if config.proxy_hops:
         # request.remote_addr and the scheme become the client's, as the proxy saw them.
@@ -53,36 +60,13 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     data_map()
     content_catalogue()
 
-    @app.teardown_appcontext
-    def _close_db(_exc: BaseException | None) -> None:
-        db = g.pop("db", None)
-        if db is not None:
-            release(db)
-
     @app.errorhandler(413)
     def _too_large(_exc: Exception):  # type: ignore[no-untyped-def]
         return jsonify(error="request body too large", limit_bytes=MAX_BODY_BYTES), 413
 
-    from cloud.errors import register_error_handlers
-
     register_error_handlers(app)
-
-    from cloud.device_api import bp as device_api
-    from cloud.health import bp as health
-
     app.register_blueprint(health)
     app.register_blueprint(device_api)
-    _register_optional_blueprints(app)
-    from cloud.retention.scheduler import start_erasure_runner, start_purge_scheduler
-
-    start_purge_scheduler(app)
-    start_erasure_runner(app)
-    return app
-
-
-def _register_optional_blueprints(app: Flask) -> None:
-    from cloud.parent_web import bp as parent_web
-
     app.register_blueprint(parent_web)
 
     @app.get("/")
@@ -90,17 +74,6 @@ def _register_optional_blueprints(app: Flask) -> None:
         # People type the bare address; the parent pages are what they are looking for.
         return redirect(url_for("parent_web.home"))
 
-
-def get_db() -> sqlite_utils.Database:
-    from flask import current_app
-
-    if "db" not in g:
-        # Reused across requests: opening a connection costs more than a device request.
-        g.db = worker_connection(current_app.config["TEDDY"].db_path)
-    return g.db
-
-
-def get_clock() -> Clock:
-    from flask import current_app
-
-    return current_app.extensions["teddy.clock"]
+    start_purge_scheduler(app)
+    start_erasure_runner(app)
+    return app

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 from flask import Blueprint, current_app, jsonify
 
-from cloud.app import get_db
+from cloud.db import get_db
 from cloud.storage.url import backend_of, sqlite_path
 
 bp = Blueprint("health", __name__)

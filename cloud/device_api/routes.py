@@ -17,8 +17,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import ValidationError
 
 from cloud import personalisation
-from cloud.app import get_clock, get_db
 from cloud.consent import current_policy
+from cloud.db import get_clock, get_db
 from cloud.device_api.auth import (
     AuthenticatedDevice,
     AuthError,

@@ -7,7 +7,7 @@ from typing import Any
 from flask import current_app, flash, redirect, render_template, request, url_for
 
 from cloud import audit
-from cloud.app import get_clock, get_db
+from cloud.db import get_clock, get_db
 from cloud.parent_web import bp, outbox
 from cloud.parent_web.auth import Page
 from cloud.parent_web.dashboard import CONFIRM_WORD

@@ -11,7 +11,7 @@ import re
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
 
 from cloud import audit
-from cloud.app import get_clock, get_db
+from cloud.db import get_clock, get_db
 from cloud.parent_web import account_tokens, bp, outbox, rate_limit
 from cloud.parent_web.passwords import hash_password, password_problem, verify_password
 from cloud.parent_web.security import end_session, safe_next, start_session

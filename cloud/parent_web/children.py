@@ -7,8 +7,8 @@ import re
 from flask import current_app, flash, redirect, render_template, request, url_for
 
 from cloud import audit, pairing
-from cloud.app import get_clock, get_db
 from cloud.clock import iso
+from cloud.db import get_clock, get_db
 from cloud.keys.fields import seal_value
 from cloud.parent_web import bp
 from cloud.parent_web.auth import Page

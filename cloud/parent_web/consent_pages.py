@@ -13,8 +13,8 @@ from typing import Any
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import NotFound
 
-from cloud.app import get_clock, get_db
 from cloud.clock import iso
+from cloud.db import get_clock, get_db
 from cloud.notices import notice_versions
 from cloud.parent_web import bp, challenges, outbox
 from cloud.parent_web.auth import Page

@@ -13,9 +13,9 @@ from flask import Response, current_app, flash, redirect, render_template, reque
 from werkzeug.exceptions import BadRequest
 
 from cloud import audit
-from cloud.app import get_clock, get_db
 from cloud.child_data import export_document, inventory
 from cloud.clock import iso
+from cloud.db import get_clock, get_db
 from cloud.parent_web import bp
 from cloud.parent_web.auth import Page
 from cloud.parent_web.consent_state import purpose_statuses

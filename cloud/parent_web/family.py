@@ -12,7 +12,7 @@ from typing import Any
 import sqlite_utils
 from flask import abort, current_app
 
-from cloud.app import get_db
+from cloud.db import get_db
 from cloud.keys.fields import open_value
 from cloud.parent_web.security import parent_id
 

@@ -20,7 +20,7 @@ from flask import (
     url_for,
 )
 
-from cloud.app import get_clock, get_db
+from cloud.db import get_clock, get_db
 from cloud.parent_web import bp
 from cloud.parent_web.notice_facts import days_words
 from cloud.parent_web.sessions import close_session, open_session, session_parent
