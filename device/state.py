@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from device.config import toy_config
+
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
 
@@ -27,9 +29,9 @@ class StateFileError(StateError):
 
 
 def default_state_dir() -> Path:
-    env = os.environ.get("TEDDY_TOY_DIR")
-    if env:
-        return Path(env)
+    configured = toy_config().toy_dir
+    if configured is not None:
+        return configured
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "teddy" / "toy"
 

@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 
+from device.config import ToyConfigError
+
 DISTRIBUTION = "teddy-privacy-testbed"
 OWN_PACKAGES = {"teddy", "device", "cloud", "scenarios", "audio_fixtures"}
 
@@ -158,6 +160,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return _reader_went_away()
+    except ToyConfigError as exc:
+        print(f"teddy {args.command}: {exc}", file=sys.stderr)
+        return 2
     except ModuleNotFoundError as exc:
         missing = (exc.name or "").split(".")[0]
         if not missing or missing in OWN_PACKAGES:

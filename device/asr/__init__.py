@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from device.asr.engine import EngineError, SpeechEngine, Transcript
+from device.config import toy_config
 
 __all__ = ["ENGINE_NAMES", "EngineError", "SpeechEngine", "Transcript", "load_engine"]
 
@@ -22,8 +22,9 @@ def resolve_vosk_model(locale: str, model_dir: str | None) -> Path | None:
     """The Vosk model to use: argument, TEDDY_VOSK_MODEL, a download, or a package."""
     if model_dir:
         return Path(model_dir)
-    if os.environ.get("TEDDY_VOSK_MODEL"):
-        return Path(os.environ["TEDDY_VOSK_MODEL"])
+    configured = toy_config().vosk_model
+    if configured is not None:
+        return configured
     if locale == "ko":
         from device.asr.vosk_engine import korean_model_dir
 

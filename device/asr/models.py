@@ -7,7 +7,6 @@ interruption; the archive is only unpacked once its SHA-256 matches the pin.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import zipfile
 from dataclasses import dataclass
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import requests
 from tqdm import tqdm
+
+from device.config import toy_config
 
 DEFAULT_URL_BASE = "https://alphacephei.com/vosk/models"
 CHUNK_BYTES = 1 << 16
@@ -47,9 +48,9 @@ class DownloadError(RuntimeError):
 
 def models_dir() -> Path:
     """Where downloaded models live (TEDDY_MODELS_DIR overrides)."""
-    override = os.environ.get("TEDDY_MODELS_DIR")
-    if override:
-        return Path(override)
+    override = toy_config().models_dir
+    if override is not None:
+        return override
     return Path.home() / ".local" / "share" / "teddy" / "models"
 
 
@@ -112,7 +113,7 @@ def download_model(
     spec = CATALOGUE.get(name)
     if spec is None:
         raise DownloadError(f"unknown model {name!r}; available: {', '.join(CATALOGUE)}")
-    base = (url_base or os.environ.get("TEDDY_MODELS_URL") or DEFAULT_URL_BASE).rstrip("/")
+    base = (url_base or toy_config().models_url or DEFAULT_URL_BASE).rstrip("/")
     target = target_dir or models_dir()
     target.mkdir(parents=True, exist_ok=True)
     final_dir = target / spec.name

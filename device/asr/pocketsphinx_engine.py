@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from device.asr.engine import EngineError, Transcript
 from device.asr.grammar import build_word_graph
+from device.config import toy_config
 from device.nlu.templates import expand_templates, load_templates, vocabulary
 
 # Chosen on the tune split of the listener fixtures (children and adults, dry,
@@ -198,16 +198,17 @@ class PocketSphinxEngine:
             from pocketsphinx import Decoder
         except ImportError as error:  # pragma: no cover - dependency of the project
             raise EngineError("pocketsphinx is not installed") from error
-        env_threshold = os.environ.get("TEDDY_REJECT_BELOW")
+        config = toy_config()
         if reject_below is None:
-            reject_below = float(env_threshold) if env_threshold else DEFAULT_REJECT_BELOW
+            reject_below = (DEFAULT_REJECT_BELOW if config.reject_below is None
+                            else config.reject_below)
         self.reject_below = reject_below
         hmm, dictionary, phone_lm = _model_paths()
         templates = load_templates(locale)
         graph = build_word_graph(templates)
         common: dict = {"hmm": hmm, "loglevel": "FATAL", "lm": None}
         if adaptation is None:
-            adaptation = os.environ.get("TEDDY_ADAPTATION") or DEFAULT_ADAPTATION
+            adaptation = config.adaptation or DEFAULT_ADAPTATION
         self.adaptation = adaptation
         # Both decoders get the adapted model, so the grammar-to-phone-loop
         # ratio compares two equally adapted models.
