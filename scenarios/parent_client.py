@@ -243,11 +243,6 @@ class ParentClient:
         page = _Page(self.post(f"/parent/children/{child_id}/pair").text)
         return page.find("output", id="pairing-code")[0].content
 
-    def purpose_states(self, child_id: int) -> dict[str, str]:
-        page = _Page(self.get(f"/parent/children/{child_id}").text)
-        return {n.attrs["data-purpose"]: n.attrs["data-state"]
-                for n in page.find("tr", data_purpose="*")}
-
     # -- consent ------------------------------------------------------------------------------
     def verify_and_consent(self, child_id: int, method: str, purposes: list[str],
                            **method_fields: Any) -> ConsentOutcome:

@@ -78,12 +78,3 @@ def open_sealed(key: Key, sealed: str, *, child_id: int, table: str, column: str
         raise EnvelopeError(f"cannot open a sealed {table}.{column} of child {child_id} "
                             "with this key") from exc
     return plain.decode("utf-8")
-
-
-def opens_with(key: Key, sealed: str, *, child_id: int, table: str, column: str) -> bool:
-    """Whether this key opens the value as the child's; False for anything unreadable."""
-    try:
-        open_sealed(key, sealed, child_id=child_id, table=table, column=column)
-    except EnvelopeError:
-        return False
-    return True

@@ -14,7 +14,6 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -124,10 +123,3 @@ class ThrowawayPostgres:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
-
-
-@contextlib.contextmanager
-def throwaway_database(name: str = "teddy") -> Iterator[str]:
-    """A server with one database for the length of a `with`; yields the database's URL."""
-    with ThrowawayPostgres() as server:
-        yield server.create_database(name)

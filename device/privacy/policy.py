@@ -32,9 +32,6 @@ class ConsentPolicy:
     def to_json(self) -> dict[str, Any]:
         return {"version": self.version, "purposes": sorted(self.purposes)}
 
-    def allows(self, purposes: set[str]) -> bool:
-        return purposes <= self.purposes
-
     @property
     def any_consent(self) -> bool:
         return bool(self.purposes)
