@@ -21,6 +21,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from process_helpers import become_subreaper, left_running, stop_all
 
+from cloud.keys.location import PG_DATABASE_SUFFIX
 from cloud.storage.db import close_worker_connections, open_db
 from cloud.storage.throwaway_postgres import ThrowawayPostgres
 
@@ -124,7 +125,7 @@ def postgres_url(postgres_server: ThrowawayPostgres) -> Iterator[str]:
     """A fresh, empty database on the shared server for one test."""
     name = "t_" + uuid.uuid4().hex[:16]
     yield postgres_server.create_database(name)
-    postgres_server.drop_database(name)
+    _drop_with_key_store(postgres_server, name)
 
 
 CLOUD_TEMPLATE = "teddy_cloud_template"
@@ -148,5 +149,14 @@ def cloud_postgres_url(postgres_server: ThrowawayPostgres,
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{cloud_postgres_template}"')
     yield postgres_server.url(name)
     close_worker_connections()
-    with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _drop_with_key_store(postgres_server, name)
+
+
+def _drop_with_key_store(server: ThrowawayPostgres, name: str) -> None:
+    """Drop a test's database and the key store the cloud made beside it (<name>_keys)."""
+    with psycopg.connect(server.url(), autocommit=True) as admin:
+        for database in (name, name + PG_DATABASE_SUFFIX):
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        left = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                             [name + "%"]).fetchall()
+    assert left == [], f"databases left behind: {left}"
