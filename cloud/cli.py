@@ -11,6 +11,7 @@ from cloud.command_guard import guarded
 from cloud.config import CloudConfig
 from cloud.storage.files import DatabaseFileError
 from cloud.storage.url import backend_of, sqlite_path
+from teddy.json_output import JsonSink, add_json_options, wants_json
 
 WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 DB_HELP = ("the cloud's database: an SQLite file path, sqlite:///relative/path, "
@@ -48,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     verify_audit = sub.add_parser("verify-audit", help="check the audit log's hash chain")
     verify_audit.add_argument("--db", required=True, help=DB_HELP)
+    add_json_options(verify_audit, "the result")
     verify_audit.set_defaults(handler=_verify_audit)
 
     from cloud.retention.cli import register_retention
@@ -164,6 +166,12 @@ def _verify_audit(args: argparse.Namespace) -> int:
         result = audit.verify(db)
     finally:
         db.close()
+    if wants_json(args):
+        with JsonSink(args) as sink:
+            sink.document({"intact": result.ok, "entries": result.entries,
+                           "first_bad_seq": result.first_bad_seq, "problem": result.problem})
+        if args.json:
+            return 0 if result.ok else 1
     if result.ok:
         print(f"audit log intact: {result.entries} entries")
         return 0

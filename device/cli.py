@@ -29,8 +29,9 @@ WAKE_PHRASE = "hey teddy"
 STATUS = StatusLine()
 
 
-def _error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
+def _error(message: str, command: str = "device") -> None:
+    # The one style of every command's errors: "teddy <command>: <what to do>".
+    print(f"teddy {command}: {message}", file=sys.stderr)
 
 
 def _add_engine_options(parser: argparse.ArgumentParser) -> None:
@@ -432,7 +433,7 @@ def _models_download(args: argparse.Namespace) -> int:
             show_progress=not args.quiet,
         )
     except DownloadError as error:
-        _error(str(error))
+        _error(str(error), command="models")
         return 1
     print(f"{args.name}: ready in {path} ({time.perf_counter() - began:.1f} s)")
     return 0
