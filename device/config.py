@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from teddy.errors import InputError
+
 VARIABLES = {
     "toy_dir": "TEDDY_TOY_DIR",
     "vosk_model": "TEDDY_VOSK_MODEL",
@@ -22,7 +24,7 @@ VARIABLES = {
 }
 
 
-class ToyConfigError(ValueError):
+class ToyConfigError(InputError):
     """A TEDDY_* variable holds a value the toy cannot use; the message names it."""
 
 

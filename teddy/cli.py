@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 
-from device.config import ToyConfigError
+from teddy.errors import InputError
 
 DISTRIBUTION = "teddy-privacy-testbed"
 OWN_PACKAGES = {"teddy", "device", "cloud", "scenarios", "audio_fixtures"}
@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return _reader_went_away()
-    except ToyConfigError as exc:
+    except InputError as exc:
         print(f"teddy {args.command}: {exc}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:
