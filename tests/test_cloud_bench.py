@@ -39,7 +39,9 @@ def test_a_small_run_ends_with_one_json_line_of_figures(
 
     db = sqlite3.connect(tmp_path / "bench-cloud.db")
     counted = db.execute("SELECT COUNT(*) FROM intent_events").fetchone()[0]
-    assert summary["requests"] <= counted <= summary["requests"] + 2
+    assert summary["requests"] <= counted
+    if not summary["replanned_rounds"]:  # a round run again left its requests stored too
+        assert counted <= summary["requests"] + 2
 
 
 @pytest.mark.parametrize("argv", [["--toys", "0"], ["--seconds", "0"], ["--warmup", "-1"],
@@ -93,7 +95,7 @@ def test_a_round_that_runs_out_is_re_planned_from_the_rate_it_measured(
     from cloud.bench.toys import BenchToy, bare_requests
 
     # A plan far below any server's speed: the first try must run out, the re-plan must not.
-    monkeypatch.setattr(cloud.bench, "PLANNED_RPS_BEFORE_WARMUP", 1.0)
+    monkeypatch.setattr(cloud.bench, "PLANNED_RPS_MIN", 1.0)
     toys = [BenchToy("toy-a", "unused"), BenchToy("toy-b", "unused")]
     with BenchServer("bare", tmp_path / "bare.db", 1, tmp_path / "bare.log") as server:
         server.spawn().wait_ready(timeout_s=60)

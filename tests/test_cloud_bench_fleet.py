@@ -66,9 +66,10 @@ def test_two_app_servers_on_one_sqlite_database_report_the_usual_figures(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = _run(["cloud", "--toys", "4", *TINY, "--in-process", "0", "--app-servers", "2",
                  "--dir", str(tmp_path)])
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert code == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
-    assert code == 0 and summary["errors"] == 0
+    assert summary["errors"] == 0
     assert summary["db"] == "sqlite" and summary["app_servers"] == 2
     for key in ("rps", "p50_ms", "p99_ms", "bare_rps", "ratio"):
         assert summary[key] > 0, key
@@ -76,7 +77,9 @@ def test_two_app_servers_on_one_sqlite_database_report_the_usual_figures(
     assert (tmp_path / "cloud-1.log").exists() and (tmp_path / "cloud-2.log").exists()
     db = sqlite3.connect(tmp_path / "bench-cloud.db")
     stored = db.execute("SELECT COUNT(*) FROM intent_events").fetchone()[0]
-    assert summary["requests"] <= stored <= summary["requests"] + 4
+    assert summary["requests"] <= stored
+    if not summary["replanned_rounds"]:  # a round run again left its requests stored too
+        assert stored <= summary["requests"] + 4
 
 
 def test_a_given_sqlite_path_is_the_database_the_servers_share(
