@@ -51,6 +51,7 @@ def test_an_empty_corpus_is_refused_and_writes_nothing(tmp_path: Path,
     assert not (tmp_path / "corpus").exists()
 
 
+@pytest.mark.slow("synthesises the corpus twice")
 def test_corpus_is_the_same_with_any_number_of_workers(tmp_path: Path) -> None:
     one = adaptation_corpus.generate(tmp_path / "one", count=6, workers=1, positions=1)
     two = adaptation_corpus.generate(tmp_path / "two", count=6, workers=2, positions=1)

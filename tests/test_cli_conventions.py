@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from teddy.cli import build_parser
+from teddy.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,12 +91,15 @@ def test_cloud_serve_help_shows_the_lan_option_and_its_default():
     ("TEDDY_CONSENT_AGES", "usa=13"),
     ("TEDDY_NOTICE_VERSION", "0"),
 ])
-def test_a_bad_configuration_value_is_one_line_naming_the_variable(tmp_path, variable, value):
-    result = teddy("cloud", "serve", "--db", str(tmp_path / "c.db"), "--port", "0",
-                   env={variable: value})
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and variable in lines[0], result.stderr
+def test_a_bad_configuration_value_is_one_line_naming_the_variable(
+        tmp_path, monkeypatch, capsys, variable, value):
+    # In process: this tests the argument and configuration handling, not a server.
+    monkeypatch.setenv(variable, value)
+    assert main(["cloud", "serve", "--db", str(tmp_path / "c.db"), "--port", "0"]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and variable in lines[0], captured.err
+    assert captured.out == ""
     assert not (tmp_path / "c.db").exists(), "bad input changes nothing"
 
 
@@ -135,18 +138,18 @@ def test_cloud_serve_prints_its_addresses_and_the_root_leads_to_the_parent_pages
     assert f"{cloud.url}/api/v1/" in log
 
 
-def test_a_busy_port_is_one_clear_line_and_exit_2(tmp_path):
+def test_a_busy_port_is_one_clear_line_and_exit_2(tmp_path, capsys):
     import socket
 
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = teddy("cloud", "serve", "--db", str(tmp_path / "c.db"), "--port", str(port),
-                       timeout=30)
-    assert result.returncode == 2
-    assert result.stderr.strip() == (f"teddy cloud serve: port {port} on 127.0.0.1 is in use; "
-                                     "stop whatever listens there or choose another with --port")
+        status = main(["cloud", "serve", "--db", str(tmp_path / "c.db"), "--port", str(port)])
+    assert status == 2
+    assert capsys.readouterr().err.strip() == (
+        f"teddy cloud serve: port {port} on 127.0.0.1 is in use; "
+        "stop whatever listens there or choose another with --port")
 
 
 # --- extras: the toy without the cloud, the cloud without the toy -----------------------------
@@ -191,6 +194,7 @@ def test_a_cloud_without_the_speech_stack_names_the_device_extra(tmp_path):
 
 
 # --- demo clean-up ----------------------------------------------------------------------------
+@pytest.mark.slow("runs the whole demo (tests/test_demo.py runs it in the fast tier)")
 def test_demo_keep_says_how_to_open_the_kept_cloud_as_a_parent(tmp_path):
     from scenarios.parent_client import ParentClient
     from teddy.cloud_process import CloudProcess

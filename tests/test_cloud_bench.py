@@ -18,6 +18,7 @@ def _run(argv: list[str]) -> int:
     return int(args.handler(args))
 
 
+@pytest.mark.slow("two gunicorn servers driven by wrk, then both apps timed in process")
 def test_a_small_run_ends_with_one_json_line_of_figures(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = _run(["cloud", "--toys", "2", "--seconds", "1", "--rounds", "1", "--warmup", "0",

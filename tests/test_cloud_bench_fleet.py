@@ -62,6 +62,7 @@ def test_each_toy_talks_to_the_server_its_number_picks(tmp_path: Path) -> None:
     assert expected == {"toy-1", "toy-3"}, "negative control: the rule does split the toys"
 
 
+@pytest.mark.slow("starts three gunicorn servers and drives them with wrk")
 def test_two_app_servers_on_one_sqlite_database_report_the_usual_figures(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = _run(["cloud", "--toys", "4", *TINY, "--in-process", "0", "--app-servers", "2",
@@ -82,6 +83,7 @@ def test_two_app_servers_on_one_sqlite_database_report_the_usual_figures(
         assert stored <= summary["requests"] + 4
 
 
+@pytest.mark.slow("starts two gunicorn servers and drives them with wrk")
 def test_a_given_sqlite_path_is_the_database_the_servers_share(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     db_file = tmp_path / "elsewhere.db"
@@ -119,6 +121,7 @@ def test_the_comparison_puts_each_run_beside_sqlite_at_the_same_toys() -> None:
     assert table[3].split()[-2] == "-", "no SQLite run at 64 toys to compare with"
 
 
+@pytest.mark.slow("starts PostgreSQL and three gunicorn servers")
 def test_two_app_servers_on_a_throwaway_postgresql_report_the_usual_figures(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = _run(["cloud", "--toys", "2", *TINY, "--in-process", "0", "--db", "postgresql",
@@ -132,6 +135,7 @@ def test_two_app_servers_on_a_throwaway_postgresql_report_the_usual_figures(
     assert not (tmp_path / "bench-cloud.db").exists(), "the cloud's data went to PostgreSQL"
 
 
+@pytest.mark.slow("runs three bench set-ups, PostgreSQL included")
 def test_the_fleet_comparison_runs_every_set_up(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = _run(["fleet", "--toys", "2", *TINY, "--dir", str(tmp_path)])

@@ -113,6 +113,7 @@ def test_core_consent_gives_generic_reply_and_stores_nothing_about_the_child(
     assert db.execute("SELECT COUNT(*) FROM intent_events").fetchone()[0] == 0
 
 
+@pytest.mark.backends("sqlite", "postgresql", fast_tier=True)
 def test_personalisation_shapes_replies_and_revocation_stops_it_at_once(
         client: FlaskClient, db: sqlite_utils.Database) -> None:
     family = make_family(db, purposes=("core", "personalisation"))

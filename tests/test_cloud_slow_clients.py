@@ -33,6 +33,7 @@ def test_fifty_slow_clients_do_not_starve_ordinary_requests(tmp_path: Path) -> N
     assert max(result.answered_ms) < 3000, result.describe()
 
 
+@pytest.mark.slow("waits out a starved sync worker")
 def test_negative_control_the_sync_worker_is_starved(tmp_path: Path) -> None:
     result = _answers_with_slow_clients(tmp_path, "sync", 1.0)
     # The check above wants no failure at all. A sync worker is free for a moment whenever a

@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 CATALOGUE = REPO / "scenarios" / "catalogue"
 STORIES = ("08_deletion_request.yaml", "99_cloud_keeps_key.yaml",
            "99_cloud_plaintext_beside_sealed.yaml", "92_cloud_flag_delete.yaml")
+pytestmark = pytest.mark.slow("runs four stories (the catalogue run covers them too)")
 
 
 @pytest.fixture(scope="module")

@@ -105,7 +105,7 @@ def test_an_open_reader_blocks_the_checkpoint_and_is_reported_not_waited_on(
     assert scan_for_canaries(db_path, CANARIES) == []
 
 
-@pytest.mark.backends("sqlite", "postgresql")
+@pytest.mark.backends("sqlite", "postgresql", fast_tier=True)
 def test_erased_data_no_longer_shapes_a_reply(tmp_path: Path, cloud_db_path: str) -> None:
     app, db, family = chatty_family(tmp_path, db_path=cloud_db_path, parent_typed_name=False)
     assert NAME in str(send(app, family, "tell_story", {"topic": "dragons"})["reply"])

@@ -302,6 +302,7 @@ def _cli_purge(db_path: str) -> float:
     return time.time()
 
 
+@pytest.mark.slow("waits for another server's purge to finish")
 def test_an_on_demand_purge_waits_while_another_server_purges(db_path: str) -> None:
     open_db(db_path).close()
     scheduled = Lease(open_db(db_path), PURGE, ttl_s=6, holder="another-server:1:scheduled")

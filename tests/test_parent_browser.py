@@ -139,6 +139,7 @@ def test_axe_core_is_installed() -> None:
                            "(bootstrap.sh does this)")
 
 
+@pytest.mark.slow("a whole parent journey in Chromium with axe-core on about 30 pages")
 @pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone-375", "desktop-1280"])
 def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-untyped-def]
         cloud: CloudProcess, browser, viewport: dict[str, int], tmp_path: Path) -> None:

@@ -63,6 +63,7 @@ def catalogue(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             else None}
 
 
+@pytest.mark.slow("runs the whole scenario catalogue (about a minute)")
 def test_the_whole_catalogue_passes_within_budget(catalogue: dict[str, Any]) -> None:
     result = catalogue["result"]
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
@@ -74,6 +75,7 @@ def test_the_whole_catalogue_passes_within_budget(catalogue: dict[str, Any]) -> 
     assert catalogue["elapsed"] < HANG_GUARD_S, f"took {catalogue['elapsed']:.0f} s"
 
 
+@pytest.mark.slow("reads the whole catalogue's run")
 def test_every_rule_is_covered_by_some_check(catalogue: dict[str, Any]) -> None:
     report = catalogue["json"]
     covered = {rule for check in report["checks"] for rule in check["rules"]}
@@ -82,6 +84,7 @@ def test_every_rule_is_covered_by_some_check(catalogue: dict[str, Any]) -> None:
     assert all(report["rules"][r]["status"] == "pass" for r in RULE_IDS)
 
 
+@pytest.mark.slow("reads the whole catalogue's run")
 def test_every_negative_control_is_detected(catalogue: dict[str, Any]) -> None:
     checks = catalogue["json"]["checks"]
     negative = [c for c in checks if c["negative_control"]]
@@ -99,6 +102,7 @@ def test_every_negative_control_is_detected(catalogue: dict[str, Any]) -> None:
     assert not [c for c in checks if not c["negative_control"] and c["expect"] == "violation"]
 
 
+@pytest.mark.slow("reads the whole catalogue's run")
 def test_reports_are_written_and_consistent(catalogue: dict[str, Any]) -> None:
     report = catalogue["json"]
     suites = ET.parse(catalogue["dir"] / "r.xml").getroot()
@@ -120,6 +124,7 @@ def test_reports_are_written_and_consistent(catalogue: dict[str, Any]) -> None:
     assert "R28" in table and "leaky-toy-audio" in table
 
 
+@pytest.mark.slow("reads the whole catalogue's run")
 def test_no_scenario_process_is_left_running(catalogue: dict[str, Any]) -> None:
     assert catalogue["result"].returncode in (0, 1)
     assert _scenario_processes(catalogue["dir"] / "work") == []
@@ -174,6 +179,7 @@ EXAMPLE_TOY = (f"{sys.executable} {REPO / 'scenarios' / 'examples' / 'minimal_to
                "--state {state} --cloud {cloud} --clock-file {clock_file}")
 
 
+@pytest.mark.slow("a whole story with another toy; the fast tier runs two other stories")
 def test_another_toy_runs_the_catalogue_as_a_black_box(tmp_path: Path) -> None:
     result = _run("--toy-command", EXAMPLE_TOY, "--json-file", str(tmp_path / "r.json"),
                   str(REPO / "scenarios" / "catalogue" / "05_revocation.yaml"),
@@ -229,6 +235,7 @@ def test_a_bad_command_template_is_refused_before_anything_runs(tmp_path: Path) 
     assert result.returncode == 2 and "give --cloud-command too" in result.stderr
 
 
+@pytest.mark.slow("replays a story once per mutant")
 def test_mutants_are_caught_and_scored(tmp_path: Path) -> None:
     result = _run("--mutants", "--json-file", str(tmp_path / "r.json"), "--html",
                   str(tmp_path / "r.html"),
@@ -272,6 +279,7 @@ def catalogue_pg(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             else None}
 
 
+@pytest.mark.slow("runs the whole catalogue on PostgreSQL")
 def test_the_whole_catalogue_passes_on_postgresql(catalogue_pg: dict[str, Any]) -> None:
     from scenarios.backend import SQLITE_FILE_CHECKS
 
@@ -295,6 +303,7 @@ def test_the_whole_catalogue_passes_on_postgresql(catalogue_pg: dict[str, Any]) 
           f"load {os.getloadavg()}")
 
 
+@pytest.mark.slow("reads the PostgreSQL catalogue run")
 def test_negative_controls_are_caught_on_postgresql(catalogue_pg: dict[str, Any]) -> None:
     report = catalogue_pg["json"]
     detections = [c for c in report["checks"]
@@ -308,6 +317,7 @@ def test_negative_controls_are_caught_on_postgresql(catalogue_pg: dict[str, Any]
         c for c in detections if c["status"] == "not applicable"]
 
 
+@pytest.mark.slow("replays a story once per mutant on PostgreSQL")
 def test_mutants_are_caught_on_postgresql_or_listed_as_sqlite_only(tmp_path: Path) -> None:
     result = _run("--backend", "postgresql", "--mutants", "--json-file", str(tmp_path / "r.json"),
                   "--html", str(tmp_path / "r.html"),
@@ -325,6 +335,7 @@ def test_mutants_are_caught_on_postgresql_or_listed_as_sqlite_only(tmp_path: Pat
     assert "N/A     secure_delete_off" in result.stdout
 
 
+@pytest.mark.slow("reads the PostgreSQL catalogue run")
 def test_no_postgresql_server_is_left_running(catalogue_pg: dict[str, Any]) -> None:
     assert catalogue_pg["result"].returncode in (0, 1)
     assert _scenario_processes(catalogue_pg["dir"] / "work") == []

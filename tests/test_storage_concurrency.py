@@ -111,6 +111,7 @@ def kept_after_revocation(db: Any, child_id: int) -> int:
                           [child_id]).fetchone()[0])
 
 
+@pytest.mark.backends("sqlite", "postgresql", fast_tier=True)
 def test_a_revocation_racing_intents_never_lets_one_through_after_it_committed(
         cloud_db_path: str, tmp_path: Path) -> None:
     secret_key = "race-" + tmp_path.name

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.wheel
+pytestmark = [pytest.mark.wheel,
+              pytest.mark.slow("builds the wheel and installs it into a fresh virtual environment")]
 
 
 def _run(command: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
