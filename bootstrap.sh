@@ -76,6 +76,7 @@ status=0
 .venv/bin/python -m pytest "${tier[@]}" "${pytest_args[@]}" || status=$?
 if [ "$status" -eq 5 ]; then
   # pytest's 5: nothing was collected. Say so plainly rather than fail with a bare status.
-  echo "bootstrap: pytest ran no tests; check the arguments after 'test' (${pytest_args[*]:-none})" >&2
+  echo "bootstrap: pytest ran no tests; check the arguments after 'test'" \
+       "(${pytest_args[*]:-none}); the fast tier leaves out tests marked slow, --full keeps them" >&2
 fi
 exit "$status"

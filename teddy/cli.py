@@ -147,19 +147,25 @@ def build_parser(only: str | None = None, *, lazy: bool = False) -> argparse.Arg
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        try:
+            return _dispatch(list(sys.argv[1:] if argv is None else argv))
+        finally:
+            # Flush here, not at exit, so a reader that closed the pipe (`teddy ... | head`)
+            # is handled below, after help and errors from argparse too.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return _reader_went_away()
+
+
+def _dispatch(argv: list[str]) -> int:
     # Import only the command group asked for: `teddy --version` and `teddy cloud ...` never
     # load the speech stack, and `teddy device ...` never loads the web stack.
     args = build_parser(chosen_command(argv), lazy=True).parse_args(argv)
     try:
-        status = int(args.handler(args) or 0)
-        # Flush here, not at exit, so a closed pipe is handled below rather than reported.
-        sys.stdout.flush()
-        return status
+        return int(args.handler(args) or 0)
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        return _reader_went_away()
     except InputError as exc:
         print(f"teddy {args.command}: {exc}", file=sys.stderr)
         return 2
