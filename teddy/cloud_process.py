@@ -56,6 +56,9 @@ class CloudProcess:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout_s: float = 20.0) -> CloudProcess:
+        if self.running:
+            # A second start would orphan the first server, still holding its port.
+            raise RuntimeError(f"the cloud server on port {self.port} is already running")
         command = [sys.executable, "-m", "teddy", "cloud", "serve", "--db", self.db_path,
                    "--host", self.host, "--port", str(self.port), *self.extra_args]
         if self.clock_file:
@@ -82,12 +85,17 @@ class CloudProcess:
         self.stop()
         raise RuntimeError(f"cloud server did not become healthy in {timeout_s:.0f} s")
 
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def stop(self) -> None:
         if self.process is not None:
             stop_process_group(self.process)
 
     def __enter__(self) -> CloudProcess:
-        return self.start()
+        # Started already (with its own timeout) or started now: stopped on the way out.
+        return self if self.running else self.start()
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:

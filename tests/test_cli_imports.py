@@ -107,3 +107,19 @@ def test_help_into_a_closed_pipe_ends_quietly():
     # argparse itself drops a help text it cannot write; nothing may reach stderr either way.
     assert result.stderr == ""
     assert result.returncode in (0, 141)
+
+
+def test_a_cloud_process_cannot_be_started_twice(tmp_path):
+    # Starting one twice orphaned the first server (8 of them after a full run).
+    from teddy.cloud_process import CloudProcess
+
+    cloud = CloudProcess(tmp_path / "c.db")
+    cloud.process = subprocess.Popen(["sleep", "30"], start_new_session=True)
+    try:
+        with pytest.raises(RuntimeError, match="already running"):
+            cloud.start()
+        with cloud as entered:  # entering a started one keeps it, and stops it on the way out
+            assert entered.process is not None and entered.running
+    finally:
+        cloud.stop()
+    assert not cloud.running
