@@ -1,4 +1,5 @@
-"""The app's one session interface: none for toys, a Secure cookie for parents over HTTPS."""
+"""What the app factory sets up for every request: one session interface (none for toys, a
+Secure cookie for parents over HTTPS) and the device API's security headers."""
 
 from __future__ import annotations
 
@@ -27,3 +28,21 @@ def test_toys_get_no_cookie_back(client) -> None:
     answered = client.get("/api/v1/policy")
     assert answered.status_code == 401
     assert "Set-Cookie" not in answered.headers
+
+
+def test_device_api_answers_carry_the_security_headers_once(client) -> None:
+    from cloud.errors import API_HEADERS
+
+    answered = client.get("/api/v1/policy")
+    for name, value in API_HEADERS.items():
+        assert answered.headers.getlist(name) == [value], name
+
+
+def test_a_header_the_route_set_is_not_overridden(app: Flask) -> None:
+    from flask import Response
+
+    with app.test_request_context("/api/v1/intent"):
+        response = Response("{}", headers={"cache-control": "max-age=5"})
+        response = app.process_response(response)
+    assert response.headers.getlist("Cache-Control") == ["max-age=5"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
