@@ -16,6 +16,7 @@ def _bootstrap(*args: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=300, check=False, cwd="/")
 
 
+@pytest.mark.slow("runs bootstrap.sh twice: ruff over the tree and two collections")
 @pytest.mark.skipif(not (ROOT / ".venv" / "bin" / "python").exists(),
                     reason="needs the checkout's own .venv (./bootstrap.sh makes it)")
 def test_the_fast_tier_leaves_slow_tests_out_and_full_keeps_them():
