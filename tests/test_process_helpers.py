@@ -27,4 +27,5 @@ def test_an_orphan_of_a_command_that_exited_is_still_found_and_stopped(tmp_path)
 
 
 def test_nothing_of_this_module_is_left_running():
-    assert [info for info in left_running(grace_seconds=0) if "time.sleep(60)" in info.command] == []
+    left = left_running(grace_seconds=0)
+    assert [info for info in left if "time.sleep(60)" in info.command] == []
