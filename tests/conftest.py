@@ -26,6 +26,19 @@ from cloud.storage.throwaway_postgres import ThrowawayPostgres
 BACKENDS = ("sqlite", "postgresql")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Key stores of PostgreSQL-backed clouds default to the user's state directory
+    (cloud.keys.location); tests, and the servers they start, keep theirs in a temporary one."""
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = before
+
+
 def default_backends() -> tuple[str, ...]:
     wanted = tuple(b.strip() for b in os.environ.get("TEDDY_TEST_BACKENDS", "sqlite").split(",")
                    if b.strip())

@@ -441,7 +441,8 @@ def _finish_without_files(db: sqlite_utils.Database, job: ErasureJob, now: float
                                  if left else None),
         scope=PROOF_SCOPE_ROWS, key_destroyed=keys.key_destroyed, keys_tried=keys.keys_tried,
         sealed_values_tried=keys.sealed_values_tried,
-        sealed_values_readable=keys.sealed_values_readable)
+        sealed_values_readable=keys.sealed_values_readable,
+        key_copies_in_store=keys.key_copies_in_store)
     receipt = _receipt(job, proof, now, time.perf_counter() - started)
     actor = audit.subject_ref("parent", job.parent_id) if job.parent_id is not None \
         else "system"

@@ -66,7 +66,7 @@ def files_to_scan(db_path: str | Path, backup_dir: str | Path | None = None) -> 
     return files
 
 
-def _nonzero_runs(data: mmap.mmap | bytes, size: int) -> Iterator[tuple[int, int]]:
+def nonzero_runs(data: mmap.mmap | bytes, size: int) -> Iterator[tuple[int, int]]:
     """(start, end) of maximal runs of chunks that hold any non-zero byte."""
     start: int | None = None
     for offset in range(0, size, CHUNK):
@@ -88,7 +88,7 @@ def scan_file(path: Path, canaries: Iterable[str]) -> list[Finding]:
         return []
     findings: list[Finding] = []
     with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        for start, end in _nonzero_runs(data, size):
+        for start, end in nonzero_runs(data, size):
             for canary, form in patterns:
                 at = data.find(form, start, end)
                 while at != -1:
