@@ -30,6 +30,11 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     try:
         if not config.secret_key:
             config.secret_key = shared_session_key(db, config.db_path)
+        from cloud.retention.tombstones import before_serving
+
+        # A lost key store is refused, and erasures a restore undid are redone, before serving.
+        before_serving(db, db_path=config.db_path, now=Clock(config.clock_file).time(),
+                       backup_dir=config.backup_dir)
     finally:
         db.close()
     app = Flask(__name__)

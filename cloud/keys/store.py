@@ -262,6 +262,7 @@ def configure(db_path: str, key_store: str | None) -> KeyStore:
     location = key_store_location(db_path, key_store)
     _configured[_normal(db_path)] = location
     store_for_path.cache_clear()
+    _store_at.cache_clear()
     return _store_at(location)
 
 

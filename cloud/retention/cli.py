@@ -89,6 +89,9 @@ def _purge(args: argparse.Namespace) -> int:
         return _fail("purge", str(exc))
     db = open_db(args.db)
     try:
+        from cloud.retention.tombstones import before_serving
+
+        before_serving(db, db_path=config.db_path, now=now, backup_dir=config.backup_dir)
         # One purge at a time across every app server and cron job on this database: wait
         # for a scheduled purge that is running to finish (or its holder's lease to expire).
         with lease.holding(args.db, lease.PURGE, wait=True):

@@ -154,7 +154,7 @@ def prove_erasure(db: sqlite_utils.Database, db_path: str, canaries: list[str],
 
 def erase_from_backups(backup_dir: Path, child_id: int) -> int:
     """Rewrite each backup that holds the child without it; returns how many were rewritten."""
-    return sum(jobs.rewrite_backup(item.path, child_id)
+    return sum(backups.rewrite_backup(item.path, child_id)
                for item in backups.list_backups(backup_dir))
 
 

@@ -31,7 +31,6 @@ import sqlite_utils
 
 from cloud import audit
 from cloud.fleet import lease
-from cloud.keys.fields import require_right_store
 from cloud.keys.shredding import prove_key_erasure
 from cloud.keys.store import store_for
 from cloud.retention import backup as backups
@@ -253,7 +252,6 @@ def begin_erasure(db: sqlite_utils.Database, *, child_id: int, parent_id: int | 
             # Already recorded by a request that did not live to finish: finish that one.
             job_id = started[0]
         else:
-            require_right_store(db, child_id)
             # Read while the key still exists: the proof searches the files for these.
             if on_files:
                 _save_canaries(db_path, job_id, candidate_canaries(db, child_id))
@@ -282,8 +280,9 @@ def destroy_key_then_rows(db: sqlite_utils.Database, job_id: str, *, now: float,
         raise ErasureError(f"no erasure job {job_id}")
     if job.step != STEP_KEY:
         return job
-    # The job stays pending, rows untouched, until it runs against the server's key store.
-    require_right_store(db, job.child_id)
+    # Never blocked by a missing key: the server refuses to start with a key store that lacks
+    # keys for sealed data (cloud.retention.tombstones), so a child with no key here has no
+    # sealed data, and the tombstone written now keeps it erased.
     store_for(db).destroy(job.child_id, now)
     plan = erase_plan(db)
     db.execute("BEGIN IMMEDIATE")
@@ -308,29 +307,6 @@ def destroy_key_then_rows(db: sqlite_utils.Database, job_id: str, *, now: float,
     finished = load_job(db, job_id)
     assert finished is not None
     return finished
-
-
-def _holds_child(copy: sqlite_utils.Database, child_id: int) -> bool:
-    return copy.execute("SELECT 1 FROM children WHERE id = ?", [child_id]).fetchone() is not None
-
-
-def rewrite_backup(path: Path, child_id: int) -> bool:
-    """Remove the child from one backup; True if it held the child. Safe to repeat."""
-    copy = backups.open_backup(path)
-    try:
-        if not _holds_child(copy, child_id):
-            return False
-        copy.execute("BEGIN IMMEDIATE")
-        try:
-            delete_child_rows(copy, child_id, erase_plan(copy))
-        except BaseException:
-            copy.execute("ROLLBACK")
-            raise
-        copy.execute("COMMIT")
-        backups.compact(copy)
-        return True
-    finally:
-        copy.close()
 
 
 def _save_progress(db: sqlite_utils.Database, job_id: str, step: str,
@@ -375,7 +351,7 @@ def run_job(db: sqlite_utils.Database, job_id: str, *, db_path: str, backup_dir:
                     _save_progress(db, job_id, STEP_BACKUPS, done)
                     return load_job(db, job_id) or job
                 path = backup_root / name
-                held = path.exists() and rewrite_backup(path, job.child_id)
+                held = path.exists() and backups.rewrite_backup(path, job.child_id)
                 done[name] = REWRITTEN if held else CLEAN
                 _save_progress(db, job_id, STEP_BACKUPS, done)
             _save_progress(db, job_id, STEP_PROOF, done)
