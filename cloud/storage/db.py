@@ -12,6 +12,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -206,8 +207,18 @@ def write_transaction(db: Database) -> Iterator[None]:
     timeout_ms = int(db.execute("PRAGMA busy_timeout").fetchone()[0])
     # An in-memory database belongs to one connection: there is no other writer to queue with.
     with (writer_queue.turn(path, timeout_ms / 1000) if path
-          else contextlib.nullcontext()):
-        db.execute("BEGIN IMMEDIATE")
+          else contextlib.nullcontext()) as deadline:
+        # One budget for the whole wait: the queue's, then SQLite's own for a writer outside
+        # the queue; not one budget each, which added up past the toy's 3 s.
+        left_ms = timeout_ms if deadline is None else max(
+            1, int((deadline - time.monotonic()) * 1000))
+        if left_ms != timeout_ms:
+            db.execute(f"PRAGMA busy_timeout={left_ms}")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        finally:
+            if left_ms != timeout_ms:
+                db.execute(f"PRAGMA busy_timeout={timeout_ms}")
         try:
             yield
         except BaseException:
