@@ -94,3 +94,32 @@ def test_a_store_that_leaves_the_key_bytes_behind_fails_the_proof(
     assert not receipt.proof.clean
     assert receipt.proof.key_copies_in_store and receipt.proof.key_copies_in_store >= 1
     assert "copies of the destroyed key remain" in (receipt.proof.problem or "")
+
+
+def test_the_key_proof_tries_each_value_with_at_most_two_keys(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Item 10: the proof used to try every value with every key (quadratic in children)."""
+    from cloud_helpers import db_for, make_app
+
+    from cloud.keys import shredding
+
+    app = make_app(tmp_path, purge_interval_s=0)
+    db = db_for(app)
+    families = [make_family(db, purposes=("core", "personalisation", "history"),
+                            first_name=f"Child{'abcdefghijklmnopqrst'[n]}") for n in range(20)]
+    for family in families:
+        send(app, family, "share_favorite", {"kind": "animal", "value": "quokkadragon"})
+    erase_child(db, child_id=families[0].child_id, parent_id=families[0].parent_id,
+                now=time.time(), db_path=app.config["TEDDY"].db_path)
+    attempts = 0
+    real = shredding._opens
+
+    def counted(*args):  # type: ignore[no-untyped-def]
+        nonlocal attempts
+        attempts += 1
+        return real(*args)
+
+    monkeypatch.setattr(shredding, "_opens", counted)
+    proof = shredding.prove_key_erasure(db, store_for(db), families[0].child_id)
+    assert proof.problem is None and proof.sealed_values_tried >= 19 * 2
+    assert attempts <= 2 * proof.sealed_values_tried  # not values x 19 keys
