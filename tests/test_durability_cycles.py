@@ -16,10 +16,9 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,7 +28,7 @@ from cloud.retention.backup import create_backup
 from cloud.retention.erasure import erase_child
 from cloud.storage.db import open_db
 from cloud.storage.throwaway_postgres import ThrowawayPostgres
-from teddy.cloud_process import free_port, stop_process_group
+from teddy.cloud_process import CloudProcess
 
 CYCLES = 4
 RESTORE_FROM_CYCLE = 2
@@ -48,31 +47,10 @@ def _post(port: int, family: Family) -> int:
         conn.close()
 
 
-@contextlib.contextmanager
-def _serving(db_url: str, tmp_path: Path, cycle: int) -> Iterator[subprocess.Popen[bytes]]:
-    port = free_port()
-    log = tmp_path / f"serve-{cycle}.log"
-    env = {**os.environ, "TEDDY_SECRET_KEY": "cycle-key", "TEDDY_PURGE_INTERVAL_S": "0"}
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "teddy", "cloud", "serve", "--db", db_url, "--port",
-             str(port), "--workers", "2"], stdout=out, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, env=env, start_new_session=True)
-    server.port = port  # type: ignore[attr-defined]
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, log.read_text()
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    break
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.2)
-        yield server
-    finally:
-        stop_process_group(server)
+def _serving(db_url: str, tmp_path: Path, cycle: int) -> CloudProcess:
+    env = {"TEDDY_SECRET_KEY": "cycle-key", "TEDDY_PURGE_INTERVAL_S": "0"}
+    return CloudProcess(db_url, extra_args=["--workers", "2"], env=env,
+                        log_path=tmp_path / f"serve-{cycle}.log")
 
 
 def _count(db_url: str, sql: str, params: list[object]) -> int:
@@ -104,7 +82,7 @@ def _run_cycles(db_url: str, tmp_path: Path, backup: Callable[[int], Path],
     for cycle in range(CYCLES):
         saved = backup(cycle)
         with _serving(db_url, tmp_path, cycle) as server:
-            port = server.port  # type: ignore[attr-defined]
+            port = server.port
             for family in erased:  # an erased child's toy is never accepted again
                 assert _post(port, family) == 401, f"cycle {cycle}: erased child is back"
             acks: list[int] = []
@@ -120,7 +98,8 @@ def _run_cycles(db_url: str, tmp_path: Path, backup: Callable[[int], Path],
                 live.close()
             erased.append(doomed[cycle])
             time.sleep(0.5)
-            os.killpg(server.pid, signal.SIGKILL)  # mid-stream
+            assert server.process is not None
+            os.killpg(server.process.pid, signal.SIGKILL)  # mid-stream
             stop.set()
             sender.join(30)
         assert acks, f"cycle {cycle}: the toy was never answered"
@@ -134,7 +113,7 @@ def _run_cycles(db_url: str, tmp_path: Path, backup: Callable[[int], Path],
             must_hold = _count(db_url, history, [toy.child_id])
     with _serving(db_url, tmp_path, CYCLES) as server:
         for family in erased:
-            assert _post(server.port, family) == 401  # type: ignore[attr-defined]
+            assert _post(server.port, family) == 401
     for family in erased:
         for sql in ("SELECT count(*) FROM children WHERE id = ?",
                     "SELECT count(*) FROM devices WHERE child_id = ?",

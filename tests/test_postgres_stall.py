@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from cloud_helpers import intent_body, make_family, signed_intent_headers
 
 from cloud.storage.db import REQUEST_STATEMENT_TIMEOUT_MS, connect, open_db
 from cloud.storage.throwaway_postgres import ThrowawayPostgres
-from teddy.cloud_process import free_port, stop_process_group
+from teddy.cloud_process import CloudProcess
 
 TOY_BUDGET_S = 3.0
 
@@ -81,25 +80,10 @@ def _server_pids(server: ThrowawayPostgres) -> list[int]:
 def test_a_stopped_postgres_is_a_json_503_within_the_toys_budget(tmp_path: Path) -> None:
     with ThrowawayPostgres() as server:
         url = server.create_database("teddy")
-        port = free_port()
-        log = tmp_path / "serve.log"
-        env = {**os.environ, "TEDDY_SECRET_KEY": "stall-test-key",
-               "TEDDY_PURGE_INTERVAL_S": "0"}
-        with log.open("wb") as out:
-            cloud = subprocess.Popen(
-                [sys.executable, "-m", "teddy", "cloud", "serve", "--db", url,
-                 "--port", str(port), "--workers", "1"],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-                start_new_session=True)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert cloud.poll() is None, log.read_text()
-                with contextlib.suppress(OSError, http.client.HTTPException, ValueError):
-                    if _request(port, "GET", "/healthz")[0] == 200:
-                        break
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.2)
+        env = {"TEDDY_SECRET_KEY": "stall-test-key", "TEDDY_PURGE_INTERVAL_S": "0"}
+        with CloudProcess(url, extra_args=["--workers", "1"], env=env,
+                          log_path=tmp_path / "serve.log") as cloud:
+            port = cloud.port
             db = open_db(url)
             family = make_family(db, purposes=("core", "history"))
             db.close()
@@ -124,5 +108,3 @@ def test_a_stopped_postgres_is_a_json_503_within_the_toys_budget(tmp_path: Path)
             while intent()[0] != 200:
                 assert time.monotonic() < recovered, "the cloud did not recover"
                 time.sleep(0.2)
-        finally:
-            stop_process_group(cloud)
