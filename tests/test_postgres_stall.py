@@ -49,11 +49,11 @@ def test_a_request_connection_gives_up_on_a_frozen_backend_within_budget(
     assert not db.usable  # replaced on the next request
     db.close()
     # Control: a healthy server's long statement is cancelled by statement_timeout itself.
-    db = connect(postgres_url, statement_timeout_ms=REQUEST_STATEMENT_TIMEOUT_MS)
+    db = connect(postgres_url, statement_timeout_ms=300)
     started = time.monotonic()
     with pytest.raises(psycopg.errors.QueryCanceled):
         db.execute("SELECT pg_sleep(10)")
-    assert time.monotonic() - started < TOY_BUDGET_S - 0.5 and db.usable
+    assert time.monotonic() - started < 1.0 and db.usable
     db.close()
 
 
