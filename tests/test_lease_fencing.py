@@ -99,3 +99,26 @@ def test_a_fenced_write_outside_the_lease_is_refused(tmp_path: Path) -> None:
         mine.fence(db)
     db.execute("ROLLBACK")
     db.close()
+
+
+@pytest.mark.backends("sqlite", "postgresql")
+def test_a_purge_whose_lease_was_taken_over_deletes_nothing(
+        app: Flask, db: sqlite_utils.Database, cloud_db_path: str) -> None:
+    from retention_helpers import later
+
+    from cloud.retention.purge import purge_expired
+
+    family = make_family(db, purposes=ALL_PURPOSES, first_name="Zelphinia")
+    send(app, family, "tell_story", {"topic": "dragons"})
+    history = "SELECT count(*) FROM intent_events WHERE child_id = ?"
+    assert db.execute(history, [family.child_id]).fetchone()[0] == 1
+    with lease.holding(cloud_db_path, lease.PURGE, wait=False) as mine:
+        assert mine
+        # Paused past its lease: another server's purge takes the turn.
+        db.execute("UPDATE leases SET expires_at = 0 WHERE name = ?", [lease.PURGE])
+        assert lease.Lease(db, lease.PURGE, holder="other-server").try_take()
+        with pytest.raises(lease.LeaseLost):
+            purge_expired(db, later(40))
+    assert db.execute(history, [family.child_id]).fetchone()[0] == 1  # nothing deleted
+    purge_expired(db, later(40))  # control: outside a lost lease the purge deletes it
+    assert db.execute(history, [family.child_id]).fetchone()[0] == 0

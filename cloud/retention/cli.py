@@ -99,6 +99,8 @@ def _purge(args: argparse.Namespace) -> int:
                                    backup_dir=(backup_dir_for(sqlite_path(args.db),
                                                               config.backup_dir)
                                                if on_file else None))
+    except lease.LeaseLost as exc:
+        return _fail("purge", f"{exc} (this purge was paused past its lease)")
     finally:
         db.close()
     print(json.dumps({"rows": report.rows, "total_rows": report.total_rows,

@@ -246,6 +246,7 @@ def begin_erasure(db: sqlite_utils.Database, *, child_id: int, parent_id: int | 
     canaries_saved = False
     db.execute("BEGIN IMMEDIATE")
     try:
+        lease.fence(db, lease.PURGE)  # an inactive child's erasure started by a purge
         owner = db.execute("SELECT parent_id FROM children WHERE id = ?", [child_id]).fetchone()
         if owner is None or (parent_id is not None and int(owner[0]) != parent_id):
             raise ErasureError("no such child for this parent")
