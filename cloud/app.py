@@ -11,6 +11,7 @@ from flask import Flask, jsonify, redirect, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cloud import db as db_for_requests
+from cloud.clock import Clock
 from cloud.config import CloudConfig
 from cloud.device_api import bp as device_api
 from cloud.errors import register_error_handlers
@@ -19,6 +20,7 @@ from cloud.health import bp as health
 from cloud.keys import store as keys
 from cloud.parent_web import bp as parent_web
 from cloud.retention.scheduler import start_erasure_runner, start_purge_scheduler
+from cloud.retention.tombstones import before_serving
 from cloud.sessions import CloudSessions
 from cloud.storage.db import open_db
 from teddy.content import content_catalogue
@@ -38,6 +40,9 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     try:
         if not config.secret_key:
             config.secret_key = shared_session_key(db, config.db_path)
+        # A lost key store is refused, and erasures a restore undid are redone, before serving.
+        before_serving(db, db_path=config.db_path, now=Clock(config.clock_file).time(),
+                       backup_dir=config.backup_dir)
     finally:
         db.close()
     app = Flask(__name__)

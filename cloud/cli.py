@@ -38,8 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     serve.add_argument("--config", help="YAML configuration file (TEDDY_* variables override it)")
     serve.add_argument("--clock-file", help="file holding a clock offset in seconds (testing)")
     serve.add_argument("--key-store",
-                       help="where per-child keys live, never backed up with the data (default: "
-                            "<db>.child-keys for SQLite, <database>_keys for PostgreSQL)")
+                       help="the file where per-child keys live, never backed up with the "
+                            "data (default: <db>.child-keys for SQLite; for PostgreSQL "
+                            "~/.local/state/teddy/child-keys/<host>-<port>-<database>"
+                            ".child-keys); every app server of a fleet needs the same one")
     serve.add_argument("--tls", action="store_true",
                        help="serve HTTPS with certificates from a local CA; copy its ca.pem to "
                             "each toy and pair with --ca")

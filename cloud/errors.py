@@ -17,6 +17,8 @@ import psycopg
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
+from cloud.storage.postgres import CommitOutcomeUnknown
+
 log = logging.getLogger(__name__)
 
 BUSY_RETRY_AFTER_S = 1
@@ -29,7 +31,8 @@ class StorageFull(Exception):
 
 
 def classify(exc: BaseException) -> str | None:
-    """'busy', 'full' or None for an exception from the database or the disk."""
+    """'busy', 'full', 'unknown' (a commit whose outcome is unknown) or None for an exception
+    from the database or the disk."""
     if isinstance(exc, StorageFull):
         return "full"
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
@@ -49,6 +52,8 @@ def _classify_postgres(exc: BaseException) -> str | None:
     unreachable, a dropped connection), which a retry shortly may get past."""
     if isinstance(exc, psycopg.errors.DiskFull):
         return "full"
+    if isinstance(exc, CommitOutcomeUnknown):
+        return "unknown"
     if isinstance(exc, psycopg.OperationalError):
         # LockNotAvailable, QueryCanceled, TransactionRollbackError, AdminShutdown,
         # CannotConnectNow and plain connection failures are all OperationalError.
@@ -64,6 +69,11 @@ def _unavailable(kind: str) -> Response:
     if kind == "busy":
         message, code, wait = ("the cloud's database is busy; nothing was stored, retry shortly",
                                "database_busy", BUSY_RETRY_AFTER_S)
+    elif kind == "unknown":
+        # The database went away during the commit: saying "nothing was stored" could be false.
+        message, code, wait = ("the cloud's database stopped answering while storing this; "
+                               "it may or may not have been stored, retry shortly",
+                               "outcome_unknown", BUSY_RETRY_AFTER_S)
     else:
         message, code, wait = ("the cloud's disk is full; nothing was stored, retry later",
                                "storage_full", FULL_RETRY_AFTER_S)

@@ -1,12 +1,17 @@
 """Health for process supervisors, load balancers and scenario runners: it tells the truth.
 
-`ok` only when the database answers a read and the folder it lives in can take a write (a
+`ok` only when the database answers a read, an SQLite file passes `PRAGMA quick_check` (run
+at most once a minute, cloud.storage.integrity), and the folder it lives in can take a write (a
 small file is written, synced and removed, and enough space is free for a WAL to grow). On a
-full disk or an unreadable database the answer is 503 with what is wrong.
+full disk, a damaged file or an unreadable database the answer is 503 with what is wrong, in
+words of our own: /healthz needs no sign-in, so the database driver's text (server names,
+paths, SQL) goes to the log, never into the answer. A stalled PostgreSQL is a 503 within the
+request statement timeout (cloud.storage.db), not a hang.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import sqlite3
@@ -16,9 +21,11 @@ import psycopg
 from flask import Blueprint, current_app, jsonify
 
 from cloud.db import get_db
+from cloud.storage import integrity
 from cloud.storage.url import backend_of, sqlite_path
 
 bp = Blueprint("health", __name__)
+log = logging.getLogger(__name__)
 
 # Below this much free space a write that grows the WAL by a few pages may fail.
 MIN_FREE_BYTES = 1024 * 1024
@@ -28,12 +35,18 @@ PROBE_BYTES = 4096
 def problems(db_path: str) -> list[str]:
     found: list[str] = []
     try:
-        get_db().execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+        db = get_db()
+        db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
     except (sqlite3.Error, psycopg.Error) as exc:
-        found.append(f"database unreadable: {exc}")
+        log.warning("/healthz: database unreadable: %s", exc)
+        return ["database unreadable or not answering"]
     if backend_of(db_path) == "postgresql":
         # The server's disk is the server's to watch; there is no folder of ours to probe.
         return found
+    damage = integrity.recent_problems(db, sqlite_path(db_path))
+    if damage:
+        log.warning("/healthz: quick_check: %s", "; ".join(damage[:integrity.MAX_REPORTED]))
+        found.append("database file damaged (PRAGMA quick_check failed)")
     folder = Path(sqlite_path(db_path)).resolve().parent
     try:
         space = os.statvfs(folder)

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, Protocol
 
-from cloud.keys.location import PG_DATABASE_SUFFIX
+from cloud.keys.location import default_key_store
 from cloud.storage.url import backend_of
 
 Backend = Literal["sqlite", "postgresql"]
@@ -150,11 +150,12 @@ class PostgresDatabases:
         with self._lock:
             name = self._names.pop(database, None)
         if name is not None:
-            # The cloud keeps its per-child keys in a database of their own beside the data's
-            # (cloud.keys.location); it goes with the story too.
-            for database_name in (name, f"{name}{PG_DATABASE_SUFFIX}"):
-                with contextlib.suppress(RuntimeError):
-                    self.server.drop_database(database_name)
+            with contextlib.suppress(RuntimeError):
+                self.server.drop_database(name)
+            # The cloud keeps its per-child keys in a file of their own (cloud.keys.location);
+            # it goes with the story too.
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(default_key_store(database) + suffix).unlink(missing_ok=True)
 
     def describe(self) -> str:
         return (f"PostgreSQL {self.version} (a private server for the run on a Unix socket, "

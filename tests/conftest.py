@@ -21,7 +21,6 @@ from flask import Flask
 from flask.testing import FlaskClient
 from process_helpers import become_subreaper, left_running, stop_all
 
-from cloud.keys.location import PG_DATABASE_SUFFIX
 from cloud.storage.db import close_worker_connections, open_db
 from cloud.storage.throwaway_postgres import ThrowawayPostgres
 
@@ -49,6 +48,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     stop_all(leaked)
     if session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Key stores of PostgreSQL-backed clouds default to the user's state directory
+    (cloud.keys.location); tests, and the servers they start, keep theirs in a temporary one."""
+    before = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if before is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = before
 
 
 def default_backends() -> tuple[str, ...]:
@@ -125,7 +137,7 @@ def postgres_url(postgres_server: ThrowawayPostgres) -> Iterator[str]:
     """A fresh, empty database on the shared server for one test."""
     name = "t_" + uuid.uuid4().hex[:16]
     yield postgres_server.create_database(name)
-    _drop_with_key_store(postgres_server, name)
+    _drop_database(postgres_server, name)
 
 
 CLOUD_TEMPLATE = "teddy_cloud_template"
@@ -149,14 +161,14 @@ def cloud_postgres_url(postgres_server: ThrowawayPostgres,
         admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{cloud_postgres_template}"')
     yield postgres_server.url(name)
     close_worker_connections()
-    _drop_with_key_store(postgres_server, name)
+    _drop_database(postgres_server, name)
 
 
-def _drop_with_key_store(server: ThrowawayPostgres, name: str) -> None:
-    """Drop a test's database and the key store the cloud made beside it (<name>_keys)."""
+def _drop_database(server: ThrowawayPostgres, name: str) -> None:
+    """Drop a test's database and check nothing named after it was left (key stores are files
+    in the session's private state directory, not databases)."""
     with psycopg.connect(server.url(), autocommit=True) as admin:
-        for database in (name, name + PG_DATABASE_SUFFIX):
-            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         left = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
                              [name + "%"]).fetchall()
     assert left == [], f"databases left behind: {left}"

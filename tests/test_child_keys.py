@@ -18,7 +18,12 @@ from cloud.config import CloudConfig
 from cloud.keys import envelope
 from cloud.keys.envelope import EnvelopeError, open_sealed, seal
 from cloud.keys.fields import open_value, seal_value
-from cloud.keys.location import KeyStoreConfigError, default_key_store, key_store_location
+from cloud.keys.location import (
+    KeyStoreConfigError,
+    default_key_store,
+    key_store_location,
+    state_dir,
+)
 from cloud.keys.shredding import prove_key_erasure
 from cloud.keys.store import KeyDestroyed, KeyStore, NoKey, store_for
 from cloud.retention import jobs
@@ -80,14 +85,19 @@ def test_the_key_store_is_its_own_private_file_and_keeps_a_tombstone(tmp_path: P
 def test_where_the_key_store_lives_and_what_is_refused(tmp_path: Path) -> None:
     assert default_key_store("/srv/teddy.db") == "/srv/teddy.db.child-keys"
     assert default_key_store("sqlite:////srv/teddy.db") == "/srv/teddy.db.child-keys"
-    assert default_key_store("postgresql://teddy@db.internal/teddy?sslmode=require") == \
-        "postgresql://teddy@db.internal/teddy_keys?sslmode=require"
+    # PostgreSQL data: a file in the state directory, one per server and database, so every
+    # app server on the host finds the same one; never a PostgreSQL database.
+    pg_store = Path(default_key_store("postgresql://teddy@db.internal/teddy?sslmode=require"))
+    assert pg_store.name == "db.internal-5432-teddy.child-keys"
+    assert pg_store.parent == state_dir() / "child-keys"
+    socket_store = default_key_store("postgresql:///teddy?host=/run/postgresql&port=5433")
+    assert Path(socket_store).name == "run_postgresql-5433-teddy.child-keys"
     with pytest.raises(KeyStoreConfigError, match="names no database"):
         default_key_store("postgresql://teddy@db.internal")
     with pytest.raises(KeyStoreConfigError, match="separate database"):
         key_store_location("/srv/teddy.db", "/srv/../srv/teddy.db")
-    with pytest.raises(KeyStoreConfigError, match="separate database"):
-        key_store_location("postgresql://a@h/teddy", "postgresql://b@h/teddy")
+    with pytest.raises(KeyStoreConfigError, match="must be a file"):
+        key_store_location("postgresql://a@h/teddy", "postgresql://a@h/teddy_keys")
     db_path = str(tmp_path / "cloud.db")
     with pytest.raises(ValueError, match="separate database"):
         CloudConfig.from_sources(db_path=db_path, key_store=db_path)
@@ -236,10 +246,8 @@ def test_values_are_sealed_at_rest_and_erasure_destroys_the_key(
     send(app, family, "share_favorite", {"kind": "animal", "value": "quokkadragon"})
     send(app, family, "tell_story", {"topic": "dragons"})
     store = store_for(db)
-    assert store.postgres == (cloud_db_path.startswith("postgresql"))
-    if store.postgres:
-        assert store.location.split("?")[0].endswith("_keys")
-        assert "child_keys" not in db.table_names()
+    assert store.location.endswith(".child-keys") and Path(store.location).is_file()
+    assert "child_keys" not in db.table_names()
     stored = [r[0] for r in db.execute("SELECT first_name FROM children ORDER BY id")]
     stored += [r[0] for r in db.execute("SELECT value FROM profile_facts")]
     stored += [r[0] for r in db.execute("SELECT slots_json FROM intent_events")]

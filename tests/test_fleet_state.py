@@ -65,8 +65,15 @@ def two_servers(db_path: str, tmp_path: Path, request: pytest.FixtureRequest) ->
         envs[0]["TEDDY_SECRET_KEY"], envs[1]["TEDDY_SECRET_KEY"] = "a" * 64, "b" * 64
     a = CloudProcess(db_path, env=envs[0], log_path=tmp_path / "a.log")
     b = CloudProcess(db_path, env=envs[1], log_path=tmp_path / "b.log")
-    with a.start(timeout_s=60), b.start(timeout_s=60):
+    # Started once each (entering a CloudProcess starts it too: a second start would leave
+    # the first server running after the test).
+    try:
+        a.start(timeout_s=60)
+        b.start(timeout_s=60)
         yield a, b
+    finally:
+        a.stop()
+        b.stop()
 
 
 def _csrf(session: requests.Session, server: CloudProcess) -> str:

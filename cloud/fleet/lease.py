@@ -17,6 +17,7 @@ waited out for the TTL, since no server can see another host's processes.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import secrets
@@ -59,6 +60,11 @@ def holder_is_dead_here(holder: str) -> bool:
     return False
 
 
+class LeaseLost(RuntimeError):
+    """The lease this work runs under lapsed and another holder took it: the write is refused
+    (fencing), so a holder that was paused past its lease cannot overwrite its successor."""
+
+
 class Lease:
     """One holder's view of a named lease, on a connection of its own."""
 
@@ -95,6 +101,16 @@ class Lease:
             "UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?",
             [time.time() + self.ttl_s, self.name, self.holder])
         return cursor.rowcount == 1
+
+    def fence(self, db: sqlite_utils.Database) -> None:
+        """Inside the caller's write transaction on `db`: go on only if this lease is still
+        ours, renewing it in the same transaction; LeaseLost otherwise. The check and the
+        caller's writes commit together or not at all."""
+        cursor = db.execute("UPDATE leases SET expires_at = ? WHERE name = ? AND holder = ?",
+                            [time.time() + self.ttl_s, self.name, self.holder])
+        if cursor.rowcount != 1:
+            raise LeaseLost(f"the {self.name} lease was taken over by another holder; this "
+                            "holder's writes are refused")
 
     def release(self) -> None:
         self.db.execute("DELETE FROM leases WHERE name = ? AND holder = ?",
@@ -138,6 +154,18 @@ class _Renewer:
                             exc_info=True)
 
 
+_held: contextvars.ContextVar[dict[str, Lease] | None] = contextvars.ContextVar(
+    "teddy_leases_held", default=None)
+
+
+def fence(db: sqlite_utils.Database, name: str) -> None:
+    """Fence a write made inside `holding(..., name)`: LeaseLost if the lease went to another
+    holder. Outside any such block (a request starting a job) there is nothing to check."""
+    held = (_held.get() or {}).get(name)
+    if held is not None:
+        held.fence(db)
+
+
 @contextlib.contextmanager
 def holding(db_path: str, name: str, *, wait: bool, ttl_s: float = DEFAULT_TTL_S,
             poll_s: float = POLL_S) -> Iterator[bool]:
@@ -156,9 +184,11 @@ def holding(db_path: str, name: str, *, wait: bool, ttl_s: float = DEFAULT_TTL_S
             time.sleep(poll_s)
         renewer = _Renewer(lease)
         renewer.start()
+        token = _held.set({**(_held.get() or {}), name: lease})
         try:
             yield True
         finally:
+            _held.reset(token)
             renewer.stop()
             try:
                 lease.release()

@@ -18,7 +18,6 @@ from typing import Any
 import sqlite_utils
 
 from cloud.keys.envelope import open_sealed, seal
-from cloud.keys.location import KeyStoreConfigError
 from cloud.keys.store import store_for
 from teddy.contracts.data_map import data_map
 
@@ -50,12 +49,12 @@ def crypto_time() -> tuple[float, int]:
 
 
 @functools.cache
-def _sealed_columns() -> dict[str, tuple[str, ...]]:
+def sealed_columns() -> dict[str, tuple[str, ...]]:
     return data_map().sealed_columns()
 
 
 def is_sealed_column(table: str, column: str) -> bool:
-    return column in _sealed_columns().get(table, ())
+    return column in sealed_columns().get(table, ())
 
 
 def _check(table: str, column: str) -> None:
@@ -90,35 +89,8 @@ def open_value(db: sqlite_utils.Database, child_id: int, table: str, column: str
 
 def open_row(db: sqlite_utils.Database, table: str, row: dict[str, Any]) -> dict[str, Any]:
     """The row with its sealed columns opened; other columns as they are."""
-    columns = [c for c in _sealed_columns().get(table, ()) if row.get(c) is not None]
+    columns = [c for c in sealed_columns().get(table, ()) if row.get(c) is not None]
     if not columns:
         return row
     child_id = child_of(table, row)
     return {**row, **{c: open_value(db, child_id, table, c, row[c]) for c in columns}}
-
-
-def require_right_store(db: sqlite_utils.Database, child_id: int) -> None:
-    """KeyStoreConfigError when the child's data is sealed yet this key store never held its
-    key: not the store the server wrote to (e.g. a purge run without the server's
-    --key-store). Erasing against it would delete rows and leave the real key alive."""
-    store = store_for(db)
-    if store.has_key(child_id) or store.is_destroyed(child_id):
-        return
-    if holds_sealed_values(db, child_id):
-        raise KeyStoreConfigError(
-            f"the key store at {store.location} holds no key for child {child_id}, whose "
-            "data is sealed: give the key store the server uses (--key-store)")
-
-
-def holds_sealed_values(db: sqlite_utils.Database, child_id: int) -> bool:
-    """Whether any sealed column holds a value about the child."""
-    live = set(db.table_names())
-    for table, columns in _sealed_columns().items():
-        if table not in live:
-            continue
-        owner = "id" if table == "children" else CHILD_KEY
-        present = " OR ".join(f'"{c}" IS NOT NULL' for c in columns)
-        if db.execute(f'SELECT 1 FROM "{table}" WHERE "{owner}" = ? AND ({present}) LIMIT 1',
-                      [child_id]).fetchone():
-            return True
-    return False

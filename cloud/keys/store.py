@@ -1,12 +1,19 @@
 """The key store: one random 256-bit key per child, kept apart from the data it opens.
 
 A key is made the first time something about the child is sealed, and destroyed first when
-the child is erased. Destroying leaves a tombstone (the child id and when, no key), so a
-request racing the erasure can never make the child a fresh key and write readable data
-again: `key_or_create` refuses a destroyed child. On SQLite the store is its own file with
+the child is erased. Destroying leaves a tombstone (the child id, when, and a SHA-256
+fingerprint of the key, never the key), so a request racing the erasure can never make the
+child a fresh key and write readable data again: `key_or_create` refuses a destroyed child.
+The tombstones also outlive any restore of the data (cloud.keys.tombstones redoes their
+erasures before a server serves).
+
+The store is always an SQLite file of its own, whichever backend holds the data: deleting a
+row from a PostgreSQL table leaves the old tuple in the heap file and the WAL, where nothing
+this cloud controls can remove it, so a key kept there could not be proved gone. The file has
 synchronous=FULL (a key that was made, or destroyed, stays so across a power cut) and
-secure_delete, and after a destruction its WAL is checkpointed and truncated so the key's
-bytes are gone from every file of the store.
+secure_delete; after a destruction its WAL is checkpointed and truncated, and then the raw
+bytes of every file of the store are searched for the key. What that search found is kept on
+the tombstone and is part of the erasure proof (cloud.keys.shredding).
 """
 
 from __future__ import annotations
@@ -18,19 +25,13 @@ import time
 import weakref
 from collections.abc import Iterator
 from functools import cache
-from urllib.parse import urlsplit
 
 import sqlite_utils
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cloud.keys.envelope import KEY_BYTES, new_key
-from cloud.keys.location import (
-    MEMORY,
-    KeyStoreConfigError,
-    is_postgres,
-    key_store_location,
-    with_database,
-)
+from cloud.keys.location import MEMORY, KeyStoreConfigError, is_postgres, key_store_location
+from cloud.keys.residue import KeyResidue, fingerprint, scan_store_files
 from cloud.storage.url import sqlite_path
 
 # How long a worker process may go on using a key it looked up. Destroying a key forgets it
@@ -49,38 +50,46 @@ class NoKey(LookupError):
     """The child has no key yet, so nothing sealed for it can exist."""
 
 
-def _schema(postgres: bool) -> str:
-    blob, integer = ("BYTEA", "BIGINT") if postgres else ("BLOB", "INTEGER")
-    # key NULL with destroyed_at set is a tombstone.
-    return (f"CREATE TABLE IF NOT EXISTS child_keys (child_id {integer} PRIMARY KEY, "
-            f"key {blob}, created_at DOUBLE PRECISION NOT NULL, "
-            "destroyed_at DOUBLE PRECISION)")
+SCHEMA = ("CREATE TABLE IF NOT EXISTS child_keys (child_id INTEGER PRIMARY KEY, key BLOB, "
+          "created_at DOUBLE PRECISION NOT NULL, destroyed_at DOUBLE PRECISION)")
+# Added to stores made before the residue search; key NULL with destroyed_at set is a
+# tombstone, and these say what the search of the store's files found after destroying.
+TOMBSTONE_COLUMNS = {"key_sha256": "BLOB", "residue_copies": "INTEGER",
+                     "residue_bytes": "INTEGER"}
 
 
 class KeyStore:
     def __init__(self, location: str) -> None:
+        if is_postgres(location):
+            raise KeyStoreConfigError(
+                "the key store is a file (a PostgreSQL table keeps destroyed keys in its heap "
+                "and WAL); give --key-store /path/to/teddy.child-keys")
         self.location = location
-        self.postgres = is_postgres(location)
         self._lock = threading.Lock()
         self._memory: sqlite_utils.Database | None = None
         self._ready = False
         self._ciphers: dict[int, tuple[float, AESGCM]] = {}
         self._tuned: weakref.WeakSet[sqlite_utils.Database] = weakref.WeakSet()
 
+    @property
+    def on_disk(self) -> bool:
+        return self.location != MEMORY
+
     # -- connections ------------------------------------------------------------------------
 
     def _connect(self) -> sqlite_utils.Database:
         from cloud.storage import db as storage
 
-        if self.location == MEMORY:
+        if not self.on_disk:
             # An in-memory data database (tests, demos) gets an in-memory store for the process.
             if self._memory is None:
                 self._memory = storage.connect(MEMORY)
             return self._memory
-        if self.postgres and not self._ready:
-            ensure_postgres_database(self.location)
+        if not self._ready:
+            os.makedirs(os.path.dirname(os.path.abspath(self.location)), mode=0o700,
+                        exist_ok=True)
         conn = storage.worker_connection(self.location)
-        if not self.postgres and conn not in self._tuned:
+        if conn not in self._tuned:
             # A key made or destroyed must survive a power cut, unlike a request-number row.
             conn.execute("PRAGMA synchronous=FULL")
             self._tuned.add(conn)
@@ -91,13 +100,21 @@ class KeyStore:
         if not self._ready:
             with self._lock:
                 if not self._ready:
-                    conn.execute(_schema(self.postgres))
-                    if not self.postgres and self.location != MEMORY:
+                    conn.execute(SCHEMA)
+                    have = {c.name for c in conn["child_keys"].columns}
+                    for column, kind in TOMBSTONE_COLUMNS.items():
+                        if column not in have:
+                            conn.execute(f"ALTER TABLE child_keys ADD COLUMN {column} {kind}")
+                    if self.on_disk:
                         from cloud.storage import files
 
                         files.tighten_existing(self.location)
                     self._ready = True
         return conn
+
+    def exists(self) -> bool:
+        """Whether the store's file is there (an in-memory store always is)."""
+        return not self.on_disk or os.path.exists(self.location)
 
     # -- keys -------------------------------------------------------------------------------
 
@@ -151,22 +168,55 @@ class KeyStore:
     def destroy(self, child_id: int, now: float) -> bool:
         """Destroy the child's key, durably, before anything else of the erasure happens.
         True if a key was destroyed now; False if there was none or it already was. Leaves a
-        tombstone either way."""
+        tombstone either way, and on it what a search of the store's files then found."""
         self._ciphers.pop(child_id, None)
         conn = self.db()
-        destroyed = conn.execute(
-            "UPDATE child_keys SET key = NULL, destroyed_at = ? "
-            "WHERE child_id = ? AND key IS NOT NULL", [now, child_id]).rowcount > 0
+        row = conn.execute("SELECT key FROM child_keys WHERE child_id = ?",
+                           [child_id]).fetchone()
+        key = bytes(row[0]) if row is not None and row[0] is not None else None
+        destroyed = key is not None and conn.execute(
+            "UPDATE child_keys SET key = NULL, destroyed_at = ?, key_sha256 = ? "
+            "WHERE child_id = ? AND key IS NOT NULL",
+            [now, fingerprint(key), child_id]).rowcount > 0
         conn.execute("INSERT INTO child_keys (child_id, key, created_at, destroyed_at) "
                      "VALUES (?, NULL, ?, ?) ON CONFLICT (child_id) DO NOTHING",
                      [child_id, now, now])
-        if not self.postgres and self.location != MEMORY:
-            from cloud.retention.checkpoint import checkpoint_truncate
-
-            # The old page with the key sits in the WAL until a checkpoint copies the zeroed
-            # one over it and a truncate empties the WAL.
-            checkpoint_truncate(conn)
+        if destroyed and key is not None:
+            self.record_residue(child_id, self.clear_residue(key=key))
+        elif self.residue(child_id) is None:
+            # Destroyed by a run that stopped before searching: search by the fingerprint.
+            digest = self.destroyed_fingerprint(child_id)
+            if digest is not None:
+                self.record_residue(child_id, self.clear_residue(digest=digest))
         return destroyed
+
+    def clear_residue(self, *, key: bytes | None = None,
+                      digest: bytes | None = None) -> KeyResidue:
+        """Move the store's WAL into its file (whose freed bytes secure_delete zeroed), empty
+        the WAL, then search every file of the store for the key's bytes."""
+        if not self.on_disk:
+            return KeyResidue(copies=0, files_scanned=0, bytes_scanned=0)
+        from cloud.retention.checkpoint import checkpoint_truncate
+
+        checkpoint_truncate(self.db())
+        return scan_store_files(self.location, key, digest=digest)
+
+    def record_residue(self, child_id: int, residue: KeyResidue) -> None:
+        self.db().execute("UPDATE child_keys SET residue_copies = ?, residue_bytes = ? "
+                          "WHERE child_id = ?",
+                          [residue.copies, residue.bytes_scanned, child_id])
+
+    def residue(self, child_id: int) -> int | None:
+        """Copies of the child's destroyed key found in the store's files when it was
+        destroyed; None if it was never searched for (a tombstone with no key behind it)."""
+        row = self.db().execute("SELECT residue_copies FROM child_keys "
+                                "WHERE child_id = ? AND key IS NULL", [child_id]).fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def destroyed_fingerprint(self, child_id: int) -> bytes | None:
+        row = self.db().execute("SELECT key_sha256 FROM child_keys WHERE child_id = ? "
+                                "AND key IS NULL", [child_id]).fetchone()
+        return None if row is None or row[0] is None else bytes(row[0])
 
     def is_destroyed(self, child_id: int) -> bool:
         row = self.db().execute("SELECT key IS NULL FROM child_keys WHERE child_id = ?",
@@ -184,30 +234,14 @@ class KeyStore:
         ).fetchall():
             yield int(child_id), bytes(key)
 
+    def known_children(self) -> set[int]:
+        """Every child with a key or a tombstone here."""
+        return {int(r[0]) for r in self.db().execute("SELECT child_id FROM child_keys")}
 
-def ensure_postgres_database(location: str) -> None:
-    """Create the key store's PostgreSQL database if the server lacks it (as `teddy cloud
-    serve` creates an SQLite file); a clear error if this role may not."""
-    import psycopg
-    from psycopg import sql
-
-    try:
-        psycopg.connect(location, autocommit=True, connect_timeout=10).close()
-        return
-    except psycopg.OperationalError as exc:
-        if "does not exist" not in str(exc):
-            raise
-    name = urlsplit(location).path.lstrip("/")
-    maintenance = with_database(location, "postgres")
-    try:
-        with psycopg.connect(maintenance, autocommit=True, connect_timeout=10) as admin:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    except psycopg.errors.DuplicateDatabase:
-        return  # another worker made it first
-    except psycopg.Error as exc:
-        raise KeyStoreConfigError(
-            f"the key store database {name!r} does not exist and could not be created "
-            f"({exc.__class__.__name__}); create it, or give --key-store") from exc
+    def tombstones(self) -> list[int]:
+        """Every erased child, oldest erasure first."""
+        return [int(r[0]) for r in self.db().execute(
+            "SELECT child_id FROM child_keys WHERE key IS NULL ORDER BY destroyed_at, child_id")]
 
 
 _configured: dict[str, str] = {}
@@ -228,6 +262,7 @@ def configure(db_path: str, key_store: str | None) -> KeyStore:
     location = key_store_location(db_path, key_store)
     _configured[_normal(db_path)] = location
     store_for_path.cache_clear()
+    _store_at.cache_clear()
     return _store_at(location)
 
 

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import sqlite_utils
 
-from cloud.retention.policy import DAY_S, backup_retention_days
+from cloud.keys.store import store_for_path
+from cloud.retention.child_rows import delete_child_rows
+from cloud.retention.policy import DAY_S, backup_retention_days, erase_plan
 from cloud.storage.db import connect
 
 BACKUP_NAME = re.compile(r"teddy-(\d{8}T\d{6})Z-[0-9a-f]{6}\.db")
@@ -71,6 +73,7 @@ def create_backup(db_path: str | Path, backup_dir: str | Path, now: float) -> Pa
                 target.close()
         finally:
             source.close()
+        drop_erased_children(partial, str(db_path))
         os.fsync(fd)
         partial.rename(final)
     except BaseException:
@@ -79,7 +82,27 @@ def create_backup(db_path: str | Path, backup_dir: str | Path, now: float) -> Pa
         raise
     finally:
         os.close(fd)
+    # An erasure that began while the copy was made listed the backups before this one
+    # existed, and may have destroyed the key after the check above: look again, now that any
+    # erasure's own backup step can also see this file.
+    drop_erased_children(final, str(db_path))
     return final
+
+
+def drop_erased_children(path: Path, db_path: str) -> int:
+    """Remove from one backup every child the key store names as erased (its tombstones);
+    returns how many it held."""
+    erased = set(store_for_path(db_path).tombstones())
+    if not erased:
+        return 0
+    copy = open_backup(path)
+    try:
+        held = sorted(erased & {int(r[0]) for r in copy.execute("SELECT id FROM children")})
+    finally:
+        copy.close()
+    for child_id in held:
+        rewrite_backup(path, child_id)
+    return len(held)
 
 
 def _leave_out_server_secrets(copy: sqlite3.Connection) -> None:
@@ -186,3 +209,26 @@ def purge_backups(backup_dir: str | Path, now: float) -> BackupPurge:
         finally:
             db.close()
     return BackupPurge(deleted, rewritten, rows)
+
+
+def _holds_child(copy: sqlite_utils.Database, child_id: int) -> bool:
+    return copy.execute("SELECT 1 FROM children WHERE id = ?", [child_id]).fetchone() is not None
+
+
+def rewrite_backup(path: Path, child_id: int) -> bool:
+    """Remove the child from one backup; True if it held the child. Safe to repeat."""
+    copy = open_backup(path)
+    try:
+        if not _holds_child(copy, child_id):
+            return False
+        copy.execute("BEGIN IMMEDIATE")
+        try:
+            delete_child_rows(copy, child_id, erase_plan(copy))
+        except BaseException:
+            copy.execute("ROLLBACK")
+            raise
+        copy.execute("COMMIT")
+        compact(copy)
+        return True
+    finally:
+        copy.close()

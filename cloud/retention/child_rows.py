@@ -7,6 +7,7 @@ import json
 import sqlite_utils
 
 from cloud.keys.fields import open_value
+from cloud.keys.store import KeyDestroyed, NoKey
 from cloud.retention.policy import CHILD_KEY, DEVICE_KEY, ErasePlan
 from cloud.retention.proof import MAX_CANARY_CHARS, Finding, encodings
 from cloud.storage.db import is_postgres
@@ -46,8 +47,8 @@ def candidate_canaries(db: sqlite_utils.Database, child_id: int) -> list[str]:
     values: list[str] = []
     row = db.execute("SELECT first_name FROM children WHERE id = ?", [child_id]).fetchone()
     if row and row[0]:
-        values.append(open_value(db, child_id, "children", "first_name", row[0]) or "")
-    values += [open_value(db, child_id, "profile_facts", "value", r[0]) or "" for r in
+        values.append(_opened(db, child_id, "children", "first_name", row[0]))
+    values += [_opened(db, child_id, "profile_facts", "value", r[0]) for r in
                db.execute("SELECT value FROM profile_facts WHERE child_id = ?", [child_id])]
     values += [r[0] for r in db.execute(
         "SELECT secret FROM devices WHERE child_id = ?", [child_id])]
@@ -59,13 +60,23 @@ def candidate_canaries(db: sqlite_utils.Database, child_id: int) -> list[str]:
     return sorted(usable, key=len, reverse=True)[:MAX_AUTO_CANARIES]
 
 
+def _opened(db: sqlite_utils.Database, child_id: int, table: str, column: str,
+            sealed: str | None) -> str:
+    """The value, or "" when its key is already destroyed (an erasure redone after a restore):
+    such a value is ciphertext nobody can open, nothing the byte scan could look for."""
+    try:
+        return open_value(db, child_id, table, column, sealed) or ""
+    except (KeyDestroyed, NoKey):
+        return ""
+
+
 def _text_slot_values(db: sqlite_utils.Database, child_id: int) -> list[str]:
     """The distinct text values of the child's intent slots, sorted (parsed here rather than
     with SQLite's json_each, which PostgreSQL spells differently)."""
     found: set[str] = set()
     for (sealed,) in db.execute("SELECT slots_json FROM intent_events WHERE child_id = ?",
                                 [child_id]).fetchall():
-        raw = open_value(db, child_id, "intent_events", "slots_json", sealed)
+        raw = _opened(db, child_id, "intent_events", "slots_json", sealed)
         try:
             slots = json.loads(raw or "")
         except (TypeError, ValueError):

@@ -89,6 +89,9 @@ def _purge(args: argparse.Namespace) -> int:
         return _fail("purge", str(exc))
     db = open_db(args.db)
     try:
+        from cloud.retention.tombstones import before_serving
+
+        before_serving(db, db_path=config.db_path, now=now, backup_dir=config.backup_dir)
         # One purge at a time across every app server and cron job on this database: wait
         # for a scheduled purge that is running to finish (or its holder's lease to expire).
         with lease.holding(args.db, lease.PURGE, wait=True):
@@ -96,6 +99,8 @@ def _purge(args: argparse.Namespace) -> int:
                                    backup_dir=(backup_dir_for(sqlite_path(args.db),
                                                               config.backup_dir)
                                                if on_file else None))
+    except lease.LeaseLost as exc:
+        return _fail("purge", f"{exc} (this purge was paused past its lease)")
     finally:
         db.close()
     print(json.dumps({"rows": report.rows, "total_rows": report.total_rows,

@@ -148,12 +148,13 @@ def prove_erasure(db: sqlite_utils.Database, db_path: str, canaries: list[str],
         findings=[{"file": Path(f.file).name, "offset": f.offset} for f in findings],
         problem=problem, key_destroyed=keys.key_destroyed, keys_tried=keys.keys_tried,
         sealed_values_tried=keys.sealed_values_tried,
-        sealed_values_readable=keys.sealed_values_readable)
+        sealed_values_readable=keys.sealed_values_readable,
+        key_copies_in_store=keys.key_copies_in_store)
 
 
 def erase_from_backups(backup_dir: Path, child_id: int) -> int:
     """Rewrite each backup that holds the child without it; returns how many were rewritten."""
-    return sum(jobs.rewrite_backup(item.path, child_id)
+    return sum(backups.rewrite_backup(item.path, child_id)
                for item in backups.list_backups(backup_dir))
 
 

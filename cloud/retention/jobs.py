@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -31,7 +32,6 @@ import sqlite_utils
 
 from cloud import audit
 from cloud.fleet import lease
-from cloud.keys.fields import require_right_store
 from cloud.keys.shredding import prove_key_erasure
 from cloud.keys.store import store_for
 from cloud.retention import backup as backups
@@ -46,6 +46,7 @@ from cloud.retention.receipt import (
 )
 from cloud.storage.db import is_postgres
 
+log = logging.getLogger(__name__)
 # Recorded, the child's key not yet (known to be) destroyed, its rows not yet deleted.
 STEP_KEY = "key"
 STEP_BACKUPS = "backups"
@@ -224,7 +225,8 @@ def drop_orphan_canaries(db: sqlite_utils.Database, db_path: str) -> int:
 def runner_turn(db_path: str, *, wait: bool) -> Iterator[bool]:
     """Hold the right to run erasure jobs on this database; yields False if `wait` is off and
     someone else holds it."""
-    with lease.holding(db_path, lease.ERASURE_RUNNER, wait=wait) as mine:
+    with lease.holding(db_path, lease.ERASURE_RUNNER, wait=wait,
+                       ttl_s=lease.DEFAULT_TTL_S) as mine:
         yield mine
 
 
@@ -244,6 +246,7 @@ def begin_erasure(db: sqlite_utils.Database, *, child_id: int, parent_id: int | 
     canaries_saved = False
     db.execute("BEGIN IMMEDIATE")
     try:
+        lease.fence(db, lease.PURGE)  # an inactive child's erasure started by a purge
         owner = db.execute("SELECT parent_id FROM children WHERE id = ?", [child_id]).fetchone()
         if owner is None or (parent_id is not None and int(owner[0]) != parent_id):
             raise ErasureError("no such child for this parent")
@@ -253,7 +256,6 @@ def begin_erasure(db: sqlite_utils.Database, *, child_id: int, parent_id: int | 
             # Already recorded by a request that did not live to finish: finish that one.
             job_id = started[0]
         else:
-            require_right_store(db, child_id)
             # Read while the key still exists: the proof searches the files for these.
             if on_files:
                 _save_canaries(db_path, job_id, candidate_canaries(db, child_id))
@@ -282,12 +284,14 @@ def destroy_key_then_rows(db: sqlite_utils.Database, job_id: str, *, now: float,
         raise ErasureError(f"no erasure job {job_id}")
     if job.step != STEP_KEY:
         return job
-    # The job stays pending, rows untouched, until it runs against the server's key store.
-    require_right_store(db, job.child_id)
+    # Never blocked by a missing key: the server refuses to start with a key store that lacks
+    # keys for sealed data (cloud.retention.tombstones), so a child with no key here has no
+    # sealed data, and the tombstone written now keeps it erased.
     store_for(db).destroy(job.child_id, now)
     plan = erase_plan(db)
     db.execute("BEGIN IMMEDIATE")
     try:
+        lease.fence(db, lease.ERASURE_RUNNER)
         step = db.execute("SELECT step FROM erasure_jobs WHERE id = ?", [job_id]).fetchone()
         if step is None or step[0] != STEP_KEY:
             db.execute("ROLLBACK")
@@ -310,35 +314,13 @@ def destroy_key_then_rows(db: sqlite_utils.Database, job_id: str, *, now: float,
     return finished
 
 
-def _holds_child(copy: sqlite_utils.Database, child_id: int) -> bool:
-    return copy.execute("SELECT 1 FROM children WHERE id = ?", [child_id]).fetchone() is not None
-
-
-def rewrite_backup(path: Path, child_id: int) -> bool:
-    """Remove the child from one backup; True if it held the child. Safe to repeat."""
-    copy = backups.open_backup(path)
-    try:
-        if not _holds_child(copy, child_id):
-            return False
-        copy.execute("BEGIN IMMEDIATE")
-        try:
-            delete_child_rows(copy, child_id, erase_plan(copy))
-        except BaseException:
-            copy.execute("ROLLBACK")
-            raise
-        copy.execute("COMMIT")
-        backups.compact(copy)
-        return True
-    finally:
-        copy.close()
-
-
 def _save_progress(db: sqlite_utils.Database, job_id: str, step: str,
                    done: dict[str, str]) -> None:
     db.execute("BEGIN IMMEDIATE")
     try:
-        db.execute("UPDATE erasure_jobs SET step = ?, backups_json = ? WHERE id = ?",
-                   [step, json.dumps(done), job_id])
+        lease.fence(db, lease.ERASURE_RUNNER)
+        db.execute("UPDATE erasure_jobs SET step = ?, backups_json = ? WHERE id = ? "
+                   "AND step <> ?", [step, json.dumps(done), job_id, STEP_DONE])
     except BaseException:
         db.execute("ROLLBACK")
         raise
@@ -350,8 +332,6 @@ def run_job(db: sqlite_utils.Database, job_id: str, *, db_path: str, backup_dir:
     """Carry a job on from wherever it stopped. With a `deadline` (time.monotonic()), stop
     between backups once it passes; without `wait`, return at once if another runner is busy.
     The job as it now stands is returned either way."""
-    from cloud.retention.erasure import prove_erasure
-
     started = time.perf_counter()
     with runner_turn(db_path, wait=wait) as mine:
         job = load_job(db, job_id)
@@ -359,55 +339,58 @@ def run_job(db: sqlite_utils.Database, job_id: str, *, db_path: str, backup_dir:
             raise ErasureError(f"no erasure job {job_id}")
         if not mine or job.done:
             return job
-        if job.step == STEP_KEY:
-            job = destroy_key_then_rows(db, job_id, now=now, actor=_actor(job))
-        if is_postgres(db):
-            return _finish_without_files(db, job, now, started)
-        backup_root = Path(backup_dir)
-        backups.remove_stale_partials(backup_root)
-        if job.step == STEP_BACKUPS:
-            done = dict(job.backups)
-            # A backup taken while this job waited may still hold the child: take it in too.
-            for item in backups.list_backups(backup_root):
-                done.setdefault(item.path.name, PENDING)
-            for name in [n for n, state in done.items() if state == PENDING]:
-                if deadline is not None and time.monotonic() >= deadline:
-                    _save_progress(db, job_id, STEP_BACKUPS, done)
-                    return load_job(db, job_id) or job
-                path = backup_root / name
-                held = path.exists() and rewrite_backup(path, job.child_id)
-                done[name] = REWRITTEN if held else CLEAN
-                _save_progress(db, job_id, STEP_BACKUPS, done)
-            _save_progress(db, job_id, STEP_PROOF, done)
-            job = load_job(db, job_id) or job
-        if deadline is not None:
-            scan_s = scanned_bytes(db_path, backup_root) / PROOF_SCAN_BYTES_PER_S
-            if time.monotonic() + scan_s > deadline:
-                return job  # the proof is left to a runner with no deadline
-        canaries = _load_canaries(db_path, job_id)
-        proof = prove_erasure(db, db_path, canaries or [], backup_root, job.child_id)
-        if canaries is None:
-            proof = ProofResult(**{**proof.__dict__,
-                                   "problem": "the values to search for were lost; the files "
-                                              "could not be checked for them"})
-        receipt = _receipt(job, proof, now, time.perf_counter() - started)
-        actor = _actor(job)
-        db.execute("BEGIN IMMEDIATE")
         try:
-            audit.append(db, at=now, actor=actor, action="child.erase.proof",
-                         subject=audit.subject_ref("child", job.child_id),
-                         details={"receipt": job_id, "count": len(proof.findings),
-                                  "scope": "clean" if proof.clean and canaries is not None
-                                  else "incomplete"})
-            db.execute("UPDATE erasure_jobs SET step = ?, receipt_json = ?, finished_at = ? "
-                       "WHERE id = ?",
-                       [STEP_DONE, json.dumps(receipt.to_dict(), sort_keys=True), now, job_id])
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        _drop_canaries(db_path, job_id)
-        return load_job(db, job_id) or job
+            return _carry_on(db, job, db_path=db_path, backup_dir=backup_dir, now=now,
+                             deadline=deadline, started=started)
+        except lease.LeaseLost:
+            # Paused past the lease: another runner has the job now; nothing of ours counted.
+            log.warning("erasure %s: lease lost to another runner; leaving the job to it",
+                        job_id)
+            return load_job(db, job_id) or job
+
+
+def _carry_on(db: sqlite_utils.Database, job: ErasureJob, *, db_path: str,
+              backup_dir: str | Path, now: float, deadline: float | None,
+              started: float) -> ErasureJob:
+    from cloud.retention.erasure import prove_erasure
+
+    job_id = job.job_id
+    if job.step == STEP_KEY:
+        job = destroy_key_then_rows(db, job_id, now=now, actor=_actor(job))
+    if is_postgres(db):
+        return _finish_without_files(db, job, now, started)
+    backup_root = Path(backup_dir)
+    backups.remove_stale_partials(backup_root)
+    if job.step == STEP_BACKUPS:
+        done = dict(job.backups)
+        # A backup taken while this job waited may still hold the child: take it in too.
+        for item in backups.list_backups(backup_root):
+            done.setdefault(item.path.name, PENDING)
+        for name in [n for n, state in done.items() if state == PENDING]:
+            if deadline is not None and time.monotonic() >= deadline:
+                _save_progress(db, job_id, STEP_BACKUPS, done)
+                return load_job(db, job_id) or job
+            path = backup_root / name
+            held = path.exists() and backups.rewrite_backup(path, job.child_id)
+            done[name] = REWRITTEN if held else CLEAN
+            _save_progress(db, job_id, STEP_BACKUPS, done)
+        _save_progress(db, job_id, STEP_PROOF, done)
+        job = load_job(db, job_id) or job
+    if deadline is not None:
+        scan_s = scanned_bytes(db_path, backup_root) / PROOF_SCAN_BYTES_PER_S
+        if time.monotonic() + scan_s > deadline:
+            return job  # the proof is left to a runner with no deadline
+    canaries = _load_canaries(db_path, job_id)
+    proof = prove_erasure(db, db_path, canaries or [], backup_root, job.child_id)
+    if canaries is None:
+        proof = ProofResult(**{**proof.__dict__,
+                               "problem": "the values to search for were lost; the files "
+                                          "could not be checked for them"})
+    receipt = _receipt(job, proof, now, time.perf_counter() - started)
+    _record_proof(db, job, receipt, now, scope="clean" if proof.clean and
+                  canaries is not None else "incomplete")
+    _drop_canaries(db_path, job_id)
+    return load_job(db, job_id) or job
 
 
 def _actor(job: ErasureJob) -> str:
@@ -441,25 +424,39 @@ def _finish_without_files(db: sqlite_utils.Database, job: ErasureJob, now: float
                                  if left else None),
         scope=PROOF_SCOPE_ROWS, key_destroyed=keys.key_destroyed, keys_tried=keys.keys_tried,
         sealed_values_tried=keys.sealed_values_tried,
-        sealed_values_readable=keys.sealed_values_readable)
+        sealed_values_readable=keys.sealed_values_readable,
+        key_copies_in_store=keys.key_copies_in_store)
     receipt = _receipt(job, proof, now, time.perf_counter() - started)
-    actor = audit.subject_ref("parent", job.parent_id) if job.parent_id is not None \
-        else "system"
+    _record_proof(db, job, receipt, now, scope="rows_clean" if proof.clean else "incomplete",
+                  backups={})
+    return load_job(db, job.job_id) or job
+
+
+def _record_proof(db: sqlite_utils.Database, job: ErasureJob, receipt: ErasureReceipt,
+                  now: float, *, scope: str, backups: dict[str, str] | None = None) -> None:
+    """The last step: the proof's audit entry and the finished job, in one transaction that
+    runs only while this runner still holds its lease and the job is not already finished (a
+    runner paused past its lease must not add a second proof after its successor's)."""
     db.execute("BEGIN IMMEDIATE")
     try:
-        audit.append(db, at=now, actor=actor, action="child.erase.proof",
+        lease.fence(db, lease.ERASURE_RUNNER)
+        step = db.execute("SELECT step FROM erasure_jobs WHERE id = ?",
+                          [job.job_id]).fetchone()
+        if step is None or step[0] == STEP_DONE:
+            db.execute("ROLLBACK")
+            return
+        audit.append(db, at=now, actor=_actor(job), action="child.erase.proof",
                      subject=audit.subject_ref("child", job.child_id),
-                     details={"receipt": job.job_id, "count": len(proof.findings),
-                              "scope": "rows_clean" if proof.clean else "incomplete"})
-        db.execute("UPDATE erasure_jobs SET step = ?, backups_json = ?, receipt_json = ?, "
-                   "finished_at = ? WHERE id = ?",
-                   [STEP_DONE, json.dumps({}), json.dumps(receipt.to_dict(), sort_keys=True),
-                    now, job.job_id])
+                     details={"receipt": job.job_id, "count": len(receipt.proof.findings),
+                              "scope": scope})
+        db.execute("UPDATE erasure_jobs SET step = ?, receipt_json = ?, finished_at = ?"
+                   + (", backups_json = ?" if backups is not None else "") + " WHERE id = ?",
+                   [STEP_DONE, json.dumps(receipt.to_dict(), sort_keys=True), now,
+                    *([json.dumps(backups)] if backups is not None else []), job.job_id])
     except BaseException:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
-    return load_job(db, job.job_id) or job
 
 
 def _receipt(job: ErasureJob, proof: ProofResult, now: float, elapsed_s: float

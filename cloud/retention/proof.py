@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import json
 import mmap
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-COMPANION_SUFFIXES = ("", "-wal", "-journal", "-shm")
-# secure_delete leaves freed space as zeros; skipping all-zero chunks makes a scan of a mostly
-# purged file cheap. A canary holds no NUL byte, so it can never lie inside a zero chunk.
-CHUNK = 64 * 1024
-_ZEROS = bytes(CHUNK)
+from cloud.storage.raw_bytes import COMPANION_SUFFIXES, nonzero_runs
+
 MIN_CANARY_CHARS = 3
 MAX_CANARY_CHARS = 256
 
@@ -66,21 +63,6 @@ def files_to_scan(db_path: str | Path, backup_dir: str | Path | None = None) -> 
     return files
 
 
-def _nonzero_runs(data: mmap.mmap | bytes, size: int) -> Iterator[tuple[int, int]]:
-    """(start, end) of maximal runs of chunks that hold any non-zero byte."""
-    start: int | None = None
-    for offset in range(0, size, CHUNK):
-        end = min(offset + CHUNK, size)
-        zero = data[offset:end] == _ZEROS[: end - offset]
-        if zero and start is not None:
-            yield start, offset
-            start = None
-        elif not zero and start is None:
-            start = offset
-    if start is not None:
-        yield start, size
-
-
 def scan_file(path: Path, canaries: Iterable[str]) -> list[Finding]:
     patterns = [(canary, form) for canary in canaries for form in encodings(canary)]
     size = path.stat().st_size
@@ -88,7 +70,7 @@ def scan_file(path: Path, canaries: Iterable[str]) -> list[Finding]:
         return []
     findings: list[Finding] = []
     with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        for start, end in _nonzero_runs(data, size):
+        for start, end in nonzero_runs(data, size):
             for canary, form in patterns:
                 at = data.find(form, start, end)
                 while at != -1:

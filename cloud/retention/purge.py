@@ -15,6 +15,7 @@ from pathlib import Path
 import sqlite_utils
 
 from cloud import audit
+from cloud.fleet import lease
 from cloud.retention import backup as backups
 from cloud.retention import bulk
 from cloud.retention.checkpoint import checkpoint_truncate
@@ -149,6 +150,8 @@ def purge_expired(db: sqlite_utils.Database, now: float, *, inactive_profile_day
     with _without_fk_checks_if_safe(db) if on_file else nullcontext():
         db.execute("BEGIN IMMEDIATE")
         try:
+            # A purge paused past its lease while another server's purge ran writes nothing.
+            lease.fence(db, lease.PURGE)
             report.rows, vacuum_needed = delete_expired(db, now, allow_vacuum=on_file)
             if vacuum_needed and marker is not None:
                 marker.touch()

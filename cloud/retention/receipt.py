@@ -34,6 +34,9 @@ class ProofResult:
     keys_tried: int = 0
     sealed_values_tried: int = 0
     sealed_values_readable: int = 0
+    # Copies of the destroyed key's bytes found in the key store's own files (None: no search,
+    # the child never had a key there).
+    key_copies_in_store: int | None = None
     # What was checked: the raw bytes of the database files and backups (SQLite), or, where
     # this cloud has no files to scan (PostgreSQL), that no row names the child any more.
     scope: str = "files"
@@ -42,7 +45,8 @@ class ProofResult:
     def clean(self) -> bool:
         # A problem (e.g. the values to search for were lost after a crash) is never clean.
         return (self.checkpoint_complete and not self.findings and self.problem is None
-                and self.key_destroyed is not False and not self.sealed_values_readable)
+                and self.key_destroyed is not False and not self.sealed_values_readable
+                and not self.key_copies_in_store)
 
 
 PROOF_SCOPE_ROWS = "rows"

@@ -12,13 +12,14 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 
 import sqlite_utils
 
-from cloud.storage import checkpointer, files, writer_queue
+from cloud.storage import checkpointer, files, integrity, writer_queue
 from cloud.storage.migrations import migrate
 from cloud.storage.postgres import PgDatabase
 from cloud.storage.url import backend_of, sqlite_path
@@ -31,16 +32,22 @@ BUSY_TIMEOUT_MS = 5000
 # A request waits at most this long for a write lock another process holds, then answers 503
 # with Retry-After: a toy gives up after 3 s, so a prompt "busy, retry" beats a late answer.
 REQUEST_BUSY_TIMEOUT_MS = 1000
+# On PostgreSQL a request's statement is cancelled after this long (and its connection cut
+# if a stopped server cannot even cancel it), so a stalled database is a 503 within the toy's
+# 3 s, whatever it is doing (cloud.storage.postgres).
+REQUEST_STATEMENT_TIMEOUT_MS = 1500
 # After a checkpoint resets the WAL, trim its file to this size instead of keeping its peak.
 WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024
 # A server process serves one database; tests make many apps in one thread, so bound the cache.
 MAX_CACHED_PER_THREAD = 4
 
 
-def connect(db_path: str, *, lock_timeout_ms: int = BUSY_TIMEOUT_MS) -> Database:
+def connect(db_path: str, *, lock_timeout_ms: int = BUSY_TIMEOUT_MS,
+            statement_timeout_ms: int | None = None) -> Database:
     """A new connection to the database `db_path` names, set up for the cloud."""
     if backend_of(db_path) == "postgresql":
-        return PgDatabase(db_path, lock_timeout_ms=lock_timeout_ms)
+        return PgDatabase(db_path, lock_timeout_ms=lock_timeout_ms,
+                          statement_timeout_ms=statement_timeout_ms)
     return connect_sqlite(sqlite_path(db_path))
 
 
@@ -65,6 +72,9 @@ def open_db(db_path: str, *, migrate_schema: bool = True) -> Database:
     db = connect(db_path)
     if migrate_schema:
         try:
+            if isinstance(db, sqlite_utils.Database):
+                # Before the migration touches it: a damaged file is refused in one sentence.
+                integrity.require_whole(db, sqlite_path(db_path))
             migrate(db)
         except BaseException:
             db.close()
@@ -118,7 +128,8 @@ def worker_connection(path: str) -> Database:
         with contextlib.suppress(Exception):
             db.close()
     if backend_of(path) == "postgresql":
-        db = connect(path, lock_timeout_ms=REQUEST_BUSY_TIMEOUT_MS)
+        db = connect(path, lock_timeout_ms=REQUEST_BUSY_TIMEOUT_MS,
+                     statement_timeout_ms=REQUEST_STATEMENT_TIMEOUT_MS)
     else:
         db = connect(path)
         db.execute(f"PRAGMA busy_timeout={REQUEST_BUSY_TIMEOUT_MS}")
@@ -196,8 +207,18 @@ def write_transaction(db: Database) -> Iterator[None]:
     timeout_ms = int(db.execute("PRAGMA busy_timeout").fetchone()[0])
     # An in-memory database belongs to one connection: there is no other writer to queue with.
     with (writer_queue.turn(path, timeout_ms / 1000) if path
-          else contextlib.nullcontext()):
-        db.execute("BEGIN IMMEDIATE")
+          else contextlib.nullcontext()) as deadline:
+        # One budget for the whole wait: the queue's, then SQLite's own for a writer outside
+        # the queue; not one budget each, which added up past the toy's 3 s.
+        left_ms = timeout_ms if deadline is None else max(
+            1, int((deadline - time.monotonic()) * 1000))
+        if left_ms != timeout_ms:
+            db.execute(f"PRAGMA busy_timeout={left_ms}")
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        finally:
+            if left_ms != timeout_ms:
+                db.execute(f"PRAGMA busy_timeout={timeout_ms}")
         try:
             yield
         except BaseException:

@@ -30,7 +30,12 @@ own, as with `sqlite3.connect(isolation_level=None)`.
 from __future__ import annotations
 
 import functools
+import os
 import re
+import socket
+import threading
+import time
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -50,12 +55,65 @@ WRITER_LOCK_KEY = 0x7465646479777269
 _BEGIN = re.compile(r"\s*BEGIN(\s+(IMMEDIATE|EXCLUSIVE|DEFERRED))?(\s+TRANSACTION)?\s*;?\s*",
                     re.IGNORECASE)
 _PRAGMA = re.compile(r"\s*PRAGMA\b", re.IGNORECASE)
+_COMMIT = re.compile(r"\s*(COMMIT|END)(\s+TRANSACTION)?\s*;?\s*", re.IGNORECASE)
 # A string literal, a quoted identifier, a line comment, a placeholder or a percent sign.
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|\?|%")
 DEFAULT_LOCK_TIMEOUT_MS = 5000
 # A transaction left open by a crashed request must not hold the writer lock for ever.
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 CONNECT_TIMEOUT_S = 5
+# libpq's smallest connect timeout: a request's connection gives up on a server that accepts
+# the socket but never answers (stopped, frozen) after this long.
+REQUEST_CONNECT_TIMEOUT_S = 2
+# TCP keepalives: a server host that vanished is noticed within about 5 s + 2 x 1 s, and
+# tcp_user_timeout bounds how long sent data may go unacknowledged.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 1,
+              "keepalives_count": 2, "tcp_user_timeout": 5000}
+# How often the watchdog looks at statements in flight.
+WATCH_EVERY_S = 0.1
+# How much longer than statement_timeout the client waits for the server's own cancellation.
+WATCHDOG_GRACE_S = 0.3
+
+
+class CommitOutcomeUnknown(psycopg.OperationalError):
+    """The connection broke while a COMMIT was on its way: the transaction may or may not have
+    been stored. Never to be reported as "nothing was stored"."""
+
+
+class _Watchdog:
+    """Cuts the socket of a connection whose statement has run past its deadline.
+
+    statement_timeout is enforced by the server, so it cannot help when the server itself is
+    stopped (SIGSTOP, a frozen VM, a dead network path): the client would wait for ever. One
+    thread per process looks every WATCH_EVERY_S at the statements in flight and shuts down
+    the socket of any past its deadline, which ends the wait at once with a connection error
+    (answered 503); the broken connection is replaced on the next request.
+    """
+
+    def __init__(self) -> None:
+        self._watched: weakref.WeakSet[PgDatabase] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._pid = 0
+
+    def watch(self, db: PgDatabase) -> None:
+        with self._lock:
+            self._watched.add(db)
+            if self._pid != os.getpid():  # none yet, or inherited across a fork (not running)
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, name="teddy-pg-watchdog",
+                                 daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(WATCH_EVERY_S)
+            now = time.monotonic()
+            with self._lock:
+                late = [db for db in self._watched if db.overdue(now)]
+            for db in late:
+                db.cut()
+
+
+_watchdog = _Watchdog()
 
 
 class NestedTransaction(RuntimeError):
@@ -147,17 +205,42 @@ class PgDatabase:
 
     backend = "postgresql"
 
-    def __init__(self, url: str, *, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> None:
+    def __init__(self, url: str, *, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
+                 statement_timeout_ms: int | None = None) -> None:
+        """`statement_timeout_ms` (request connections): the server cancels a statement
+        running longer, and the client cuts the connection if even that does not come back
+        within WATCHDOG_GRACE_S more (a stopped server)."""
         self.url = url
+        self._busy_since: float | None = None
+        self._deadline_s: float | None = None
+        connect_timeout = CONNECT_TIMEOUT_S if statement_timeout_ms is None \
+            else REQUEST_CONNECT_TIMEOUT_S
         self.conn: psycopg.Connection[Any] = psycopg.connect(
-            url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
-            application_name="teddy-cloud")
+            url, autocommit=True, connect_timeout=connect_timeout,
+            application_name="teddy-cloud", **KEEPALIVES)
         self.conn.adapters.register_loader("numeric", _NumericLoader)
         self.lock_timeout_ms = lock_timeout_ms
         self.conn.execute("SET TimeZone = 'UTC'")
         self.conn.execute(
             f"SET idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_TIMEOUT_MS}")
         self.set_lock_timeout(lock_timeout_ms)
+        if statement_timeout_ms is not None:
+            self.conn.execute(f"SET statement_timeout = {int(statement_timeout_ms)}")
+            self._deadline_s = statement_timeout_ms / 1000 + WATCHDOG_GRACE_S
+            _watchdog.watch(self)
+
+    def overdue(self, now: float) -> bool:
+        started, limit = self._busy_since, self._deadline_s
+        return started is not None and limit is not None and now - started > limit
+
+    def cut(self) -> None:
+        """Shut the socket down under a statement that is waiting on a silent server."""
+        try:
+            fd = self.conn.pgconn.socket
+            with socket.socket(fileno=os.dup(fd)) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
+        except (OSError, psycopg.Error):
+            pass  # already closed: the statement has its error
 
     def __repr__(self) -> str:
         return f"<PgDatabase {redacted(self.url)}>"
@@ -169,6 +252,19 @@ class PgDatabase:
         self.lock_timeout_ms = milliseconds
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> psycopg.Cursor[Any]:
+        self._busy_since = time.monotonic()
+        try:
+            return self._execute(sql, params)
+        except psycopg.OperationalError as exc:
+            if _COMMIT.fullmatch(sql) and not self.usable:
+                raise CommitOutcomeUnknown(
+                    f"the connection broke during COMMIT ({exc}); the transaction may or may "
+                    "not have been stored") from exc
+            raise
+        finally:
+            self._busy_since = None
+
+    def _execute(self, sql: str, params: Sequence[Any] | None) -> psycopg.Cursor[Any]:
         if _BEGIN.fullmatch(sql):
             if self.in_transaction:
                 # PostgreSQL would only warn and carry on inside the outer transaction, whose

@@ -78,13 +78,24 @@ class ThrowawayPostgres:
             shutil.chown(self.root, SERVER_USER, SERVER_USER)
         self._run(str(self.bin / "initdb"), "-D", str(self.data_dir), "-A", "trust",
                   "-U", self.superuser, "-E", "UTF8", "--no-sync", "--locale=C")
+        self._start_server()
+        return self
+
+    def _start_server(self) -> None:
         options = (f"-c listen_addresses='' -c unix_socket_directories={self.socket_dir} "
                    f"-c fsync={'on' if self.fsync else 'off'} -c max_connections=200")
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data_dir), "-o", options,
                   "-l", str(self.root / "server.log"), "-w", "-t", str(START_TIMEOUT_S),
                   "start")
         self._started = True
-        return self
+
+    def crash_and_restart(self) -> None:
+        """Stop the server as a crash would (`-m immediate`: no checkpoint, connections cut,
+        recovery from the WAL on start), then start it again on the same data."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate",
+                  "-w", "stop")
+        self._started = False
+        self._start_server()
 
     def url(self, database: str = "postgres") -> str:
         return (f"postgresql:///{quote(database)}?host={quote(str(self.socket_dir))}"

@@ -13,9 +13,13 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 
 SUFFIX = "-writers"
+# While waiting with a deadline, how often the flock is tried again: a wait that cannot be
+# bounded in the kernel (flock has no timeout) is polled instead.
+POLL_S = 0.002
 
 
 class WriterQueueTimeout(sqlite3.OperationalError):
@@ -56,21 +60,40 @@ def _descriptor(db_path: str) -> int:
     return fd
 
 
+def _flock_by(fd: int, deadline: float) -> None:
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WriterQueueTimeout("database is locked: another process's writer "
+                                         "holds the turn") from None
+            time.sleep(min(POLL_S, left))
+
+
 @contextlib.contextmanager
-def turn(db_path: str, timeout_s: float | None = None) -> Iterator[None]:
+def turn(db_path: str, timeout_s: float | None = None) -> Iterator[float | None]:
     """Hold the database's writer turn: other users of the queue wait until this ends.
 
-    With `timeout_s`, a thread that cannot reach the head of its process's queue in time gets
-    WriterQueueTimeout instead of waiting on: a request must answer, not hang.
+    With `timeout_s`, the whole wait (behind this process's other threads, then behind other
+    processes' writers) ends in WriterQueueTimeout once it has lasted that long: a request
+    must answer, not hang. Yields the deadline (time.monotonic()), or None without one, so the
+    caller can give what is left of it to SQLite's own busy wait.
     """
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     lock = _process_lock(db_path)
     if not lock.acquire(timeout=-1 if timeout_s is None else timeout_s):
         raise WriterQueueTimeout("database is locked: writers are queued")
     try:
         fd = _descriptor(db_path)
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        if deadline is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        else:
+            _flock_by(fd, deadline)
         try:
-            yield
+            yield deadline
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
