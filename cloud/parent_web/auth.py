@@ -109,24 +109,34 @@ def signup() -> Page:
                  "password, use this link to choose a new one. If it was not you, "
                  "you need not do anything.",
             link=_link("parent_web.forgot_form"), now=now)
-    else:
-        if row is None:
-            parent = int(db.execute(
-                "INSERT INTO parents (email, password_hash, created_at, pending_until) "
-                "VALUES (?, ?, ?, ?) RETURNING id",
-                [email, password_hash, now, now + lifetime]).fetchone()[0])
-        else:
-            # Only whoever reads the mailbox can confirm, so the newest sign-up's password wins.
-            parent = int(row[0])
-            db.execute("UPDATE parents SET password_hash = ?, pending_until = ? WHERE id = ?",
-                       [password_hash, now + lifetime, parent])
+    elif row is None:
+        parent = int(db.execute(
+            "INSERT INTO parents (email, password_hash, created_at, pending_until) "
+            "VALUES (?, ?, ?, ?) RETURNING id",
+            [email, password_hash, now, now + lifetime]).fetchone()[0])
         token = account_tokens.issue(db, parent, account_tokens.CONFIRM_SIGNUP, now)
         outbox.email_parent(
             db, parent_id=parent, recipient=email,
             subject="Confirm your Teddy parent account",
             body="Open this link within 24 hours to confirm your address and finish "
-                 "creating your account. If you did not sign up, ignore this e-mail "
-                 "and the account is never created.",
+                 "creating your account; you will be asked for the password you chose. "
+                 "If you did not sign up, ignore this e-mail and the account is never "
+                 "created.",
+            link=_link("parent_web.confirm_signup_form", token=token), now=now)
+    else:
+        # A sign-up is already waiting. Its password is never replaced: whoever started it
+        # would otherwise hand the account to whoever signed up second (a pre-hijack).
+        parent = int(row[0])
+        token = account_tokens.issue(db, parent, account_tokens.CONFIRM_SIGNUP, now)
+        outbox.email_parent(
+            db, parent_id=parent, recipient=email,
+            subject="Your Teddy sign-up is still waiting for you",
+            body="Someone (perhaps you) asked again to create a Teddy account with this "
+                 "address. A sign-up was already waiting, so its password was kept. Open "
+                 "this link and enter the password chosen the first time. If you do not "
+                 "know it, or did not start that sign-up, choose \"Forgot your password?\" "
+                 "on that page: a new password set from this mailbox also confirms the "
+                 "account.",
             link=_link("parent_web.confirm_signup_form", token=token), now=now)
     return render_template("parent/mail_sent.html", email=email, reason="signup")
 
@@ -142,8 +152,26 @@ def confirm_signup_form(token: str) -> Page:
 @bp.post("/signup/confirm/<token>")
 def confirm_signup(token: str) -> Page:
     db, now = get_db(), get_clock().time()
-    parent = account_tokens.redeem(db, token, account_tokens.CONFIRM_SIGNUP, now)
+    parent = account_tokens.peek(db, token, account_tokens.CONFIRM_SIGNUP, now)
     if parent is None:
+        return _dead_link()
+    # The mailbox alone does not confirm: the password chosen at sign-up must be given too, so
+    # a link opened by someone else (or a sign-up someone else started) gives no account.
+    pair_key = _key("confirm+address", f"{parent}|{_client_address()}")
+    wait = _too_many([(pair_key, _config().login_attempts_per_15_min)])
+    if wait is not None:
+        return (render_template("parent/confirm_signup.html", token=token, error=(
+            f"Too many wrong passwords from here. Please wait {_wait_words(wait)} and try "
+            "again, or choose a new password with \"Forgot your password?\".")), 429,
+            {"Retry-After": str(int(wait) + 1)})
+    stored = db.execute("SELECT password_hash FROM parents WHERE id = ?", [parent]).fetchone()
+    if stored is None or not verify_password(stored[0], request.form.get("password", "")[:1024]):
+        rate_limit.record_failure(db, [pair_key], now)
+        return render_template("parent/confirm_signup.html", token=token, error=(
+            "That is not the password this sign-up was started with. If you do not know it, "
+            "or did not start this sign-up, choose \"Forgot your password?\": a new "
+            "password set from your mailbox also confirms the account.")), 401
+    if account_tokens.redeem(db, token, account_tokens.CONFIRM_SIGNUP, now) != parent:
         return _dead_link()
     db.execute("UPDATE parents SET pending_until = NULL WHERE id = ?", [parent])
     audit.append(db, at=now, actor=audit.subject_ref("parent", parent),
