@@ -244,6 +244,40 @@ def test_confirming_requires_the_password_and_an_early_squatter_is_undone_by_a_r
     assert not _signs_in(app, "squat@example.org", ATTACKER_PASSWORD)
 
 
+@pytest.mark.parametrize("password", ["pat.smith@example.org", "Pat.Smith@Example.org!",
+                                      "pat.smith1234", " pat.smith@example.org "])
+def test_the_email_address_is_refused_as_the_password(client: FlaskClient,
+                                                      db: sqlite_utils.Database,
+                                                      password: str) -> None:
+    refused = submit(client, "/parent/signup", {"email": "pat.smith@example.org",
+                                                "password": password})
+    assert refused.status_code == 400 and "e-mail address" in text(refused)
+    assert db.execute("SELECT COUNT(*) FROM parents").fetchone()[0] == 0
+
+
+def test_negative_control_a_password_that_merely_contains_the_name_is_fine(
+        client: FlaskClient) -> None:
+    sent = submit(client, "/parent/signup", {"email": "pat.smith@example.org",
+                                             "password": "pat.smith walks the dog at nine"})
+    assert sent.status_code == 200
+
+
+@pytest.mark.parametrize(("path", "fields"), [
+    ("/parent/login", {"email": "a\x00b@example.org", "password": PASSWORD}),
+    ("/parent/login", {"email": "ab@example.org", "password": "pass\x00word-is-long"}),
+    ("/parent/forgot", {"email": "a\x00b@example.org"}),
+    ("/parent/signup", {"email": "a\x00b@example.org", "password": PASSWORD}),
+    ("/parent/signup", {"email": "ab@example.org", "password": PASSWORD + "\x00"}),
+])
+def test_a_nul_byte_gets_a_clear_400_and_changes_nothing(
+        client: FlaskClient, db: sqlite_utils.Database, path: str,
+        fields: dict[str, str]) -> None:
+    before = dump_tables(db)
+    refused = submit(client, path, fields)
+    assert refused.status_code == 400 and "NUL byte" in text(refused)
+    assert dump_tables(db) == before
+
+
 def test_a_cookie_copied_before_sign_out_reads_nothing(tmp_path: Path) -> None:
     app = fast_app(tmp_path)
     client = app.test_client()

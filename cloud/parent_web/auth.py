@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import re
 
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from cloud import audit
 from cloud.app import get_clock, get_db
@@ -17,7 +26,7 @@ from cloud.parent_web.passwords import hash_password, password_problem, verify_p
 from cloud.parent_web.security import end_session, safe_next, start_session
 from cloud.parent_web.sessions import close_all_sessions
 
-EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
+EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s.\x00-\x1f\x7f]+(\.[^@\s.\x00-\x1f\x7f]+)+")
 MAX_EMAIL_CHARS = 254
 # Per address (any account) the limit is this many times the per-(account, address) one, so a
 # family sharing one address can still mistype, while one address cannot try many accounts.
@@ -58,6 +67,19 @@ def _wait_words(wait: float) -> str:
 
 def _link(endpoint: str, **values: str) -> str:
     return url_for(endpoint, _external=False, **values)
+
+
+@bp.before_request
+def _refuse_nul_characters() -> None:
+    """A NUL byte cannot be stored (PostgreSQL refuses it in text) nor typed by a parent: any
+    field or query value holding one is refused with a clear 400 before anything is looked up
+    (uploaded files are bytes and are not fields)."""
+    fields = list(request.args.items(multi=True))
+    if request.mimetype == "application/x-www-form-urlencoded":
+        fields += request.form.items(multi=True)
+    if any("\x00" in name or "\x00" in value for name, value in fields):
+        abort(400, description="The form held a character that cannot be used (a NUL byte). "
+                               "Remove it and try again.")
 
 
 # -- sign-up ---------------------------------------------------------------------------------
