@@ -53,11 +53,9 @@ def _key(kind: str, value: str) -> str:
     return rate_limit.attempt_key(current_app.config["SECRET_KEY"], kind, value)
 
 
-def _too_many(keys_and_limits: list[tuple[str, int]]) -> float | None:
-    db, now = get_db(), get_clock().time()
-    waits = [rate_limit.retry_after_s(db, [key], now, limit) for key, limit in keys_and_limits]
-    known = [w for w in waits if w is not None]
-    return max(known) if known else None
+def _reserve(keys_and_limits: list[tuple[str, int]], now: float) -> float | None:
+    """Count this attempt now if under every limit (None), else the seconds to wait."""
+    return rate_limit.reserve(get_db(), keys_and_limits, now)
 
 
 def _wait_words(wait: float) -> str:
@@ -99,11 +97,6 @@ def signup() -> Page:
         return (render_template("parent/signup.html", errors=errors, email=raw_email), status,
                 headers or {})
 
-    address_key = _key("signup-address", _client_address())
-    wait = _too_many([(address_key, _config().login_attempts_per_15_min)])
-    if wait is not None:
-        return refuse({"form": f"Too many sign-ups from here. Please wait {_wait_words(wait)} "
-                               "and try again."}, 429, {"Retry-After": str(int(wait) + 1)})
     errors = {}
     if email is None:
         errors["email"] = "Enter a valid e-mail address, like name@example.com."
@@ -113,7 +106,11 @@ def signup() -> Page:
     if errors:
         return refuse(errors)
     db, now = get_db(), get_clock().time()
-    rate_limit.record_failure(db, [address_key], now)
+    address_key = _key("signup-address", _client_address())
+    wait = _reserve([(address_key, _config().login_attempts_per_15_min)], now)
+    if wait is not None:
+        return refuse({"form": f"Too many sign-ups from here. Please wait {_wait_words(wait)} "
+                               "and try again."}, 429, {"Retry-After": str(int(wait) + 1)})
     # Always hash, so an existing address does not answer faster.
     password_hash = hash_password(password)
     # Sign-ups nobody confirmed in time give their address back.
@@ -180,7 +177,7 @@ def confirm_signup(token: str) -> Page:
     # The mailbox alone does not confirm: the password chosen at sign-up must be given too, so
     # a link opened by someone else (or a sign-up someone else started) gives no account.
     pair_key = _key("confirm+address", f"{parent}|{_client_address()}")
-    wait = _too_many([(pair_key, _config().login_attempts_per_15_min)])
+    wait = _reserve([(pair_key, _config().login_attempts_per_15_min)], now)
     if wait is not None:
         return (render_template("parent/confirm_signup.html", token=token, error=(
             f"Too many wrong passwords from here. Please wait {_wait_words(wait)} and try "
@@ -188,11 +185,11 @@ def confirm_signup(token: str) -> Page:
             {"Retry-After": str(int(wait) + 1)})
     stored = db.execute("SELECT password_hash FROM parents WHERE id = ?", [parent]).fetchone()
     if stored is None or not verify_password(stored[0], request.form.get("password", "")[:1024]):
-        rate_limit.record_failure(db, [pair_key], now)
         return render_template("parent/confirm_signup.html", token=token, error=(
             "That is not the password this sign-up was started with. If you do not know it, "
             "or did not start this sign-up, choose \"Forgot your password?\": a new "
             "password set from your mailbox also confirms the account.")), 401
+    rate_limit.forget(db, pair_key)
     if account_tokens.redeem(db, token, account_tokens.CONFIRM_SIGNUP, now) != parent:
         return _dead_link()
     db.execute("UPDATE parents SET pending_until = NULL WHERE id = ?", [parent])
@@ -229,7 +226,8 @@ def login_submit() -> Page:
     # guessing from elsewhere cannot lock the parent out of their own phone or home network.
     pair_key = _key("account+address", f"{email or raw_email}|{_client_address()}")
     address_key = _key("address", _client_address())
-    wait = _too_many([(pair_key, limit), (address_key, limit * ADDRESS_LIMIT_FACTOR)])
+    # Counted before the password is checked, atomically across app servers (rate_limit).
+    wait = _reserve([(pair_key, limit), (address_key, limit * ADDRESS_LIMIT_FACTOR)], now)
     if wait is not None:
         message = (f"Too many sign-in attempts from here. For your family's safety, please wait "
                    f"{_wait_words(wait)} and try again, or reset your password.")
@@ -239,10 +237,10 @@ def login_submit() -> Page:
                       [email]).fetchone() if email else None)
     matches = verify_password(row[1] if row else None, password)
     if not (matches and row is not None and row[2] is None):
-        rate_limit.record_failure(db, [pair_key, address_key], now)
         return render_template("parent/login.html", email=raw_email, next=next_path,
                                error="That e-mail address and password do not match."), 401
     rate_limit.forget(db, pair_key)
+    rate_limit.give_back(db, address_key, now)
     start_session(int(row[0]))
     return redirect(safe_next(next_path))
 
@@ -272,14 +270,13 @@ def forgot() -> Page:
     if email is None:
         return render_template("parent/forgot.html", email=raw_email, errors={
             "email": "Enter a valid e-mail address, like name@example.com."}), 400
+    db, now = get_db(), get_clock().time()
     address_key = _key("reset-address", _client_address())
-    wait = _too_many([(address_key, _config().login_attempts_per_15_min)])
+    wait = _reserve([(address_key, _config().login_attempts_per_15_min)], now)
     if wait is not None:
         return (render_template("parent/forgot.html", email=raw_email, errors={
             "form": f"Too many requests from here. Please wait {_wait_words(wait)}."}), 429,
             {"Retry-After": str(int(wait) + 1)})
-    db, now = get_db(), get_clock().time()
-    rate_limit.record_failure(db, [address_key], now)
     row = db.execute("SELECT id FROM parents WHERE email = ?", [email]).fetchone()
     if row is not None:
         token = account_tokens.issue(db, int(row[0]), account_tokens.RESET_PASSWORD, now)
