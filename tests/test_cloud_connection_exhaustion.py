@@ -139,8 +139,7 @@ def _https_probe(url: str, ca_file: str, seconds: float) -> list[float | None]:
 
 @pytest.mark.slow("starts `teddy cloud serve --tls` and holds half-open TLS connections")
 def test_half_tls_handshakes_and_heads_do_not_stop_the_tls_server(tmp_path: Path) -> None:
-    with TlsCloudProcess(tmp_path / "cloud.db", tmp_path / "tls") as cloud:
-        cloud.start()
+    with TlsCloudProcess(tmp_path / "cloud.db", tmp_path / "tls") as cloud:  # started
         socks, failed = _tls_attack(cloud.port)
         try:
             latencies = _https_probe(cloud.url, str(cloud.ca_file), 2.0)
