@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import socket
 import socketserver
-import threading
 import time
 from collections.abc import Callable, Iterable
-from types import TracebackType
+
+from loopback_server import ServedInThread
 
 # An answer is a series of byte strings; a float in it is a pause in seconds.
 Answer = Callable[[bytes], Iterable[bytes | float]]
 
 
-class HostileCloud:
+class HostileCloud(ServedInThread):
     def __init__(self, answer: Answer) -> None:
         self.answer = answer
         self.requests: list[bytes] = []
@@ -34,23 +34,9 @@ class HostileCloud:
                     pass  # the toy gave up and closed: that is what some tests want
 
         socketserver.ThreadingTCPServer.allow_reuse_address = True
-        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> HostileCloud:
-        self._thread.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        super().__init__(server)
 
 def _read_request(sock: socket.socket) -> bytes:
     sock.settimeout(5)
