@@ -73,7 +73,8 @@ class CloudConfig(BaseSettings):
     proxy_hops: int = Field(0, ge=0, le=5)
     login_attempts_per_15_min: int = Field(5, ge=1)
     pairing_attempts_per_15_min: int = Field(10, ge=1)
-    # Across all addresses: rotating addresses must not multiply a guesser's tries.
+    # Across all addresses: past it, each address may send only a couple of wrong codes per
+    # window, so rotating addresses buys little (nobody is refused for others' guesses).
     pairing_attempts_global_per_15_min: int = Field(200, ge=1)
     # How long a parent's "Delete everything" works before answering; the rest of the erasure
     # (backups, proof) is finished by the server's background runner (R32).

@@ -70,6 +70,9 @@ def gunicorn_options(*, host: str, port: int, workers: int, db_path: str,
         "keyfile": keyfile,
         "accesslog": "-" if access_log else None,
         "errorlog": "-",
+        # Control characters a client put in a path or header are escaped in every log line,
+        # so no request can forge one (cloud.server_logging).
+        "logger_class": "cloud.server_logging.EscapingLogger",
         "loglevel": "warning",
         # Files gunicorn itself creates (worker heartbeat files) are owner-only too.
         "umask": 0o077,

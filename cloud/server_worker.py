@@ -1,78 +1,147 @@
-"""A gunicorn worker that slow or idle clients cannot starve (docs/cloud.md, "Slow clients").
+"""A gunicorn worker that slow, idle or half-open clients cannot starve (docs/cloud.md,
+"Slow clients").
 
-gunicorn's sync worker reads a request inside the worker with no time limit, so two idle
-connections (one per worker) stop the cloud answering anyone. Its threaded worker hands a
-connection to a thread as soon as a byte arrives, and the thread then blocks until the whole
-request has trickled in, so as many slow clients as threads do the same.
+gunicorn's threaded worker hands a connection to a thread once a byte arrives; the thread then
+blocks until the whole request (and, under TLS, the handshake) has trickled in, so as many slow
+clients as threads stop the server. Here the worker's main loop, which already waits on every
+socket with a selector, does all of a request's network reading itself, without blocking:
 
-This worker is gunicorn's threaded worker with one change: the main loop, which already waits
-on every socket with a selector, also reads each request's bytes as they arrive, without
-blocking, and hands the connection to a thread only once the request (head and declared body)
-is complete. A thread therefore never waits on a client. A connection that has not delivered a
-whole request within `REQUEST_READ_S` of its first chance is closed by gunicorn's own expiry of
-pending connections, so a slow client costs one socket and its bytes, for a bounded time.
+- the TLS handshake (non-blocking, stepped each time the socket is ready);
+- the head, up to `MAX_HEAD_BYTES` (beyond it: 431, closed);
+- the body, framed by Content-Length or chunked encoding, up to `MAX_BODY_BYTES` (beyond it:
+  413, closed), decoding chunk sizes so a body that merely ends like a last chunk is not taken
+  for a whole one;
+- `Expect: 100-continue`, which it answers itself, so the client sends its body to the loop.
 
-Under TLS the bytes cannot be read before the handshake, so this worker behaves exactly like
-gunicorn's threaded worker there; see the docs for the buffering front to use in that case.
+Only a complete request goes to a thread, which therefore never waits on a client. Every
+connection has `REQUEST_READ_S` from the moment it is accepted (or from the first byte of its
+next request on a kept-alive connection) to deliver a whole request, handshake included; then
+it is closed. When more than `MAX_PENDING` connections are still incomplete, the oldest is
+closed, so half-open connections cannot fill the worker's connection slots either.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import re
 import selectors
+import ssl
 import time
 import weakref
+from dataclasses import dataclass, field
+from enum import Enum
 from functools import partial
 from typing import Any
 
-from gunicorn.workers.gthread import ThreadWorker
+from gunicorn import http
+from gunicorn.sock import ssl_context
+from gunicorn.workers.gthread import TConn, ThreadWorker
 
-# A whole request (head and body) must arrive within this long.
+# A whole request (TLS handshake, head and body) must arrive within this long.
 REQUEST_READ_S = 10.0
-# Requests are small (an intent is at most 1 KiB, a parent form 64 KiB); anything larger is
-# handed to gunicorn and Flask as it stands, which refuse it with their own limits.
-MAX_BUFFERED_BYTES = 128 * 1024
+# Parent uploads are at most 400 KiB (cloud.parent_web.security), forms 64 KiB, intents 1 KiB.
+MAX_BODY_BYTES = 512 * 1024
+MAX_HEAD_BYTES = 32 * 1024
+MAX_CHUNK_LINE = 1024
+# Incomplete requests one worker holds at most; memory stays under MAX_PENDING * MAX_BODY_BYTES.
+MAX_PENDING = 256
 RECV_BYTES = 64 * 1024
-_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)")
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([^\r]*)")
+_EXPECT_LINE = re.compile(rb"\r\nexpect:[^\r\n]*", re.IGNORECASE)
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
-def request_complete(buffer: bytes | bytearray) -> bool:
-    """Whether `buffer` holds a full HTTP/1.x request head and the body it declares."""
-    if len(buffer) > MAX_BUFFERED_BYTES:
-        return True
-    head_end = buffer.find(b"\r\n\r\n")
+class Scan(Enum):
+    INCOMPLETE = "incomplete"
+    COMPLETE = "complete"
+    WANTS_CONTINUE = "wants-continue"  # head complete, asks for 100 Continue before its body
+    HEAD_TOO_LARGE = "431 Request Header Fields Too Large"
+    BODY_TOO_LARGE = "413 Content Too Large"
+    MALFORMED = "400 Bad Request"
+
+
+def _chunked_end(buffer: bytes | bytearray, start: int) -> int | Scan:
+    """Where a chunked body starting at `start` ends, or why that is not known yet."""
+    pos, body = start, 0
+    while True:
+        line_end = buffer.find(b"\r\n", pos, pos + MAX_CHUNK_LINE + 2)
+        if line_end < 0:
+            return Scan.INCOMPLETE if len(buffer) - pos <= MAX_CHUNK_LINE else Scan.MALFORMED
+        size_text = bytes(buffer[pos:line_end]).split(b";", 1)[0].strip()
+        if not size_text or any(ch not in b"0123456789abcdefABCDEF" for ch in size_text):
+            return Scan.MALFORMED
+        size = int(size_text, 16)
+        if size == 0:
+            # Trailer fields (usually none) end with an empty line.
+            end = buffer.find(b"\r\n\r\n", line_end)
+            if end < 0:
+                return Scan.INCOMPLETE if len(buffer) - line_end <= MAX_HEAD_BYTES \
+                    else Scan.HEAD_TOO_LARGE
+            return end + 4
+        body += size
+        if body > MAX_BODY_BYTES:
+            return Scan.BODY_TOO_LARGE
+        pos = line_end + 2 + size + 2
+        if pos > len(buffer):
+            return Scan.INCOMPLETE
+        if buffer[pos - 2:pos] != b"\r\n":
+            return Scan.MALFORMED
+
+
+def scan_request(buffer: bytes | bytearray) -> Scan:
+    """How far `buffer` holds an HTTP/1.x request: a thread gets it only once COMPLETE."""
+    head_end = buffer.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES)
     if head_end < 0:
-        return False
+        return Scan.INCOMPLETE if len(buffer) < MAX_HEAD_BYTES else Scan.HEAD_TOO_LARGE
     head = bytes(buffer[:head_end]).lower()
-    if b"\r\nexpect:" in head:
-        return True  # the client waits for "100 Continue" before its body: gunicorn sends it
-    body = len(buffer) - head_end - 4
+    body_start = head_end + 4
     if b"\r\ntransfer-encoding:" in head:
-        return buffer.endswith(b"0\r\n\r\n")
-    match = _CONTENT_LENGTH.search(head)
-    return body >= (int(match.group(1)) if match else 0)
+        end = _chunked_end(buffer, body_start)
+        if isinstance(end, Scan):
+            if end is Scan.INCOMPLETE and len(buffer) == body_start and _wants_continue(head):
+                return Scan.WANTS_CONTINUE
+            return end
+        return Scan.COMPLETE
+    match = _CONTENT_LENGTH.search(head + b"\r\n")
+    if match is None:
+        return Scan.COMPLETE  # no body; gunicorn judges everything else about the request
+    value = match.group(1).strip()
+    if not value.isdigit():
+        return Scan.MALFORMED
+    declared = int(value)
+    if declared > MAX_BODY_BYTES:
+        return Scan.BODY_TOO_LARGE
+    have = len(buffer) - body_start
+    if have >= declared:
+        return Scan.COMPLETE
+    return Scan.WANTS_CONTINUE if have == 0 and _wants_continue(head) else Scan.INCOMPLETE
+
+
+def _wants_continue(lowered_head: bytes) -> bool:
+    return b"\r\nexpect:" in lowered_head and b"100-continue" in lowered_head
+
+
+def without_expect(buffer: bytes | bytearray) -> bytes:
+    """The request with its Expect field dropped: the loop already answered it."""
+    head_end = buffer.find(b"\r\n\r\n")
+    return _EXPECT_LINE.sub(b"", bytes(buffer[:head_end])) + bytes(buffer[head_end:])
+
+
+@dataclass
+class _Pending:
+    buffer: bytearray = field(default_factory=bytearray)
+    handshaking: bool = False
+    continued: bool = False
 
 
 class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._buffers: weakref.WeakKeyDictionary[Any, bytearray] = weakref.WeakKeyDictionary()
+        self._pending: weakref.WeakKeyDictionary[Any, _Pending] = weakref.WeakKeyDictionary()
 
-    def _wait_for_request(self, conn: Any) -> None:
-        conn.sock.setblocking(False)
-        # Appended in deadline order: every pending connection gets the same allowance.
-        conn.timeout = time.monotonic() + REQUEST_READ_S
-        self.pending_conns.append(conn)
-        self.poller.register(conn.sock, selectors.EVENT_READ,
-                             partial(self.on_pending_socket_readable, conn))
-
+    # -- connections in, requests out ---------------------------------------------------------
     def accept(self, listener: Any) -> None:
-        if self.cfg.is_ssl:
-            super().accept(listener)
-            return
-        from gunicorn.workers.gthread import TConn
-
         try:
             client_sock, client_addr = listener.accept()
         except OSError as exc:
@@ -80,56 +149,136 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
                 raise
             return
         self.nr_conns += 1
-        self._wait_for_request(TConn(self.cfg, client_sock, client_addr,
-                                     listener.getsockname()))
+        client_sock.setblocking(False)
+        if self.cfg.is_ssl:
+            try:
+                client_sock = ssl_context(self.cfg).wrap_socket(
+                    client_sock, server_side=True, do_handshake_on_connect=False,
+                    suppress_ragged_eofs=True)
+            except (OSError, ValueError):
+                self.nr_conns -= 1
+                client_sock.close()
+                return
+        conn = TConn(self.cfg, client_sock, client_addr, listener.getsockname())
+        # The parser is made when a whole request is in hand (see handle()).
+        conn.initialized = True
+        self._wait_for_request(conn, _Pending(handshaking=self.cfg.is_ssl))
+
+    def _wait_for_request(self, conn: Any, pending: _Pending) -> None:
+        if len(self.pending_conns) >= MAX_PENDING:
+            self._drop(self.pending_conns[0])
+        conn.sock.setblocking(False)
+        # Appended in deadline order, so gunicorn's murder_pending() closes the overdue ones.
+        conn.timeout = time.monotonic() + REQUEST_READ_S
+        self._pending[conn] = pending
+        self.pending_conns.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ,
+                             partial(self.on_pending_socket_readable, conn))
 
     def on_client_socket_readable(self, conn: Any, client: Any) -> None:
         """A kept-alive connection's next request is read the same way as a first one."""
-        if self.cfg.is_ssl:
-            super().on_client_socket_readable(conn, client)
-            return
         self.poller.unregister(client)
         self.keepalived_conns.remove(conn)
-        self._wait_for_request(conn)
+        self._wait_for_request(conn, _Pending())
         self.on_pending_socket_readable(conn, client)
 
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        # Bytes a client pipelined behind its last request are read like a new request, not
+        # handed to a thread as gunicorn would (they may be the start of a slow one).
+        parser = conn.parser
+        result = fs.result() if fs.done() and not fs.cancelled() and not fs.exception() \
+            else False
+        if result and self.alive and parser is not None and parser.unreader.buf.getvalue():
+            ahead = parser.unreader.take_buffered()
+            self._wait_for_request(conn, _Pending(buffer=bytearray(ahead)))
+            self._advance(conn)
+            return
+        super().finish_request(conn, fs)
+
     def _drop(self, conn: Any) -> None:
-        self.poller.unregister(conn.sock)
-        self.pending_conns.remove(conn)
-        self._buffers.pop(conn, None)
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self.poller.unregister(conn.sock)
+        with contextlib.suppress(ValueError):
+            self.pending_conns.remove(conn)
+        self._pending.pop(conn, None)
         self.nr_conns -= 1
         conn.close()
 
-    def on_pending_socket_readable(self, conn: Any, client: Any) -> None:
-        if self.cfg.is_ssl:
-            super().on_pending_socket_readable(conn, client)
+    def _refuse(self, conn: Any, status: str) -> None:
+        reply = (f"HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: "
+                 f"{len(status) + 1}\r\nConnection: close\r\n\r\n{status}\n").encode("ascii")
+        with contextlib.suppress(OSError, ssl.SSLError):
+            conn.sock.send(reply)
+        self._drop(conn)
+
+    # -- reading without blocking -----------------------------------------------------------
+    def on_pending_socket_readable(self, conn: Any, _client: Any) -> None:
+        self._advance(conn)
+
+    def _advance(self, conn: Any) -> None:
+        pending = self._pending.get(conn)
+        if pending is None:
             return
-        buffer = self._buffers.setdefault(conn, bytearray())
+        if pending.handshaking and not self._step_handshake(conn, pending):
+            return
         try:
-            while True:
+            while len(pending.buffer) <= MAX_HEAD_BYTES + MAX_BODY_BYTES:
                 data = conn.sock.recv(RECV_BYTES)
                 if not data:
                     self._drop(conn)  # the client went away before finishing its request
                     return
-                buffer += data
-                if len(data) < RECV_BYTES or len(buffer) > MAX_BUFFERED_BYTES:
-                    break
-        except (BlockingIOError, InterruptedError):
+                pending.buffer += data
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError,
+                ssl.SSLWantWriteError):
             pass
-        except OSError:
+        except (OSError, ssl.SSLError):
             self._drop(conn)
             return
-        if not request_complete(buffer):
+        state = scan_request(pending.buffer)
+        if state is Scan.WANTS_CONTINUE:
+            if not pending.continued:
+                pending.continued = True
+                try:
+                    conn.sock.send(CONTINUE)
+                except (OSError, ssl.SSLError):
+                    self._drop(conn)
+            return
+        if state is Scan.INCOMPLETE:
             return  # stays on the poller until the rest arrives or its deadline passes
-        self.poller.unregister(client)
+        if state is not Scan.COMPLETE:
+            self._refuse(conn, state.value)
+            return
+        self.poller.unregister(conn.sock)
         self.pending_conns.remove(conn)
         conn.data_ready = True
         self.enqueue_req(conn)
 
+    def _step_handshake(self, conn: Any, pending: _Pending) -> bool:
+        """One non-blocking step of the TLS handshake; True once it is done."""
+        try:
+            conn.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self.poller.modify(conn.sock, selectors.EVENT_READ,
+                               partial(self.on_pending_socket_readable, conn))
+            return False
+        except ssl.SSLWantWriteError:
+            self.poller.modify(conn.sock, selectors.EVENT_WRITE,
+                               partial(self.on_pending_socket_readable, conn))
+            return False
+        except (OSError, ssl.SSLError, ValueError):
+            self._drop(conn)
+            return False
+        pending.handshaking = False
+        self.poller.modify(conn.sock, selectors.EVENT_READ,
+                           partial(self.on_pending_socket_readable, conn))
+        return True
+
+    # -- in a thread: the request is already whole ------------------------------------------
     def handle(self, conn: Any) -> Any:
-        buffered = self._buffers.pop(conn, None)
-        if buffered is not None:
+        pending = self._pending.pop(conn, None)
+        if pending is not None:
             conn.sock.setblocking(True)
-            conn.init()
-            conn.parser.unreader.unread(bytes(buffered))
+            if conn.parser is None:
+                conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
+            conn.parser.unreader.unread(without_expect(pending.buffer))
         return super().handle(conn)

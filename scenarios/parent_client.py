@@ -217,7 +217,7 @@ class ParentClient:
         if link is None:
             raise ParentWebError(0, f"no confirmation e-mail for {email}", self.base_url)
         self.get(link)
-        self.post(link)
+        self.post(link, {"password": password})
 
     def login(self, email: str, password: str) -> None:
         self.get("/parent/login")

@@ -6,6 +6,7 @@ real schema; nothing is faked. Reuse these from any test that needs a family.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import requests
 import sqlite_utils
 from argon2 import PasswordHasher
 from flask import Flask
@@ -26,6 +28,7 @@ from cloud.app import create_app
 from cloud.keys.fields import seal_value
 from cloud.storage.db import is_postgres, open_db
 from cloud.storage.url import backend_of
+from teddy.cloud_process import CloudProcess
 from teddy.contracts import signing
 
 DEFAULT_PASSWORD = "correct horse battery staple"
@@ -170,3 +173,30 @@ def backend_of_db(db: Any) -> str:
 def cloud_backend_of(app: Flask) -> str:
     """"sqlite" or "postgresql": the backend the app's database is on."""
     return backend_of(app.config["TEDDY"].db_path)
+
+
+class TlsCloudProcess(CloudProcess):
+    """The same server with --tls; healthy once it answers over HTTPS under the pinned CA."""
+
+    def __init__(self, db_path: Path, tls_dir: Path) -> None:
+        super().__init__(db_path, extra_args=["--tls", "--tls-dir", str(tls_dir)])
+        self.ca_file = tls_dir / "ca.pem"
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}:{self.port}"
+
+    def _wait_healthy(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(self.log_path.read_text(errors="replace")[-2000:])
+            with contextlib.suppress(requests.RequestException, OSError):
+                if self.ca_file.exists() and requests.get(
+                        self.url + "/healthz", timeout=1,
+                        verify=str(self.ca_file)).status_code == 200:
+                    return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"TLS cloud server did not become healthy in {timeout_s:.0f} s")

@@ -46,7 +46,7 @@ def signup(client: FlaskClient, email: str, password: str = PASSWORD) -> TestRes
     sent = submit(client, "/parent/signup", {"email": email, "password": password})
     assert sent.status_code == 200, sent.get_data(as_text=True)
     link = mail_link(client, email.strip().lower(), "/parent/signup/confirm/")
-    response = submit(client, link)
+    response = submit(client, link, {"password": password})
     assert response.status_code == 302, response.get_data(as_text=True)
     return response
 

@@ -4,20 +4,19 @@ replies on the way back, keeping every header (including the cloud's signatures)
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 
 import requests
+from loopback_server import ServedInThread
 
 Rewrite = Callable[[str, dict[str, Any]], dict[str, Any]]
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
               "content-encoding"}
 
 
-class RewritingRelay:
+class RewritingRelay(ServedInThread):
     def __init__(self, upstream_url: str, rewrite: Rewrite) -> None:
         self.upstream_url = upstream_url.rstrip("/")
         self.rewrite = rewrite
@@ -34,21 +33,7 @@ class RewritingRelay:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> RewritingRelay:
-        self._thread.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
 
     def _forward(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)

@@ -333,4 +333,9 @@ def test_the_pairing_throttle_counts_fixed_windows_in_the_database(
     assert throttle.retry_after_s(db, "b", 60) is None
     assert throttle.retry_after_s(db, "a", 101) is None  # a new window
     throttle.record_failure(db, "b", 60)
-    assert throttle.retry_after_s(db, "c", 60) == pytest.approx(40)  # overall limit reached
+    # Past the overall limit nobody is refused for others' guesses; allowances shrink to 2.
+    assert throttle.retry_after_s(db, "c", 60) is None
+    throttle.record_failure(db, "c", 61)
+    assert throttle.retry_after_s(db, "c", 62) is None
+    throttle.record_failure(db, "c", 62)
+    assert throttle.retry_after_s(db, "c", 63) == pytest.approx(37)

@@ -134,15 +134,36 @@ def test_the_pairing_throttle_is_shared_by_workers_and_survives_a_restart(
 
 
 @pytest.mark.backends("sqlite", "postgresql")
-def test_rotating_addresses_meets_the_overall_limit(tmp_path: Path, cloud_db_path: str) -> None:
-    app = make_app(tmp_path, db_path=cloud_db_path, purge_interval_s=0,
-                   pairing_attempts_global_per_15_min=15)
+def test_a_flood_of_wrong_codes_from_many_addresses_never_locks_a_family_out(
+        tmp_path: Path, cloud_db_path: str) -> None:
+    """Issue 26 item 5: 200 wrong codes from 20 addresses used to block every correct code."""
+    app = make_app(tmp_path, db_path=cloud_db_path, purge_interval_s=0)
     client = app.test_client()
-    for n in range(15):
-        assert _wrong(client, f"203.0.113.{n}").status_code == 401
-    assert _wrong(client, "203.0.113.200").status_code == 429
+    config = app.config["TEDDY"]
+    assert config.pairing_attempts_global_per_15_min == 200
+    per_address = config.pairing_attempts_per_15_min
+    for n in range(20):
+        for _ in range(per_address):
+            assert _wrong(client, f"203.0.113.{n}").status_code == 401
+    assert _wrong(client, "203.0.113.0").status_code == 429  # the guesser itself is refused
     db = db_for(app)
+    family = make_family(db)
+    code = pairing.issue_code(db, family.child_id, time.time())
+    paired = client.post("/api/v1/pair", json={"code": code},
+                         environ_base={"REMOTE_ADDR": "198.51.100.40"})
+    assert paired.status_code == 201, paired.json
+    # Slowed, not stopped: past the overall limit each new address gets two wrong codes.
+    assert [_wrong(client, "203.0.113.77").status_code for _ in range(3)] == [401, 401, 429]
     rows = db.execute("SELECT scope, failures FROM pairing_failures").fetchall()
-    assert ("global", 15) in rows and len(rows) == 16
+    assert ("global", 20 * per_address + 2) in rows
     # Keyed hashes and counts only: no address, and nothing about any child.
     assert not any("203.0.113" in scope for scope, _ in rows)
+
+
+def test_ipv6_guessers_are_counted_per_slash_64() -> None:
+    from cloud.device_api.pairing_throttle import address_block
+
+    assert address_block("2001:db8:1:2::5") == address_block("2001:db8:1:2:ffff::9")
+    assert address_block("2001:db8:1:3::5") != address_block("2001:db8:1:2::5")
+    assert address_block("::ffff:192.0.2.1") == "192.0.2.1"
+    assert address_block("192.0.2.1") != address_block("192.0.2.2")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import time
@@ -12,8 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import requests
-from cloud_helpers import add_child, add_parent, grant
+from cloud_helpers import TlsCloudProcess, add_child, add_parent, grant
 
 from cloud import pairing
 from cloud.storage.db import open_db
@@ -23,33 +21,6 @@ from device.state import ToyState
 from teddy.cloud_process import CloudProcess
 from teddy.contracts import signing
 from teddy.contracts.intent_message import MAX_BODY_BYTES
-
-
-class TlsCloudProcess(CloudProcess):
-    """The same server with --tls; healthy once it answers over HTTPS under the pinned CA."""
-
-    def __init__(self, db_path: Path, tls_dir: Path) -> None:
-        super().__init__(db_path, extra_args=["--tls", "--tls-dir", str(tls_dir)])
-        self.ca_file = tls_dir / "ca.pem"
-
-    @property
-    def url(self) -> str:
-        return f"https://{self.host}:{self.port}"
-
-    def _wait_healthy(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise RuntimeError(self.log_path.read_text(errors="replace")[-2000:])
-            with contextlib.suppress(requests.RequestException, OSError):
-                if self.ca_file.exists() and requests.get(
-                        self.url + "/healthz", timeout=1,
-                        verify=str(self.ca_file)).status_code == 200:
-                    return
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"TLS cloud server did not become healthy in {timeout_s:.0f} s")
 
 
 def _family_with_code(db_path: Path, purposes: tuple[str, ...]) -> str:

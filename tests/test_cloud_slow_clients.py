@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from cloud.bench.servers import BenchServer
 from cloud.bench.slow_clients import SlowClients, probe
-from cloud.server_worker import request_complete
 
 SLOW = 50
 
@@ -39,17 +36,3 @@ def test_negative_control_the_sync_worker_is_starved(tmp_path: Path) -> None:
     # The check above wants no failure at all. A sync worker is free for a moment whenever a
     # trickling client finishes, so a request may slip through; starved ones still fail.
     assert result.failed >= 1, result.describe()
-
-
-@pytest.mark.parametrize(("data", "complete"), [
-    (b"GET / HTTP/1.1\r\nHost: x\r\n", False),
-    (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", True),
-    (b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nabc", False),
-    (b"POST / HTTP/1.1\r\ncontent-length:5\r\n\r\nabcde", True),
-    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n", False),
-    (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", True),
-    (b"POST / HTTP/1.1\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", True),
-    (b"X" * (200 * 1024), True),  # oversized junk goes to gunicorn, which refuses it
-])
-def test_a_request_is_handed_to_a_thread_only_once_complete(data: bytes, complete: bool) -> None:
-    assert request_complete(data) is complete

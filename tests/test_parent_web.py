@@ -42,8 +42,10 @@ from cloud.consent import active_purposes
 from cloud.keys.fields import seal_value
 from cloud.parent_web.granting import grant_verified
 from cloud.parent_web.notice_facts import days_words, disagreements, stated_days
+from cloud.parent_web.outbox import messages_to
 from cloud.parent_web.security import MAX_UPLOAD_BYTES
 from cloud.parent_web.verification import luhn_valid
+from cloud.storage.db import open_db
 from scenarios.parent_client import sample_pdf, sample_png
 from teddy.contracts.data_map import data_map
 
@@ -179,10 +181,101 @@ def test_signup_is_throttled_per_address(app: Flask, client: FlaskClient) -> Non
 def test_a_confirmation_link_works_once(app: Flask, client: FlaskClient) -> None:
     submit(client, "/parent/signup", {"email": "once@example.org", "password": PASSWORD})
     link = mail_link(client, "once@example.org", "/parent/signup/confirm/")
-    assert submit(client, link).status_code == 302
-    again = submit(app.test_client(), link)
+    assert submit(client, link, {"password": PASSWORD}).status_code == 302
+    again = submit(app.test_client(), link, {"password": PASSWORD})
     assert again.status_code == 410 and "no longer works" in text(again)
     assert app.test_client().get(link).status_code == 410
+
+
+def _confirm_links(app: Flask, email: str) -> list[str]:
+    db = open_db(app.config["TEDDY"].db_path)
+    now = app.extensions["teddy.clock"].time()
+    return [m.link for m in messages_to(db, email, now)
+            if m.link and m.link.startswith("/parent/signup/confirm/")]
+
+
+ATTACKER_PASSWORD = "attacker knows this one 4821"
+
+
+def _signs_in(app: Flask, email: str, password: str) -> bool:
+    response = submit(app.test_client(), "/parent/login", {"email": email,
+                                                           "password": password},
+                      environ_base={"REMOTE_ADDR": "192.0.2.50"})
+    return response.status_code == 302
+
+
+def test_signing_up_again_never_replaces_a_pending_password(app: Flask,
+                                                            client: FlaskClient) -> None:
+    """Issue 26 item 3: a second sign-up for a waiting address must not take the account."""
+    submit(client, "/parent/signup", {"email": "victim@example.org", "password": PASSWORD})
+    attacker = app.test_client()
+    resent = submit(attacker, "/parent/signup", {"email": "victim@example.org",
+                                                 "password": ATTACKER_PASSWORD},
+                    environ_base={"REMOTE_ADDR": "192.0.2.66"})
+    assert resent.status_code == 200  # the same page whatever the address
+    links = _confirm_links(app, "victim@example.org")
+    assert len(links) == 2
+    # The victim opens the newest e-mail (listed first): the attacker's password confirms nothing.
+    refused = submit(client, links[0], {"password": ATTACKER_PASSWORD})
+    assert refused.status_code == 401 and "not the password" in text(refused)
+    assert not _signs_in(app, "victim@example.org", ATTACKER_PASSWORD)
+    assert submit(client, links[0], {"password": PASSWORD}).status_code == 302
+    assert _signs_in(app, "victim@example.org", PASSWORD)
+    assert not _signs_in(app, "victim@example.org", ATTACKER_PASSWORD)
+
+
+def test_confirming_requires_the_password_and_an_early_squatter_is_undone_by_a_reset(
+        app: Flask, client: FlaskClient) -> None:
+    attacker = app.test_client()
+    submit(attacker, "/parent/signup", {"email": "squat@example.org",
+                                        "password": ATTACKER_PASSWORD},
+           environ_base={"REMOTE_ADDR": "192.0.2.66"})
+    submit(client, "/parent/signup", {"email": "squat@example.org", "password": PASSWORD})
+    link = _confirm_links(app, "squat@example.org")[0]
+    assert "Password" in text(client.get(link))
+    for wrong in ("", PASSWORD):
+        refused = submit(client, link, {"password": wrong})
+        assert refused.status_code == 401 and "Forgot your password" in text(refused)
+    # The link still works (a wrong password does not spend it), and "forgot" takes it back.
+    submit(client, "/parent/forgot", {"email": "squat@example.org"})
+    reset = mail_link(client, "squat@example.org", "/parent/reset/")
+    assert submit(client, reset, {"password": PASSWORD}).status_code == 302
+    assert _signs_in(app, "squat@example.org", PASSWORD)
+    assert not _signs_in(app, "squat@example.org", ATTACKER_PASSWORD)
+
+
+@pytest.mark.parametrize("password", ["pat.smith@example.org", "Pat.Smith@Example.org!",
+                                      "pat.smith1234", " pat.smith@example.org "])
+def test_the_email_address_is_refused_as_the_password(client: FlaskClient,
+                                                      db: sqlite_utils.Database,
+                                                      password: str) -> None:
+    refused = submit(client, "/parent/signup", {"email": "pat.smith@example.org",
+                                                "password": password})
+    assert refused.status_code == 400 and "e-mail address" in text(refused)
+    assert db.execute("SELECT COUNT(*) FROM parents").fetchone()[0] == 0
+
+
+def test_negative_control_a_password_that_merely_contains_the_name_is_fine(
+        client: FlaskClient) -> None:
+    sent = submit(client, "/parent/signup", {"email": "pat.smith@example.org",
+                                             "password": "pat.smith walks the dog at nine"})
+    assert sent.status_code == 200
+
+
+@pytest.mark.parametrize(("path", "fields"), [
+    ("/parent/login", {"email": "a\x00b@example.org", "password": PASSWORD}),
+    ("/parent/login", {"email": "ab@example.org", "password": "pass\x00word-is-long"}),
+    ("/parent/forgot", {"email": "a\x00b@example.org"}),
+    ("/parent/signup", {"email": "a\x00b@example.org", "password": PASSWORD}),
+    ("/parent/signup", {"email": "ab@example.org", "password": PASSWORD + "\x00"}),
+])
+def test_a_nul_byte_gets_a_clear_400_and_changes_nothing(
+        client: FlaskClient, db: sqlite_utils.Database, path: str,
+        fields: dict[str, str]) -> None:
+    before = dump_tables(db)
+    refused = submit(client, path, fields)
+    assert refused.status_code == 400 and "NUL byte" in text(refused)
+    assert dump_tables(db) == before
 
 
 def test_a_cookie_copied_before_sign_out_reads_nothing(tmp_path: Path) -> None:

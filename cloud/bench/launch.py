@@ -19,9 +19,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-class", default=WORKER_CLASS,
                         help="gunicorn worker class (the slow-client bench compares with sync)")
+    parser.add_argument("--certfile", help="serve TLS with this certificate (and --keyfile)")
+    parser.add_argument("--keyfile")
     args = parser.parse_args(argv)
     options = gunicorn_options(host="127.0.0.1", port=args.port, workers=args.workers,
-                               db_path=args.db, worker_class=args.worker_class)
+                               db_path=args.db, worker_class=args.worker_class,
+                               certfile=args.certfile, keyfile=args.keyfile)
     if args.target == "cloud":
         from cloud.app import create_app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import socket
 import subprocess
 import sys
 import time
@@ -17,8 +18,11 @@ class BenchServer:
     """One target (`cloud` or `bare`) in its own process group, stopped whatever happens."""
 
     def __init__(self, target: str, db_path: Path | str, workers: int, log_path: Path,
-                 worker_class: str | None = None) -> None:
+                 worker_class: str | None = None,
+                 tls_files: tuple[str, str] | None = None) -> None:
         self.target = target
+        # (certificate, key): serve HTTPS; wait_ready() then only waits for the port to open.
+        self.tls_files = tls_files
         self.worker_class = worker_class
         self.db_path = str(db_path)  # an SQLite file or a PostgreSQL URL
         self.workers = workers
@@ -32,6 +36,8 @@ class BenchServer:
                    self.db_path, "--port", str(self.port), "--workers", str(self.workers)]
         if self.worker_class:
             command += ["--worker-class", self.worker_class]
+        if self.tls_files:
+            command += ["--certfile", self.tls_files[0], "--keyfile", self.tls_files[1]]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True)
@@ -43,6 +49,12 @@ class BenchServer:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.target} server exited; see {self.log_path}")
+            if self.tls_files:
+                with contextlib.suppress(OSError), socket.create_connection(
+                        ("127.0.0.1", self.port), timeout=1):
+                    return
+                time.sleep(0.1)
+                continue
             with contextlib.suppress(OSError, http.client.HTTPException):
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=1)
                 conn.request("GET", "/healthz")

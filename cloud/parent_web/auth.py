@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import re
 
-from flask import Response, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from cloud import audit
 from cloud.db import get_clock, get_db
@@ -17,7 +26,7 @@ from cloud.parent_web.passwords import hash_password, password_problem, verify_p
 from cloud.parent_web.security import end_session, safe_next, start_session
 from cloud.parent_web.sessions import close_all_sessions
 
-EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
+EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]{1,64}@[^@\s.\x00-\x1f\x7f]+(\.[^@\s.\x00-\x1f\x7f]+)+")
 MAX_EMAIL_CHARS = 254
 # Per address (any account) the limit is this many times the per-(account, address) one, so a
 # family sharing one address can still mistype, while one address cannot try many accounts.
@@ -44,11 +53,9 @@ def _key(kind: str, value: str) -> str:
     return rate_limit.attempt_key(current_app.config["SECRET_KEY"], kind, value)
 
 
-def _too_many(keys_and_limits: list[tuple[str, int]]) -> float | None:
-    db, now = get_db(), get_clock().time()
-    waits = [rate_limit.retry_after_s(db, [key], now, limit) for key, limit in keys_and_limits]
-    known = [w for w in waits if w is not None]
-    return max(known) if known else None
+def _reserve(keys_and_limits: list[tuple[str, int]], now: float) -> float | None:
+    """Count this attempt now if under every limit (None), else the seconds to wait."""
+    return rate_limit.reserve(get_db(), keys_and_limits, now)
 
 
 def _wait_words(wait: float) -> str:
@@ -58,6 +65,19 @@ def _wait_words(wait: float) -> str:
 
 def _link(endpoint: str, **values: str) -> str:
     return url_for(endpoint, _external=False, **values)
+
+
+@bp.before_request
+def _refuse_nul_characters() -> None:
+    """A NUL byte cannot be stored (PostgreSQL refuses it in text) nor typed by a parent: any
+    field or query value holding one is refused with a clear 400 before anything is looked up
+    (uploaded files are bytes and are not fields)."""
+    fields = list(request.args.items(multi=True))
+    if request.mimetype == "application/x-www-form-urlencoded":
+        fields += request.form.items(multi=True)
+    if any("\x00" in name or "\x00" in value for name, value in fields):
+        abort(400, description="The form held a character that cannot be used (a NUL byte). "
+                               "Remove it and try again.")
 
 
 # -- sign-up ---------------------------------------------------------------------------------
@@ -77,11 +97,6 @@ def signup() -> Page:
         return (render_template("parent/signup.html", errors=errors, email=raw_email), status,
                 headers or {})
 
-    address_key = _key("signup-address", _client_address())
-    wait = _too_many([(address_key, _config().login_attempts_per_15_min)])
-    if wait is not None:
-        return refuse({"form": f"Too many sign-ups from here. Please wait {_wait_words(wait)} "
-                               "and try again."}, 429, {"Retry-After": str(int(wait) + 1)})
     errors = {}
     if email is None:
         errors["email"] = "Enter a valid e-mail address, like name@example.com."
@@ -91,7 +106,11 @@ def signup() -> Page:
     if errors:
         return refuse(errors)
     db, now = get_db(), get_clock().time()
-    rate_limit.record_failure(db, [address_key], now)
+    address_key = _key("signup-address", _client_address())
+    wait = _reserve([(address_key, _config().login_attempts_per_15_min)], now)
+    if wait is not None:
+        return refuse({"form": f"Too many sign-ups from here. Please wait {_wait_words(wait)} "
+                               "and try again."}, 429, {"Retry-After": str(int(wait) + 1)})
     # Always hash, so an existing address does not answer faster.
     password_hash = hash_password(password)
     # Sign-ups nobody confirmed in time give their address back.
@@ -109,24 +128,34 @@ def signup() -> Page:
                  "password, use this link to choose a new one. If it was not you, "
                  "you need not do anything.",
             link=_link("parent_web.forgot_form"), now=now)
-    else:
-        if row is None:
-            parent = int(db.execute(
-                "INSERT INTO parents (email, password_hash, created_at, pending_until) "
-                "VALUES (?, ?, ?, ?) RETURNING id",
-                [email, password_hash, now, now + lifetime]).fetchone()[0])
-        else:
-            # Only whoever reads the mailbox can confirm, so the newest sign-up's password wins.
-            parent = int(row[0])
-            db.execute("UPDATE parents SET password_hash = ?, pending_until = ? WHERE id = ?",
-                       [password_hash, now + lifetime, parent])
+    elif row is None:
+        parent = int(db.execute(
+            "INSERT INTO parents (email, password_hash, created_at, pending_until) "
+            "VALUES (?, ?, ?, ?) RETURNING id",
+            [email, password_hash, now, now + lifetime]).fetchone()[0])
         token = account_tokens.issue(db, parent, account_tokens.CONFIRM_SIGNUP, now)
         outbox.email_parent(
             db, parent_id=parent, recipient=email,
             subject="Confirm your Teddy parent account",
             body="Open this link within 24 hours to confirm your address and finish "
-                 "creating your account. If you did not sign up, ignore this e-mail "
-                 "and the account is never created.",
+                 "creating your account; you will be asked for the password you chose. "
+                 "If you did not sign up, ignore this e-mail and the account is never "
+                 "created.",
+            link=_link("parent_web.confirm_signup_form", token=token), now=now)
+    else:
+        # A sign-up is already waiting. Its password is never replaced: whoever started it
+        # would otherwise hand the account to whoever signed up second (a pre-hijack).
+        parent = int(row[0])
+        token = account_tokens.issue(db, parent, account_tokens.CONFIRM_SIGNUP, now)
+        outbox.email_parent(
+            db, parent_id=parent, recipient=email,
+            subject="Your Teddy sign-up is still waiting for you",
+            body="Someone (perhaps you) asked again to create a Teddy account with this "
+                 "address. A sign-up was already waiting, so its password was kept. Open "
+                 "this link and enter the password chosen the first time. If you do not "
+                 "know it, or did not start that sign-up, choose \"Forgot your password?\" "
+                 "on that page: a new password set from this mailbox also confirms the "
+                 "account.",
             link=_link("parent_web.confirm_signup_form", token=token), now=now)
     return render_template("parent/mail_sent.html", email=email, reason="signup")
 
@@ -142,8 +171,26 @@ def confirm_signup_form(token: str) -> Page:
 @bp.post("/signup/confirm/<token>")
 def confirm_signup(token: str) -> Page:
     db, now = get_db(), get_clock().time()
-    parent = account_tokens.redeem(db, token, account_tokens.CONFIRM_SIGNUP, now)
+    parent = account_tokens.peek(db, token, account_tokens.CONFIRM_SIGNUP, now)
     if parent is None:
+        return _dead_link()
+    # The mailbox alone does not confirm: the password chosen at sign-up must be given too, so
+    # a link opened by someone else (or a sign-up someone else started) gives no account.
+    pair_key = _key("confirm+address", f"{parent}|{_client_address()}")
+    wait = _reserve([(pair_key, _config().login_attempts_per_15_min)], now)
+    if wait is not None:
+        return (render_template("parent/confirm_signup.html", token=token, error=(
+            f"Too many wrong passwords from here. Please wait {_wait_words(wait)} and try "
+            "again, or choose a new password with \"Forgot your password?\".")), 429,
+            {"Retry-After": str(int(wait) + 1)})
+    stored = db.execute("SELECT password_hash FROM parents WHERE id = ?", [parent]).fetchone()
+    if stored is None or not verify_password(stored[0], request.form.get("password", "")[:1024]):
+        return render_template("parent/confirm_signup.html", token=token, error=(
+            "That is not the password this sign-up was started with. If you do not know it, "
+            "or did not start this sign-up, choose \"Forgot your password?\": a new "
+            "password set from your mailbox also confirms the account.")), 401
+    rate_limit.forget(db, pair_key)
+    if account_tokens.redeem(db, token, account_tokens.CONFIRM_SIGNUP, now) != parent:
         return _dead_link()
     db.execute("UPDATE parents SET pending_until = NULL WHERE id = ?", [parent])
     audit.append(db, at=now, actor=audit.subject_ref("parent", parent),
@@ -179,7 +226,8 @@ def login_submit() -> Page:
     # guessing from elsewhere cannot lock the parent out of their own phone or home network.
     pair_key = _key("account+address", f"{email or raw_email}|{_client_address()}")
     address_key = _key("address", _client_address())
-    wait = _too_many([(pair_key, limit), (address_key, limit * ADDRESS_LIMIT_FACTOR)])
+    # Counted before the password is checked, atomically across app servers (rate_limit).
+    wait = _reserve([(pair_key, limit), (address_key, limit * ADDRESS_LIMIT_FACTOR)], now)
     if wait is not None:
         message = (f"Too many sign-in attempts from here. For your family's safety, please wait "
                    f"{_wait_words(wait)} and try again, or reset your password.")
@@ -189,10 +237,10 @@ def login_submit() -> Page:
                       [email]).fetchone() if email else None)
     matches = verify_password(row[1] if row else None, password)
     if not (matches and row is not None and row[2] is None):
-        rate_limit.record_failure(db, [pair_key, address_key], now)
         return render_template("parent/login.html", email=raw_email, next=next_path,
                                error="That e-mail address and password do not match."), 401
     rate_limit.forget(db, pair_key)
+    rate_limit.give_back(db, address_key, now)
     start_session(int(row[0]))
     return redirect(safe_next(next_path))
 
@@ -222,14 +270,13 @@ def forgot() -> Page:
     if email is None:
         return render_template("parent/forgot.html", email=raw_email, errors={
             "email": "Enter a valid e-mail address, like name@example.com."}), 400
+    db, now = get_db(), get_clock().time()
     address_key = _key("reset-address", _client_address())
-    wait = _too_many([(address_key, _config().login_attempts_per_15_min)])
+    wait = _reserve([(address_key, _config().login_attempts_per_15_min)], now)
     if wait is not None:
         return (render_template("parent/forgot.html", email=raw_email, errors={
             "form": f"Too many requests from here. Please wait {_wait_words(wait)}."}), 429,
             {"Retry-After": str(int(wait) + 1)})
-    db, now = get_db(), get_clock().time()
-    rate_limit.record_failure(db, [address_key], now)
     row = db.execute("SELECT id FROM parents WHERE email = ?", [email]).fetchone()
     if row is not None:
         token = account_tokens.issue(db, int(row[0]), account_tokens.RESET_PASSWORD, now)

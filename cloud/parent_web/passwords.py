@@ -84,8 +84,16 @@ def password_problem(password: str, email: str | None = None) -> str | None:
     variants = {folded, folded.rstrip("!.?* "), folded.rstrip("0123456789!.?* ")}
     if any(len(v) >= 6 and v in COMMON_PASSWORDS for v in variants):
         return "That password is one of the most common ones. Choose one that is harder to guess."
-    if email:
-        local = email.split("@", 1)[0].lower()
-        if len(local) >= 4 and local in folded.replace(" ", "") and len(folded) - len(local) < 6:
-            return "That password is too close to your e-mail address."
+    if email and _mostly_the_address(folded.replace(" ", ""), email.strip().lower()):
+        return ("Do not use your e-mail address (or most of it) as your password: it is the "
+                "first thing someone would try. Choose something else.")
     return None
+
+
+def _mostly_the_address(folded: str, email: str) -> bool:
+    """Whether, with the address (or its part before the @) taken out, little is left."""
+    local = email.split("@", 1)[0]
+    rest = folded.replace(email, "")
+    if len(local) >= 4:
+        rest = rest.replace(local, "")
+    return len(rest) < 6 and rest != folded
