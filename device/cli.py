@@ -23,7 +23,9 @@ from teddy.json_output import JsonSink, add_json_options, wants_json
 if TYPE_CHECKING:
     from device.speech import Understander
 
-ENGINE_CHOICES = ["auto", "pocketsphinx", "vosk"]
+ENGINE_CHOICES = ["auto", "moonshine", "pocketsphinx", "vosk"]
+ENGINE_HELP = ("speech recogniser (auto: Moonshine for en when installed, else "
+               "PocketSphinx; Vosk for ko)")
 LOCALE_CHOICES = ["en", "ko"]
 WAKE_PHRASE = "hey teddy"
 STATUS = StatusLine()
@@ -35,7 +37,7 @@ def _error(message: str) -> None:
 
 def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=ENGINE_CHOICES, default="auto",
-                        help="speech recogniser (auto: PocketSphinx for en, Vosk for ko)")
+                        help=ENGINE_HELP)
     parser.add_argument("--model", metavar="DIR",
                         help="Vosk model directory (default: the installed model for the locale)")
     parser.add_argument("--locale", choices=LOCALE_CHOICES, default="en",
@@ -423,14 +425,27 @@ def _ledger(args: argparse.Namespace) -> int:
 
 def _models_download(args: argparse.Namespace) -> int:
     from device.asr.models import DownloadError, download_model
+    from device.asr.moonshine_download import MOONSHINE_NAME, download_moonshine
 
     began = time.perf_counter()
+    if args.name != MOONSHINE_NAME and args.wheel:
+        _error("--wheel is only for en-moonshine")
+        return 2
+    if args.name == MOONSHINE_NAME and (args.url or args.sha256):
+        _error("en-moonshine comes from PyPI with pinned checksums: --url and --sha256 "
+               "do not apply (use --wheel FILE for a wheel you already have)")
+        return 2
     try:
-        path = download_model(
-            args.name, url_base=args.url, sha256=args.sha256,
-            target_dir=Path(args.dir) if args.dir else None,
-            show_progress=not args.quiet,
-        )
+        if args.name == MOONSHINE_NAME:
+            path = download_moonshine(Path(args.dir) if args.dir else None,
+                                      Path(args.wheel) if args.wheel else None,
+                                      quiet=args.quiet)
+        else:
+            path = download_model(
+                args.name, url_base=args.url, sha256=args.sha256,
+                target_dir=Path(args.dir) if args.dir else None,
+                show_progress=not args.quiet,
+            )
     except DownloadError as error:
         _error(str(error))
         return 1
@@ -455,7 +470,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate = commands.add_parser("eval", help="score recognition on a fixture set")
     evaluate.add_argument("dir", metavar="DIR", help="directory with manifest.jsonl")
     evaluate.add_argument("--engine", choices=ENGINE_CHOICES, default="auto",
-                          help="speech recogniser (auto: PocketSphinx for en, Vosk for ko)")
+                          help=ENGINE_HELP)
     evaluate.add_argument("--model", metavar="DIR",
                           help="Vosk model directory (default: the installed model)")
     evaluate.add_argument("--locale", choices=LOCALE_CHOICES,
@@ -518,11 +533,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def register_models(subparsers: argparse._SubParsersAction) -> None:
     """Add the `models` command group."""
     from device.asr.models import CATALOGUE
+    from device.asr.moonshine_download import MOONSHINE_NAME
 
     models = subparsers.add_parser("models", help="speech models for the toy")
     commands = models.add_subparsers(dest="models_command", required=True)
-    download = commands.add_parser("download", help="download and verify a Vosk model")
-    download.add_argument("name", choices=sorted(CATALOGUE), help="which model")
+    download = commands.add_parser("download", help="download and verify a speech model")
+    download.add_argument("name", choices=sorted([*CATALOGUE, MOONSHINE_NAME]),
+                          help="which model (en-moonshine: Moonshine base English, "
+                               "from the moonshine-cpp wheel on PyPI)")
+    download.add_argument("--wheel", metavar="FILE",
+                          help="en-moonshine: install from this moonshine-cpp wheel "
+                               "instead of asking pip")
     download.add_argument("--url", help="URL base to download from (or TEDDY_MODELS_URL)")
     download.add_argument("--sha256", help="expected SHA-256 instead of the pinned one")
     download.add_argument("--dir", help="models directory (or TEDDY_MODELS_DIR)")
