@@ -187,6 +187,51 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _benchmark(args: argparse.Namespace) -> int:
+    import os
+
+    from tqdm import tqdm
+
+    from device.speech import Understander
+    from device.speech_benchmark import benchmark_clips, run_engine, table
+    from device.speech_eval import ManifestError, read_manifest
+
+    labels = [label.strip() for label in args.engines.split(",") if label.strip()]
+    known = set(ENGINE_CHOICES) - {"auto"}
+    bad = [label for label in labels if label.partition(":")[0] not in known]
+    if bad or not labels:
+        _error(f"unknown engine {', '.join(bad) or '(none)'}; use names from "
+               f"{', '.join(sorted(known))}, with :ADAPTATION for pocketsphinx")
+        return 2
+    try:
+        clips = benchmark_clips(read_manifest(Path(args.dir)))
+    except ManifestError as error:
+        _error(str(error))
+        return 2
+    if args.every > 1:
+        clips = clips[:: args.every]
+    os.environ["TEDDY_ORT_THREADS"] = str(args.threads)  # RTF is quoted for one thread
+
+    def make(engine: str, adaptation: str | None) -> Understander:
+        return Understander(engine, "en", adaptation=adaptation)
+
+    results = []
+    for label in labels:
+        progress = tqdm(total=len(clips), unit="clip", desc=label, file=sys.stderr,
+                        disable=args.quiet)
+        try:
+            results += run_engine(label, clips, make, progress.update)
+        except EngineError as error:
+            progress.close()
+            _error(f"{label}: {error}")
+            return 2
+        progress.close()
+    JsonSink(args).document({"cells": [c.as_dict() for c in results]})
+    if not args.json:
+        print(table(results))
+    return 0
+
+
 # --- listen --------------------------------------------------------------------
 
 
@@ -478,7 +523,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--every", type=int, default=1, help="use every Nth clip")
     evaluate.add_argument("--split", choices=["tune", "heldout"],
                           help="only this split (default: both)")
-    evaluate.add_argument("--set", choices=["legacy", "listener"],
+    evaluate.add_argument("--set", choices=["legacy", "listener", "flite"],
                           help="only this fixture set (default: both)")
     evaluate.add_argument("--vtln", choices=["off", "session", "utterance"],
                           help="vocal tract warp estimation (PocketSphinx; default off)")
@@ -498,6 +543,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--plot", metavar="SVG", help="write accuracy vs SNR and RT60 here")
     add_json_options(evaluate, "the scores")
     evaluate.set_defaults(handler=_eval)
+
+    benchmark = commands.add_parser(
+        "benchmark", help="every engine side by side on the held-out clips, per synthesiser")
+    benchmark.add_argument("dir", metavar="DIR", nargs="?", default="audio_fixtures",
+                           help="directory with manifest.jsonl (default: audio_fixtures)")
+    benchmark.add_argument("--engines", default="moonshine,pocketsphinx:off,"
+                           "pocketsphinx:corpus-map",
+                           help="comma-separated engines; pocketsphinx:NAME picks its "
+                                "adaptation (default: %(default)s)")
+    benchmark.add_argument("--every", type=int, default=1, help="use every Nth clip")
+    benchmark.add_argument("--threads", type=int, default=1,
+                           help="ONNX Runtime threads (default 1, as the RTF target)")
+    benchmark.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_json_options(benchmark, "the cells")
+    benchmark.set_defaults(handler=_benchmark)
 
     listen = commands.add_parser("listen", help="live toy from the microphone")
     listen.add_argument("--device",

@@ -32,7 +32,7 @@ PUNCTUATION = frozenset({".", ",", "?", "!"})
 BEAM = 4
 # Rejection: accept when log P(best template sentence) - log P(free decode)
 # is at least this. Chosen on the tune split only (docs/speech.md).
-DEFAULT_REJECT_BELOW = -6.0
+DEFAULT_REJECT_BELOW = -5.0
 SEARCH_MARGIN = 6.0
 # Moonshine emits about 4-6 pieces per second of speech; the cap only stops
 # a runaway free decode on noise.
