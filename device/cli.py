@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from device.asr.engine import EngineError
 from device.audio.wav import AudioInputError, load_wav_pcm16
+from device.nlu.listing import UNKNOWN_HINT
+from device.nlu.matcher import UNKNOWN
 from device.terminal import StatusLine
 from teddy.json_output import JsonSink, add_json_options, wants_json
 
@@ -88,7 +90,42 @@ def _hear_files(args: argparse.Namespace, understander: Understander, sink: Json
             slots = " ".join(f"{k}={v}" for k, v in heard.slots.items())
             print(f"{name}: {heard.intent} {slots} ({heard.text!r}, {heard.engine}, "
                   f"{heard.asr_ms:.0f} ms)".replace("  ", " "), flush=True)
+            if heard.intent == UNKNOWN:
+                print(f"  hint: {UNKNOWN_HINT}", flush=True)
     return status
+
+
+# --- sentences -----------------------------------------------------------------
+
+
+def _sentences(args: argparse.Namespace) -> int:
+    from device.nlu.listing import sentence_rows, template_lines
+    from device.nlu.templates import TemplateError, load_templates
+
+    try:
+        templates = load_templates(args.locale)
+    except TemplateError as error:
+        _error(str(error))
+        return 2
+    if args.intent is not None and args.intent not in templates.intents:
+        _error(f"unknown intent {args.intent!r}; the toy knows: "
+               f"{', '.join(templates.intents)}")
+        return 2
+    rows = sentence_rows(templates, args.intent)
+    with JsonSink(args) as sink:
+        for row in rows:
+            sink.line(row)
+    if args.json:
+        return 0
+    if args.all:
+        for row in rows:
+            print(f"{row['intent']:<16}{row['text']}")
+        return 0
+    for line in template_lines(templates, args.intent):
+        print(line)
+    print(f"\n{len(rows)} sentences; `--all` lists every one, (a|b) is a choice, "
+          "[x] is optional, {list} is a value from the lists.")
+    return 0
 
 
 # --- eval ----------------------------------------------------------------------
@@ -511,6 +548,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_json_options(hear, "one object per file, one per line,")
     _add_engine_options(hear)
     hear.set_defaults(handler=_hear)
+
+    sentences = commands.add_parser("sentences", help="list what the toy understands")
+    sentences.add_argument("--locale", choices=LOCALE_CHOICES, default="en",
+                           help="language (default: en)")
+    sentences.add_argument("--intent", help="only this intent")
+    sentences.add_argument("--all", action="store_true",
+                           help="every sentence written out, not the templates")
+    add_json_options(sentences, "every sentence with its intent and slots, one per line,")
+    sentences.set_defaults(handler=_sentences)
 
     evaluate = commands.add_parser("eval", help="score recognition on a fixture set")
     evaluate.add_argument("dir", metavar="DIR", help="directory with manifest.jsonl")
