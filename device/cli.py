@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from device.asr.engine import EngineError
 from device.audio.wav import AudioInputError, load_wav_pcm16
+from device.locales import locale_profile
 from device.nlu.listing import UNKNOWN_HINT
 from device.nlu.matcher import UNKNOWN
 from device.terminal import StatusLine
@@ -29,7 +30,6 @@ ENGINE_CHOICES = ["auto", "moonshine", "pocketsphinx", "vosk"]
 ENGINE_HELP = ("speech recogniser (auto: Moonshine for en when installed, else "
                "PocketSphinx; Vosk for ko)")
 LOCALE_CHOICES = ["en", "ko"]
-WAKE_PHRASE = "hey teddy"
 STATUS = StatusLine()
 
 
@@ -295,7 +295,8 @@ def _toy_handler(args: argparse.Namespace, understander: object) -> Callable:
     history = "history" in toy.gate.policy.purposes
     # R24: the child and parent can tell whether what is said is kept for review.
     STATUS.notice("parent can review what was asked: " + ("yes" if history else "no"))
-    speaker = Speaker() if audio_output_available() else None
+    voice = locale_profile(args.locale or "en").voice
+    speaker = Speaker(voice=voice) if audio_output_available() else None
 
     def handle(heard: object) -> None:
         nonlocal shown
@@ -344,6 +345,8 @@ def _listen(args: argparse.Namespace) -> int:
     if args.max_seconds:
         threading.Timer(args.max_seconds, stop.set).start()
     armed = args.mode == "continuous"
+    wake = locale_profile(args.locale)
+    asleep = f"○ listening (say '{wake.wake_phrase}')"
 
     def heard_utterances():
         endpointer = Endpointer()
@@ -367,20 +370,20 @@ def _listen(args: argparse.Namespace) -> int:
     try:
         if args.mode == "push-to-talk":
             return _push_to_talk(args, understander, handle, stop)
-        _indicator(f"○ listening (say '{WAKE_PHRASE}')" if not armed else "○ listening")
+        _indicator(asleep if not armed else "○ listening")
         for utterance in heard_utterances():
             heard = understander.hear(utterance)
             if not armed:
-                if heard.text.startswith(WAKE_PHRASE):
+                if wake.is_wake(heard.text):
                     armed = True
                     _indicator("● awake: listening for a request")
                 else:
-                    _indicator(f"○ listening (say '{WAKE_PHRASE}')")
+                    _indicator(asleep)
                 continue
             handle(heard)
             if args.mode == "wake":
                 armed = False
-                _indicator(f"○ listening (say '{WAKE_PHRASE}')")
+                _indicator(asleep)
             else:
                 _indicator("○ listening")
     except AudioInputError:
@@ -613,8 +616,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="list the input devices and exit")
     listen.add_argument("--mode", choices=["push-to-talk", "wake", "continuous"],
                         default="wake",
-                        help=f"when to listen: after '{WAKE_PHRASE}' (wake), all the time "
-                             "(continuous), or from one press of Enter to the next")
+                        help="when to listen: after the wake phrase ('hey teddy'; Korean "
+                             "'안녕 테디'), all the time (continuous), or from one press "
+                             "of Enter to the next")
     listen.add_argument("--max-seconds", type=float,
                         help="stop after this many seconds (default: run until Ctrl-C)")
     listen.add_argument("--json", action="store_true",

@@ -96,3 +96,15 @@ def test_flite_adult_clean_clips_meet_a_floor(engine):
         heard = parser.parse(engine.transcribe(load_wav_pcm16(FIXTURES / row["file"])).text)
         right += heard.intent == row["intent"] and heard.slots == row["slots"]
     assert right / len(rows) >= 0.75
+
+
+def test_the_korean_toy_s_guard_tells_english_speech_from_korean(engine):
+    from device.asr.locale_guard import EnglishSpeechGuard
+
+    class _Korean:
+        name = "vosk"
+
+    guard = EnglishSpeechGuard(_Korean(), engine)  # type: ignore[arg-type]
+    assert guard.is_english(load_wav_pcm16(DEMO / "story_dinosaurs.wav"))
+    korean = next(r for r in manifest_rows() if r["locale"] == "ko" and r["intent"] == "greet")
+    assert not guard.is_english(load_wav_pcm16(FIXTURES / korean["file"]))

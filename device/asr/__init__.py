@@ -81,7 +81,15 @@ def load_engine(
                 raise EngineError(f"Vosk model directory not found: {vosk_model}")
             from device.asr.vosk_engine import VoskEngine
 
-            return VoskEngine(vosk_model, locale)
+            engine: SpeechEngine = VoskEngine(vosk_model, locale)
+            if locale == "ko" and _moonshine_wanted("en", None):
+                from device.asr.locale_guard import EnglishSpeechGuard
+                from device.asr.moonshine_engine import MoonshineEngine
+
+                english = _load_moonshine("en")
+                assert isinstance(english, MoonshineEngine)
+                engine = EnglishSpeechGuard(engine, english)
+            return engine
         if name == "vosk":
             raise EngineError(
                 f"no Vosk model for locale {locale!r}: pass --model DIR, set "
