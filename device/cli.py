@@ -172,7 +172,10 @@ def _eval(args: argparse.Namespace) -> int:
     adaptations: dict[str, str] = {}
     for locale in sorted({c.locale for c in clips}):
         try:
-            understander = Understander(args.engine, locale, args.model, frontend, args.vtln,
+            # --adapt and --vtln only mean something to PocketSphinx.
+            engine = "pocketsphinx" if args.engine == "auto" and locale == "en" and (
+                args.adapt or args.vtln) else args.engine
+            understander = Understander(engine, locale, args.model, frontend, args.vtln,
                                         args.session_cmn == "on" if args.session_cmn else None,
                                         adaptation=args.adapt)
         except EngineError as error:
