@@ -56,6 +56,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+# Moonshine base English, the default English recogniser: fetched by pip from PyPI
+# and checked against pinned SHA-256s (a no-op once installed; never in git).
+.venv/bin/teddy models download en-moonshine --quiet
+
 if [ "$job" = demo ]; then
   exec .venv/bin/teddy demo "$@"
 fi

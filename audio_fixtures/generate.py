@@ -1,4 +1,4 @@
-"""Generate Teddy's speech fixtures with espeak-ng and sox.
+"""Generate Teddy's speech fixtures with espeak-ng, flite and sox.
 
 Sentences come from the NLU templates (through the sampler), so the fixtures
 always match what the toy is meant to understand. Output: 16 kHz mono 16-bit
@@ -138,6 +138,18 @@ LISTENER_SNRS_DB = [0.0, 5.0, 10.0, 15.0, 20.0]
 KOREAN_LISTENER_BANDS = ["6-8", "4-5"]
 KOREAN_LISTENER_PER_CELL = 8
 KOREAN_LISTENER_OOD_PER_CELL = 3
+
+# A second synthesiser, so that no figure comes only from espeak-ng: Debian's
+# flite (CMU Flite 2.2). slt, rms and awb are clustergen voices trained on
+# recordings of real speakers; kal16 is a diphone voice. Nothing was tuned on
+# them (no threshold, no adaptation): every flite clip is in the held-out split.
+FLITE_VOICES = ["slt", "rms", "awb", "kal16"]
+FLITE_CELLS = {"dry": 20, "room": 14, "room+noise": 14}
+FLITE_OOD_PER_CELL = 8
+FLITE_NOISY = 24  # adult speech with sox noise, as the legacy "noisy" clips
+# The targets' rooms: RT60 <= 0.6 s, SNR >= 10 dB.
+FLITE_ROOMS = ["bedroom-h", "living-h", "playroom-h"]
+FLITE_SNRS_DB = [10.0, 15.0, 20.0]
 
 DEMO_CLIPS = {
     "hello_teddy.wav": "hello teddy",
@@ -281,7 +293,7 @@ def generate(out: Path) -> int:
     with (out / "manifest.jsonl").open("w", encoding="utf-8") as manifest:
         for row in rows:
             manifest.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-    return len(rows)
+    return len(rows) + generate_flite(out)
 
 
 def _listener_clip(text: str, voice: str, band: acoustics.AgeBand, condition: str,
@@ -313,6 +325,90 @@ def _listener_clip(text: str, voice: str, band: acoustics.AgeBand, condition: st
             speech = acoustics.mix_at_snr(speech, noise, snr)
             fields |= {"noise": kind, "snr_db": snr}
     return acoustics.to_pcm16(speech), fields
+
+
+def flite_clip(text: str, voice: str, band: acoustics.AgeBand, condition: str,
+               index: int, rng: np.random.Generator, work: Path) -> tuple[bytes, dict]:
+    """One flite utterance as the toy hears it: child-like, in a room, with noise."""
+    raw = work / "flite.wav"
+    stretch = round(float(rng.uniform(0.9, 1.15)), 3)
+    subprocess.run(["flite", "-voice", voice, "--setf", f"duration_stretch={stretch}",
+                    "-t", text, "-o", str(raw)], check=True)
+    converted = work / "flite16.wav"
+    subprocess.run(["sox", "-D", "-G", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16",
+                    str(converted)], check=True)
+    lead, tail = np.zeros(int(PAD_SECONDS[0] * SAMPLE_RATE)), np.zeros(
+        int(PAD_SECONDS[1] * SAMPLE_RATE))
+    speech = np.concatenate([lead, acoustics.childlike(converted, band, rng), tail])
+    fields: dict = {"voice": f"flite:{voice}", "synth": "flite", "stretch": stretch,
+                    "age_band": band.name, "condition": condition, "split": "heldout",
+                    "set": "flite"}
+    if condition == "noisy":
+        colour = NOISES[index % len(NOISES)]
+        return add_noise(acoustics.to_pcm16(speech), colour, work), fields | {"noise": colour}
+    if condition != "dry":
+        room = next(r for r in acoustics.ROOMS if r.name == FLITE_ROOMS[index % 3])
+        distance = round(float(rng.uniform(*acoustics.DISTANCE_RANGE)), 2)
+        speech_ir, noise_ir = acoustics.room_impulses(room, distance, rng)
+        speech = acoustics.reverberate(speech, speech_ir)
+        fields |= {"room": room.name, "rt60": room.rt60, "distance_m": distance}
+        if condition == "room+noise":
+            kind = acoustics.NOISE_KINDS[(index // 3) % len(acoustics.NOISE_KINDS)]
+            snr = FLITE_SNRS_DB[(index // 9) % len(FLITE_SNRS_DB)]
+            noise = acoustics.household_noise(kind, len(speech) / SAMPLE_RATE + 0.1, rng, work)
+            speech = acoustics.mix_at_snr(speech, acoustics.reverberate(noise, noise_ir), snr)
+            fields |= {"noise": kind, "snr_db": snr}
+    return acoustics.to_pcm16(speech), fields
+
+
+def emit_flite(out: Path, work: Path, emit) -> None:  # type: ignore[no-untyped-def]
+    """The second synthesiser's clips (their own random stream and sentences)."""
+    (out / "clips" / "flite").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(20261205)
+    jobs = [(band, condition, True) for band in acoustics.AGE_BANDS
+            for condition, count in FLITE_CELLS.items() for _ in range(count)]
+    jobs += [(band, condition, False) for band in acoustics.AGE_BANDS
+             for condition in FLITE_CELLS for _ in range(FLITE_OOD_PER_CELL)]
+    jobs += [(acoustics.ADULT, "noisy", True)] * FLITE_NOISY
+    jobs += [(acoustics.ADULT, "noisy", False)] * FLITE_OOD_PER_CELL
+    per_intent = -(-sum(in_domain for *_, in_domain in jobs) // 12) + 1
+    sentences = sample_sentences("en", per_intent, seed=11)
+    order = rng.permutation(len(sentences))
+    used = ood_used = 0
+    for index, (band, condition, in_domain) in enumerate(jobs):
+        if in_domain:
+            sample = sentences[int(order[used % len(order)])]
+            text, intent, slots = sample.text, sample.intent, sample.slots
+            used += 1
+        else:
+            text, intent, slots = OUT_OF_DOMAIN_EN[ood_used % len(OUT_OF_DOMAIN_EN)], \
+                "unknown", {}
+            ood_used += 1
+        voice = FLITE_VOICES[index % len(FLITE_VOICES)]
+        pcm, fields = flite_clip(text, voice, band, condition, index, rng, work)
+        tag = condition.replace("+", "_")
+        emit(pcm, f"clips/flite/en_{index:04d}_{band.name}_{tag}.wav",
+             {"text": text, "intent": intent, "slots": slots, "locale": "en", **fields})
+
+
+def generate_flite(out: Path) -> int:
+    """(Re)make only the flite clips and their manifest rows."""
+    directory = out / "clips" / "flite"
+    if directory.exists():
+        shutil.rmtree(directory)
+    manifest = out / "manifest.jsonl"
+    kept = [line for line in manifest.read_text("utf-8").splitlines()
+            if line.strip() and json.loads(line).get("set") != "flite"]
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory(prefix="teddy-fixtures-") as tmp:
+        def emit(pcm: bytes, relative: str, row: dict) -> None:
+            write_wav_pcm16(out / relative, pcm)
+            rows.append({"file": relative, **row})
+
+        emit_flite(out, Path(tmp), emit)
+    lines = kept + [json.dumps(r, ensure_ascii=False, sort_keys=True) for r in rows]
+    manifest.write_text("\n".join(lines) + "\n", "utf-8")
+    return len(rows)
 
 
 def emit_listener(out: Path, work: Path, emit) -> None:  # type: ignore[no-untyped-def]
@@ -373,11 +469,16 @@ def emit_listener(out: Path, work: Path, emit) -> None:  # type: ignore[no-untyp
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT, help="output directory")
+    parser.add_argument("--only-flite", action="store_true",
+                        help="only remake the second synthesiser's (flite) clips")
     args = parser.parse_args()
-    for tool in ("espeak-ng", "sox"):
+    for tool in ("espeak-ng", "sox", "flite"):
         if shutil.which(tool) is None:
             print(f"error: {tool} is not installed", file=sys.stderr)
             return 2
+    if args.only_flite:
+        print(f"wrote {generate_flite(args.out)} flite clips to {args.out}")
+        return 0
     count = generate(args.out)
     print(f"wrote {count} clips and {len(DEMO_CLIPS)} demo clips to {args.out}")
     return 0

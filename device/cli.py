@@ -17,15 +17,19 @@ from typing import TYPE_CHECKING
 
 from device.asr.engine import EngineError
 from device.audio.wav import AudioInputError, load_wav_pcm16
+from device.locales import locale_profile
+from device.nlu.listing import UNKNOWN_HINT
+from device.nlu.matcher import UNKNOWN
 from device.terminal import StatusLine
 from teddy.json_output import JsonSink, add_json_options, wants_json
 
 if TYPE_CHECKING:
     from device.speech import Understander
 
-ENGINE_CHOICES = ["auto", "pocketsphinx", "vosk"]
+ENGINE_CHOICES = ["auto", "moonshine", "pocketsphinx", "vosk"]
+ENGINE_HELP = ("speech recogniser (auto: Moonshine for en when installed, else "
+               "PocketSphinx; Vosk for ko)")
 LOCALE_CHOICES = ["en", "ko"]
-WAKE_PHRASE = "hey teddy"
 STATUS = StatusLine()
 
 
@@ -36,7 +40,7 @@ def _error(message: str, command: str = "device") -> None:
 
 def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--engine", choices=ENGINE_CHOICES, default="auto",
-                        help="speech recogniser (auto: PocketSphinx for en, Vosk for ko)")
+                        help=ENGINE_HELP)
     parser.add_argument("--model", metavar="DIR",
                         help="Vosk model directory (default: the installed model for the locale)")
     parser.add_argument("--locale", choices=LOCALE_CHOICES, default="en",
@@ -87,7 +91,42 @@ def _hear_files(args: argparse.Namespace, understander: Understander, sink: Json
             slots = " ".join(f"{k}={v}" for k, v in heard.slots.items())
             print(f"{name}: {heard.intent} {slots} ({heard.text!r}, {heard.engine}, "
                   f"{heard.asr_ms:.0f} ms)".replace("  ", " "), flush=True)
+            if heard.intent == UNKNOWN:
+                print(f"  hint: {UNKNOWN_HINT}", flush=True)
     return status
+
+
+# --- sentences -----------------------------------------------------------------
+
+
+def _sentences(args: argparse.Namespace) -> int:
+    from device.nlu.listing import sentence_rows, template_lines
+    from device.nlu.templates import TemplateError, load_templates
+
+    try:
+        templates = load_templates(args.locale)
+    except TemplateError as error:
+        _error(str(error))
+        return 2
+    if args.intent is not None and args.intent not in templates.intents:
+        _error(f"unknown intent {args.intent!r}; the toy knows: "
+               f"{', '.join(templates.intents)}")
+        return 2
+    rows = sentence_rows(templates, args.intent)
+    with JsonSink(args) as sink:
+        for row in rows:
+            sink.line(row)
+    if args.json:
+        return 0
+    if args.all:
+        for row in rows:
+            print(f"{row['intent']:<16}{row['text']}")
+        return 0
+    for line in template_lines(templates, args.intent):
+        print(line)
+    print(f"\n{len(rows)} sentences; `--all` lists every one, (a|b) is a choice, "
+          "[x] is optional, {list} is a value from the lists.")
+    return 0
 
 
 # --- eval ----------------------------------------------------------------------
@@ -134,7 +173,10 @@ def _eval(args: argparse.Namespace) -> int:
     adaptations: dict[str, str] = {}
     for locale in sorted({c.locale for c in clips}):
         try:
-            understander = Understander(args.engine, locale, args.model, frontend, args.vtln,
+            # --adapt and --vtln only mean something to PocketSphinx.
+            engine = "pocketsphinx" if args.engine == "auto" and locale == "en" and (
+                args.adapt or args.vtln) else args.engine
+            understander = Understander(engine, locale, args.model, frontend, args.vtln,
                                         args.session_cmn == "on" if args.session_cmn else None,
                                         adaptation=args.adapt)
         except EngineError as error:
@@ -186,6 +228,51 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _benchmark(args: argparse.Namespace) -> int:
+    import os
+
+    from tqdm import tqdm
+
+    from device.speech import Understander
+    from device.speech_benchmark import benchmark_clips, run_engine, table
+    from device.speech_eval import ManifestError, read_manifest
+
+    labels = [label.strip() for label in args.engines.split(",") if label.strip()]
+    known = set(ENGINE_CHOICES) - {"auto"}
+    bad = [label for label in labels if label.partition(":")[0] not in known]
+    if bad or not labels:
+        _error(f"unknown engine {', '.join(bad) or '(none)'}; use names from "
+               f"{', '.join(sorted(known))}, with :ADAPTATION for pocketsphinx")
+        return 2
+    try:
+        clips = benchmark_clips(read_manifest(Path(args.dir)))
+    except ManifestError as error:
+        _error(str(error))
+        return 2
+    if args.every > 1:
+        clips = clips[:: args.every]
+    os.environ["TEDDY_ORT_THREADS"] = str(args.threads)  # RTF is quoted for one thread
+
+    def make(engine: str, adaptation: str | None) -> Understander:
+        return Understander(engine, "en", adaptation=adaptation)
+
+    results = []
+    for label in labels:
+        progress = tqdm(total=len(clips), unit="clip", desc=label, file=sys.stderr,
+                        disable=args.quiet)
+        try:
+            results += run_engine(label, clips, make, progress.update)
+        except EngineError as error:
+            progress.close()
+            _error(f"{label}: {error}")
+            return 2
+        progress.close()
+    JsonSink(args).document({"cells": [c.as_dict() for c in results]})
+    if not args.json:
+        print(table(results))
+    return 0
+
+
 # --- listen --------------------------------------------------------------------
 
 
@@ -212,7 +299,8 @@ def _toy_handler(args: argparse.Namespace, understander: object) -> Callable:
     history = "history" in toy.gate.policy.purposes
     # R24: the child and parent can tell whether what is said is kept for review.
     STATUS.notice("parent can review what was asked: " + ("yes" if history else "no"))
-    speaker = Speaker() if audio_output_available() else None
+    voice = locale_profile(args.locale or "en").voice
+    speaker = Speaker(voice=voice) if audio_output_available() else None
 
     def handle(heard: object) -> None:
         nonlocal shown
@@ -261,6 +349,8 @@ def _listen(args: argparse.Namespace) -> int:
     if args.max_seconds:
         threading.Timer(args.max_seconds, stop.set).start()
     armed = args.mode == "continuous"
+    wake = locale_profile(args.locale)
+    asleep = f"○ listening (say '{wake.wake_phrase}')"
 
     def heard_utterances():
         endpointer = Endpointer()
@@ -284,20 +374,20 @@ def _listen(args: argparse.Namespace) -> int:
     try:
         if args.mode == "push-to-talk":
             return _push_to_talk(args, understander, handle, stop)
-        _indicator(f"○ listening (say '{WAKE_PHRASE}')" if not armed else "○ listening")
+        _indicator(asleep if not armed else "○ listening")
         for utterance in heard_utterances():
             heard = understander.hear(utterance)
             if not armed:
-                if heard.text.startswith(WAKE_PHRASE):
+                if wake.is_wake(heard.text):
                     armed = True
                     _indicator("● awake: listening for a request")
                 else:
-                    _indicator(f"○ listening (say '{WAKE_PHRASE}')")
+                    _indicator(asleep)
                 continue
             handle(heard)
             if args.mode == "wake":
                 armed = False
-                _indicator(f"○ listening (say '{WAKE_PHRASE}')")
+                _indicator(asleep)
             else:
                 _indicator("○ listening")
     except AudioInputError:
@@ -424,14 +514,27 @@ def _ledger(args: argparse.Namespace) -> int:
 
 def _models_download(args: argparse.Namespace) -> int:
     from device.asr.models import DownloadError, download_model
+    from device.asr.moonshine_download import MOONSHINE_NAME, download_moonshine
 
     began = time.perf_counter()
+    if args.name != MOONSHINE_NAME and args.wheel:
+        _error("--wheel is only for en-moonshine")
+        return 2
+    if args.name == MOONSHINE_NAME and (args.url or args.sha256):
+        _error("en-moonshine comes from PyPI with pinned checksums: --url and --sha256 "
+               "do not apply (use --wheel FILE for a wheel you already have)")
+        return 2
     try:
-        path = download_model(
-            args.name, url_base=args.url, sha256=args.sha256,
-            target_dir=Path(args.dir) if args.dir else None,
-            show_progress=not args.quiet,
-        )
+        if args.name == MOONSHINE_NAME:
+            path = download_moonshine(Path(args.dir) if args.dir else None,
+                                      Path(args.wheel) if args.wheel else None,
+                                      quiet=args.quiet)
+        else:
+            path = download_model(
+                args.name, url_base=args.url, sha256=args.sha256,
+                target_dir=Path(args.dir) if args.dir else None,
+                show_progress=not args.quiet,
+            )
     except DownloadError as error:
         _error(str(error), command="models")
         return 1
@@ -453,10 +556,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_engine_options(hear)
     hear.set_defaults(handler=_hear)
 
+    sentences = commands.add_parser("sentences", help="list what the toy understands")
+    sentences.add_argument("--locale", choices=LOCALE_CHOICES, default="en",
+                           help="language (default: en)")
+    sentences.add_argument("--intent", help="only this intent")
+    sentences.add_argument("--all", action="store_true",
+                           help="every sentence written out, not the templates")
+    add_json_options(sentences, "every sentence with its intent and slots, one per line,")
+    sentences.set_defaults(handler=_sentences)
+
     evaluate = commands.add_parser("eval", help="score recognition on a fixture set")
     evaluate.add_argument("dir", metavar="DIR", help="directory with manifest.jsonl")
     evaluate.add_argument("--engine", choices=ENGINE_CHOICES, default="auto",
-                          help="speech recogniser (auto: PocketSphinx for en, Vosk for ko)")
+                          help=ENGINE_HELP)
     evaluate.add_argument("--model", metavar="DIR",
                           help="Vosk model directory (default: the installed model)")
     evaluate.add_argument("--locale", choices=LOCALE_CHOICES,
@@ -464,7 +576,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--every", type=int, default=1, help="use every Nth clip")
     evaluate.add_argument("--split", choices=["tune", "heldout"],
                           help="only this split (default: both)")
-    evaluate.add_argument("--set", choices=["legacy", "listener"],
+    evaluate.add_argument("--set", choices=["legacy", "listener", "flite"],
                           help="only this fixture set (default: both)")
     evaluate.add_argument("--vtln", choices=["off", "session", "utterance"],
                           help="vocal tract warp estimation (PocketSphinx; default off)")
@@ -485,6 +597,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_json_options(evaluate, "the scores")
     evaluate.set_defaults(handler=_eval)
 
+    benchmark = commands.add_parser(
+        "benchmark", help="every engine side by side on the held-out clips, per synthesiser")
+    benchmark.add_argument("dir", metavar="DIR", nargs="?", default="audio_fixtures",
+                           help="directory with manifest.jsonl (default: audio_fixtures)")
+    benchmark.add_argument("--engines", default="moonshine,pocketsphinx:off,"
+                           "pocketsphinx:corpus-map",
+                           help="comma-separated engines; pocketsphinx:NAME picks its "
+                                "adaptation (default: %(default)s)")
+    benchmark.add_argument("--every", type=int, default=1, help="use every Nth clip")
+    benchmark.add_argument("--threads", type=int, default=1,
+                           help="ONNX Runtime threads (default 1, as the RTF target)")
+    benchmark.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_json_options(benchmark, "the cells")
+    benchmark.set_defaults(handler=_benchmark)
+
     listen = commands.add_parser("listen", help="live toy from the microphone")
     listen.add_argument("--device",
                         help="input device number or name, see --list-devices (default: the "
@@ -493,8 +620,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="list the input devices and exit")
     listen.add_argument("--mode", choices=["push-to-talk", "wake", "continuous"],
                         default="wake",
-                        help=f"when to listen: after '{WAKE_PHRASE}' (wake), all the time "
-                             "(continuous), or from one press of Enter to the next")
+                        help="when to listen: after the wake phrase ('hey teddy'; Korean "
+                             "'안녕 테디'), all the time (continuous), or from one press "
+                             "of Enter to the next")
     listen.add_argument("--max-seconds", type=float,
                         help="stop after this many seconds (default: run until Ctrl-C)")
     listen.add_argument("--json", action="store_true",
@@ -519,11 +647,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def register_models(subparsers: argparse._SubParsersAction) -> None:
     """Add the `models` command group."""
     from device.asr.models import CATALOGUE
+    from device.asr.moonshine_download import MOONSHINE_NAME
 
     models = subparsers.add_parser("models", help="speech models for the toy")
     commands = models.add_subparsers(dest="models_command", required=True)
-    download = commands.add_parser("download", help="download and verify a Vosk model")
-    download.add_argument("name", choices=sorted(CATALOGUE), help="which model")
+    download = commands.add_parser("download", help="download and verify a speech model")
+    download.add_argument("name", choices=sorted([*CATALOGUE, MOONSHINE_NAME]),
+                          help="which model (en-moonshine: Moonshine base English, "
+                               "from the moonshine-cpp wheel on PyPI)")
+    download.add_argument("--wheel", metavar="FILE",
+                          help="en-moonshine: install from this moonshine-cpp wheel "
+                               "instead of asking pip")
     download.add_argument("--url", help="URL base to download from (or TEDDY_MODELS_URL)")
     download.add_argument("--sha256", help="expected SHA-256 instead of the pinned one")
     download.add_argument("--dir", help="models directory (or TEDDY_MODELS_DIR)")

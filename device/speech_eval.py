@@ -37,6 +37,7 @@ class Clip:
     noise: str | None = None
     fixture_set: str = "legacy"
     room: str | None = None
+    synth: str = "espeak-ng"
 
     @property
     def speaker(self) -> str:
@@ -132,7 +133,7 @@ def read_manifest(directory: Path) -> list[Clip]:
                 row.get("locale", "en"), row["condition"], row.get("split", "tune"),
                 row.get("voice", ""), row.get("age_band", "adult"), row.get("rt60"),
                 row.get("snr_db"), row.get("noise"), row.get("set", "legacy"),
-                row.get("room"),
+                row.get("room"), row.get("synth", "espeak-ng"),
             ))
         except (json.JSONDecodeError, KeyError, TypeError) as error:
             raise ManifestError(f"{path}:{number}: bad manifest line ({error})") from error

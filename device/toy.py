@@ -68,7 +68,7 @@ class Toy:
         started = time.perf_counter()
         slots = dict(understood.slots)
         decision = self.gate.decide(understood.intent, slots, self.locale)
-        local_reply = compose_reply(understood.intent, slots)
+        local_reply = compose_reply(understood.intent, slots, locale=self.locale)
         if decision.message is None:
             return ToyTurn(understood.text, understood.intent, slots, local_reply, "toy",
                            decision.reason, dropped_slots=decision.dropped_slots)

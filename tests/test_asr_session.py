@@ -95,4 +95,5 @@ def test_out_of_domain_children_in_rooms_and_noise_are_rejected() -> None:
     # model it was chosen for, accepts most of them.
     loose = PocketSphinxEngine(reject_below=-9.0, adaptation="off")
     accepted = [loose.transcribe(load_wav_pcm16(LISTENER / name)).text for name in SLIPPED_THROUGH]
-    assert sum(bool(text) for text in accepted) >= 5, accepted
+    # (5 of 8 with the templates before issue #24 widened them; 4 of 8 now.)
+    assert sum(bool(text) for text in accepted) >= 4, accepted

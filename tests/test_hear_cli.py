@@ -8,6 +8,8 @@ import sys
 
 from speech_helpers import DEMO, ROOT
 
+from device.asr.moonshine_download import moonshine_model_dir
+
 
 def run_hear(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -21,7 +23,9 @@ def test_hello_teddy_clip_is_heard_as_greet() -> None:
     assert result.returncode == 0, result.stderr
     row = json.loads(result.stdout)
     assert row["intent"] == "greet" and row["slots"] == {}
-    assert row["engine"] == "pocketsphinx" and row["text"] == "hello teddy"
+    # auto: Moonshine when `teddy models download en-moonshine` installed it.
+    expected_engine = "moonshine" if moonshine_model_dir() else "pocketsphinx"
+    assert row["engine"] == expected_engine and row["text"] == "hello teddy"
     assert row["asr_ms"] > 0 and row["file"].endswith("hello_teddy.wav")
 
 

@@ -129,3 +129,36 @@ def test_sampler_is_deterministic_and_covers_every_intent() -> None:
     topics = {s.slots.get("topic") for s in sample_sentences("en", 9, seed=0)
               if s.intent == "tell_story"}
     assert len(topics) == 9  # 8 topics + no topic: spread before repeating
+
+
+def test_every_fixture_sentence_still_means_what_its_manifest_says() -> None:
+    """Widening the templates must not move a recorded clip to another intent."""
+    from speech_helpers import manifest_rows
+
+    from device.nlu import load_parser
+
+    rows = manifest_rows()
+    assert any(row["intent"] == "unknown" for row in rows)
+    for row in rows:
+        parsed = load_parser(row.get("locale", "en")).parse(row["text"])
+        assert (parsed.intent, parsed.slots) == (row["intent"], row["slots"]), row["text"]
+
+
+@pytest.mark.parametrize("text, intent", [
+    ("do you know any jokes", "tell_joke"),
+    ("can you read me a story about dragons", "tell_story"),
+    ("i want a song", "sing_song"),
+    ("do you want to play hide and seek", "play_game"),
+    ("what noise does a cow make", "animal_sound"),
+    ("that's enough", "stop"),
+    ("see you tomorrow", "goodbye"),
+    ("how are you teddy", "greet"),
+    ("blue is my favourite colour", "share_favorite"),
+    ("my name's lily", "share_name"),
+    ("i just turned six", "share_age"),
+    ("i'm from paris", "share_location"),
+])
+def test_children_s_paraphrases_are_understood(text: str, intent: str) -> None:
+    from device.nlu import load_parser
+
+    assert load_parser("en").parse(text).intent == intent

@@ -178,7 +178,8 @@ def _answer(db: sqlite_utils.Database, device: AuthenticatedDevice, message: Int
         # The nonce stays recorded, so this request cannot be replayed once consent is given.
         return _error(403, "no consent for this purpose", missing_purposes=missing,
                       policy=policy)
-    reply = compose_reply(message.intent, slots, profile, seed=message.message_id)
+    reply = compose_reply(message.intent, slots, profile, seed=message.message_id,
+                          locale=message.locale)
     return jsonify(reply=reply, personalised=not profile.is_empty, policy=policy)
 
 

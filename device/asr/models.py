@@ -63,7 +63,7 @@ def installed_model_dir(locale: str) -> Path | None:
     return None
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -122,7 +122,7 @@ def download_model(
     part = target / f"{spec.archive}.part"
     _fetch(f"{base}/{spec.archive}", part, show_progress)
     expected = (sha256 or spec.sha256).lower()
-    actual = _sha256(part)
+    actual = sha256_file(part)
     if actual != expected:
         part.unlink()
         raise DownloadError(

@@ -24,10 +24,16 @@ class Profile:
         return self.name is None and not self.favorites and not self.story_topics
 
 
+REPLY_LOCALES = ("en", "ko")
+
+
 @cache
-def content_catalogue() -> dict[str, Any]:
-    """Every reply template by intent, parsed once per process."""
-    text = resources.files("teddy.content").joinpath("content.yaml").read_text("utf-8")
+def content_catalogue(locale: str = "en") -> dict[str, Any]:
+    """Every reply template by intent for `locale`, parsed once per process."""
+    if locale not in REPLY_LOCALES:
+        raise ValueError(f"no replies for locale {locale!r}; available: {REPLY_LOCALES}")
+    name = "content.yaml" if locale == "en" else f"content.{locale}.yaml"
+    text = resources.files("teddy.content").joinpath(name).read_text("utf-8")
     return yaml.safe_load(text)
 
 
@@ -37,17 +43,18 @@ def _pick(options: list[str], seed: str) -> str:
     return options[index]
 
 
-def _template(intent: str, profile: Profile, seed: str) -> str:
-    spec = content_catalogue()[intent]
+def _template(intent: str, profile: Profile, seed: str, locale: str) -> str:
+    spec = content_catalogue(locale)[intent]
     if profile.name and "personal" in spec:
         return _pick(spec["personal"], seed)
     return _pick(spec["generic"], seed)
 
 
 def compose_reply(intent: str, slots: dict[str, Any], profile: Profile | None = None,
-                  seed: str = "") -> str:
+                  seed: str = "", locale: str = "en") -> str:
+    """The reply in the child's language (`locale`)."""
     profile = profile or Profile()
-    content = content_catalogue()
+    content = content_catalogue(locale)
     if intent not in content:
         intent = "unknown"
     values: dict[str, Any] = {"name": (profile.name or "").title(), **slots}
@@ -55,7 +62,7 @@ def compose_reply(intent: str, slots: dict[str, Any], profile: Profile | None = 
         spec = content["tell_story"]
         topic = slots.get("topic") or (profile.story_topics[-1] if profile.story_topics else None)
         values["opening"] = spec["topics"].get(topic, spec["any"])
-        reply = _template(intent, profile, seed).format(**values)
+        reply = _template(intent, profile, seed, locale).format(**values)
         animal = profile.favorites.get("animal")
         if animal:
             reply += spec["favourite"].format(favorite_animal=animal)
@@ -71,4 +78,4 @@ def compose_reply(intent: str, slots: dict[str, Any], profile: Profile | None = 
     if intent == "share_favorite":
         values.setdefault("kind", "thing")
         values.setdefault("value", "that")
-    return _template(intent, profile, seed).format(**values)
+    return _template(intent, profile, seed, locale).format(**values)

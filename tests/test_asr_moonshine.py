@@ -1,0 +1,110 @@
+"""Moonshine base English, constrained to the templates, on real clips.
+
+Needs the model that `teddy models download en-moonshine` installs (bootstrap
+does); skipped only when it is absent.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from speech_helpers import DEMO, FIXTURES, manifest_rows
+
+from device.asr.moonshine_download import moonshine_model_dir
+from device.asr.moonshine_engine import DEFAULT_REJECT_BELOW, MoonshineEngine
+from device.audio.wav import load_wav_pcm16
+from device.nlu import load_parser
+from device.nlu.matcher import normalise
+from device.nlu.templates import expand_templates, load_templates
+
+MODEL = moonshine_model_dir()
+pytestmark = pytest.mark.skipif(
+    MODEL is None, reason="Moonshine model not installed: run `teddy models download "
+    "en-moonshine` (./bootstrap.sh does)")
+
+DEMO_INTENTS = {
+    "hello_teddy.wav": "greet",
+    "story_dinosaurs.wav": "tell_story",
+    "my_name_is_emma.wav": "share_name",
+    "goodbye.wav": "goodbye",
+}
+# Out-of-domain clips (espeak-ng, legacy set) the toy must not act on.
+OOD_FILES = ["clips/ood/en_ood_001.wav", "clips/ood/en_ood_004.wav"]
+
+
+@pytest.fixture(scope="module")
+def engine() -> MoonshineEngine:
+    assert MODEL is not None
+    return MoonshineEngine(MODEL, threads=1)
+
+
+@pytest.mark.parametrize("name", sorted(DEMO_INTENTS))
+def test_demo_clips_are_understood(engine, name):
+    transcript = engine.transcribe(load_wav_pcm16(DEMO / name))
+    assert load_parser("en").parse(transcript.text).intent == DEMO_INTENTS[name]
+    assert transcript.engine == "moonshine"
+
+
+def test_the_decode_spells_a_template_sentence_and_agrees_with_the_free_decode(engine):
+    sentences = {e.text for e in expand_templates(load_templates("en"))}
+    engine.transcribe(load_wav_pcm16(DEMO / "story_dinosaurs.wav"))
+    decoded = engine.last
+    assert decoded is not None and decoded.sentence in sentences
+    # On a clear in-domain clip the free decode says the same words, so the
+    # rejection margin is (about) zero: the trie lets the model keep its pieces.
+    assert normalise(decoded.free_text) == decoded.sentence
+    assert decoded.margin is not None and abs(decoded.margin) < 0.5
+
+
+def test_streaming_gives_the_same_transcript_as_a_whole_clip(engine):
+    pcm = load_wav_pcm16(DEMO / "joke.wav")
+    whole = engine.transcribe(pcm)
+    engine.start()
+    for offset in range(0, len(pcm), 3200):
+        engine.accept(pcm[offset:offset + 3200])
+    assert engine.finish() == whole
+
+
+@pytest.mark.parametrize("relative", OOD_FILES)
+def test_out_of_domain_speech_is_rejected_and_would_not_be_without_rejection(
+        engine, relative):
+    pcm = load_wav_pcm16(FIXTURES / relative)
+    rejected = engine.transcribe(pcm)
+    assert rejected.text == ""
+    # Negative control: the same clip with the rejection switched off is
+    # forced onto some template sentence, so the check above can fail.
+    engine.reject_below = -math.inf
+    engine.model.give_up_below = -math.inf
+    try:
+        forced = engine.transcribe(pcm)
+    finally:
+        engine.reject_below = DEFAULT_REJECT_BELOW
+        engine.model.give_up_below = DEFAULT_REJECT_BELOW - 6.0
+    assert forced.text != ""
+    assert load_parser("en").parse(forced.text).intent != "unknown"
+    assert forced.confidence is not None and forced.confidence < DEFAULT_REJECT_BELOW
+
+
+@pytest.mark.slow("decodes every flite adult clean clip (about 20 s)")
+def test_flite_adult_clean_clips_meet_a_floor(engine):
+    rows = [r for r in manifest_rows() if r.get("set") == "flite"
+            and r["condition"] == "dry" and r["age_band"] == "adult"]
+    parser = load_parser("en")
+    right = 0
+    for row in rows:
+        heard = parser.parse(engine.transcribe(load_wav_pcm16(FIXTURES / row["file"])).text)
+        right += heard.intent == row["intent"] and heard.slots == row["slots"]
+    assert right / len(rows) >= 0.75
+
+
+def test_the_korean_toy_s_guard_tells_english_speech_from_korean(engine):
+    from device.asr.locale_guard import EnglishSpeechGuard
+
+    class _Korean:
+        name = "vosk"
+
+    guard = EnglishSpeechGuard(_Korean(), engine)  # type: ignore[arg-type]
+    assert guard.is_english(load_wav_pcm16(DEMO / "story_dinosaurs.wav"))
+    korean = next(r for r in manifest_rows() if r["locale"] == "ko" and r["intent"] == "greet")
+    assert not guard.is_english(load_wav_pcm16(FIXTURES / korean["file"]))
