@@ -8,6 +8,7 @@ a scenario started is stopped when it ends, however it ends.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -31,7 +32,7 @@ from scenarios.backend import (
 from scenarios.checks import load_all
 from scenarios.context import ScenarioContext, StepError
 from scenarios.model import CheckSpec, Scenario, load_scenario
-from scenarios.processes import CloudServer
+from scenarios.processes import CloudServer, HarnessError, ToyProcess, ToyRefused
 from scenarios.steps import STEPS, run_step
 from scenarios.target import (
     CHECK_NEEDS,
@@ -83,9 +84,14 @@ class ScenarioResult:
     error: str | None = None
     log: list[str] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    # The testbed could not run the story (a command that does not start): nothing about the
+    # rules was observed, so this is neither a pass nor a privacy failure.
+    harness_error: bool = False
 
     @property
-    def status(self) -> Literal["pass", "fail"]:
+    def status(self) -> Literal["pass", "fail", "error"]:
+        if self.harness_error:
+            return "error"
         ok = self.error is None and all(c.status != "fail" for c in self.checks)
         return "pass" if ok else "fail"
 
@@ -208,6 +214,7 @@ def run_scenario(scenario: Scenario, keep_dir: Path | None = None,
                     run_step(ctx, item.action, item.args)
                     ctx.note(f"{where} took {time.perf_counter() - began:.2f} s")
     except Exception as exc:  # noqa: BLE001 - the scenario stops; its report says where and why
+        result.harness_error = isinstance(exc, HarnessError)
         result.error = f"{where}: {type(exc).__name__}: {exc}"
         result.checks += [_not_run(scenario, spec, f"not reached: {result.error}")
                           for spec in pending if isinstance(spec, CheckSpec)]
@@ -238,6 +245,27 @@ def _keep(ctx: ScenarioContext, destination: Path) -> None:
         return
     (destination / "database-rows.json").write_text(
         json.dumps(rows, indent=1, default=repr), "utf-8")
+
+
+def preflight(target: Target) -> None:
+    """Start a black-box toy or cloud once before any story, so a command that cannot start is
+    one harness error (HarnessError) instead of every story failing."""
+    if target.white_box:
+        return
+    with tempfile.TemporaryDirectory(prefix="teddy-preflight-") as folder:
+        workdir = Path(folder)
+        if target.cloud_command:
+            with CloudServer(workdir / "cloud", target=target):
+                pass
+        if target.toy_command:
+            state = workdir / "toy"
+            argv = target.toy_argv(state=str(state), cloud="http://127.0.0.1:9",
+                                   clock_file=str(workdir / "clock-offset"), ca_file="")
+            toy = ToyProcess(state, "http://127.0.0.1:9", argv=argv, cwd=target.cwd,
+                             log_path=workdir / "toy.log")
+            # A refusal is an answer: the toy is running.
+            with toy, contextlib.suppress(ToyRefused):
+                toy.first_call("status", timeout_s=60)
 
 
 def run_all(scenarios: list[Scenario], jobs: int = 2, keep_dir: Path | None = None,

@@ -322,7 +322,7 @@ def start_toy(ctx: ScenarioContext, args: dict[str, Any]) -> None:
                      ca_file=ctx.cloud.ca_file, env=env, argv=argv,
                      cwd=ctx.target.cwd if argv else None)
     family.toy = ctx.stack.enter_context(toy)
-    family.policy = family.toy.call("status")["policy"]
+    family.policy = family.toy.first_call("status")["policy"]
 
 
 @step("pair_toy")
