@@ -23,11 +23,15 @@ from typing import IO, Any
 import requests
 
 from scenarios.backend import Backend, database_backend
+from scenarios.egress import observed
 from scenarios.target import Target
 from teddy.cloud_process import free_port, stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STOP_GRACE_S = 8.0
+# Beside the cloud's files in a scenario's folder: the egress observer's records, which are the
+# testbed's and hold what the programs sent (never scanned as the cloud's own files).
+EGRESS_DIR = "egress"
 
 
 class ProcessError(RuntimeError):
@@ -93,6 +97,8 @@ class CloudServer:
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        # The egress observer's record of every process the cloud starts (scenarios/egress.py).
+        self.trace_file = workdir / EGRESS_DIR / "cloud.trace"
 
     @property
     def scheme(self) -> str:
@@ -124,6 +130,7 @@ class CloudServer:
                                              workdir=str(self.workdir))
         else:
             command = self._serve_command()
+        command = observed(command, self.trace_file)
         env = _child_env({"TEDDY_BACKUP_DIR": str(self.backup_dir), **self.env})
         with self.log_path.open("ab") as log:
             try:
@@ -229,8 +236,10 @@ class ToyProcess:
     def __init__(self, state_dir: Path, cloud_url: str, *, module: str = "scenarios.toy_agent",
                  clock_file: Path | None = None, ca_file: Path | None = None,
                  log_path: Path | None = None, env: dict[str, str] | None = None,
-                 argv: list[str] | None = None, cwd: str | None = None) -> None:
+                 argv: list[str] | None = None, cwd: str | None = None,
+                 trace_file: Path | None = None) -> None:
         self.state_dir = state_dir
+        self.trace_file = trace_file
         # Someone else's toy: its own command line, speaking the same protocol.
         self.argv = argv
         self.cwd = cwd
@@ -253,6 +262,7 @@ class ToyProcess:
             command += ["--ca-file", str(self.ca_file)]
         if self.argv is not None:
             command = self.argv
+        command = observed(command, self.trace_file)
         with self.log_path.open("ab") as log:
             try:
                 self.process = subprocess.Popen(command, stdin=subprocess.PIPE,

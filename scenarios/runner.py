@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import yaml
 
+from scenarios import egress
 from scenarios.backend import (
     SqliteFiles,
     StoryDatabases,
@@ -105,7 +106,45 @@ def catalogue_files() -> list[Path]:
     return sorted(CATALOGUE.glob("*.yaml"))
 
 
+# Checks that read the egress observer's record; without strace they cannot be made.
+OBSERVER_CHECKS = frozenset({"egress_only_to_cloud", "no_copies_anywhere"})
+
+
+def implicit_checks(ctx: ScenarioContext) -> list[CheckSpec]:
+    """What every clean story checks without saying so: each toy talks only to its cloud
+    route and sends only declared fields, and the cloud sends nothing of its own. A story
+    that declares such a check itself keeps its own."""
+    if ctx.scenario.negative_control:
+        return []  # a planted violation is judged by the checks aimed at it
+    declared = {(s.kind, str(s.args.get("who", "toy")), str(s.args.get("family", "a")))
+                for s in ctx.scenario.checks}
+
+    def spec(check_id: str, kind: str, title: str, rules: tuple[str, ...],
+             args: dict[str, Any]) -> CheckSpec | None:
+        key = (kind, str(args.get("who", "toy")), str(args.get("family", "a")))
+        return None if key in declared else CheckSpec(-1, check_id, kind, title, rules,
+                                                      "hold", args)
+
+    specs = [spec("egress-cloud", "egress_only_to_cloud",
+                  "The cloud sends nothing to anyone of its own accord", ("R10",),
+                  {"who": "cloud"})]
+    for name, family in ctx.families.items():
+        if family.relay is None:
+            continue
+        specs.append(spec(f"egress-toy-{name}", "egress_only_to_cloud",
+                          f"Toy {name} talks to nobody but its cloud", ("R10",),
+                          {"who": "toy", "family": name}))
+        if not ctx.cloud.tls:
+            specs.append(spec(f"wire-fields-{name}", "wire_fields_declared",
+                              f"Toy {name} sends only declared fields, as the child said them",
+                              ("R03", "R34"), {"family": name}))
+    return [s for s in specs if s is not None]
+
+
 def _evaluate(ctx: ScenarioContext, spec: CheckSpec) -> CheckResult:
+    blind = egress.unavailable() if spec.kind in OBSERVER_CHECKS else None
+    if blind is not None:
+        return _not_applicable(ctx.scenario, spec, blind)
     missing = ctx.target.missing(CHECK_NEEDS.get(spec.kind, frozenset()))
     if missing:
         return _not_applicable(ctx.scenario, spec, f"needs {' and '.join(missing)}, which this "
@@ -213,6 +252,7 @@ def run_scenario(scenario: Scenario, keep_dir: Path | None = None,
                     began = time.perf_counter()
                     run_step(ctx, item.action, item.args)
                     ctx.note(f"{where} took {time.perf_counter() - began:.2f} s")
+            result.checks += [_evaluate(ctx, spec) for spec in implicit_checks(ctx)]
     except Exception as exc:  # noqa: BLE001 - the scenario stops; its report says where and why
         result.harness_error = isinstance(exc, HarnessError)
         result.error = f"{where}: {type(exc).__name__}: {exc}"
