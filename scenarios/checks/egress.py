@@ -226,9 +226,10 @@ def derived_forms(value: str) -> dict[str, bytes]:
     return forms
 
 
-def find_derived(paths: list[Path], values: list[str]) -> list[str]:
+def find_derived(paths: list[Path], values: list[str], plain: bool = True) -> list[str]:
     """`file: form` for every value or derived form found in the files' bytes."""
-    wanted = {name: form for value in values for name, form in derived_forms(value).items()}
+    wanted = {name: form for value in values for name, form in derived_forms(value).items()
+              if plain or " of " in name}
     found = []
     for path in paths:
         try:
@@ -250,23 +251,23 @@ def no_copies_anywhere(ctx: ScenarioContext, args: dict[str, Any]) -> Observatio
     """No file the cloud's processes opened for writing, anywhere on disk, holds the child's
     values or their hashes and encodings (R18, R19)."""
     values = str_list(args, "values", [])
-    for name in str_list(args, "devices_of", []):
-        device = ctx.family(name).device_id
-        if device:
-            values.append(device)
-    if not values:
+    # A toy's id may stay in plain where the cloud keeps refusing it (R33); a hash or encoding
+    # of it is a pseudonym that still links the toy to what is stored beside it.
+    devices = [d for d in (ctx.family(n).device_id for n in str_list(args, "devices_of", []))
+               if d]
+    if not values and not devices:
         raise ValueError("no values to look for (values, devices_of)")
     _sends(ctx, "cloud", None)  # the record exists: the cloud ran under the observer
     trace = read_trace(ctx.workdir / EGRESS_DIR / "cloud.trace")
     egress = ctx.workdir / EGRESS_DIR
     files = sorted(p for p in trace.written_files
                    if p.is_file() and egress not in p.parents and not _code_cache(p))
-    hits = find_derived(files, values)
+    hits = find_derived(files, values) + find_derived(files, devices, plain=False)
     outside = [p for p in files if ctx.workdir not in p.parents]
     size = sum(p.stat().st_size for p in files)
     return held_if([f"still in {hit}" for hit in hits],
-                   f"none of {len(values)} values (plain, hex, base64, SHA-256/SHA-1/MD5) in "
-                   f"the {len(files)} files the cloud wrote ({size:,} bytes; "
+                   f"none of {len(values) + len(devices)} values (plain, hex, base64, "
+                   f"SHA-256/SHA-1/MD5) in the {len(files)} files the cloud wrote ({size:,} bytes; "
                    f"{len(outside)} outside the scenario folder)")
 
 
