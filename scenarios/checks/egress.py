@@ -102,8 +102,11 @@ def egress_only_to_cloud(ctx: ScenarioContext, args: dict[str, Any]) -> Observat
 
 
 def _binomial_tail(count: int, trials: int, p: float) -> float:
-    return sum(math.comb(trials, k) * p ** k * (1 - p) ** (trials - k)
-               for k in range(count, trials + 1))
+    """P(X >= count) for X ~ Binomial(trials, p), summed in log space (trials can be large)."""
+    def log_term(k: int) -> float:
+        return (math.lgamma(trials + 1) - math.lgamma(k + 1) - math.lgamma(trials - k + 1)
+                + k * math.log(p) + (trials - k) * math.log1p(-p))
+    return sum(math.exp(log_term(k)) for k in range(count, trials + 1))
 
 
 def randomness_problems(name: str, ids: list[str], fixed: frozenset[int] = frozenset()
