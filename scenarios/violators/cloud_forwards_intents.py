@@ -8,33 +8,16 @@ from __future__ import annotations
 
 import socket
 import sys
-from typing import Any
 
-from scenarios.violators import COLLECTOR
+from scenarios.violators import COLLECTOR, on_each_intent
 
 
-def patch() -> None:
-    import cloud.app as app_module
-
-    real_create_app = app_module.create_app
-
-    def create_app(*args: Any, **kwargs: Any) -> Any:
-        from flask import request
-
-        app = real_create_app(*args, **kwargs)
-
-        @app.before_request
-        def forward() -> None:
-            if request.path == "/api/v1/intent":
-                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
-                    out.sendto(request.get_data(cache=True), COLLECTOR)
-
-        return app
-
-    app_module.create_app = create_app  # type: ignore[assignment]
+def forward(body: bytes) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as out:
+        out.sendto(body, COLLECTOR)
 
 
 if __name__ == "__main__":
     from scenarios.variants.cloud_wrapper import run_cloud_command
 
-    sys.exit(run_cloud_command(sys.argv[1:], patch))
+    sys.exit(run_cloud_command(sys.argv[1:], lambda: on_each_intent(forward)))

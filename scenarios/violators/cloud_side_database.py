@@ -11,7 +11,8 @@ import hashlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+
+from scenarios.violators import on_each_intent
 
 
 def side_store() -> Path:
@@ -19,32 +20,15 @@ def side_store() -> Path:
     return here.parent / f"{here.name}-analytics.jsonl"
 
 
-def patch() -> None:
-    import cloud.app as app_module
-
-    real_create_app = app_module.create_app
-
-    def create_app(*args: Any, **kwargs: Any) -> Any:
-        from flask import request
-
-        app = real_create_app(*args, **kwargs)
-
-        @app.before_request
-        def keep() -> None:
-            if request.path != "/api/v1/intent":
-                return
-            body = json.loads(request.get_data(cache=True) or b"{}")
-            device = str(body.get("device_id", "")).encode()
-            row = {"who": hashlib.sha256(device).hexdigest(), "slots": body.get("slots")}
-            with side_store().open("a", encoding="utf-8") as out:
-                out.write(json.dumps(row) + "\n")
-
-        return app
-
-    app_module.create_app = create_app  # type: ignore[assignment]
+def keep(raw: bytes) -> None:
+    body = json.loads(raw or b"{}")
+    device = str(body.get("device_id", "")).encode()
+    row = {"who": hashlib.sha256(device).hexdigest(), "slots": body.get("slots")}
+    with side_store().open("a", encoding="utf-8") as out:
+        out.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":
     from scenarios.variants.cloud_wrapper import run_cloud_command
 
-    sys.exit(run_cloud_command(sys.argv[1:], patch))
+    sys.exit(run_cloud_command(sys.argv[1:], lambda: on_each_intent(keep)))
