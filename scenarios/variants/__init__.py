@@ -25,4 +25,5 @@ CLOUD_VARIANTS = {
     "plaintext_beside_sealed": "scenarios.variants.cloud_plaintext_beside_sealed",
     "forwards_intents": "scenarios.violators.cloud_forwards_intents",
     "side_database": "scenarios.violators.cloud_side_database",
+    "retention_grace": "scenarios.violators.cloud_retention_grace",
 }
