@@ -266,6 +266,11 @@ def run_scenario(scenario: Scenario, keep_dir: Path | None = None,
             _keep(ctx, keep_dir / scenario.name)
         databases.release(database)
         shutil.rmtree(workdir, ignore_errors=True)
+        # Files a cloud wrote beside its folder (a violator's side store) carry the folder's
+        # unique name; they go too, so no run leaves a child's data in the temp folder.
+        for stray in workdir.parent.glob(f"{workdir.name}-*"):
+            if stray.is_file():
+                stray.unlink(missing_ok=True)
     return result
 
 
