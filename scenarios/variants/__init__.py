@@ -26,4 +26,5 @@ CLOUD_VARIANTS = {
     "forwards_intents": "scenarios.violators.cloud_forwards_intents",
     "side_database": "scenarios.violators.cloud_side_database",
     "retention_grace": "scenarios.violators.cloud_retention_grace",
+    "card_check_always_passes": "scenarios.violators.cloud_card_check_always_passes",
 }
