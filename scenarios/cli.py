@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
 import signal
 import sys
 import time
 from pathlib import Path
 
 from scenarios.model import ScenarioError
+from teddy.cli import DISTRIBUTION
 from teddy.json_output import JsonSink, add_json_options
 
 
@@ -43,6 +46,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     listing = sub.add_parser("list", help="list the catalogue's scenarios and their rules")
     add_json_options(listing, "the list")
     listing.set_defaults(handler=_list)
+    toy = sub.add_parser("example-toy",
+                         help="a minimal black-box toy written without Teddy's code, for "
+                              "--toy-command (see docs/scenarios.md)")
+    toy.add_argument("--state", required=True, help="the toy's private folder")
+    toy.add_argument("--cloud", required=True, help="the cloud's URL")
+    toy.add_argument("--clock-file", help="a file holding the clock offset in seconds")
+    toy.set_defaults(handler=_example_toy)
+    cloud = sub.add_parser("example-cloud",
+                           help="Teddy's own cloud as a black box, for --cloud-command: "
+                                "serves on HOST:PORT with its data in WORKDIR")
+    cloud.add_argument("--host", required=True, help="address to listen on")
+    cloud.add_argument("--port", required=True, type=int, help="port to listen on")
+    cloud.add_argument("--workdir", required=True, type=Path, help="the cloud's data folder")
+    cloud.set_defaults(handler=_example_cloud)
+    mail = sub.add_parser("example-cloud-mail",
+                          help="the e-mail example-cloud sent, for --cloud-mail-command")
+    mail.add_argument("--workdir", required=True, type=Path, help="example-cloud's folder")
+    mail.add_argument("--to", required=True, help="the recipient's address")
+    mail.set_defaults(handler=_example_cloud_mail)
     rules = sub.add_parser("rules", help="print the rulebook (IDs and titles, or docs/rules.md)")
     rules.add_argument("--markdown", action="store_true",
                        help="print the whole rulebook as Markdown (this is docs/rules.md)")
@@ -96,6 +118,22 @@ def _run(args: argparse.Namespace) -> int:
         print(f"teddy scenarios run: {exc}", file=sys.stderr)
         return 2
 
+    lacking = missing_modules()
+    if lacking:
+        module, what = lacking[0]
+        print(f"teddy scenarios run: this installation lacks {module!r} ({what}); the scenarios "
+              f"run Teddy's toy and cloud: install the [all] extra: pip install "
+              f"'{DISTRIBUTION}[all]'", file=sys.stderr)
+        return 2
+    from scenarios.processes import HarnessError
+    from scenarios.runner import preflight
+
+    try:
+        preflight(target)
+    except HarnessError as exc:
+        print(f"teddy scenarios run: ERROR (nothing was checked): {exc}", file=sys.stderr)
+        return 2
+
     from scenarios.backend import story_databases
     from scenarios.variants.mutants import not_applicable_mutants
 
@@ -136,12 +174,70 @@ def _run(args: argparse.Namespace) -> int:
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             write(results, path, run)
-    return 0 if all(r.status == "pass" for r in results) else 1
+    return _verdict_line(results)
+
+
+# What the run's exit status means (docs/scenarios.md): 2 is also every usage error.
+EXIT_CODES = {"pass": 0, "fail": 1, "error": 2, "incomplete": 3}
+
+
+def _verdict_line(results: list) -> int:  # type: ignore[type-arg]
+    """The run's verdict as its exit status, with one line on stderr when it is not a pass."""
+    from scenarios.reports import rule_verdicts, run_status
+
+    status = run_status(results)
+    if status == "error":
+        broken = next(r for r in results if r.status == "error")
+        first = str(broken.error).splitlines()[0]
+        print(f"teddy scenarios run: ERROR (the testbed could not run it, nothing was checked): "
+              f"{broken.scenario.name}: {first}", file=sys.stderr)
+    elif status == "incomplete":
+        unchecked = [v.rule for v in rule_verdicts(results)
+                     if v.in_scope and v.status in ("not checkable", "not covered")]
+        print(f"teddy scenarios run: INCOMPLETE: {len(unchecked)} of the rules these stories check "
+              f"could not be checked through this interface ({' '.join(unchecked)}); "
+              "see the rule table", file=sys.stderr)
+    return EXIT_CODES[status]
+
+
+# What every run needs installed, whatever the target: negative controls always run Teddy's own
+# toy and cloud variants.
+NEEDED_MODULES = {"pocketsphinx": "the toy's speech recogniser", "numpy": "the toy's audio",
+                  "flask": "the cloud's web app", "gunicorn": "the cloud's server"}
+
+
+def missing_modules() -> list[tuple[str, str]]:
+    return [(name, what) for name, what in NEEDED_MODULES.items()
+            if importlib.util.find_spec(name) is None]
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
     # Turned into KeyboardInterrupt so every scenario's clean-up runs before the exit.
     raise KeyboardInterrupt
+
+
+def _example_toy(args: argparse.Namespace) -> int:
+    from scenarios.examples.minimal_toy import main
+
+    clock = ["--clock-file", args.clock_file] if args.clock_file else []
+    return main(["--state", args.state, "--cloud", args.cloud, *clock])
+
+
+def _example_cloud_db(workdir: Path) -> str:
+    return str(workdir / "example-cloud.db")
+
+
+def _example_cloud(args: argparse.Namespace) -> int:
+    """Replace this process with `teddy cloud serve`, so stopping it stops the server."""
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    os.execv(sys.executable, [sys.executable, "-m", "teddy", "cloud", "serve", "--db",
+                              _example_cloud_db(args.workdir), "--host", args.host,
+                              "--port", str(args.port)])
+
+
+def _example_cloud_mail(args: argparse.Namespace) -> int:
+    os.execv(sys.executable, [sys.executable, "-m", "teddy", "cloud", "mailbox", "--db",
+                              _example_cloud_db(args.workdir), "--to", args.to])
 
 
 def _list(args: argparse.Namespace) -> int:

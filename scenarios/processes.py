@@ -23,15 +23,29 @@ from typing import IO, Any
 import requests
 
 from scenarios.backend import Backend, database_backend
+from scenarios.egress import observed
 from scenarios.target import Target
 from teddy.cloud_process import free_port, stop_process_group
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STOP_GRACE_S = 8.0
+# Beside the cloud's files in a scenario's folder: the egress observer's records, which are the
+# testbed's and hold what the programs sent (never scanned as the cloud's own files).
+EGRESS_DIR = "egress"
 
 
 class ProcessError(RuntimeError):
     """A child process failed to start, died, or did not answer in time."""
+
+
+class ToyRefused(ProcessError):
+    """The toy answered a command with `"ok": false`."""
+
+
+class HarnessError(ProcessError):
+    """The testbed could not run what it was asked to test: a toy or cloud command that does
+    not exist, exits before it is up, or never answers. Reported as ERROR, never as a privacy
+    failure, since nothing about the rules was observed."""
 
 
 def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -40,6 +54,11 @@ def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def _last_line(path: Path) -> str:
+    lines = _log_tail(path).strip().splitlines()
+    return lines[-1] if lines else f"(nothing in {path.name})"
 
 
 def _log_tail(path: Path, chars: int = 2000) -> str:
@@ -78,6 +97,8 @@ class CloudServer:
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        # The egress observer's record of every process the cloud starts (scenarios/egress.py).
+        self.trace_file = workdir / EGRESS_DIR / "cloud.trace"
 
     @property
     def scheme(self) -> str:
@@ -109,12 +130,18 @@ class CloudServer:
                                              workdir=str(self.workdir))
         else:
             command = self._serve_command()
+        command = observed(command, self.trace_file)
         env = _child_env({"TEDDY_BACKUP_DIR": str(self.backup_dir), **self.env})
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                            stdin=subprocess.DEVNULL, start_new_session=True,
-                                            env=env, cwd=self.target.cwd if self.target
-                                            else self.workdir)
+            try:
+                self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                                stdin=subprocess.DEVNULL,
+                                                start_new_session=True, env=env,
+                                                cwd=self.target.cwd if self.target
+                                                else self.workdir)
+            except OSError as exc:
+                raise HarnessError(f"the cloud command could not start: {command[0]}: "
+                                   f"{exc.strerror or exc}") from exc
         self.starts += 1
         self._wait_healthy(timeout_s)
         return self
@@ -152,8 +179,8 @@ class CloudServer:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise ProcessError(f"the cloud exited with {self.process.returncode}:\n"
-                                   + _log_tail(self.log_path))
+                raise HarnessError(f"the cloud exited with {self.process.returncode} before "
+                                   "it was up: " + _last_line(self.log_path))
             if self.tls and self.ca_file and self.ca_file.exists():
                 verify = str(self.ca_file)
             with contextlib.suppress(requests.RequestException):
@@ -163,8 +190,8 @@ class CloudServer:
                         return
             time.sleep(0.05)
         self.stop()
-        raise ProcessError(f"the cloud was not healthy within {timeout_s:.0f} s:\n"
-                           + _log_tail(self.log_path))
+        raise HarnessError(f"the cloud was not up within {timeout_s:.0f} s: "
+                           + _last_line(self.log_path))
 
     def stop(self) -> None:
         if self.process is not None:
@@ -209,8 +236,10 @@ class ToyProcess:
     def __init__(self, state_dir: Path, cloud_url: str, *, module: str = "scenarios.toy_agent",
                  clock_file: Path | None = None, ca_file: Path | None = None,
                  log_path: Path | None = None, env: dict[str, str] | None = None,
-                 argv: list[str] | None = None, cwd: str | None = None) -> None:
+                 argv: list[str] | None = None, cwd: str | None = None,
+                 trace_file: Path | None = None) -> None:
         self.state_dir = state_dir
+        self.trace_file = trace_file
         # Someone else's toy: its own command line, speaking the same protocol.
         self.argv = argv
         self.cwd = cwd
@@ -233,12 +262,17 @@ class ToyProcess:
             command += ["--ca-file", str(self.ca_file)]
         if self.argv is not None:
             command = self.argv
+        command = observed(command, self.trace_file)
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, stdin=subprocess.PIPE,
-                                            stdout=subprocess.PIPE, stderr=log, text=True,
-                                            bufsize=1, start_new_session=True,
-                                            env=_child_env(self.env),
-                                            cwd=self.cwd or self.state_dir.parent)
+            try:
+                self.process = subprocess.Popen(command, stdin=subprocess.PIPE,
+                                                stdout=subprocess.PIPE, stderr=log, text=True,
+                                                bufsize=1, start_new_session=True,
+                                                env=_child_env(self.env),
+                                                cwd=self.cwd or self.state_dir.parent)
+            except OSError as exc:
+                raise HarnessError(f"the toy command could not start: {command[0]}: "
+                                   f"{exc.strerror or exc}") from exc
         assert self.process.stdout is not None
         threading.Thread(target=self._read_lines, args=(self.process.stdout,),
                          daemon=True).start()
@@ -248,6 +282,17 @@ class ToyProcess:
         for line in stream:
             self._lines.put(line)
         self._lines.put(None)
+
+    def first_call(self, command: str, timeout_s: float = 60.0, **args: Any) -> dict[str, Any]:
+        """The toy's first command: a toy that dies or garbles its answer here never started,
+        which is a harness error, not a privacy failure."""
+        try:
+            return self.call(command, timeout_s, **args)
+        except ToyRefused:
+            raise
+        except (ProcessError, ValueError) as exc:
+            raise HarnessError(f"the toy did not start: {str(exc).splitlines()[0]} "
+                               f"{_last_line(self.log_path)}") from exc
 
     def call(self, command: str, timeout_s: float = 60.0, **args: Any) -> dict[str, Any]:
         """Send one command and wait for its one-line answer."""
@@ -266,7 +311,7 @@ class ToyProcess:
                                + _log_tail(self.log_path))
         answer = json.loads(line)
         if not answer.get("ok"):
-            raise ProcessError(f"the toy refused {command!r}: {answer.get('error')}")
+            raise ToyRefused(f"the toy refused {command!r}: {answer.get('error')}")
         return answer
 
     def stop(self) -> None:

@@ -84,20 +84,56 @@ class RunInfo:
 @dataclass(frozen=True)
 class RuleVerdict:
     rule: str
-    status: str  # pass | fail | not applicable | not covered
+    status: str  # pass | fail | not applicable | not checkable | not covered
     checks: tuple[CheckResult, ...]
+    # In words: "checked", "not applicable (why)", "not checkable through this interface
+    # (why)" or "not checked by the stories run".
+    coverage: str = "checked"
+    # Whether a clean story of this run names the rule: only those rules decide whether the
+    # run is complete (a run of one story is judged on that story's rules).
+    in_scope: bool = False
+
+
+# Evidence of a check the target's interface could not reach (scenarios/target.py).
+BLACK_BOX_MARK = "black-box target does not give"
 
 
 def rule_verdicts(results: list[ScenarioResult]) -> list[RuleVerdict]:
+    """Each rule's verdict and coverage. Only clean stories can certify a rule; negative
+    controls calibrate the checks, and a missed planted violation still fails the rule."""
     checks = [c for r in results for c in r.checks]
     verdicts = []
     for rule in RULE_IDS:
         mine = tuple(c for c in checks if rule in c.rules)
-        applicable = [c for c in mine if c.status != "not applicable"]
-        status = ("not covered" if not mine else "not applicable" if not applicable
-                  else "pass" if all(c.status == "pass" for c in applicable) else "fail")
-        verdicts.append(RuleVerdict(rule, status, mine))
+        clean = [c for c in mine if not c.negative_control]
+        observed = [c for c in clean if c.status != "not applicable"]
+        reasons = sorted({c.evidence for c in clean if c.status == "not applicable"})
+        if any(c.status == "fail" for c in mine):
+            status, coverage = "fail", "checked"
+        elif observed:
+            status, coverage = "pass", "checked"
+        elif not clean:
+            status, coverage = "not covered", "not checked by the stories run"
+        elif any(BLACK_BOX_MARK in reason for reason in reasons):
+            status = "not checkable"
+            coverage = f"not checkable through this interface ({reasons[0]})"
+        else:
+            status, coverage = "not applicable", f"not applicable ({reasons[0]})"
+        verdicts.append(RuleVerdict(rule, status, mine, coverage, bool(clean)))
     return verdicts
+
+
+def run_status(results: list[ScenarioResult]) -> str:
+    """error (the harness could not run a story), fail, incomplete (a rule the stories set out
+    to check could not be checked), or pass."""
+    if any(r.status == "error" for r in results):
+        return "error"
+    if any(r.status == "fail" for r in results):
+        return "fail"
+    if any(v.in_scope and v.status in ("not checkable", "not covered")
+           for v in rule_verdicts(results)):
+        return "incomplete"
+    return "pass"
 
 
 def summary(results: list[ScenarioResult]) -> dict[str, Any]:
@@ -107,11 +143,13 @@ def summary(results: list[ScenarioResult]) -> dict[str, Any]:
     return {
         "scenarios": len(results),
         "scenarios_failed": sum(r.status == "fail" for r in results),
+        "scenarios_in_error": sum(r.status == "error" for r in results),
         "checks": len(checks),
         "checks_failed": sum(c.status == "fail" for c in checks),
         "checks_not_applicable": sum(c.status == "not applicable" for c in checks),
         "rules_covered": sum(v.status in ("pass", "fail") for v in verdicts),
         "rules_not_applicable": [v.rule for v in verdicts if v.status == "not applicable"],
+        "rules_not_checkable": [v.rule for v in verdicts if v.status == "not checkable"],
         "rules_failed": [v.rule for v in verdicts if v.status == "fail"],
         "rules_not_covered": [v.rule for v in verdicts if v.status == "not covered"],
         "violations_expected": len(negative),
@@ -120,7 +158,7 @@ def summary(results: list[ScenarioResult]) -> dict[str, Any]:
         # file scans on PostgreSQL): neither caught nor missed.
         "violations_not_applicable": sum(c.status == "not applicable" for c in negative),
         "seconds": round(sum(r.seconds for r in results), 2),
-        "status": "pass" if all(r.status == "pass" for r in results) else "fail",
+        "status": run_status(results),
     }
 
 
@@ -164,8 +202,10 @@ def rule_table(results: list[ScenarioResult]) -> str:
     for verdict in rule_verdicts(results):
         scenarios = sorted({c.scenario for c in verdict.checks})
         rows.append([verdict.rule, verdict.status.upper(), str(len(verdict.checks)),
-                     _short(rule_title(verdict.rule), 58), _short(", ".join(scenarios), 50)])
-    return "\n".join(_table(["rule", "verdict", "checks", "title", "scenarios"], rows))
+                     _short(rule_title(verdict.rule), 50), _short(verdict.coverage, 60),
+                     _short(", ".join(scenarios), 40)])
+    return "\n".join(_table(["rule", "verdict", "checks", "title", "coverage", "scenarios"],
+                            rows))
 
 
 def detection_table(score: Score) -> str:
@@ -228,7 +268,8 @@ def to_json(results: list[ScenarioResult], run: RunInfo | None = None) -> dict[s
             "error": r.error, "log": r.log, "timeline": r.timeline} for r in results],
         "checks": [check_json(c) for r in results for c in r.checks],
         "rules": {v.rule: {"title": rule_title(v.rule), "text": texts[v.rule],
-                           "status": v.status, "checks": len(v.checks)}
+                           "status": v.status, "coverage": v.coverage,
+                           "in_scope": v.in_scope, "checks": len(v.checks)}
                   for v in rule_verdicts(results)},
     }
 
@@ -281,7 +322,7 @@ table{border-collapse:collapse;width:100%}th,td{text-align:left;vertical-align:t
 padding:6px 8px;border-bottom:1px solid #e3e7ec}th{font-size:.85rem;color:#3d4757;
 font-weight:600}.pill{display:inline-block;border-radius:99px;padding:1px 10px;
 font-size:.8rem;font-weight:700;white-space:nowrap}.pass{background:#d4efdd;color:#0f4a27}
-.fail{background:#f9d6d6;color:#6e0f0f}.not-covered,.not-applicable,.na{background:#e8e8e8;color:#3a3a3a}
+.fail,.error{background:#f9d6d6;color:#6e0f0f}.incomplete,.not-checkable{background:#fbe9c8;color:#5a3a00}.not-covered,.not-applicable,.na{background:#e8e8e8;color:#3a3a3a}
 .caught{background:#fde9b8;color:#553b00}.neg{background:#fde9b8;color:#553b00}
 .big{font-size:1.7rem;font-weight:700}.stats{display:grid;gap:12px;
 grid-template-columns:repeat(auto-fit,minmax(150px,1fr))}.stats .card{margin:0}
@@ -476,6 +517,10 @@ def _detection(run: RunInfo | None) -> str:
     return "\n".join(out)
 
 
+def _small(text: str) -> str:
+    return f"<br><small>{escape(text)}</small>"
+
+
 def _rule_rows(verdicts: list[RuleVerdict], texts: dict[str, str]) -> str:
     rows = []
     for verdict in verdicts:
@@ -483,7 +528,8 @@ def _rule_rows(verdicts: list[RuleVerdict], texts: dict[str, str]) -> str:
                                   for c in verdict.checks}))
         rows.append(f"<tr id='r-{verdict.rule}'>{_td('Rule', f'<strong>{verdict.rule}</strong>')}"
                     f"{_td('What it requires', escape(texts[verdict.rule]))}"
-                    f"{_td('Verdict', _pill(verdict.status))}{_td('Checked in', where or '-')}"
+                    f"{_td('Verdict', _pill(verdict.status) + _small(verdict.coverage))}"
+                    f"{_td('Checked in', where or '-')}"
                     "</tr>")
     return ("<table class=stack><thead><tr><th>Rule</th><th>What it requires</th><th>Verdict"
             "</th><th>Checked in</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")

@@ -8,6 +8,7 @@ a scenario started is stopped when it ends, however it ends.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ from typing import Any, Literal
 
 import yaml
 
+from scenarios import egress
 from scenarios.backend import (
     SqliteFiles,
     StoryDatabases,
@@ -31,7 +33,7 @@ from scenarios.backend import (
 from scenarios.checks import load_all
 from scenarios.context import ScenarioContext, StepError
 from scenarios.model import CheckSpec, Scenario, load_scenario
-from scenarios.processes import CloudServer
+from scenarios.processes import CloudServer, HarnessError, ToyProcess, ToyRefused
 from scenarios.steps import STEPS, run_step
 from scenarios.target import (
     CHECK_NEEDS,
@@ -83,9 +85,14 @@ class ScenarioResult:
     error: str | None = None
     log: list[str] = field(default_factory=list)
     timeline: list[dict[str, Any]] = field(default_factory=list)
+    # The testbed could not run the story (a command that does not start): nothing about the
+    # rules was observed, so this is neither a pass nor a privacy failure.
+    harness_error: bool = False
 
     @property
-    def status(self) -> Literal["pass", "fail"]:
+    def status(self) -> Literal["pass", "fail", "error"]:
+        if self.harness_error:
+            return "error"
         ok = self.error is None and all(c.status != "fail" for c in self.checks)
         return "pass" if ok else "fail"
 
@@ -99,7 +106,45 @@ def catalogue_files() -> list[Path]:
     return sorted(CATALOGUE.glob("*.yaml"))
 
 
+# Checks that read the egress observer's record; without strace they cannot be made.
+OBSERVER_CHECKS = frozenset({"egress_only_to_cloud", "no_copies_anywhere"})
+
+
+def implicit_checks(ctx: ScenarioContext) -> list[CheckSpec]:
+    """What every clean story checks without saying so: each toy talks only to its cloud
+    route and sends only declared fields, and the cloud sends nothing of its own. A story
+    that declares such a check itself keeps its own."""
+    if ctx.scenario.negative_control:
+        return []  # a planted violation is judged by the checks aimed at it
+    declared = {(s.kind, str(s.args.get("who", "toy")), str(s.args.get("family", "a")))
+                for s in ctx.scenario.checks}
+
+    def spec(check_id: str, kind: str, title: str, rules: tuple[str, ...],
+             args: dict[str, Any]) -> CheckSpec | None:
+        key = (kind, str(args.get("who", "toy")), str(args.get("family", "a")))
+        return None if key in declared else CheckSpec(-1, check_id, kind, title, rules,
+                                                      "hold", args)
+
+    specs = [spec("egress-cloud", "egress_only_to_cloud",
+                  "The cloud sends nothing to anyone of its own accord", ("R10",),
+                  {"who": "cloud"})]
+    for name, family in ctx.families.items():
+        if family.relay is None:
+            continue
+        specs.append(spec(f"egress-toy-{name}", "egress_only_to_cloud",
+                          f"Toy {name} talks to nobody but its cloud", ("R10",),
+                          {"who": "toy", "family": name}))
+        if not ctx.cloud.tls:
+            specs.append(spec(f"wire-fields-{name}", "wire_fields_declared",
+                              f"Toy {name} sends only declared fields, as the child said them",
+                              ("R03", "R34"), {"family": name}))
+    return [s for s in specs if s is not None]
+
+
 def _evaluate(ctx: ScenarioContext, spec: CheckSpec) -> CheckResult:
+    blind = egress.unavailable() if spec.kind in OBSERVER_CHECKS else None
+    if blind is not None:
+        return _not_applicable(ctx.scenario, spec, blind)
     missing = ctx.target.missing(CHECK_NEEDS.get(spec.kind, frozenset()))
     if missing:
         return _not_applicable(ctx.scenario, spec, f"needs {' and '.join(missing)}, which this "
@@ -207,7 +252,9 @@ def run_scenario(scenario: Scenario, keep_dir: Path | None = None,
                     began = time.perf_counter()
                     run_step(ctx, item.action, item.args)
                     ctx.note(f"{where} took {time.perf_counter() - began:.2f} s")
+            result.checks += [_evaluate(ctx, spec) for spec in implicit_checks(ctx)]
     except Exception as exc:  # noqa: BLE001 - the scenario stops; its report says where and why
+        result.harness_error = isinstance(exc, HarnessError)
         result.error = f"{where}: {type(exc).__name__}: {exc}"
         result.checks += [_not_run(scenario, spec, f"not reached: {result.error}")
                           for spec in pending if isinstance(spec, CheckSpec)]
@@ -219,6 +266,11 @@ def run_scenario(scenario: Scenario, keep_dir: Path | None = None,
             _keep(ctx, keep_dir / scenario.name)
         databases.release(database)
         shutil.rmtree(workdir, ignore_errors=True)
+        # Files a cloud wrote beside its folder (a violator's side store) carry the folder's
+        # unique name; they go too, so no run leaves a child's data in the temp folder.
+        for stray in workdir.parent.glob(f"{workdir.name}-*"):
+            if stray.is_file():
+                stray.unlink(missing_ok=True)
     return result
 
 
@@ -238,6 +290,27 @@ def _keep(ctx: ScenarioContext, destination: Path) -> None:
         return
     (destination / "database-rows.json").write_text(
         json.dumps(rows, indent=1, default=repr), "utf-8")
+
+
+def preflight(target: Target) -> None:
+    """Start a black-box toy or cloud once before any story, so a command that cannot start is
+    one harness error (HarnessError) instead of every story failing."""
+    if target.white_box:
+        return
+    with tempfile.TemporaryDirectory(prefix="teddy-preflight-") as folder:
+        workdir = Path(folder)
+        if target.cloud_command:
+            with CloudServer(workdir / "cloud", target=target):
+                pass
+        if target.toy_command:
+            state = workdir / "toy"
+            argv = target.toy_argv(state=str(state), cloud="http://127.0.0.1:9",
+                                   clock_file=str(workdir / "clock-offset"), ca_file="")
+            toy = ToyProcess(state, "http://127.0.0.1:9", argv=argv, cwd=target.cwd,
+                             log_path=workdir / "toy.log")
+            # A refusal is an answer: the toy is running.
+            with toy, contextlib.suppress(ToyRefused):
+                toy.first_call("status", timeout_s=60)
 
 
 def run_all(scenarios: list[Scenario], jobs: int = 2, keep_dir: Path | None = None,

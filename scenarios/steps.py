@@ -14,7 +14,7 @@ from typing import Any
 from scenarios.args import ArgumentError, arg, str_list
 from scenarios.backend import database_backend
 from scenarios.context import FIXTURES, Family, ScenarioContext, StepError
-from scenarios.processes import ToyProcess
+from scenarios.processes import EGRESS_DIR, ToyProcess
 from scenarios.relay import Relay
 from scenarios.variants import TOY_VARIANTS
 from scenarios.variants.mutants import ENV as MUTANT_ENV
@@ -320,9 +320,10 @@ def start_toy(ctx: ScenarioContext, args: dict[str, Any]) -> None:
                                    ca_file=str(ctx.cloud.ca_file or ""))
     toy = ToyProcess(family.state_dir, url, module=module, clock_file=ctx.cloud.clock_file,
                      ca_file=ctx.cloud.ca_file, env=env, argv=argv,
-                     cwd=ctx.target.cwd if argv else None)
+                     cwd=ctx.target.cwd if argv else None,
+                     trace_file=ctx.workdir / EGRESS_DIR / f"toy-{family.name}.trace")
     family.toy = ctx.stack.enter_context(toy)
-    family.policy = family.toy.call("status")["policy"]
+    family.policy = family.toy.first_call("status")["policy"]
 
 
 @step("pair_toy")

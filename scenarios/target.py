@@ -22,7 +22,8 @@ CHECK_NEEDS: dict[str, frozenset[str]] = {
                      "schema_matches_data_map", "consent_records_complete", "audit_intact",
                      "logs_clean", "erasure_proved", "retry_honest", "consent_refused",
                      "export_complete", "child_key_destroyed", "sealed_at_rest",
-                     "other_family_denied", "add_child_refused"),
+                     "other_family_denied", "add_child_refused",
+                     "wrong_answer_refused"),
                     frozenset({CLOUD_INTERNALS})),
     "unit_test": frozenset({CLOUD_INTERNALS, TOY_INTERNALS}),
     # Probes sign with the toy's own keys; against a black-box cloud they still run, but

@@ -63,7 +63,7 @@ def catalogue(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             else None}
 
 
-@pytest.mark.slow("runs the whole scenario catalogue (about a minute)")
+@pytest.mark.slow("runs the whole catalogue (34 stories, 1-2 minutes)")
 def test_the_whole_catalogue_passes_within_budget(catalogue: dict[str, Any]) -> None:
     result = catalogue["result"]
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
@@ -75,7 +75,7 @@ def test_the_whole_catalogue_passes_within_budget(catalogue: dict[str, Any]) -> 
     assert catalogue["elapsed"] < HANG_GUARD_S, f"took {catalogue['elapsed']:.0f} s"
 
 
-@pytest.mark.slow("reads the whole catalogue's run")
+@pytest.mark.slow("reads the whole catalogue run")
 def test_every_rule_is_covered_by_some_check(catalogue: dict[str, Any]) -> None:
     report = catalogue["json"]
     covered = {rule for check in report["checks"] for rule in check["rules"]}
@@ -84,7 +84,7 @@ def test_every_rule_is_covered_by_some_check(catalogue: dict[str, Any]) -> None:
     assert all(report["rules"][r]["status"] == "pass" for r in RULE_IDS)
 
 
-@pytest.mark.slow("reads the whole catalogue's run")
+@pytest.mark.slow("reads the whole catalogue run")
 def test_every_negative_control_is_detected(catalogue: dict[str, Any]) -> None:
     checks = catalogue["json"]["checks"]
     negative = [c for c in checks if c["negative_control"]]
@@ -102,7 +102,7 @@ def test_every_negative_control_is_detected(catalogue: dict[str, Any]) -> None:
     assert not [c for c in checks if not c["negative_control"] and c["expect"] == "violation"]
 
 
-@pytest.mark.slow("reads the whole catalogue's run")
+@pytest.mark.slow("reads the whole catalogue run")
 def test_reports_are_written_and_consistent(catalogue: dict[str, Any]) -> None:
     report = catalogue["json"]
     suites = ET.parse(catalogue["dir"] / "r.xml").getroot()
@@ -124,12 +124,13 @@ def test_reports_are_written_and_consistent(catalogue: dict[str, Any]) -> None:
     assert "R28" in table and "leaky-toy-audio" in table
 
 
-@pytest.mark.slow("reads the whole catalogue's run")
+@pytest.mark.slow("reads the whole catalogue run")
 def test_no_scenario_process_is_left_running(catalogue: dict[str, Any]) -> None:
     assert catalogue["result"].returncode in (0, 1)
     assert _scenario_processes(catalogue["dir"] / "work") == []
 
 
+@pytest.mark.slow("starts a cloud and a toy")
 def test_a_check_that_misses_a_violation_fails_the_run(tmp_path: Path) -> None:
     result = _run(str(REPO / "tests" / "scenarios" / "leaky_toy_claimed_clean.yaml"),
                   "--json-file", str(tmp_path / "r.json"), workdir=tmp_path / "work")
@@ -175,17 +176,21 @@ def test_the_wire_parser_reads_back_requests_and_their_bodies() -> None:
     assert third.body == b"RIFF" and not third.complete
 
 
-EXAMPLE_TOY = (f"{sys.executable} {REPO / 'scenarios' / 'examples' / 'minimal_toy.py'} "
+EXAMPLE_TOY = (f"{sys.executable} -m teddy scenarios example-toy "
                "--state {state} --cloud {cloud} --clock-file {clock_file}")
 
 
-@pytest.mark.slow("a whole story with another toy; the fast tier runs two other stories")
+@pytest.mark.slow("starts a cloud and a black-box toy")
 def test_another_toy_runs_the_catalogue_as_a_black_box(tmp_path: Path) -> None:
     result = _run("--toy-command", EXAMPLE_TOY, "--json-file", str(tmp_path / "r.json"),
                   str(REPO / "scenarios" / "catalogue" / "05_revocation.yaml"),
                   workdir=tmp_path / "work")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    # R07 is checked here only by a probe that needs the toy's keys: the run cannot certify
+    # it, so it ends INCOMPLETE (exit 3), never PASS.
+    assert result.returncode == 3, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "INCOMPLETE" in result.stderr and "R07" in result.stderr
     report = json.loads((tmp_path / "r.json").read_text())
+    assert report["rules"]["R07"]["coverage"].startswith("not checkable through this interface")
     assert report["run"]["target"].startswith("black box: toy")
     statuses = {c["id"]: c["status"] for c in report["checks"]}
     # The probe signs with the toy's keys, which a black-box toy does not hand over.
@@ -196,6 +201,7 @@ def test_another_toy_runs_the_catalogue_as_a_black_box(tmp_path: Path) -> None:
     assert all("toy internals" in c["evidence"] for c in na)
 
 
+@pytest.mark.slow("starts a black-box cloud twice")
 def test_another_cloud_gets_not_applicable_for_inside_checks(tmp_path: Path) -> None:
     cloud = (f"{sys.executable} -m teddy cloud serve --host {{host}} --port {{port}} "
              f"--db {{workdir}}/blackbox.db")
@@ -204,14 +210,17 @@ def test_another_cloud_gets_not_applicable_for_inside_checks(tmp_path: Path) -> 
                   "--json-file", str(tmp_path / "r.json"),
                   str(REPO / "scenarios" / "catalogue" / "14_consent_claims_refused.yaml"),
                   workdir=tmp_path / "work")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    checks = {c["id"]: c for c in json.loads((tmp_path / "r.json").read_text())["checks"]}
+    report = json.loads((tmp_path / "r.json").read_text())
+    blind = report["summary"]["rules_not_checkable"]
+    assert result.returncode == (3 if blind else 0), result.stdout[-3000:] + result.stderr[-2000:]
+    checks = {c["id"]: c for c in report["checks"]}
     assert checks["nothing-remembered"]["status"] == "not applicable"
     assert "cloud internals" in checks["nothing-remembered"]["evidence"]
     assert checks["header-claim-refused"]["status"] == "pass"
     assert "could not be checked" in checks["header-claim-refused"]["evidence"]
 
 
+@pytest.mark.slow("starts a black-box cloud")
 def test_another_cloud_without_a_way_to_read_its_mail_says_so(tmp_path: Path) -> None:
     cloud = (f"{sys.executable} -m teddy cloud serve --host {{host}} --port {{port}} "
              f"--db {{workdir}}/blackbox.db")
@@ -235,7 +244,7 @@ def test_a_bad_command_template_is_refused_before_anything_runs(tmp_path: Path) 
     assert result.returncode == 2 and "give --cloud-command too" in result.stderr
 
 
-@pytest.mark.slow("replays a story once per mutant")
+@pytest.mark.slow("replays stories against mutants")
 def test_mutants_are_caught_and_scored(tmp_path: Path) -> None:
     result = _run("--mutants", "--json-file", str(tmp_path / "r.json"), "--html",
                   str(tmp_path / "r.html"),
@@ -317,7 +326,7 @@ def test_negative_controls_are_caught_on_postgresql(catalogue_pg: dict[str, Any]
         c for c in detections if c["status"] == "not applicable"]
 
 
-@pytest.mark.slow("replays a story once per mutant on PostgreSQL")
+@pytest.mark.slow("replays mutants on PostgreSQL")
 def test_mutants_are_caught_on_postgresql_or_listed_as_sqlite_only(tmp_path: Path) -> None:
     result = _run("--backend", "postgresql", "--mutants", "--json-file", str(tmp_path / "r.json"),
                   "--html", str(tmp_path / "r.html"),

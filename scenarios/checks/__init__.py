@@ -48,6 +48,7 @@ def load_all() -> dict[str, CheckFunction]:
     # Imported for their side effect of registering their checks.
     from scenarios.checks import (  # noqa: F401
         credentials,
+        egress,
         erasure,
         parent,
         probes,

@@ -16,6 +16,7 @@ from scenarios.args import arg, str_list
 from scenarios.checks import Observation, check, held_if
 from scenarios.checks.dbview import copies_left, find_in_files, raw_files, read_only
 from scenarios.context import ScenarioContext
+from scenarios.processes import EGRESS_DIR
 
 # Files in a scenario's folder that are not the cloud's to keep: the database (checked by
 # the canary checks), the scenario's own set-up, and the toys' side (their state and stderr).
@@ -43,7 +44,7 @@ def parent_told(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
 def cloud_stores(ctx: ScenarioContext) -> list[Path]:
     """Every file the cloud wrote beside its database: logs, error output, caches."""
     database = set(raw_files(ctx.cloud.db_path, None))
-    skipped_dirs = {ctx.cloud.backup_dir, ctx.cloud.tls_dir}
+    skipped_dirs = {ctx.cloud.backup_dir, ctx.cloud.tls_dir, ctx.workdir / EGRESS_DIR}
     skipped_dirs |= {f.state_dir for f in ctx.families.values() if f.state_dir}
     found = []
     for path in sorted(ctx.workdir.rglob("*")):

@@ -276,3 +276,45 @@ def other_family_denied(ctx: ScenarioContext, args: dict[str, Any]) -> Observati
         problems.append("the other family's data changed")
     return held_if(problems, f"{len(attempts)} attempts on another family's child refused "
                              f"{sorted(set(statuses))}; their data unchanged")
+
+
+# Wrong answers for each verification method's own check: a method that lets these through
+# verifies nobody (R08 is about the method working, not its name being on record).
+WRONG_ANSWERS: dict[str, dict[str, Any]] = {
+    "payment_card": {"card_number": "4111111111111112"},  # fails the Luhn check
+    "text_plus": {"code": "000000"},
+    "knowledge_questions": {"answers": {"__all__": "wrong"}},
+}
+
+
+@check("wrong_answer_refused")
+def wrong_answer_refused(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
+    """A verification method given a wrong answer refuses, and no consent is recorded (R08)."""
+    from cloud.parent_web.verification import TEST_IDENTITY_ANSWERS
+    from scenarios.parent_client import ParentWebError
+
+    family = ctx.family(arg(args, "family", str, "a"))
+    child_id = family.require_child()
+    method = arg(args, "method", str)
+    if method not in WRONG_ANSWERS:
+        raise ValueError(f"no wrong answer known for {method!r}; known: {sorted(WRONG_ANSWERS)}")
+    fields = dict(WRONG_ANSWERS[method])
+    if "answers" in fields:
+        fields["answers"] = {key: "definitely not this" for key in TEST_IDENTITY_ANSWERS}
+    purposes = str_list(args, "purposes", ["core", "personalisation"])
+    said = "the page accepted it"
+    try:
+        outcome = family.require_parent().verify_and_consent(child_id, method=method,
+                                                             purposes=purposes, **fields)
+        said = f"the page answered {outcome.messages[:1] or outcome.states}"
+    except ParentWebError as exc:
+        said = f"refused ({exc.status}: {exc.message[:120]})"
+    with read_only(ctx.cloud.database) as db:
+        active = db.execute(
+            "SELECT COUNT(*) FROM consents WHERE child_id = ? AND revoked_at IS NULL AND "
+            f"purpose IN ({', '.join('?' for _ in purposes)})",
+            [child_id, *purposes]).fetchone()[0]
+    if active:
+        return Observation(False, f"{method} with a wrong answer recorded consent to "
+                                  f"{purposes} ({said}): the method verifies nobody")
+    return Observation(True, f"{method} with a wrong answer: {said}; nothing recorded")

@@ -5,7 +5,7 @@ documented device API (signed HTTP) to whatever cloud URL it is given. It unders
 phrases by regular expression and keeps the child's name unless personalisation is allowed.
 
     teddy scenarios run --toy-command \
-      "python3 scenarios/examples/minimal_toy.py --state {state} --cloud {cloud}" FILES...
+      "teddy scenarios example-toy --state {state} --cloud {cloud} --clock-file {clock_file}"
 """
 
 import argparse
@@ -110,12 +110,12 @@ class MinimalToy:
         return {"turn": turn}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
+def main(argv: list | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="teddy scenarios example-toy")
     parser.add_argument("--state", required=True, type=Path)
     parser.add_argument("--cloud", required=True)
     parser.add_argument("--clock-file")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     toy = MinimalToy(args.state, args.cloud, args.clock_file)
     for line in sys.stdin:
         try:

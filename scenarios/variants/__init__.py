@@ -10,6 +10,9 @@ TOY_VARIANTS = {
     "leaky_audio": "scenarios.variants.leaky_toy_audio",
     "leaky_name": "scenarios.variants.leaky_toy_name",
     "pitch_leak": "scenarios.variants.pitch_leak_toy",
+    # Independently written violators (scenarios/violators).
+    "analytics": "scenarios.violators.toy_analytics",
+    "shapes_slots": "scenarios.violators.toy_shapes_slots",
 }
 CLOUD_VARIANTS = {
     "flag_delete": "scenarios.variants.cloud_flag_delete",
@@ -20,4 +23,8 @@ CLOUD_VARIANTS = {
     "keeps_credentials": "scenarios.variants.cloud_keeps_credentials",
     "keeps_key": "scenarios.variants.cloud_keeps_key",
     "plaintext_beside_sealed": "scenarios.variants.cloud_plaintext_beside_sealed",
+    "forwards_intents": "scenarios.violators.cloud_forwards_intents",
+    "side_database": "scenarios.violators.cloud_side_database",
+    "retention_grace": "scenarios.violators.cloud_retention_grace",
+    "card_check_always_passes": "scenarios.violators.cloud_card_check_always_passes",
 }

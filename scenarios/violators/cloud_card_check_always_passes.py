@@ -1,0 +1,22 @@
+"""VIOLATOR: a card "verification" that accepts any well-formed number.
+
+The consent record says "payment_card", with its time and notice version, so a check that
+reads only the method's name passes. But no number is ever declined: anyone can verify as the
+parent (R08).
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def patch() -> None:
+    import cloud.parent_web.verification as verification
+
+    verification.luhn_valid = lambda digits: True  # type: ignore[assignment]
+
+
+if __name__ == "__main__":
+    from scenarios.variants.cloud_wrapper import run_cloud_command
+
+    sys.exit(run_cloud_command(sys.argv[1:], patch))
