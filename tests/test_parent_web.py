@@ -700,7 +700,12 @@ def test_decline_all_turns_everything_off(client: FlaskClient,
     child_id = family_with_child(client, "decline@example.org")
     consent_by_card(client, child_id, {"core", "personalisation", "history", "third_party"})
     assert len(active_purposes(db, child_id, 1)) == 4
-    response = submit(client, f"/parent/children/{child_id}/consent", {"decline_all": "1"})
+    # Erasing asks first: nothing is turned off until the parent confirms.
+    ask = submit(client, f"/parent/children/{child_id}/consent", {"decline_all": "1"})
+    assert ask.status_code == 200 and "Turn off and erase" in text(ask)
+    assert len(active_purposes(db, child_id, 1)) == 4
+    response = submit(client, f"/parent/children/{child_id}/consent",
+                      {"decline_all": "1", "confirmed": "1"})
     assert response.status_code == 302
     assert active_purposes(db, child_id, 1) == set()
     actions = [r[0] for r in db.execute("SELECT action FROM audit_log")]
@@ -711,14 +716,16 @@ def test_unanswered_or_inconsistent_choices_are_refused(client: FlaskClient,
                                                         db: sqlite_utils.Database) -> None:
     child_id = family_with_child(client, "half@example.org")
     before = dump_tables(db)
-    partial = submit(client, f"/parent/children/{child_id}/consent",
-                     {"choice_core": "yes", "method": "payment_card"})
-    assert partial.status_code == 400 and "Choose Allow or Don't allow" in text(partial)
-    # The message sits in the first unanswered choice, and the summary on top links to it.
-    page = text(partial)
-    assert re.search(r'id="choice-personalisation"[^>]*>\s*<legend>.*?</legend>\s*'
-                     r'<p class="field-error" id="personalisation-error">Choose Allow', page, re.S)
-    assert 'href="#personalisation-error"' in page
+    nothing = submit(client, f"/parent/children/{child_id}/consent", {"method": "payment_card"})
+    assert nothing.status_code == 400 and "Choose Allow or Don't allow" in text(nothing)
+    # The message sits in the first choice, and the summary on top links to it.
+    page = text(nothing)
+    assert re.search(r'id="choice-core"[^>]*>\s*<legend>.*?</legend>\s*'
+                     r'<p class="field-error" id="core-error">Choose Allow', page, re.S)
+    assert 'href="#core-error"' in page
+    forged = submit(client, f"/parent/children/{child_id}/consent",
+                    {"choice_core": "maybe", "method": "payment_card"})
+    assert forged.status_code == 400 and 'id="core-error"' in text(forged)
     no_core = choose(client, child_id, {"personalisation"}, "payment_card")
     assert no_core.status_code == 400 and "Allow Core operation too" in text(no_core)
     no_method = choose(client, child_id, {"core"}, "")
@@ -763,7 +770,12 @@ def test_revoke_on_the_page_refuses_the_toys_next_request(
                                   headers=signed_intent_headers(toy, body)).status_code
 
     assert share_name() == 200
-    response = submit(client, f"/parent/children/{child_id}/consent/personalisation/revoke")
+    # Without the confirmation step nothing is turned off: the parent is shown what goes.
+    asked = submit(client, f"/parent/children/{child_id}/consent/personalisation/revoke")
+    assert asked.status_code == 302 and asked.headers["Location"].endswith("/revoke")
+    assert share_name() == 200
+    response = submit(client, f"/parent/children/{child_id}/consent/personalisation/revoke",
+                      {"confirmed": "1"})
     assert response.status_code == 302
     assert share_name() == 403
 
@@ -899,7 +911,10 @@ def test_pairing_code_shown_on_the_page_pairs_a_toy(client: FlaskClient) -> None
     assert code[1] in text(client.get(f"/parent/children/{child_id}/pair"))
     paired = client.post("/api/v1/pair", json={"code": code[1]})
     assert paired.status_code == 201
-    assert paired.json["device_id"] in text(client.get(f"/parent/children/{child_id}"))
+    # The toy is named in words, never by its device id.
+    child_page = text(client.get(f"/parent/children/{child_id}"))
+    assert "1 paired toy." in child_page and "Toy 1" in child_page
+    assert paired.json["device_id"] not in child_page
 
 
 def test_responses_carry_protective_headers(client: FlaskClient) -> None:
