@@ -357,7 +357,9 @@ def _v10_child_label(db: sqlite_utils.Database) -> None:
     """A label the parent chooses for a child (a nickname or initials, issue 27.2), kept under
     the account's purpose so turning personalisation off, which erases the first name the toy
     learns, does not leave the parent with "Child 1". Sealed with the child's key."""
-    _run_script(db, "ALTER TABLE children ADD COLUMN label TEXT;")
+    # Idempotent, so a later step can be re-run from an older version mark.
+    if "label" not in {c.name for c in db["children"].columns}:
+        _run_script(db, "ALTER TABLE children ADD COLUMN label TEXT;")
 
 
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
