@@ -280,7 +280,10 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
     # Turn personalisation off: the toy's very next request for it is refused.
     page.goto(child_url)
     page.locator('[data-purpose="personalisation"]').get_by_role(
-        "button", name="Turn off").click()
+        "link", name="Turn off personalisation…").click()
+    assert "The first name Emma is erased too" in page.inner_text("main")
+    check("confirm-off", shot=True)
+    page.get_by_role("button", name="Turn off and erase").click()
     assert "Personalisation is off" in page.inner_text("main")
     check("turned-off")
     again = toy.respond(Heard("my name is ada", "share_name", {"child_name": "ada"}))

@@ -17,6 +17,7 @@ from parent_web_helpers import FAST_HASH, add_child, consent_by_card, signup, su
 from cloud.clock import Clock
 from cloud.consent import active_purposes
 from cloud.parent_web.consent_pages import REUSE_MINUTES, reusable_verification
+from cloud.parent_web.plain_words import Fact, _merged, record_counts
 from cloud.parent_web.words import counted, iso_countries, local_time
 
 
@@ -120,3 +121,12 @@ def test_words_for_parents() -> None:
     assert local_time(1_700_000_000, "DE") == "14 Nov 2023, 23:13"
     assert local_time(1_700_000_000, "US") == "14 Nov 2023, 22:13 UTC"
     assert len(iso_countries()) > 240 and iso_countries()["JP"] == "Japan"
+
+
+def test_the_same_thing_said_twice_is_one_line() -> None:
+    def fact(value: str, since: float) -> Fact:
+        return Fact("Name", value, "child.name", "profile_facts", str(since), since, None)
+
+    merged = _merged([fact("Emma", 1.0), fact("emma", 2.0), fact("Ada", 3.0)])
+    assert [f.value for f in merged] == ["emma", "Ada"]      # the newest spelling stays
+    assert record_counts([]) == []

@@ -44,6 +44,7 @@ from cloud.parent_web.granting import grant_verified
 from cloud.parent_web.notice_facts import days_words, disagreements, stated_days
 from cloud.parent_web.security import MAX_UPLOAD_BYTES
 from cloud.parent_web.verification import luhn_valid
+from cloud.parent_web.words import local_time
 from scenarios.parent_client import sample_pdf, sample_png
 from teddy.contracts.data_map import data_map
 
@@ -852,7 +853,7 @@ def test_dashboard_says_what_teddy_knows_in_plain_words(
     assert known.count(">Delete</button>") == 3 and "until " in plain and "Since " in plain
     # Counts count records: one remembered thing, one request.
     counts = re.sub(r"<[^>]+>", "", page[page.index('id="record-counts"'):].split("</ul>")[0])
-    assert "2 things remembered" in counts and "1 requests in the history" in counts
+    assert "2 things remembered" in counts and "1 request in the history" in counts
     # The activity timeline in words; technical records behind a disclosure.
     assert re.search(r"Mia asked for a story \(volcanoes\)", page)
     tech = page[page.index('<details class="technical">'):]
@@ -958,9 +959,10 @@ def test_notice_consent_and_dashboard_state_the_same_periods(tmp_path: Path) -> 
     until = inventory(db, child_id, inactive_days=45)[0].expires_at
     assert until == last_active + 45 * 86400
     board = text(client.get(f"/parent/children/{child_id}/data"))
+    # In the family's local time (the US spans zones, so UTC), in words.
     assert re.search(r"Country:</span> <span class=\"value\">United States</span></p>\s*"
-                     rf'<p class="when muted small">Since \S+ · until '
-                     rf"{time.strftime('%Y-%m-%d', time.gmtime(until))}", board)
+                     rf'<p class="when muted small">Since [^·]+ · until '
+                     rf"{local_time(until, 'US', with_time=False)}", board)
     # The operator and contact come from configuration.
     assert "Bear Labs Ltd runs this Teddy cloud" in _visible(notice)
     assert 'href="mailto:privacy@bearlabs.example"' in notice
