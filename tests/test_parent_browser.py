@@ -209,12 +209,12 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
     check("signup-error")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
-    assert page.get_by_role("heading", name="Check your e-mail").is_visible()
+    page.get_by_role("heading", name="Check your e-mail").wait_for(timeout=15000)
     check("mail-sent")
     page.goto(confirm_link(cloud, email, "/parent/signup/confirm/"))
     check("confirm-signup")
     page.get_by_role("button", name="Confirm and sign in").click()
-    assert page.get_by_role("heading", name="Your family").is_visible()
+    page.get_by_role("heading", name="Your family").wait_for(timeout=15000)
     check("home")
 
     # Add a child.
@@ -331,7 +331,7 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
     page.get_by_label("Your password", exact=True).fill(PASSWORD)
     page.get_by_label("Type DELETE to confirm").fill("DELETE")
     page.get_by_role("button", name="Close my account and delete everything").click()
-    assert page.get_by_role("heading", name="Your account is closed").is_visible()
+    page.get_by_role("heading", name="Your account is closed").wait_for(timeout=15000)
     check("closed")
     for name, path in (("login", "/login"), ("forgot", "/forgot"), ("logout-signed-out",
                                                                     "/logout")):
