@@ -130,3 +130,11 @@ def test_the_same_thing_said_twice_is_one_line() -> None:
     merged = _merged([fact("Emma", 1.0), fact("emma", 2.0), fact("Ada", 3.0)])
     assert [f.value for f in merged] == ["emma", "Ada"]      # the newest spelling stays
     assert record_counts([]) == []
+
+
+def test_the_signed_in_mailbox_holds_no_account_mail(client: FlaskClient) -> None:
+    signup(client, "mailbox@example.org")
+    submit(client, "/parent/forgot", {"email": "mailbox@example.org"})
+    page = text(client.get("/parent/outbox"))
+    assert "/parent/reset/" not in page and "/parent/signup/confirm/" not in page
+    assert "/parent/forgot" not in page.split("<main", 1)[1]
