@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from pathlib import Path
 
 import pytest
 import sqlite_utils
-from cloud_helpers import dump_tables, make_app
+from cloud_helpers import dump_tables, make_app, make_family
 from flask import Flask
 from flask.testing import FlaskClient
 from parent_web_helpers import FAST_HASH, add_child, consent_by_card, signup, submit
 
 from cloud.clock import Clock
 from cloud.consent import active_purposes
+from cloud.keys.fields import seal_value
 from cloud.parent_web.consent_pages import REUSE_MINUTES, reusable_verification
 from cloud.parent_web.plain_words import Fact, _merged, record_counts
 from cloud.parent_web.words import counted, iso_countries, local_time
@@ -138,3 +140,27 @@ def test_the_signed_in_mailbox_holds_no_account_mail(client: FlaskClient) -> Non
     page = text(client.get("/parent/outbox"))
     assert "/parent/reset/" not in page and "/parent/signup/confirm/" not in page
     assert "/parent/forgot" not in page.split("<main", 1)[1]
+
+
+def test_a_long_history_is_paged_and_bad_page_numbers_are_refused(
+        client: FlaskClient, db: sqlite_utils.Database) -> None:
+    signup(client, "long@example.org")
+    child_id = add_child(client)
+    consent_by_card(client, child_id, {"core", "history"})
+    toy = make_family(db, purposes=())
+    db.execute("UPDATE devices SET child_id = ? WHERE id = ?", [child_id, toy.device_id])
+    now = time.time()
+    for n in range(120):
+        db.execute("INSERT INTO intent_events (child_id, device_id, intent, slots_json, "
+                   "received_at, expires_at) VALUES (?, ?, 'tell_story', ?, ?, ?)",
+                   [child_id, toy.device_id,
+                    seal_value(db, child_id, "intent_events", "slots_json",
+                               f'{{"topic": "topic{n:03d}"}}', now), now + n, now + 86400])
+    first = text(client.get(f"/parent/children/{child_id}/data"))
+    assert "Page 1 of 3" in first and "topic119" in first and "topic069" not in first
+    assert "120</strong> requests in the history" in first      # counts cover every page
+    third = text(client.get(f"/parent/children/{child_id}/data?page=3"))
+    assert "topic000" in third and "topic119" not in third.split("timeline-h")[0]
+    assert client.get(f"/parent/children/{child_id}/data?page=x").status_code == 400
+    beyond = client.get(f"/parent/children/{child_id}/data?page=99")
+    assert beyond.status_code == 302 and beyond.headers["Location"].endswith("page=3")
