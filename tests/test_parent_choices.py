@@ -15,11 +15,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from parent_web_helpers import FAST_HASH, add_child, consent_by_card, signup, submit
 
+from cloud.child_data import HeldRecord, HeldValue
 from cloud.clock import Clock
 from cloud.consent import active_purposes
 from cloud.keys.fields import seal_value
 from cloud.parent_web.consent_pages import REUSE_MINUTES, reusable_verification
-from cloud.parent_web.plain_words import Fact, _merged, record_counts
+from cloud.parent_web.plain_words import Fact, _merged, facts_of, record_counts
 from cloud.parent_web.words import counted, iso_countries, local_time
 
 
@@ -164,3 +165,12 @@ def test_a_long_history_is_paged_and_bad_page_numbers_are_refused(
     assert client.get(f"/parent/children/{child_id}/data?page=x").status_code == 400
     beyond = client.get(f"/parent/children/{child_id}/data?page=99")
     assert beyond.status_code == 302 and beyond.headers["Location"].endswith("page=3")
+
+
+def test_one_request_is_one_line() -> None:
+    record = HeldRecord("intent_events", "7", 1.0, None, (
+        HeldValue("intent", "share_favorite", "request.content", "history", "consent", False,
+                  False),
+        HeldValue("slots_json", '{"kind": "animal", "value": "lion"}', "child.preference",
+                  "history", "consent", True, False)))
+    assert [(f.label, f.value) for _, f in facts_of(record)] == [("Favourite animal", "lion")]

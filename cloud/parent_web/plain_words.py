@@ -136,6 +136,11 @@ def facts_of(record: HeldRecord) -> list[tuple[str, Fact]]:
             out.append((purpose, fact("Asked for", INTENT_PHRASES.get(
                 intent, intent.replace("_", " ")).removeprefix("asked for "),
                 "request.content")))
+        if {"kind", "value"} <= slots.keys():
+            # "my favourite animal is the lion" is one thing: "Favourite animal: lion".
+            kind = slots.pop("kind")
+            out.append((purpose, fact(_fact_label(f"favorite_{kind}"), slots.pop("value"),
+                                      dmap.slots["value"].category)))
         for slot, value in slots.items():
             rule = dmap.slots.get(slot)
             label = SLOT_LABELS.get((intent, slot), slot.replace("_", " ").capitalize())
