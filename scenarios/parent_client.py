@@ -257,11 +257,24 @@ class ParentClient:
 
     def decline_all(self, child_id: int) -> ConsentOutcome:
         self.get(f"/parent/children/{child_id}/consent")
-        return self._outcome(self.post(f"/parent/children/{child_id}/consent",
-                                       {"decline_all": "1"}))
+        return self._outcome(self._confirmed(self.post(f"/parent/children/{child_id}/consent",
+                                                       {"decline_all": "1"})))
 
     def revoke(self, child_id: int, purpose: str) -> ConsentOutcome:
-        return self._outcome(self.post(f"/parent/children/{child_id}/consent/{purpose}/revoke"))
+        return self._outcome(self._confirmed(
+            self.post(f"/parent/children/{child_id}/consent/{purpose}/revoke")))
+
+    def _confirmed(self, response: requests.Response) -> requests.Response:
+        """Press "Turn off and erase" on the confirmation step, as a parent would."""
+        page = _Page(response.text)
+        if not page.find("input", name="confirmed"):
+            return response
+        form = {n.attrs["name"]: n.attrs.get("value", "")
+                for n in page.find("input", type="hidden") if n.attrs.get("name")}
+        form.pop("csrf_token", None)
+        action = next(f.attrs["action"] for f in page.find("form")
+                      if f.attrs.get("action", "").endswith(("/revoke", "/consent")))
+        return self.post(urlparse(action).path, form)
 
     def _choices(self, child_id: int, wanted: set[str]) -> dict[str, str]:
         page = _Page(self.get(f"/parent/children/{child_id}/consent").text)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from cloud.bench.servers import BenchServer
 from cloud.bench.slow_clients import SlowClients, probe
 

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from browser_helpers import AXE, AXE_TAGS, CHROMIUM, CHROMIUM_ARGS, RUN_AXE
@@ -41,6 +43,9 @@ from teddy.cloud_process import CloudProcess  # noqa: E402
 
 PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 800}
+# The narrowest phones still sold, the common one, and a large one; then a desktop.
+SCREENS = {"phone-320": {"width": 320, "height": 640}, "phone-375": PHONE,
+           "phone-414": {"width": 414, "height": 896}, "desktop-1280": DESKTOP}
 PASSWORD = "correct horse battery staple"
 MIN_TARGET_PX = 44
 # Unlabelled, visible form controls on the page: each should be empty.
@@ -67,6 +72,14 @@ SMALL_TARGETS = """(min) => {
   }
   return small;
 }"""
+# Same-site links on the page: the journey visits every page they lead to.
+LINKS = """() => [...document.querySelectorAll('a[href]')]
+  .filter(a => a.origin === location.origin && a.pathname.startsWith('/parent'))
+  .map(a => a.href.split('#')[0])"""
+# Downloads are not pages; signing out would end the journey early.
+SKIPPED_LINKS = re.compile(r"\.(json|csv)$|/logout$")
+
+
 @dataclass(frozen=True)
 class Heard:
     """What the toy's recogniser yields; the rest of the toy's path is the real one."""
@@ -92,16 +105,28 @@ def browser() -> Iterator[Any]:
 
 
 class Checks:
-    """Everything asked of every page, plus optional screenshots named by page and width."""
+    """Everything asked of every page, with a full-page screenshot of each page for the report.
 
-    def __init__(self, page: Any, width: int) -> None:
+    Screenshots go to the test's own folder (pytest's tmp dir, listed in the report through
+    `record_property`) and, when $TEDDY_SCREENSHOT_DIR is set, the chosen ones go there too
+    for the documentation.
+    """
+
+    def __init__(self, page: Any, width: int, report_dir: Path | None = None,
+                 record: Any = None) -> None:
         self.page = page
         self.width = width
         folder = os.environ.get("TEDDY_SCREENSHOT_DIR")
         self.folder = Path(folder) if folder else None
         if self.folder:
             self.folder.mkdir(parents=True, exist_ok=True)
+        self.report_dir = report_dir
+        if report_dir:
+            report_dir.mkdir(parents=True, exist_ok=True)
+        self.record = record
         self.seen: list[str] = []
+        self.visited: set[str] = set()
+        self.linked: dict[str, str] = {}
         # Collected over the whole journey, so one run lists every page's problems.
         self.problems: list[str] = []
 
@@ -112,9 +137,12 @@ class Checks:
         # A click that submits a form may still be loading the next page.
         page.wait_for_load_state("load")
         page.wait_for_function("() => document.documentElement !== null && document.body")
-        widths = page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
-        if widths[0] > widths[1]:
-            self.problems.append(f"{where}: {widths[0]} px wide in a {widths[1]} px window")
+        # A phone browser widens its layout viewport to fit a too-wide page, so innerWidth
+        # alone would hide the overflow: both are compared with the screen's own width.
+        scroll, inner = page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
+        if scroll > self.width or inner > self.width or scroll > inner:
+            self.problems.append(f"{where}: {scroll} px wide in a {self.width} px screen "
+                                 f"(layout viewport {inner} px)")
         self.problems += [f"{where}: unlabelled {n}" for n in page.evaluate(UNLABELLED)]
         self.problems += [f"{where}: small target {t}"
                           for t in page.evaluate(SMALL_TARGETS, MIN_TARGET_PX)]
@@ -122,9 +150,26 @@ class Checks:
             page.add_script_tag(path=str(AXE))
         self.problems += [f"{where}: axe {v}" for v in page.evaluate(RUN_AXE, AXE_TAGS)]
         self.seen.append(name)
+        self.visited.add(_path_of(page.url))
+        for href in page.evaluate(LINKS):
+            self.linked.setdefault(_path_of(href), href)
         print(*self.problems[before:], sep="\n")   # shown if a later step fails
+        if self.report_dir:
+            picture = self.report_dir / f"{len(self.seen):02d}-{name}-{self.width}.png"
+            page.screenshot(path=str(picture), full_page=True)
+            if self.record:
+                self.record(f"screenshot {name}", str(picture))
         if shot and self.folder:
             page.screenshot(path=str(self.folder / f"{name}-{self.width}.png"), full_page=True)
+
+    def unvisited_links(self) -> list[str]:
+        """Pages linked from a page on the way that the journey has not checked yet."""
+        return [href for path, href in self.linked.items()
+                if path not in self.visited and not SKIPPED_LINKS.search(path)]
+
+
+def _path_of(url: str) -> str:
+    return urlsplit(url).path
 
 
 def confirm_link(cloud: CloudProcess, email: str, kind: str) -> str:
@@ -139,15 +184,18 @@ def test_axe_core_is_installed() -> None:
                            "(bootstrap.sh does this)")
 
 
-@pytest.mark.slow("a whole parent journey in Chromium with axe-core on about 30 pages")
-@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone-375", "desktop-1280"])
+@pytest.mark.slow("a whole parent journey in Chromium with axe-core on every page, per screen")
+@pytest.mark.parametrize("screen", list(SCREENS))
 def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-untyped-def]
-        cloud: CloudProcess, browser, viewport: dict[str, int], tmp_path: Path) -> None:
+        cloud: CloudProcess, browser, screen: str, tmp_path: Path, record_property) -> None:
     assert AXE.is_file(), "axe-core is missing (see test_axe_core_is_installed)"
+    viewport = SCREENS[screen]
+    phone = screen.startswith("phone")
     context = browser.new_context(viewport=viewport, accept_downloads=True, bypass_csp=True,
-                                  has_touch=viewport is PHONE, is_mobile=viewport is PHONE)
+                                  has_touch=phone, is_mobile=phone)
     page = context.new_page()
-    check = Checks(page, viewport["width"])
+    check = Checks(page, viewport["width"], tmp_path / "screenshots", record_property)
+    record_property("screenshots", str(tmp_path / "screenshots"))
     base = cloud.url + "/parent"
     email = f"robin{viewport['width']}@example.org"
 
@@ -161,13 +209,13 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
     check("signup-error")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
-    assert page.get_by_role("heading", name="Check your e-mail").is_visible()
+    page.get_by_role("heading", name="Check your e-mail").wait_for(timeout=15000)
     check("mail-sent")
     page.goto(confirm_link(cloud, email, "/parent/signup/confirm/"))
     check("confirm-signup")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Confirm and sign in").click()
-    assert page.get_by_role("heading", name="Your family").is_visible()
+    page.get_by_role("heading", name="Your family").wait_for(timeout=15000)
     check("home")
 
     # Add a child.
@@ -233,7 +281,10 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
     # Turn personalisation off: the toy's very next request for it is refused.
     page.goto(child_url)
     page.locator('[data-purpose="personalisation"]').get_by_role(
-        "button", name="Turn off").click()
+        "link", name="Turn off personalisation…").click()
+    assert "The first name Emma is erased too" in page.inner_text("main")
+    check("confirm-off", shot=True)
+    page.get_by_role("button", name="Turn off and erase").click()
     assert "Personalisation is off" in page.inner_text("main")
     check("turned-off")
     again = toy.respond(Heard("my name is ada", "share_name", {"child_name": "ada"}))
@@ -256,6 +307,13 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
         assert response is not None and response.status == 200, path
         check(name, shot=name in ("notice", "account"))
 
+    # Every other page a link on the way leads to: the journey is not a fixed list.
+    while check.unvisited_links():
+        href = check.unvisited_links()[0]
+        response = page.goto(href)
+        assert response is not None and response.status == 200, href
+        check("linked-" + _path_of(href).removeprefix("/parent").strip("/").replace("/", "-"))
+
     # Delete everything, get a receipt, and see it all gone.
     page.goto(child_url + "/delete")
     check("delete")
@@ -274,7 +332,7 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
     page.get_by_label("Your password", exact=True).fill(PASSWORD)
     page.get_by_label("Type DELETE to confirm").fill("DELETE")
     page.get_by_role("button", name="Close my account and delete everything").click()
-    assert page.get_by_role("heading", name="Your account is closed").is_visible()
+    page.get_by_role("heading", name="Your account is closed").wait_for(timeout=15000)
     check("closed")
     for name, path in (("login", "/login"), ("forgot", "/forgot"), ("logout-signed-out",
                                                                     "/logout")):
@@ -287,15 +345,19 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
 
 def test_the_checks_catch_a_page_that_breaks_them(browser) -> None:  # type: ignore[no-untyped-def]
     """Negative control: a page too wide, with a tiny unlabelled control and bad contrast."""
-    context = browser.new_context(viewport=PHONE, bypass_csp=True)
+    # A phone context: its browser widens the layout viewport to fit the page, as a real
+    # phone does, which an innerWidth-only check would miss.
+    context = browser.new_context(viewport=PHONE, bypass_csp=True, is_mobile=True,
+                                  has_touch=True)
     page = context.new_page()
-    page.set_content('<html><body><main><h1>x</h1><div style="width:600px">wide</div>'
+    page.set_content('<html><head><meta name="viewport" content="width=device-width">'
+                     '</head><body><main><h1>x</h1><div style="width:600px">wide</div>'
                      '<input name="nolabel"><button style="height:20px;color:#ccc;'
                      'background:#fff">go</button></main></body></html>')
     check = Checks(page, PHONE["width"])
     check("broken")
     found = "\n".join(check.problems)
-    assert "px wide in a 375 px window" in found and "unlabelled nolabel" in found
+    assert "px wide in a 375 px screen" in found and "unlabelled nolabel" in found
     assert "small target button" in found and "axe color-contrast" in found
     assert "axe html-has-lang" in found
     context.close()

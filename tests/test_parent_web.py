@@ -45,6 +45,7 @@ from cloud.parent_web.notice_facts import days_words, disagreements, stated_days
 from cloud.parent_web.outbox import messages_to
 from cloud.parent_web.security import MAX_UPLOAD_BYTES
 from cloud.parent_web.verification import luhn_valid
+from cloud.parent_web.words import local_time
 from cloud.storage.db import open_db
 from scenarios.parent_client import sample_pdf, sample_png
 from teddy.contracts.data_map import data_map
@@ -793,7 +794,12 @@ def test_decline_all_turns_everything_off(client: FlaskClient,
     child_id = family_with_child(client, "decline@example.org")
     consent_by_card(client, child_id, {"core", "personalisation", "history", "third_party"})
     assert len(active_purposes(db, child_id, 1)) == 4
-    response = submit(client, f"/parent/children/{child_id}/consent", {"decline_all": "1"})
+    # Erasing asks first: nothing is turned off until the parent confirms.
+    ask = submit(client, f"/parent/children/{child_id}/consent", {"decline_all": "1"})
+    assert ask.status_code == 200 and "Turn off and erase" in text(ask)
+    assert len(active_purposes(db, child_id, 1)) == 4
+    response = submit(client, f"/parent/children/{child_id}/consent",
+                      {"decline_all": "1", "confirmed": "1"})
     assert response.status_code == 302
     assert active_purposes(db, child_id, 1) == set()
     actions = [r[0] for r in db.execute("SELECT action FROM audit_log")]
@@ -804,14 +810,16 @@ def test_unanswered_or_inconsistent_choices_are_refused(client: FlaskClient,
                                                         db: sqlite_utils.Database) -> None:
     child_id = family_with_child(client, "half@example.org")
     before = dump_tables(db)
-    partial = submit(client, f"/parent/children/{child_id}/consent",
-                     {"choice_core": "yes", "method": "payment_card"})
-    assert partial.status_code == 400 and "Choose Allow or Don't allow" in text(partial)
-    # The message sits in the first unanswered choice, and the summary on top links to it.
-    page = text(partial)
-    assert re.search(r'id="choice-personalisation"[^>]*>\s*<legend>.*?</legend>\s*'
-                     r'<p class="field-error" id="personalisation-error">Choose Allow', page, re.S)
-    assert 'href="#personalisation-error"' in page
+    nothing = submit(client, f"/parent/children/{child_id}/consent", {"method": "payment_card"})
+    assert nothing.status_code == 400 and "Choose Allow or Don't allow" in text(nothing)
+    # The message sits in the first choice, and the summary on top links to it.
+    page = text(nothing)
+    assert re.search(r'id="choice-core"[^>]*>\s*<legend>.*?</legend>\s*'
+                     r'<p class="field-error" id="core-error">Choose Allow', page, re.S)
+    assert 'href="#core-error"' in page
+    forged = submit(client, f"/parent/children/{child_id}/consent",
+                    {"choice_core": "maybe", "method": "payment_card"})
+    assert forged.status_code == 400 and 'id="core-error"' in text(forged)
     no_core = choose(client, child_id, {"personalisation"}, "payment_card")
     assert no_core.status_code == 400 and "Allow Core operation too" in text(no_core)
     no_method = choose(client, child_id, {"core"}, "")
@@ -856,7 +864,12 @@ def test_revoke_on_the_page_refuses_the_toys_next_request(
                                   headers=signed_intent_headers(toy, body)).status_code
 
     assert share_name() == 200
-    response = submit(client, f"/parent/children/{child_id}/consent/personalisation/revoke")
+    # Without the confirmation step nothing is turned off: the parent is shown what goes.
+    asked = submit(client, f"/parent/children/{child_id}/consent/personalisation/revoke")
+    assert asked.status_code == 302 and asked.headers["Location"].endswith("/revoke")
+    assert share_name() == 200
+    response = submit(client, f"/parent/children/{child_id}/consent/personalisation/revoke",
+                      {"confirmed": "1"})
     assert response.status_code == 302
     assert share_name() == 403
 
@@ -933,7 +946,7 @@ def test_dashboard_says_what_teddy_knows_in_plain_words(
     assert known.count(">Delete</button>") == 3 and "until " in plain and "Since " in plain
     # Counts count records: one remembered thing, one request.
     counts = re.sub(r"<[^>]+>", "", page[page.index('id="record-counts"'):].split("</ul>")[0])
-    assert "2 things remembered" in counts and "1 requests in the history" in counts
+    assert "2 things remembered" in counts and "1 request in the history" in counts
     # The activity timeline in words; technical records behind a disclosure.
     assert re.search(r"Mia asked for a story \(volcanoes\)", page)
     tech = page[page.index('<details class="technical">'):]
@@ -992,7 +1005,10 @@ def test_pairing_code_shown_on_the_page_pairs_a_toy(client: FlaskClient) -> None
     assert code[1] in text(client.get(f"/parent/children/{child_id}/pair"))
     paired = client.post("/api/v1/pair", json={"code": code[1]})
     assert paired.status_code == 201
-    assert paired.json["device_id"] in text(client.get(f"/parent/children/{child_id}"))
+    # The toy is named in words, never by its device id.
+    child_page = text(client.get(f"/parent/children/{child_id}"))
+    assert "1 paired toy." in child_page and "Toy 1" in child_page
+    assert paired.json["device_id"] not in child_page
 
 
 def test_responses_carry_protective_headers(client: FlaskClient) -> None:
@@ -1036,9 +1052,10 @@ def test_notice_consent_and_dashboard_state_the_same_periods(tmp_path: Path) -> 
     until = inventory(db, child_id, inactive_days=45)[0].expires_at
     assert until == last_active + 45 * 86400
     board = text(client.get(f"/parent/children/{child_id}/data"))
+    # In the family's local time (the US spans zones, so UTC), in words.
     assert re.search(r"Country:</span> <span class=\"value\">United States</span></p>\s*"
-                     rf'<p class="when muted small">Since \S+ · until '
-                     rf"{time.strftime('%Y-%m-%d', time.gmtime(until))}", board)
+                     rf'<p class="when muted small">Since [^·]+ · until '
+                     rf"{local_time(until, 'US', with_time=False)}", board)
     # The operator and contact come from configuration.
     assert "Bear Labs Ltd runs this Teddy cloud" in _visible(notice)
     assert 'href="mailto:privacy@bearlabs.example"' in notice

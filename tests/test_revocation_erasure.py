@@ -126,7 +126,8 @@ def test_the_parent_is_told_what_was_erased(app: Flask, client: FlaskClient,
     child_id = add_child(client, first_name="Quillonia")
     consent_by_card(client, child_id, {"core", "personalisation"})
     _remember(db, child_id, time.time())
-    response = submit(client, f"/parent/children/{child_id}/consent/personalisation/revoke")
+    response = submit(client, f"/parent/children/{child_id}/consent/personalisation/revoke",
+                      {"confirmed": "1"})
     assert response.status_code == 302
     page = client.get(f"/parent/children/{child_id}/data").get_data(as_text=True)
     assert "Erased at once" in page and "things Teddy remembered" in page

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
+import sqlite_utils
 from flask import current_app, flash, redirect, render_template, request, url_for
 
 from cloud import audit, pairing
-from cloud.clock import iso
 from cloud.db import get_clock, get_db
 from cloud.keys.fields import seal_value
 from cloud.parent_web import bp
@@ -21,9 +21,14 @@ from cloud.parent_web.family import (
     owned_child,
 )
 from cloud.parent_web.security import login_required, parent_id
+from cloud.parent_web.words import Toy
 
 # Letters (any script), spaces, hyphens and apostrophes: a first name, never a sentence.
 FIRST_NAME = re.compile(r"[^\W\d_]([^\W\d_]|[ '\-]){0,39}")
+# A nickname or initials: letters, digits, spaces, dots, hyphens, apostrophes; short.
+LABEL = re.compile(r"[^\W_]([^\W_]|[ .'\-]){0,19}")
+LABEL_PROBLEM = ("A nickname or initials may use letters, digits, spaces, dots, hyphens and "
+                 "apostrophes, up to 20 characters. You can also leave it empty.")
 
 
 def _notice_version() -> int:
@@ -52,10 +57,13 @@ def add_child() -> Page:
     first_name = request.form.get("first_name", "").strip()
     age_band = request.form.get("age_band", "")
     country = request.form.get("country", "")
+    label = request.form.get("label", "").strip()
     problems = []
     if first_name and not FIRST_NAME.fullmatch(first_name):
         problems.append("A first name may use letters, spaces, hyphens and apostrophes, "
                         "up to 40 characters. You can also leave it empty.")
+    if label and not LABEL.fullmatch(label):
+        problems.append(LABEL_PROBLEM)
     if age_band not in AGE_BANDS:
         problems.append("Choose your child's age band.")
     if country not in consent_ages():
@@ -72,11 +80,11 @@ def add_child() -> Page:
         [parent_id(), None, age_band, country, now, now],
     )
     child_id = int(cursor.fetchone()[0])
-    if first_name:
-        # The name is sealed with the child's own key, which needs the child's id first.
-        db.execute("UPDATE children SET first_name = ? WHERE id = ?",
-                   [seal_value(db, child_id, "children", "first_name", first_name, now),
-                    child_id])
+    # Both are sealed with the child's own key, which needs the child's id first.
+    for column, value in (("first_name", first_name), ("label", label)):
+        if value:
+            db.execute(f"UPDATE children SET {column} = ? WHERE id = ?",
+                       [seal_value(db, child_id, "children", column, value, now), child_id])
     audit.append(db, at=now, actor=audit.subject_ref("parent", parent_id()),
                  action="child.add", subject=audit.subject_ref("child", child_id))
     flash("Child added. Nothing about them leaves the toy until you choose what to allow.")
@@ -88,13 +96,42 @@ def add_child() -> Page:
 def child(child_id: int) -> Page:
     kid = owned_child(child_id)
     db = get_db()
-    devices = db.execute(
-        "SELECT id, paired_at, last_seen_at FROM devices WHERE child_id = ? ORDER BY paired_at",
-        [child_id],
-    ).fetchall()
-    return render_template("parent/child.html", child=kid, devices=devices, iso=iso,
+    return render_template("parent/child.html", child=kid, devices=_devices(db, kid.id),
                            statuses=purpose_statuses(db, child_id, _notice_version()),
                            notice_version=_notice_version())
+
+
+def _devices(db: sqlite_utils.Database, child_id: int) -> list[Toy]:
+    rows = db.execute("SELECT id, paired_at, last_seen_at FROM devices WHERE child_id = ? "
+                      "ORDER BY paired_at", [child_id]).fetchall()
+    return [Toy(f"Toy {n}", *row) for n, row in enumerate(rows, start=1)]
+
+
+@bp.get("/children/<int:child_id>/label")
+@login_required
+def label_page(child_id: int) -> Page:
+    # The label's form is on the child's page.
+    return redirect(url_for("parent_web.child", child_id=owned_child(child_id).id))
+
+
+@bp.post("/children/<int:child_id>/label")
+@login_required
+def set_label(child_id: int) -> Page:
+    kid = owned_child(child_id)
+    label = request.form.get("label", "").strip()
+    if label and not LABEL.fullmatch(label):
+        db = get_db()
+        devices = _devices(db, kid.id)
+        return render_template("parent/child.html", child=kid, devices=devices,
+                               statuses=purpose_statuses(db, kid.id, _notice_version()),
+                               notice_version=_notice_version(), label_error=LABEL_PROBLEM,
+                               label_value=label), 400
+    db, now = get_db(), get_clock().time()
+    db.execute("UPDATE children SET label = ? WHERE id = ?",
+               [seal_value(db, kid.id, "children", "label", label, now) if label else None,
+                kid.id])
+    flash(f"Your label for this child is now {label}." if label else "Label removed.")
+    return redirect(url_for("parent_web.child", child_id=kid.id))
 
 
 @bp.post("/children/<int:child_id>/pair")

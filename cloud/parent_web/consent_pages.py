@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import sqlite_utils
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from werkzeug.exceptions import NotFound
 
 from cloud.clock import iso
 from cloud.db import get_clock, get_db
-from cloud.notices import notice_versions
+from cloud.notices import categories, notice_versions
 from cloud.parent_web import bp, challenges, outbox
 from cloud.parent_web.auth import Page
 from cloud.parent_web.consent_state import consentable_purposes, purpose_statuses
@@ -40,6 +41,9 @@ from teddy.contracts.data_map import data_map
 
 PENDING = "pending_consent"
 PHONE = re.compile(r"\+?[0-9][0-9 ()-]{6,20}")
+# A parent verified this recently is not asked again for more purposes (R08: the consent
+# record still names the method that verified them).
+REUSE_MINUTES = 30
 
 
 def _notice_version() -> int:
@@ -80,16 +84,36 @@ def _consent_page(kid: Child, status: int = 200, error: str | None = None,
     """`error_at` names the purpose (or "method") the error is about: it is shown there, next
     to the choice, with a summary at the top of the page that links to it."""
     statuses = purpose_statuses(get_db(), kid.id, _notice_version())
+    recent = reusable_verification(get_db(), parent=parent_id(), purposes=[],
+                                   now=get_clock().time())
     return render_template("parent/consent.html", child=kid, statuses=statuses,
                            methods=METHODS.values(), error=error, chosen=chosen or {},
-                           error_at=error_at,
+                           error_at=error_at, recent=METHODS[recent] if recent else None,
+                           reuse_minutes=REUSE_MINUTES,
                            chosen_method=method, iso=iso, **_notice_context()), status
 
 
 @bp.get("/children/<int:child_id>/consent")
 @login_required
 def consent_choices(child_id: int) -> Page:
-    return _consent_page(owned_child(child_id))
+    kid = owned_child(child_id)
+    # What is on shows as allowed: that is the parent's own earlier choice, not one made for
+    # them (R14); what is off or paused stays unselected.
+    current = {s.name: "yes" for s in purpose_statuses(get_db(), kid.id, _notice_version())
+               if s.state == "on"}
+    return _consent_page(kid, chosen=current)
+
+
+def reusable_verification(db: sqlite_utils.Database, *, parent: int, purposes: list[str],
+                          now: float) -> str | None:
+    """The method of this parent's verification within the last REUSE_MINUTES, if it may
+    also allow `purposes` (never e-mail plus or text plus for sharing, R09)."""
+    row = db.execute("SELECT method FROM consents WHERE parent_id = ? AND granted_at >= ? "
+                     "ORDER BY granted_at DESC LIMIT 1",
+                     [parent, now - REUSE_MINUTES * 60]).fetchone()
+    if row is None or row[0] not in METHODS or third_party_refusal(row[0], purposes):
+        return None
+    return str(row[0])
 
 
 @bp.post("/children/<int:child_id>/consent")
@@ -102,28 +126,38 @@ def consent_submit(child_id: int) -> Page:
     else:
         choices = {p: request.form.get(f"choice_{p}", "") for p in offered}
     method = request.form.get("method", "")
-    unanswered = [p for p, c in choices.items() if c not in ("yes", "no")]
-    if unanswered:
-        return _consent_page(kid, 400, "Choose Allow or Don't allow for: "
-                             + ", ".join(_titles(unanswered)) + ".", choices, method,
-                             error_at=unanswered[0])
-    wanted = [p for p in offered if choices[p] == "yes"]
-    state = {s.name: s.state for s in purpose_statuses(get_db(), kid.id, _notice_version())}
+    bad = [p for p, c in choices.items() if c not in ("yes", "no", "")]
+    if bad or not any(choices.values()):
+        first = (bad or offered)[0]
+        return _consent_page(kid, 400, "Choose Allow or Don't allow for at least one purpose. "
+                             "A purpose you leave unanswered stays as it is.", choices, method,
+                             error_at=first)
+    db = get_db()
+    state = {s.name: s.state for s in purpose_statuses(db, kid.id, _notice_version())}
+    # An unanswered purpose stays as it is: on stays on, off stays off.
+    wanted = [p for p in offered if choices[p] == "yes" or (not choices[p] and state[p] == "on")]
     to_verify = [p for p in wanted if state[p] != "on"]
     if wanted and "core" not in wanted:
         return _consent_page(kid, 400, "Allow Core operation too, or nothing else can work: "
                              "without it the toy sends nothing at all.", choices, method,
                              error_at="core")
-    if to_verify:
+    now = get_clock().time()
+    reused = (reusable_verification(db, parent=parent_id(), purposes=to_verify, now=now)
+              if to_verify and not method else None)
+    if to_verify and not reused:
         if method not in METHODS:
             return _consent_page(kid, 400, "Choose how we should check that you are the parent.",
                                  choices, method, error_at="method")
         refusal = third_party_refusal(method, to_verify)
         if refusal:
             return _consent_page(kid, 400, refusal, choices, method, error_at="method")
-    now = get_clock().time()
     declined = [p for p in offered if choices[p] == "no"]
-    turned_off = revoke_all(get_db(), child_id=kid.id, parent_id=parent_id(), purposes=declined,
+    erasing = [p for p in declined if state[p] != "off"]
+    if erasing and not request.form.get("confirmed"):
+        form = [(k, v) for k, v in request.form.items(multi=True) if k != "csrf_token"]
+        return _confirm_off(kid, erasing, url_for("parent_web.consent_submit", child_id=kid.id),
+                            url_for("parent_web.consent_choices", child_id=kid.id), form)
+    turned_off = revoke_all(db, child_id=kid.id, parent_id=parent_id(), purposes=declined,
                             now=now)
     if turned_off:
         flash("Turned off: " + ", ".join(_titles(turned_off.purposes)) + ". The toy stops on "
@@ -132,8 +166,15 @@ def consent_submit(child_id: int) -> Page:
         if not wanted:
             flash("Nothing is allowed. Teddy plays on the toy alone and sends nothing about "
                   f"{kid.display_name}.")
-        else:
+        elif not turned_off:
             flash("No change: everything you allowed was already on.")
+        return redirect(url_for("parent_web.child", child_id=kid.id))
+    if reused:
+        grant_verified(db, child_id=kid.id, parent_id=parent_id(), purposes=to_verify,
+                       method=reused, notice_version=_notice_version(), now=now)
+        flash("Now allowed: " + ", ".join(_titles(to_verify)) + ". You were verified by "
+              f"{METHODS[reused].title.lower()} in the last {REUSE_MINUTES} minutes, so no new "
+              "check was needed.")
         return redirect(url_for("parent_web.child", child_id=kid.id))
     session[PENDING] = {"child_id": kid.id, "purposes": to_verify, "method": method}
     return redirect(url_for("parent_web.verify", child_id=kid.id))
@@ -260,11 +301,34 @@ def challenge_submit(request_id: str) -> Page:
 
 
 # -- revoking (R12) ---------------------------------------------------------------------------
+def _confirm_off(kid: Child, purposes: list[str], action: str, back: str,
+                 hidden: list[tuple[str, str]]) -> Page:
+    """The step before anything is erased: what goes, and what the child will be called."""
+    dmap = data_map()
+    erased = [f"{dmap.purposes[p].title}: " + "; ".join(
+        dmap.categories[c]["description"].lower()
+        for c in sorted(categories(p, _notice_version()))) for p in purposes]
+    renamed = ""
+    if "personalisation" in purposes and kid.first_name:
+        renamed = (f"The first name {kid.first_name} is erased too: your pages will call this "
+                   + (f"child {kid.label}, the label you chose." if kid.label else
+                      f"child \"Child {kid.id}\". Give a nickname or initials on the child's "
+                      "page first to keep something you recognise."))
+    return render_template("parent/confirm_off.html", child=kid, titles=_titles(purposes),
+                           erased=erased, renamed=renamed, action=action, back=back,
+                           hidden=hidden)
+
+
 @bp.get("/children/<int:child_id>/consent/<purpose>/revoke")
 @login_required
 def revoke_page(child_id: int, purpose: str) -> Page:
-    # Turning off takes the button; the address alone shows the child's permissions.
-    return redirect(url_for("parent_web.child", child_id=owned_child(child_id).id))
+    kid = owned_child(child_id)
+    state = {s.name: s.state for s in purpose_statuses(get_db(), kid.id, _notice_version())}
+    if state.get(purpose, "off") == "off":
+        return redirect(url_for("parent_web.child", child_id=kid.id))
+    back = safe_next(request.args.get("next") or url_for("parent_web.child", child_id=kid.id))
+    return _confirm_off(kid, [purpose], url_for("parent_web.revoke", child_id=kid.id,
+                                                purpose=purpose), back, [("next", back)])
 
 
 @bp.post("/children/<int:child_id>/consent/<purpose>/revoke")
@@ -273,6 +337,9 @@ def revoke(child_id: int, purpose: str) -> Page:
     kid = owned_child(child_id)
     if purpose not in {p.name for p in consentable_purposes(_notice_version())}:
         raise NotFound()
+    if not request.form.get("confirmed"):
+        return redirect(url_for("parent_web.revoke_page", child_id=kid.id, purpose=purpose,
+                                next=request.form.get("next") or None))
     title = data_map().purposes[purpose].title
     revoked = revoke_all(get_db(), child_id=kid.id, parent_id=parent_id(), purposes=[purpose],
                          now=get_clock().time())

@@ -35,10 +35,13 @@ class Child:
     country: str
     created_at: float
     last_active_at: float
+    # The parent's own nickname or initials for the child: kept under the account's purpose,
+    # so it stays when personalisation (and with it the first name) is turned off.
+    label: str | None = None
 
     @property
     def display_name(self) -> str:
-        return self.first_name or f"Child {self.id}"
+        return self.first_name or self.label or f"Child {self.id}"
 
     @property
     def country_name(self) -> str:
@@ -59,7 +62,7 @@ class Child:
         return None
 
 
-_COLUMNS = "id, first_name, age_band, country, created_at, last_active_at"
+_COLUMNS = "id, first_name, age_band, country, created_at, last_active_at, label"
 
 
 def consent_ages() -> dict[str, int]:
@@ -87,5 +90,7 @@ def owned_child(child_id: int) -> Child:
 
 
 def _child(db: sqlite_utils.Database, row: tuple[Any, ...]) -> Child:
-    child_id, first_name, *rest = row
-    return Child(child_id, open_value(db, child_id, "children", "first_name", first_name), *rest)
+    child_id, first_name, age_band, country, created_at, last_active_at, label = row
+    return Child(child_id, open_value(db, child_id, "children", "first_name", first_name),
+                 age_band, country, created_at, last_active_at,
+                 open_value(db, child_id, "children", "label", label))

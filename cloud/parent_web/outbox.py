@@ -48,15 +48,23 @@ def email_parent(db: sqlite_utils.Database, *, parent_id: int, recipient: str, s
                 subject=subject, body=body, now=now, link=link)
 
 
+# Account mail (confirming a sign-up, resetting a password) is for the address's owner, read
+# with `teddy cloud mailbox`: a signed-in page never offers its links, so a borrowed session
+# cannot turn into a password reset.
+ACCOUNT_LINKS = ("/parent/reset/", "/parent/signup/confirm/", "/parent/forgot")
+
+
 def mailbox(db: sqlite_utils.Database, parent_id: int, now: float) -> list[Message]:
-    """Newest first; scheduled messages are listed but their content is not shown yet."""
+    """Newest first; scheduled messages are listed but their content is not shown yet;
+    account mail is left out."""
     rows = db.execute(
         "SELECT id, child_id, channel, recipient, subject, body, link, deliver_at "
         "FROM parent_outbox WHERE parent_id = ? AND expires_at > ? ORDER BY deliver_at DESC, "
         "id DESC",
         [parent_id, now],
     ).fetchall()
-    return [Message(*row, delivered=row[7] <= now) for row in rows]
+    return [Message(*row, delivered=row[7] <= now) for row in rows
+            if not (row[6] or "").startswith(ACCOUNT_LINKS)]
 
 
 def mask_phone(number: str) -> str:

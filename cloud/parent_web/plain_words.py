@@ -45,9 +45,11 @@ RECORD_GROUP = ("record", "Your child's record",
 TIMELINE_LENGTH = 10
 # Record counts per kind, in the words of the "At a glance" list.
 COUNT_LABELS = {
-    "profile_facts": "things remembered", "intent_events": "requests in the history",
-    "devices": "paired toys", "consents": "consent decisions",
-    "audit_log": "accountability entries", "parent_outbox": "messages to you",
+    "profile_facts": ("thing remembered", "things remembered"),
+    "intent_events": ("request in the history", "requests in the history"),
+    "devices": ("paired toy", "paired toys"), "consents": ("consent decision", "consent decisions"),
+    "audit_log": ("accountability entry", "accountability entries"),
+    "parent_outbox": ("message to you", "messages to you"),
 }
 
 
@@ -134,13 +136,18 @@ def facts_of(record: HeldRecord) -> list[tuple[str, Fact]]:
             out.append((purpose, fact("Asked for", INTENT_PHRASES.get(
                 intent, intent.replace("_", " ")).removeprefix("asked for "),
                 "request.content")))
+        if {"kind", "value"} <= slots.keys():
+            # "my favourite animal is the lion" is one thing: "Favourite animal: lion".
+            kind = slots.pop("kind")
+            out.append((purpose, fact(_fact_label(f"favorite_{kind}"), slots.pop("value"),
+                                      dmap.slots["value"].category)))
         for slot, value in slots.items():
             rule = dmap.slots.get(slot)
             label = SLOT_LABELS.get((intent, slot), slot.replace("_", " ").capitalize())
             out.append((purpose, fact(label, value, rule.category if rule else
                                       columns["slots_json"]["category"])))
     elif record.table == "devices":
-        out.append((columns["id"]["purpose"], fact("Paired toy", f"toy {record.row_id[:8]}",
+        out.append((columns["id"]["purpose"], fact("Paired toy", "a Teddy toy",
                                                    columns["id"]["category"])))
     return out
 
@@ -151,6 +158,7 @@ def purpose_groups(records: list[HeldRecord]) -> list[PurposeGroup]:
     for record in records:
         for purpose, fact in facts_of(record):
             by_purpose.setdefault(purpose, []).append(fact)
+    by_purpose = {purpose: _merged(facts) for purpose, facts in by_purpose.items()}
     groups = []
     if RECORD_GROUP[0] in by_purpose:
         groups.append(PurposeGroup(*RECORD_GROUP, 0, by_purpose[RECORD_GROUP[0]]))
@@ -158,6 +166,15 @@ def purpose_groups(records: list[HeldRecord]) -> list[PurposeGroup]:
                             by_purpose[name])
                for name, spec in dmap.purposes.items() if name in by_purpose]
     return groups
+
+
+def _merged(facts: list[Fact]) -> list[Fact]:
+    """One line for "Name: Emma" and "Name: emma": the same thing said twice (the newest row
+    is kept on the page; each row still has its own line under Technical details)."""
+    seen: dict[tuple[str, str], Fact] = {}
+    for fact in sorted(facts, key=lambda f: f.since or 0, reverse=True):
+        seen.setdefault((fact.label, fact.value.casefold()), fact)
+    return [f for f in facts if seen.get((f.label, f.value.casefold())) is f]
 
 
 def timeline(records: list[HeldRecord]) -> list[Moment]:
@@ -176,5 +193,7 @@ def timeline(records: list[HeldRecord]) -> list[Moment]:
 
 
 def record_counts(records: list[HeldRecord]) -> list[tuple[str, int]]:
+    """("paired toy", 1), ("requests in the history", 12): the label agrees with the count."""
     counted = Counter(r.table for r in records)
-    return [(label, counted[table]) for table, label in COUNT_LABELS.items() if counted[table]]
+    return [(one if counted[table] == 1 else many, counted[table])
+            for table, (one, many) in COUNT_LABELS.items() if counted[table]]

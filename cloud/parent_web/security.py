@@ -24,6 +24,7 @@ from cloud.db import get_clock, get_db
 from cloud.parent_web import bp
 from cloud.parent_web.notice_facts import days_words
 from cloud.parent_web.sessions import close_session, open_session, session_parent
+from cloud.parent_web.words import counted, local_time
 
 CSRF_FIELD = "csrf_token"
 SESSION_FIELD = "sid"
@@ -134,7 +135,8 @@ def _guard() -> Any:
 
 @bp.context_processor
 def _template_globals() -> dict[str, Any]:
-    return {"csrf_token": csrf_token, "parent": current_parent(), "days_words": days_words}
+    return {"csrf_token": csrf_token, "parent": current_parent(), "days_words": days_words,
+            "local_time": local_time, "counted": counted}
 
 
 @bp.after_request

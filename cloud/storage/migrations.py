@@ -353,6 +353,15 @@ def _v9_seal_child_values(db: sqlite_utils.Database) -> None:
     seal_plaintext(db, time.time())
 
 
+def _v10_child_label(db: sqlite_utils.Database) -> None:
+    """A label the parent chooses for a child (a nickname or initials, issue 27.2), kept under
+    the account's purpose so turning personalisation off, which erases the first name the toy
+    learns, does not leave the parent with "Child 1". Sealed with the child's key."""
+    # Idempotent, so a later step can be re-run from an older version mark.
+    if "label" not in {c.name for c in db["children"].columns}:
+        _run_script(db, "ALTER TABLE children ADD COLUMN label TEXT;")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_initial),
     (2, _v2_audit_chain_cannot_fork),
@@ -363,6 +372,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (7, _v7_parent_web_sessions_and_account_tokens),
     (8, _v8_state_shared_by_app_servers),
     (9, _v9_seal_child_values),
+    (10, _v10_child_label),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 # Steps that rebuild a referenced table; PRAGMA foreign_keys cannot change inside a transaction.

@@ -33,7 +33,7 @@ def resolve_vosk_model(locale: str, model_dir: str | None) -> Path | None:
 
 
 def _moonshine_wanted(locale: str, model_dir: str | None) -> bool:
-    if locale != "en" or model_dir or os.environ.get("TEDDY_VOSK_MODEL"):
+    if locale != "en" or model_dir or toy_config().vosk_model:
         return False
     from device.asr.moonshine_download import moonshine_model_dir
 

@@ -264,7 +264,8 @@ def other_family_denied(ctx: ScenarioContext, args: dict[str, Any]) -> Observati
     problems = []
     statuses = []
     for method, path in attempts:
-        status, _message = _attempt(parent, method, path, {"confirm": "DELETE"})
+        status, _message = _attempt(parent, method, path,
+                                    {"confirm": "DELETE", "confirmed": "1"})
         statuses.append(status)
         if status not in REFUSAL_STATUSES:
             problems.append(f"{method} {path} answered {status}")
