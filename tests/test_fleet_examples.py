@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from cloud.config import CloudConfig
+from cloud.keys.location import KeyStoreConfigError, key_store_location
 from cloud.storage.url import backend_of
 
 REPO = Path(__file__).resolve().parents[1]
@@ -112,10 +113,28 @@ def compose_problems(compose: dict[str, Any]) -> list[str]:
             problems.append(f"{name} does not wait for postgres")
         if app.get("ports"):
             problems.append(f"{name} publishes a port: only nginx may")
+        problems += _key_store_problems(name, app, db)
+    if len({str(app.get("environment", {}).get("TEDDY_KEY_STORE")) for app in apps.values()}) > 1:
+        problems.append("the app servers name different key stores")
     build = next(iter(apps.values()), {}).get("build", {})
     if not (COMPOSE.parent / build.get("context", "?") / build.get("dockerfile", "?")).is_file():
         problems.append("the app image's Dockerfile is not where the build names it")
     return problems
+
+
+def _key_store_problems(name: str, app: dict[str, Any], db: str) -> list[str]:
+    """The key store must be a file the server accepts, on a volume of its own."""
+    store = app.get("environment", {}).get("TEDDY_KEY_STORE")
+    if not store:
+        return [f"{name} names no TEDDY_KEY_STORE (the default is inside the container)"]
+    try:
+        key_store_location(db, store)
+    except KeyStoreConfigError as error:
+        return [f"{name}: {error}"]
+    mounts = [str(volume).split(":") for volume in app.get("volumes", [])]
+    if not any(len(m) >= 2 and store.startswith(m[1].rstrip("/") + "/") for m in mounts):
+        return [f"{name}: the key store {store} is not on a mounted volume (lost on rebuild)"]
+    return []
 
 
 def test_the_compose_file_is_postgres_two_app_servers_and_nginx() -> None:
@@ -129,6 +148,13 @@ def test_negative_control_broken_compose_files_are_caught() -> None:
     assert "needs at least two app servers" in compose_problems(one_app)
     on_sqlite = _compose(text.replace("postgresql://teddy@postgres:5432/teddy", "/data/t.db"))
     assert any("not on PostgreSQL" in p for p in compose_problems(on_sqlite))
+    keys_in_postgres = _compose(text.replace(
+        "/var/lib/teddy-keys/teddy.child-keys", "postgresql://teddy@postgres:5432/teddy_keys"))
+    assert any("must be a file" in p for p in compose_problems(keys_in_postgres))
+    keys_unmounted = _compose()
+    for app in _app_services(keys_unmounted).values():
+        app.pop("volumes")
+    assert any("not on a mounted volume" in p for p in compose_problems(keys_unmounted))
     exposed = _compose()
     exposed["services"]["teddy-app-1"]["ports"] = ["8080:8080"]
     assert any("publishes a port" in p for p in compose_problems(exposed))

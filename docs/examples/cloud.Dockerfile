@@ -8,7 +8,8 @@ COPY teddy teddy
 COPY device device
 COPY scenarios scenarios
 RUN pip install --no-cache-dir '.[cloud]' \
-    && useradd --system --create-home --home-dir /var/lib/teddy teddy
+    && useradd --system --create-home --home-dir /var/lib/teddy teddy \
+    && install -d -o teddy -g teddy -m 700 /var/lib/teddy-keys
 USER teddy
 WORKDIR /var/lib/teddy
 EXPOSE 8080
