@@ -83,7 +83,7 @@ def test_cli_missing_wheel_is_a_one_line_error(tmp_path):
         capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        f"error: wheel not found: {tmp_path / 'absent.whl'}"]
+        f"teddy models: wheel not found: {tmp_path / 'absent.whl'}"]
     assert not (tmp_path / "models" / MOONSHINE_DIR).exists()
 
 

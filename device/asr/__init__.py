@@ -39,11 +39,9 @@ def _moonshine_wanted(locale: str, model_dir: str | None) -> bool:
 
     if moonshine_model_dir() is None:
         return False
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    from device.asr.onnx_runtime import onnxruntime_installed
+
+    return onnxruntime_installed()
 
 
 def _load_moonshine(locale: str) -> SpeechEngine:

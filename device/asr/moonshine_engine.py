@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from device.asr.engine import EngineError, Transcript
+from device.asr.onnx_runtime import load_onnxruntime
 from device.asr.sentence_trie import ROOT, PieceTrie, SentenceTrie
 from device.nlu.templates import expand_templates, load_templates
 
@@ -111,7 +112,7 @@ class MoonshineModel:
     def __init__(self, model_dir: Path, sentences: list[str], threads: int | None = None,
                  beam: int = BEAM, give_up_below: float = -np.inf) -> None:
         try:
-            import onnxruntime
+            onnxruntime = load_onnxruntime()
         except ImportError as error:
             raise EngineError(
                 "the moonshine engine needs onnxruntime: pip install 'teddy-privacy-testbed"

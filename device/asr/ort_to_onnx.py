@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from device.asr.engine import EngineError
+from device.asr.onnx_runtime import load_onnxruntime
 
 
 def _fbs() -> Any:
     try:
+        load_onnxruntime()
         from onnxruntime.tools.ort_format_model.ort_flatbuffers_py import fbs
     except ImportError as error:  # pragma: no cover - part of onnxruntime
         raise EngineError("onnxruntime's ORT format reader is missing") from error
