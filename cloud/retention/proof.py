@@ -8,12 +8,11 @@ including freed pages and old WAL frames, and opening nothing can change the evi
 from __future__ import annotations
 
 import json
-import mmap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cloud.storage.raw_bytes import COMPANION_SUFFIXES, nonzero_runs
+from cloud.storage.raw_bytes import COMPANION_SUFFIXES, find_in_files
 
 MIN_CANARY_CHARS = 3
 MAX_CANARY_CHARS = 256
@@ -64,19 +63,17 @@ def files_to_scan(db_path: str | Path, backup_dir: str | Path | None = None) -> 
 
 
 def scan_file(path: Path, canaries: Iterable[str]) -> list[Finding]:
+    return scan_files([path], canaries)
+
+
+def scan_files(paths: list[Path], canaries: Iterable[str]) -> list[Finding]:
+    """Every occurrence of every form of every canary in the files (read in a child process:
+    see cloud/storage/raw_bytes.py for why never in the cloud's own)."""
     patterns = [(canary, form) for canary in canaries for form in encodings(canary)]
-    size = path.stat().st_size
-    if size == 0 or not patterns:
+    if not patterns or not paths:
         return []
-    findings: list[Finding] = []
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        for start, end in nonzero_runs(data, size):
-            for canary, form in patterns:
-                at = data.find(form, start, end)
-                while at != -1:
-                    findings.append(Finding(str(path), at, canary))
-                    at = data.find(form, at + 1, end)
-    return findings
+    return [Finding(file, offset, patterns[index][0]) for file, offset, index in
+            find_in_files(paths, [form for _, form in patterns])]
 
 
 def scan_for_canaries(db_path: str | Path, canaries: Iterable[str],
@@ -85,10 +82,7 @@ def scan_for_canaries(db_path: str | Path, canaries: Iterable[str],
     wanted = list(dict.fromkeys(canaries))
     for canary in wanted:
         check_canary(canary)
-    findings: list[Finding] = []
-    for path in files_to_scan(db_path, backup_dir):
-        findings.extend(scan_file(path, wanted))
-    return findings
+    return scan_files(files_to_scan(db_path, backup_dir), wanted)
 
 
 def scanned_bytes(db_path: str | Path, backup_dir: str | Path | None = None) -> int:
