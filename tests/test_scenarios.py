@@ -93,11 +93,15 @@ def test_every_negative_control_is_detected(catalogue: dict[str, Any]) -> None:
     assert variants == {"leaky-toy-audio", "leaky-toy-name", "cloud-flag-delete",
                         "cloud-keeps-data", "cloud-revoke-keeps-data", "cloud-logs-requests",
                         "cloud-trusts-toy-consent", "cloud-keeps-credentials", "toy-pitch-leak",
-                        "cloud-keeps-key", "cloud-plaintext-beside-sealed"}
+                        "cloud-keeps-key", "cloud-plaintext-beside-sealed",
+                        # Written apart from the mutants, as an outside reviewer would.
+                        "violator-toy-analytics", "violator-cloud-forwards",
+                        "violator-side-database", "violator-retention-grace",
+                        "violator-verification-always-passes", "violator-slot-shaping"}
     assert {c["scenario"] for c in detections} == variants
     assert all(c["observed"] == "violated" and c["status"] == "pass" for c in detections)
     caught = {rule for c in detections for rule in c["rules"]}
-    assert {"R01", "R04", "R12", "R16", "R18", "R19", "R21", "R29", "R30", "R31", "R33",
+    assert {"R01", "R04", "R10", "R12", "R16", "R18", "R19", "R21", "R29", "R30", "R31", "R33",
             "R34"} <= caught
     assert not [c for c in checks if not c["negative_control"] and c["expect"] == "violation"]
 
