@@ -436,12 +436,27 @@ def _add_state_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _pair(args: argparse.Namespace) -> int:
-    from device.client.http import CloudTlsUntrusted, CloudUnreachable, CloudUrlError
+    from device.client.diagnosis import ca_file_problem, explain_unreachable
+    from device.client.http import (
+        CloudTlsUntrusted,
+        CloudUnreachable,
+        CloudUrlError,
+        check_cloud_url,
+    )
     from device.privacy.gate import EgressGate
     from device.state import StateError, ToyState
+    from teddy.contracts.pairing_code import code_problem
 
-    if args.ca and not Path(args.ca).is_file():
-        _error(f"no CA certificate at {args.ca}")
+    # Everything the user typed is checked before anything is sent: the code is single use.
+    problem = code_problem(args.code)
+    try:
+        check_cloud_url(args.cloud, pairing=True)
+    except CloudUrlError as error:
+        problem = problem or str(error)
+    if args.ca:
+        problem = problem or ca_file_problem(args.ca)
+    if problem:
+        _error(problem)
         return 2
     gate = EgressGate(ToyState(args.state))
     if gate.notice:  # a damaged earlier pairing: this one replaces it
@@ -452,14 +467,22 @@ def _pair(args: argparse.Namespace) -> int:
         _error(str(error))
         return 2
     except CloudTlsUntrusted:
+        reason, wrong_url = explain_unreachable(args.cloud)
+        if wrong_url:
+            _error(f"cannot pair with {args.cloud}: {reason}")
+            return 2
         fix = (f"it is not signed by the CA in {args.ca}; copy the cloud's own ca.pem (`teddy "
                "cloud serve --tls` prints where it is)" if args.ca else
                "give the cloud's CA certificate with --ca PATH (`teddy cloud serve --tls` "
                "prints where it is)")
         _error(f"cannot verify the cloud's TLS certificate at {args.cloud}: {fix}")
         return 2
-    except CloudUnreachable as error:
-        _error(f"cannot reach the cloud at {args.cloud}: {error}")
+    except CloudUnreachable:
+        reason, wrong_url = explain_unreachable(args.cloud)
+        if wrong_url:
+            _error(f"cannot pair with {args.cloud}: {reason}")
+            return 2
+        _error(f"cannot reach the cloud at {args.cloud}: {reason}")
         return 1
     except StateError as error:
         _error(str(error))

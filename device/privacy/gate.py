@@ -105,8 +105,12 @@ class EgressGate:
                              "code is still good") from error
         body = json.dumps({"code": code}).encode()
         response = self._send(transport, "POST", "/api/v1/pair", body, "pairing", None)
+        if response.status in (401, 429) and response.json.get("error"):
+            raise PairingError(str(response.json["error"]))
         if response.status != 201:
-            raise PairingError(str(response.json.get("error", "pairing refused")))
+            raise PairingError(f"{cloud_url} answered {response.status} to the pairing request, "
+                               "not as a Teddy cloud does: check the address (`teddy cloud "
+                               "serve` prints it)")
         device_id, secret = response.json.get("device_id"), response.json.get("secret")
         if not isinstance(device_id, str) or not isinstance(secret, str):
             raise PairingError("the cloud's answer to pairing had no device key")
