@@ -91,6 +91,15 @@ class EgressGate:
     def device_id(self) -> str | None:
         return self._credentials.device_id if self._credentials else None
 
+    @property
+    def cloud_url(self) -> str | None:
+        """The cloud this toy is paired with (never its key)."""
+        return self._credentials.cloud_url if self._credentials else None
+
+    @property
+    def ca_file(self) -> str | None:
+        return self._credentials.ca_file if self._credentials else None
+
     def pair(self, cloud_url: str, code: str, ca_file: str | None = None) -> str:
         """Redeem a parent's pairing code; raises CloudUrlError, PairingError, StateError."""
         check_cloud_url(cloud_url, pairing=True)
