@@ -8,6 +8,7 @@ first like every request the toy makes), and the speech model is found on disk.
 
 from __future__ import annotations
 
+import calendar
 import contextlib
 import threading
 import time
@@ -24,7 +25,7 @@ HEALTH_TIMEOUT_S = 2.0
 MICROPHONE_SECONDS = 1.0
 # No toy runs before this release was written; a clock before it was never set (a
 # Raspberry Pi has no clock chip and starts from 1970 or the last shutdown's time).
-CLOCK_FLOOR = time.mktime((2026, 1, 1, 0, 0, 0, 0, 0, 0)) - time.timezone
+CLOCK_FLOOR = float(calendar.timegm((2026, 1, 1, 0, 0, 0)))
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cloud_helpers import TlsCloudProcess, add_child, add_parent
+from cloud_helpers import TlsCloudProcess, fresh_pairing_code
 
-from cloud import pairing
 from cloud.storage.db import open_db
 from teddy.cloud_process import CloudProcess, free_port
 
@@ -35,15 +33,6 @@ def the_line(result: subprocess.CompletedProcess[str], status: int) -> str:
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert lines[0].startswith("teddy device: ")
     return lines[0]
-
-
-def fresh_code(db_path: str) -> str:
-    db = open_db(db_path)
-    now = time.time()
-    child_id = add_child(db, add_parent(db, f"pair-{now}@example.com", now), now)
-    code = pairing.issue_code(db, child_id, now)
-    db.close()
-    return code
 
 
 def code_is_unused(db_path: str, code: str) -> bool:
@@ -86,7 +75,7 @@ def test_a_closed_port_says_nothing_is_listening_there(tmp_path: Path):
 @pytest.mark.slow("the toy waits out its 3 s deadline: a plain http server never answers a "
                   "TLS hello")
 def test_https_to_a_plain_http_cloud_says_use_http(plain: CloudProcess, tmp_path: Path):
-    code = fresh_code(plain.db_path)
+    code = fresh_pairing_code(plain.db_path)
     wrong = plain.url.replace("http://", "https://")
     line = the_line(pair(tmp_path / "toy", "--cloud", wrong, "--code", code), 2)
     where = plain.url.removeprefix("http://")
@@ -99,7 +88,7 @@ def test_https_to_a_plain_http_cloud_says_use_http(plain: CloudProcess, tmp_path
 
 def test_http_to_an_https_cloud_says_use_https_with_the_ca(tls: TlsCloudProcess,
                                                           tmp_path: Path):
-    code = fresh_code(tls.db_path)
+    code = fresh_pairing_code(tls.db_path)
     wrong = tls.url.replace("https://", "http://")
     where = tls.url.removeprefix("https://")
     line = the_line(pair(tmp_path / "toy", "--cloud", wrong, "--code", code), 2)
@@ -123,7 +112,7 @@ def test_a_parent_page_url_names_the_cloud_address_to_use(plain: CloudProcess, t
 
 def test_a_trailing_slash_is_still_the_cloud_address(plain: CloudProcess, tmp_path: Path):
     result = pair(tmp_path / "toy", "--cloud", plain.url + "/", "--code",
-                  fresh_code(plain.db_path))
+                  fresh_pairing_code(plain.db_path))
     assert result.returncode == 0, result.stderr
 
 
@@ -136,7 +125,7 @@ def test_a_ca_that_is_not_a_certificate_says_so(tls: TlsCloudProcess, tmp_path: 
         bad.write_text("the cloud is on the laptop\n")
     elif which == "empty":
         bad.write_bytes(b"")
-    code = fresh_code(tls.db_path)
+    code = fresh_pairing_code(tls.db_path)
     line = the_line(pair(tmp_path / "toy", "--cloud", tls.url, "--code", code, "--ca",
                          str(bad)), 2)
     assert line == (f"teddy device: {bad} is not a CA certificate (it holds no PEM "
@@ -163,7 +152,7 @@ def test_a_malformed_code_is_refused_before_anything_is_sent(plain: CloudProcess
 
 def test_a_code_typed_in_lower_case_with_spaces_still_pairs(plain: CloudProcess,
                                                             tmp_path: Path):
-    typed = fresh_code(plain.db_path).lower().replace("-", " . ")
+    typed = fresh_pairing_code(plain.db_path).lower().replace("-", " . ")
     result = pair(tmp_path / "toy", "--cloud", plain.url, "--code", typed)
     assert result.returncode == 0, result.stderr
 
