@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alsa_helpers import virtual_microphone
 from cloud_helpers import fresh_pairing_code
-from test_microphone_alsa import _virtual_microphone
 
 from device.client.http import Credentials
 from device.doctor import CLOCK_FLOOR, FAILED, OK, check_clock
@@ -101,7 +101,7 @@ def test_a_missing_speech_model_fails(tmp_path: Path):
 
 
 def test_the_microphone_is_opened_and_read(tmp_path: Path):
-    env = _virtual_microphone(tmp_path, b"\x01\x00" * 32000)
+    env = virtual_microphone(tmp_path, b"\x01\x00" * 32000)
     checks = outcomes(doctor("--state", str(tmp_path / "toy"), "--device", "teddyfile",
                              *QUICK, "--json", env=env))
     assert checks["microphone"]["outcome"] == OK, checks["microphone"]
@@ -109,7 +109,7 @@ def test_the_microphone_is_opened_and_read(tmp_path: Path):
 
 
 def test_a_microphone_that_is_not_there_fails(tmp_path: Path):
-    env = _virtual_microphone(tmp_path, b"\x00\x00" * 1600)
+    env = virtual_microphone(tmp_path, b"\x00\x00" * 1600)
     checks = outcomes(doctor("--state", str(tmp_path / "toy"), "--device", "no-such-mic",
                              *QUICK, "--json", env=env))
     assert checks["microphone"]["outcome"] == FAILED
