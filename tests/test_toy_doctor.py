@@ -132,3 +132,19 @@ def test_doctor_is_an_input_error_for_an_unknown_engine(tmp_path: Path):
     assert result.returncode == 2 and "invalid choice" in result.stderr
 
 
+
+
+def test_status_doctor_and_unpair_need_no_cloud_stack(tmp_path: Path):
+    from test_cli_conventions import CLOUD_ONLY, _without
+
+    state = str(tmp_path / "toy")
+    checked = _without(CLOUD_ONLY, "device", "doctor", "--state", state, "--no-microphone",
+                       *QUICK, "--json")
+    assert checked.returncode == 1 and "Traceback" not in checked.stderr, checked.stderr
+    assert outcomes(checked)["pairing"]["outcome"] == FAILED
+    status = _without(CLOUD_ONLY, "device", "status", "--state", state, "--json")
+    assert status.returncode == 0 and json.loads(status.stdout)["paired"] is False
+    assert not (tmp_path / "toy").exists()  # neither made the state folder
+    (tmp_path / "toy").mkdir()
+    unpaired = _without(CLOUD_ONLY, "device", "unpair", "--state", state, "--yes")
+    assert unpaired.returncode == 0 and unpaired.stdout.startswith("nothing to remove")
