@@ -148,3 +148,34 @@ def test_status_doctor_and_unpair_need_no_cloud_stack(tmp_path: Path):
     (tmp_path / "toy").mkdir()
     unpaired = _without(CLOUD_ONLY, "device", "unpair", "--state", state, "--yes")
     assert unpaired.returncode == 0 and unpaired.stdout.startswith("nothing to remove")
+
+
+@pytest.mark.slow("starts a TLS cloud and makes a second CA: about 10 s on 2 busy cores")
+def test_a_tls_cloud_is_checked_under_the_pinned_ca(tmp_path: Path):
+    import shutil
+
+    from cloud_helpers import TlsCloudProcess
+
+    from cloud.tls import ensure_server_certificate
+
+    state = tmp_path / "toy"
+    pinned = tmp_path / "ca.pem"
+    with TlsCloudProcess(tmp_path / "cloud.db", tmp_path / "tls") as cloud:
+        shutil.copy(cloud.ca_file, pinned)
+        paired = subprocess.run(
+            [sys.executable, "-m", "teddy", "device", "pair", "--cloud", cloud.url, "--code",
+             fresh_pairing_code(str(tmp_path / "cloud.db")), "--ca", str(pinned),
+             "--state", str(state)], capture_output=True, text=True, timeout=60)
+        assert paired.returncode == 0, paired.stderr
+        good = outcomes(doctor("--state", str(state), "--no-microphone", *QUICK, "--json"))
+        assert good["cloud"]["outcome"] == OK, good["cloud"]
+        # The control: another CA in the pinned file, as if the cloud's had been replaced.
+        shutil.copy(ensure_server_certificate(tmp_path / "other").ca_cert, pinned)
+        bad = outcomes(doctor("--state", str(state), "--no-microphone", *QUICK, "--json"))
+    assert bad["cloud"]["outcome"] == FAILED
+    assert bad["cloud"]["detail"] == (f"{cloud.url}: its TLS certificate is not signed by the "
+                                      f"CA the toy was paired with ({pinned})")
+    pinned.unlink()
+    gone = outcomes(doctor("--state", str(state), "--no-microphone", *QUICK, "--json"))
+    assert gone["cloud"]["detail"].startswith("the CA certificate the toy was paired with is "
+                                              f"gone ({pinned})")
