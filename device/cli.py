@@ -497,7 +497,11 @@ def _add_state_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _pair(args: argparse.Namespace) -> int:
-    from device.client.diagnosis import ca_file_problem, explain_unreachable
+    from device.client.diagnosis import (
+        ca_file_problem,
+        certificate_refused,
+        explain_unreachable,
+    )
     from device.client.http import (
         CloudTlsUntrusted,
         CloudUnreachable,
@@ -527,8 +531,9 @@ def _pair(args: argparse.Namespace) -> int:
     except CloudUrlError as error:
         _error(str(error))
         return 2
-    except CloudTlsUntrusted:
-        reason, wrong_url = explain_unreachable(args.cloud)
+    except CloudTlsUntrusted as error:
+        reason, wrong_url = ("", False) if certificate_refused(error) else explain_unreachable(
+            args.cloud)
         if wrong_url:
             _error(f"cannot pair with {args.cloud}: {reason}")
             return 2

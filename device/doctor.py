@@ -108,7 +108,7 @@ def check_cloud(state: ToyState, gate: object | None) -> tuple[Check, float | No
         return Check("cloud", SKIPPED, "not paired, so no cloud to reach"), None
     import requests
 
-    from device.client.diagnosis import explain_unreachable
+    from device.client.diagnosis import certificate_refused, explain_unreachable
 
     url: str = gate.cloud_url  # type: ignore[attr-defined]
     ca_file: str | None = gate.ca_file  # type: ignore[attr-defined]
@@ -133,9 +133,10 @@ def check_cloud(state: ToyState, gate: object | None) -> tuple[Check, float | No
         elapsed_ms = (time.perf_counter() - began) * 1000
         with contextlib.suppress(LedgerUnavailable):
             ledger.record_outcome(entry.request_id, response.status_code)
-    except requests.exceptions.SSLError:
-        reason, _ = explain_unreachable(url, HEALTH_TIMEOUT_S)
-        if "serves plain http" not in reason:
+    except requests.exceptions.SSLError as error:
+        reason, wrong_url = ("", False) if certificate_refused(error) else explain_unreachable(
+            url, HEALTH_TIMEOUT_S)
+        if not wrong_url:
             reason = (f"its TLS certificate is not signed by the CA the toy was paired with "
                       f"({ca_file or 'none given'})")
         return Check("cloud", FAILED, f"{url}: {reason}"), None

@@ -150,7 +150,7 @@ def test_status_doctor_and_unpair_need_no_cloud_stack(tmp_path: Path):
     assert unpaired.returncode == 0 and unpaired.stdout.startswith("nothing to remove")
 
 
-@pytest.mark.slow("starts a TLS cloud and makes a second CA: about 10 s on 2 busy cores")
+@pytest.mark.slow("starts a TLS cloud and makes a second CA: 3.4 s")
 def test_a_tls_cloud_is_checked_under_the_pinned_ca(tmp_path: Path):
     import shutil
 

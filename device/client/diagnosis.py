@@ -38,6 +38,14 @@ def ca_file_problem(path: str | Path) -> str | None:
     return None
 
 
+def certificate_refused(error: BaseException) -> bool:
+    """The other end spoke TLS and its certificate did not verify: no need to probe further.
+
+    OpenSSL's reason code is the one stable part of the text; without it, probe.
+    """
+    return "CERTIFICATE_VERIFY_FAILED" in str(error)
+
+
 def explain_unreachable(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> tuple[str, bool]:
     """What is wrong with talking to `url`, and whether the URL itself is wrong (input).
 
