@@ -556,8 +556,12 @@ def _pair(args: argparse.Namespace) -> int:
     except PermissionError as error:
         _error(f"pairing refused: {error}")
         return 1
+    JsonSink(args).document({"device_id": device_id, "cloud_url": args.cloud,
+                             "purposes": sorted(gate.policy.purposes),
+                             "policy_version": gate.policy.version, "notice": gate.notice})
     purposes = ", ".join(sorted(gate.policy.purposes)) or "nothing yet (the toy plays offline)"
-    print(f"paired as {device_id}; consented purposes: {purposes}")
+    if not args.json:
+        print(f"paired as {device_id}; consented purposes: {purposes}")
     if gate.notice:
         print(f"warning: {gate.notice}", file=sys.stderr)
     return 0
@@ -848,6 +852,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pair.add_argument("--cloud", required=True, help="cloud URL, e.g. https://127.0.0.1:8443")
     pair.add_argument("--code", required=True, help="the pairing code from the parent page")
     pair.add_argument("--ca", help="the cloud's CA certificate to pin (TLS)")
+    add_json_options(pair, "the new pairing")
     _add_state_option(pair)
     pair.set_defaults(handler=_pair)
 

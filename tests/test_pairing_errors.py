@@ -178,3 +178,12 @@ def test_a_server_that_is_not_a_teddy_cloud_is_named(tmp_path: Path):
                     "request, not as a Teddy cloud does: check the address (`teddy cloud "
                     "serve` prints it)")
     assert not (tmp_path / "toy" / "credentials.json").exists()
+
+
+def test_pair_json_reports_the_new_pairing(plain: CloudProcess, tmp_path: Path):
+    result = pair(tmp_path / "toy", "--cloud", plain.url, "--code",
+                  fresh_pairing_code(plain.db_path), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["device_id"].startswith("toy-") and report["cloud_url"] == plain.url
+    assert report["purposes"] == [] and report["notice"] is None
