@@ -135,3 +135,16 @@ def test_a_toy_unpaired_locally_answers_on_its_own(cloud: CloudProcess, paired: 
     assert gate.decide("greet", {}, "en").message is None
 
 
+
+
+def test_damaged_credentials_are_named_by_status_and_removed_by_unpair(tmp_path: Path):
+    state = tmp_path / "toy"
+    state.mkdir()
+    (state / "credentials.json").write_text('{"cloud_url": "http://127.0.0.1:1", "dev')
+    result = device("status", "--state", str(state))
+    assert result.returncode == 0 and result.stdout.startswith("paired:      no")
+    assert "credentials.json is damaged" in result.stderr and "Traceback" not in result.stderr
+    assert "credentials.json (" in result.stdout  # still listed: it is still on disk
+    removed = device("unpair", "--state", str(state), "--yes", "--json")
+    assert [f["name"] for f in json.loads(removed.stdout)["removed"]] == ["credentials.json"]
+    assert list(state.iterdir()) == []
