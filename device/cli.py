@@ -25,6 +25,7 @@ from teddy.json_output import JsonSink, add_json_options, wants_json
 
 if TYPE_CHECKING:
     from device.speech import Understander
+    from device.toy import Toy, ToyTurn
 
 ENGINE_CHOICES = ["auto", "moonshine", "pocketsphinx", "vosk"]
 ENGINE_HELP = ("speech recogniser (auto: Moonshine for en when installed, else "
@@ -282,7 +283,6 @@ def _print_heard(heard) -> None:
 
 def _toy_handler(args: argparse.Namespace, understander: object) -> Callable:
     """Each heard utterance goes through the whole toy: privacy gate, cloud or local reply."""
-
     from device.speaker import Speaker, audio_output_available
 
     toy = _live_toy(args, understander)
@@ -301,7 +301,7 @@ def _toy_handler(args: argparse.Namespace, understander: object) -> Callable:
     return handle
 
 
-def _live_toy(args: argparse.Namespace, understander: object):  # -> Toy
+def _live_toy(args: argparse.Namespace, understander: object) -> Toy:
     """The toy as it starts up: its state, the consent policy refreshed, what it will do."""
     from device.privacy.gate import EgressGate
     from device.state import ToyState
@@ -322,12 +322,10 @@ def _live_toy(args: argparse.Namespace, understander: object):  # -> Toy
     return toy
 
 
-def _print_turn(turn: object) -> None:
-    sent_body = getattr(turn, "sent_body", None)
-    sent = f"sent {len(sent_body)} bytes" if sent_body else "sent nothing"
+def _print_turn(turn: ToyTurn) -> None:
+    sent = f"sent {len(turn.sent_body)} bytes" if turn.sent_body else "sent nothing"
     STATUS.clear()
-    print(f"{turn.intent} -> {turn.reply}  [{turn.answered_by}; {sent}]",  # type: ignore[attr-defined]
-          flush=True)
+    print(f"{turn.intent} -> {turn.reply}  [{turn.answered_by}; {sent}]", flush=True)
 
 
 def _show_gate_notice(gate: object, shown: str | None) -> str | None:
@@ -449,10 +447,7 @@ def _listen_to_files(args: argparse.Namespace) -> int:
     return 0
 
 
-def _turn_record(name: str, turn: object) -> dict[str, object]:
-    from device.toy import ToyTurn
-
-    assert isinstance(turn, ToyTurn)
+def _turn_record(name: str, turn: ToyTurn) -> dict[str, object]:
     return {"file": name, "heard": turn.heard, "intent": turn.intent, "slots": turn.slots,
             "reply": turn.reply, "answered_by": turn.answered_by, "reason": turn.reason,
             "sent_bytes": len(turn.sent_body) if turn.sent_body else 0,
