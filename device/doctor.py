@@ -16,9 +16,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from device.state import ToyState
 from teddy.contracts.signing import MAX_CLOCK_SKEW_S
+
+if TYPE_CHECKING:
+    from device.privacy.gate import EgressGate
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 HEALTH_TIMEOUT_S = 2.0
@@ -90,7 +94,7 @@ def check_clock(now: float, cloud_time: float | None) -> Check:
     return Check("clock", OK, f"within {max(1, round(abs(skew)))} s of the cloud's")
 
 
-def check_pairing(settings: DoctorSettings) -> tuple[Check, object | None]:
+def check_pairing(settings: DoctorSettings) -> tuple[Check, EgressGate | None]:
     from device.privacy.gate import EgressGate
 
     gate = EgressGate(settings.state)
@@ -102,7 +106,7 @@ def check_pairing(settings: DoctorSettings) -> tuple[Check, object | None]:
                  "with `teddy device pair --cloud URL --code CODE`"), None
 
 
-def check_cloud(state: ToyState, gate: object | None) -> tuple[Check, float | None]:
+def check_cloud(state: ToyState, gate: EgressGate | None) -> tuple[Check, float | None]:
     """GET /healthz on the paired cloud; also the cloud's time, from its Date header."""
     if gate is None:
         return Check("cloud", SKIPPED, "not paired, so no cloud to reach"), None
@@ -110,8 +114,7 @@ def check_cloud(state: ToyState, gate: object | None) -> tuple[Check, float | No
 
     from device.client.diagnosis import certificate_refused, explain_unreachable
 
-    url: str = gate.cloud_url  # type: ignore[attr-defined]
-    ca_file: str | None = gate.ca_file  # type: ignore[attr-defined]
+    url, ca_file = gate.cloud_url or "", gate.ca_file
     if ca_file and not Path(ca_file).is_file():
         return Check("cloud", FAILED, f"the CA certificate the toy was paired with is gone "
                      f"({ca_file}): copy the cloud's ca.pem back there"), None
