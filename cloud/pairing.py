@@ -7,8 +7,10 @@ import secrets
 import sqlite_utils
 
 from cloud import audit
+from teddy.contracts.pairing_code import CODE_ALPHABET, normalise_code
 
-CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I/L to misread
+__all__ = ["CODE_ALPHABET", "CODE_TTL_S", "issue_code", "normalise_code", "redeem"]
+
 CODE_TTL_S = 15 * 60
 
 
@@ -22,11 +24,6 @@ def issue_code(db: sqlite_utils.Database, child_id: int, now: float) -> str:
     db.execute("INSERT INTO pairing_codes (code, child_id, expires_at) VALUES (?, ?, ?)",
                [code, child_id, now + CODE_TTL_S])
     return code
-
-
-def normalise_code(code: str) -> str:
-    compact = "".join(ch for ch in code.upper() if ch.isalnum())
-    return f"{compact[:4]}-{compact[4:]}" if len(compact) == 8 else ""
 
 
 def redeem(db: sqlite_utils.Database, code: str, now: float) -> tuple[str, str, int] | None:

@@ -25,6 +25,7 @@ from teddy.json_output import JsonSink, add_json_options, wants_json
 
 if TYPE_CHECKING:
     from device.speech import Understander
+    from device.toy import Toy, ToyTurn
 
 ENGINE_CHOICES = ["auto", "moonshine", "pocketsphinx", "vosk"]
 ENGINE_HELP = ("speech recogniser (auto: Moonshine for en when installed, else "
@@ -282,8 +283,27 @@ def _print_heard(heard) -> None:
 
 def _toy_handler(args: argparse.Namespace, understander: object) -> Callable:
     """Each heard utterance goes through the whole toy: privacy gate, cloud or local reply."""
-    from device.privacy.gate import EgressGate
     from device.speaker import Speaker, audio_output_available
+
+    toy = _live_toy(args, understander)
+    shown = toy.gate.notice
+    voice = locale_profile(args.locale or "en").voice
+    speaker = Speaker(voice=voice) if audio_output_available() else None
+
+    def handle(heard: object) -> None:
+        nonlocal shown
+        turn = toy.respond(heard)  # type: ignore[arg-type]
+        _print_turn(turn)
+        shown = _show_gate_notice(toy.gate, shown)
+        if speaker is not None:
+            speaker.say(turn.reply)
+
+    return handle
+
+
+def _live_toy(args: argparse.Namespace, understander: object) -> Toy:
+    """The toy as it starts up: its state, the consent policy refreshed, what it will do."""
+    from device.privacy.gate import EgressGate
     from device.state import ToyState
     from device.toy import Toy
 
@@ -295,24 +315,17 @@ def _toy_handler(args: argparse.Namespace, understander: object) -> Callable:
     if not toy.gate.paired:
         STATUS.notice("this toy is not paired: it answers on its own and sends nothing. Pair "
                       "it with: teddy device pair --cloud URL --code CODE")
-    shown = _show_gate_notice(toy.gate, shown)
+    _show_gate_notice(toy.gate, shown)
     history = "history" in toy.gate.policy.purposes
     # R24: the child and parent can tell whether what is said is kept for review.
     STATUS.notice("parent can review what was asked: " + ("yes" if history else "no"))
-    voice = locale_profile(args.locale or "en").voice
-    speaker = Speaker(voice=voice) if audio_output_available() else None
+    return toy
 
-    def handle(heard: object) -> None:
-        nonlocal shown
-        turn = toy.respond(heard)  # type: ignore[arg-type]
-        sent = f"sent {len(turn.sent_body)} bytes" if turn.sent_body else "sent nothing"
-        STATUS.clear()
-        print(f"{turn.intent} -> {turn.reply}  [{turn.answered_by}; {sent}]", flush=True)
-        shown = _show_gate_notice(toy.gate, shown)
-        if speaker is not None:
-            speaker.say(turn.reply)
 
-    return handle
+def _print_turn(turn: ToyTurn) -> None:
+    sent = f"sent {len(turn.sent_body)} bytes" if turn.sent_body else "sent nothing"
+    STATUS.clear()
+    print(f"{turn.intent} -> {turn.reply}  [{turn.answered_by}; {sent}]", flush=True)
 
 
 def _show_gate_notice(gate: object, shown: str | None) -> str | None:
@@ -336,6 +349,11 @@ def _listen(args: argparse.Namespace) -> int:
         devices = input_devices()
         print("\n".join(d.describe() for d in devices) or describe_input_devices(devices))
         return 0
+    if args.input:
+        return _listen_to_files(args)
+    if args.json_file:
+        _error("--json-file is for --input (turns from files); from the microphone use --json")
+        return 2
     try:
         args.device = _resolve_device(args.device)
     except AudioInputError as error:
@@ -400,6 +418,44 @@ def _listen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _listen_to_files(args: argparse.Namespace) -> int:
+    """The microphone path with files for a microphone: each clip is one thing a child says,
+    through the same Toy (privacy gate, cloud or local reply) in the order given."""
+    if args.device or args.mode != "wake" or args.max_seconds:
+        _error("--input replaces the microphone: --device, --mode and --max-seconds do not "
+               "apply")
+        return 2
+    clips: list[tuple[str, bytearray]] = []
+    for name in args.input:  # every file is read before the toy says or sends anything
+        try:
+            clips.append((name, bytearray(load_wav_pcm16(name))))
+        except AudioInputError as error:
+            _error(str(error))
+            return 2
+    understander = _load_understander(args)
+    if understander is None:
+        return 2
+    toy = _live_toy(args, understander)
+    shown = toy.gate.notice
+    with JsonSink(args) as sink:
+        for name, pcm in clips:
+            turn = toy.hear(pcm)  # wipes the clip from memory once heard
+            sink.line(_turn_record(name, turn))
+            if not args.json:
+                _print_turn(turn)
+            shown = _show_gate_notice(toy.gate, shown)
+    return 0
+
+
+def _turn_record(name: str, turn: ToyTurn) -> dict[str, object]:
+    return {"file": name, "heard": turn.heard, "intent": turn.intent, "slots": turn.slots,
+            "reply": turn.reply, "answered_by": turn.answered_by, "reason": turn.reason,
+            "sent_bytes": len(turn.sent_body) if turn.sent_body else 0,
+            "status": turn.status, "personalised": turn.personalised,
+            "dropped_slots": list(turn.dropped_slots),
+            "timings_ms": {k: round(v, 1) for k, v in turn.timings_ms.items()}}
+
+
 def _resolve_device(device: str | None) -> int | str:
     from device.audio.microphone import resolve_input_device
 
@@ -436,12 +492,31 @@ def _add_state_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _pair(args: argparse.Namespace) -> int:
-    from device.client.http import CloudTlsUntrusted, CloudUnreachable, CloudUrlError
+    from device.client.diagnosis import (
+        ca_file_problem,
+        certificate_refused,
+        explain_unreachable,
+    )
+    from device.client.http import (
+        CloudTlsUntrusted,
+        CloudUnreachable,
+        CloudUrlError,
+        check_cloud_url,
+    )
     from device.privacy.gate import EgressGate
     from device.state import StateError, ToyState
+    from teddy.contracts.pairing_code import code_problem
 
-    if args.ca and not Path(args.ca).is_file():
-        _error(f"no CA certificate at {args.ca}")
+    # Everything the user typed is checked before anything is sent: the code is single use.
+    problem = code_problem(args.code)
+    try:
+        check_cloud_url(args.cloud, pairing=True)
+    except CloudUrlError as error:
+        problem = problem or str(error)
+    if args.ca:
+        problem = problem or ca_file_problem(args.ca)
+    if problem:
+        _error(problem)
         return 2
     gate = EgressGate(ToyState(args.state))
     if gate.notice:  # a damaged earlier pairing: this one replaces it
@@ -451,15 +526,24 @@ def _pair(args: argparse.Namespace) -> int:
     except CloudUrlError as error:
         _error(str(error))
         return 2
-    except CloudTlsUntrusted:
+    except CloudTlsUntrusted as error:
+        reason, wrong_url = ("", False) if certificate_refused(error) else explain_unreachable(
+            args.cloud)
+        if wrong_url:
+            _error(f"cannot pair with {args.cloud}: {reason}")
+            return 2
         fix = (f"it is not signed by the CA in {args.ca}; copy the cloud's own ca.pem (`teddy "
                "cloud serve --tls` prints where it is)" if args.ca else
                "give the cloud's CA certificate with --ca PATH (`teddy cloud serve --tls` "
                "prints where it is)")
         _error(f"cannot verify the cloud's TLS certificate at {args.cloud}: {fix}")
         return 2
-    except CloudUnreachable as error:
-        _error(f"cannot reach the cloud at {args.cloud}: {error}")
+    except CloudUnreachable:
+        reason, wrong_url = explain_unreachable(args.cloud)
+        if wrong_url:
+            _error(f"cannot pair with {args.cloud}: {reason}")
+            return 2
+        _error(f"cannot reach the cloud at {args.cloud}: {reason}")
         return 1
     except StateError as error:
         _error(str(error))
@@ -467,8 +551,12 @@ def _pair(args: argparse.Namespace) -> int:
     except PermissionError as error:
         _error(f"pairing refused: {error}")
         return 1
+    JsonSink(args).document({"device_id": device_id, "cloud_url": args.cloud,
+                             "purposes": sorted(gate.policy.purposes),
+                             "policy_version": gate.policy.version, "notice": gate.notice})
     purposes = ", ".join(sorted(gate.policy.purposes)) or "nothing yet (the toy plays offline)"
-    print(f"paired as {device_id}; consented purposes: {purposes}")
+    if not args.json:
+        print(f"paired as {device_id}; consented purposes: {purposes}")
     if gate.notice:
         print(f"warning: {gate.notice}", file=sys.stderr)
     return 0
@@ -509,6 +597,122 @@ def _ledger(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- status, unpair, doctor ----------------------------------------------------
+
+
+def _status(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from device.asr import choose_engine
+    from device.state import ToyState
+    from device.toy_status import describe_file, toy_status
+
+    status = toy_status(ToyState(args.state))
+    try:
+        choice = choose_engine(args.engine, args.locale, args.model)
+        status.engine = {"engine": choice.engine, "locale": args.locale,
+                         "model": str(choice.model), "problem": None}
+    except (EngineError, ModuleNotFoundError) as error:
+        status.engine = {"engine": None, "locale": args.locale, "model": None,
+                         "problem": str(error)}
+    JsonSink(args).document(status.as_dict())
+    if args.json:
+        return 0
+    if status.paired:
+        print(f"paired:      yes, as {status.device_id} with {status.cloud_url}"
+              + (f" (CA {status.ca_file})" if status.ca_file else ""))
+        purposes = ", ".join(status.purposes) or "none yet (plays offline)"
+        print(f"consent:     {purposes} (policy version {status.policy_version})")
+    else:
+        print("paired:      no (answers on its own and sends nothing; pair with "
+              "`teddy device pair --cloud URL --code CODE`)")
+    print(f"state:       {status.state_dir}"
+          + ("" if Path(status.state_dir).is_dir() else " (not made yet)"))
+    for kept in status.files:
+        print(f"  {describe_file(kept)}")
+    when = (datetime.fromtimestamp(status.last_sent_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+            if status.last_sent_at else None)
+    print(f"sent:        {status.requests_sent} requests" + (f", the last at {when}"
+                                                          if when else "")
+          + " (`teddy device ledger` lists them)")
+    print(f"pending:     {status.pending_offline_messages} offline messages (the toy keeps "
+          "none for later: what it cannot send, it answers itself)")
+    engine = status.engine
+    print(f"speech:      {engine['engine']} for {engine['locale']}: {engine['model']}"
+          if engine["engine"] else f"speech:      not ready: {engine['problem']}")
+    if status.notice:
+        print(f"note: {status.notice}", file=sys.stderr)
+    return 0
+
+
+def _unpair(args: argparse.Namespace) -> int:
+    from device.state import ToyState
+    from device.toy_status import describe_file, removable_files, toy_status, unpair
+
+    state = ToyState(args.state)
+    if args.state and not state.directory.is_dir():
+        _error(f"no toy state at {args.state}: nothing to remove; check --state (the default "
+               "is TEDDY_TOY_DIR or ~/.local/share/teddy/toy)")
+        return 2
+    status = toy_status(state)
+    planned = removable_files(state)
+    report: dict[str, object] = {"state_dir": str(state.directory), "was_paired": status.paired,
+                                 "device_id": status.device_id, "cloud_url": status.cloud_url,
+                                 "removed": []}
+    if not planned:
+        JsonSink(args).document(report)
+        if not args.json:
+            print(f"nothing to remove: this toy is not paired and keeps no data in "
+                  f"{state.directory}")
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            _error("unpair asks before it removes anything; add --yes to confirm without a "
+                   "question (nothing was removed)")
+            return 2
+        print(f"This removes from {state.directory}:", file=sys.stderr)
+        for kept in planned:
+            print(f"  {describe_file(kept)}", file=sys.stderr)
+        print("It cannot be undone. Remove them? [y/N] ", end="", file=sys.stderr, flush=True)
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            print("nothing was removed", file=sys.stderr)
+            return 1
+    try:
+        removed = unpair(state)
+    except OSError as error:
+        _error(f"could not remove everything in {state.directory} ({error.strerror or error}); "
+               "run `teddy device unpair` again once that is fixed")
+        return 1
+    report["removed"] = [kept.__dict__ for kept in removed]
+    JsonSink(args).document(report)
+    if args.json:
+        return 0
+    for kept in removed:
+        print(f"removed {describe_file(kept)}")
+    if status.paired:
+        print(f"unpaired: {status.device_id} no longer talks to {status.cloud_url}. The cloud "
+              "still holds what it was sent: a parent sees or deletes it on the parent page")
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from device.doctor import FAILED, DoctorSettings, run_checks
+    from device.state import ToyState
+
+    settings = DoctorSettings(ToyState(args.state), args.device, args.engine, args.locale,
+                              args.model)
+    checks = run_checks(settings, microphone=not args.no_microphone)
+    failed = [check for check in checks if check.outcome == FAILED]
+    JsonSink(args).document({"ok": not failed, "checks": [c.as_dict() for c in checks]})
+    if not args.json:
+        width = max(len(check.name) for check in checks) + 1
+        for check in checks:
+            print(f"{check.outcome:<8}{check.name + ':':<{width}} {check.detail}")
+        print(f"{len(failed)} of {len(checks)} checks failed" if failed else
+              "the toy is ready")
+    return 1 if failed else 0
+
+
 # --- models --------------------------------------------------------------------
 
 
@@ -547,7 +751,8 @@ def _models_download(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `device` command group."""
-    device = subparsers.add_parser("device", help="the toy: hear, listen, pair, ledger, eval")
+    device = subparsers.add_parser("device", help="the toy: hear, listen, pair, status, "
+                                   "doctor, ledger, eval")
     commands = device.add_subparsers(dest="device_command", required=True)
 
     hear = commands.add_parser("hear", help="recognise WAV files as intents")
@@ -612,7 +817,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_json_options(benchmark, "the cells")
     benchmark.set_defaults(handler=_benchmark)
 
-    listen = commands.add_parser("listen", help="live toy from the microphone")
+    listen = commands.add_parser("listen", help="live toy from the microphone, or from WAV "
+                                 "files with --input")
     listen.add_argument("--device",
                         help="input device number or name, see --list-devices (default: the "
                              "system's default microphone)")
@@ -625,8 +831,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "of Enter to the next")
     listen.add_argument("--max-seconds", type=float,
                         help="stop after this many seconds (default: run until Ctrl-C)")
+    listen.add_argument("--input", nargs="+", metavar="FILE",
+                        help="WAV files instead of the microphone: each is one thing the child "
+                             "says, in order, through the whole toy (gate, cloud, reply)")
     listen.add_argument("--json", action="store_true",
-                        help="only print heard intents as JSON; nothing is sent")
+                        help="with --input: one turn per line as JSON (heard, reply, bytes "
+                             "sent); from the microphone: only the heard intents, nothing sent")
+    listen.add_argument("--json-file", type=Path, metavar="PATH",
+                        help="with --input: also write the turns as JSON Lines to this file")
     _add_state_option(listen)
     _add_engine_options(listen)
     listen.set_defaults(handler=_listen)
@@ -635,8 +847,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pair.add_argument("--cloud", required=True, help="cloud URL, e.g. https://127.0.0.1:8443")
     pair.add_argument("--code", required=True, help="the pairing code from the parent page")
     pair.add_argument("--ca", help="the cloud's CA certificate to pin (TLS)")
+    add_json_options(pair, "the new pairing")
     _add_state_option(pair)
     pair.set_defaults(handler=_pair)
+
+    status = commands.add_parser("status", help="paired or not, the cloud, what the toy "
+                                 "keeps, the speech model it would use")
+    add_json_options(status, "the status")
+    _add_state_option(status)
+    _add_engine_options(status)
+    status.set_defaults(handler=_status)
+
+    unpair = commands.add_parser("unpair", help="forget the pairing and the child's data on "
+                                 "this toy")
+    unpair.add_argument("--yes", action="store_true",
+                        help="remove without asking (needed when not at a terminal)")
+    add_json_options(unpair, "what was removed")
+    _add_state_option(unpair)
+    unpair.set_defaults(handler=_unpair)
+
+    doctor = commands.add_parser("doctor", help="check the microphone, clock, pairing, cloud "
+                                 "and speech model; exit 1 if any check fails")
+    doctor.add_argument("--device", help="the microphone to check (default: the system's "
+                        "default input)")
+    doctor.add_argument("--no-microphone", action="store_true",
+                        help="skip the microphone (a toy driven from files)")
+    add_json_options(doctor, "every check")
+    _add_state_option(doctor)
+    _add_engine_options(doctor)
+    doctor.set_defaults(handler=_doctor)
 
     ledger = commands.add_parser("ledger", help="show everything this toy has sent")
     add_json_options(ledger, "one object per request, one per line,")

@@ -42,7 +42,7 @@ COMMAND_GROUPS = [
     CommandGroup("demo", "teddy.demo", "register", "all",
                  "run the end-to-end privacy demo on loopback"),
     CommandGroup("device", "device.cli", "register", "device",
-                 "the toy: hear, listen, pair, ledger, eval"),
+                 "the toy: hear, listen, pair, status, doctor, ledger, eval"),
     CommandGroup("models", "device.cli", "register_models", "device",
                  "speech models for the toy"),
     CommandGroup("cloud", "cloud.cli", "register", "cloud", "run and manage the Teddy cloud"),

@@ -200,3 +200,13 @@ class TlsCloudProcess(CloudProcess):
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"TLS cloud server did not become healthy in {timeout_s:.0f} s")
+
+
+def fresh_pairing_code(db_path: str) -> str:
+    """A pairing code for a new parent's new child, as the parent page would show it."""
+    db = open_db(db_path)
+    now = time.time()
+    child_id = add_child(db, add_parent(db, f"pair-{uuid.uuid4().hex[:8]}@example.com", now), now)
+    code = pairing.issue_code(db, child_id, now)
+    db.close()
+    return code

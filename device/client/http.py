@@ -68,6 +68,10 @@ def check_cloud_url(url: str, *, pairing: bool = False) -> str:
         raise CloudUrlError(f"{url!r} is not a cloud URL: write it in full, for example "
                             "https://192.168.1.20:8443 (or http://127.0.0.1:8080 on this "
                             "machine)")
+    if pairing and parts.path.strip("/"):
+        base = f"{parts.scheme}://{parts.netloc}"
+        raise CloudUrlError(f"{url!r} is a page of the cloud, not its address: pair with "
+                            f"--cloud {base} (the part before {parts.path})")
     if pairing and parts.scheme == "http" and not is_loopback(parts.hostname):
         raise CloudUrlError(f"refusing to pair over plain http with {parts.hostname}: the "
                             "toy's secret key would cross the network unencrypted. Serve the "

@@ -91,6 +91,15 @@ class EgressGate:
     def device_id(self) -> str | None:
         return self._credentials.device_id if self._credentials else None
 
+    @property
+    def cloud_url(self) -> str | None:
+        """The cloud this toy is paired with (never its key)."""
+        return self._credentials.cloud_url if self._credentials else None
+
+    @property
+    def ca_file(self) -> str | None:
+        return self._credentials.ca_file if self._credentials else None
+
     def pair(self, cloud_url: str, code: str, ca_file: str | None = None) -> str:
         """Redeem a parent's pairing code; raises CloudUrlError, PairingError, StateError."""
         check_cloud_url(cloud_url, pairing=True)
@@ -105,8 +114,14 @@ class EgressGate:
                              "code is still good") from error
         body = json.dumps({"code": code}).encode()
         response = self._send(transport, "POST", "/api/v1/pair", body, "pairing", None)
-        if response.status != 201:
+        # The cloud's own refusals (a wrong code, too many tries) and the transport's word on
+        # a redirect say what happened; anything else is not a Teddy cloud answering.
+        if response.status in (401, 429) or 300 <= response.status < 400:
             raise PairingError(str(response.json.get("error", "pairing refused")))
+        if response.status != 201:
+            raise PairingError(f"{cloud_url} answered {response.status} to the pairing request, "
+                               "not as a Teddy cloud does: check the address (`teddy cloud "
+                               "serve` prints it)")
         device_id, secret = response.json.get("device_id"), response.json.get("secret")
         if not isinstance(device_id, str) or not isinstance(secret, str):
             raise PairingError("the cloud's answer to pairing had no device key")
