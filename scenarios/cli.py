@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from scenarios.model import ScenarioError
-from teddy.cli import DISTRIBUTION
+from teddy import DISTRIBUTION
 from teddy.json_output import JsonSink, add_json_options
 
 

@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 
+from teddy import DISTRIBUTION
 from teddy.errors import InputError
 
-DISTRIBUTION = "teddy-privacy-testbed"
 OWN_PACKAGES = {"teddy", "device", "cloud", "scenarios", "audio_fixtures"}
 
 

@@ -15,6 +15,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 OWN = ("cloud", "device", "scenarios", "teddy", "audio_fixtures")
 CONTRACTS = ("teddy.contracts", "teddy.content")
+# teddy/ holds two layers (see teddy/__init__.py): the top is the command line over the areas.
+TEDDY_TOP = ("teddy.cli", "teddy.demo", "teddy.bench", "teddy.__main__")
+AREAS = ("device", "cloud", "scenarios", "audio_fixtures")
 
 
 def _module_name(path: Path) -> str:
@@ -141,3 +144,36 @@ def test_no_blueprint_imports_the_app_factory():
                          for name in _imports(path, module_level_only=False))
                  and "create_app" not in path.read_text(encoding="utf-8")]
     assert offenders == [], "import get_db/get_clock from cloud.db instead"
+
+
+def _is_in(name: str, modules: tuple[str, ...]) -> bool:
+    return any(name == m or name.startswith(m + ".") for m in modules)
+
+
+def layer_violations(imports: dict[str, set[str]]) -> list[str]:
+    """importing module -> imported names; what breaks the teddy/ layering: the bottom of
+    teddy/ importing an area or the top, or an area importing the top."""
+    found = []
+    for module, names in sorted(imports.items()):
+        bottom = module.split(".")[0] == "teddy" and not _is_in(module, TEDDY_TOP)
+        for name in sorted(names):
+            if _is_in(name, TEDDY_TOP) and not _is_in(module, TEDDY_TOP):
+                found.append(f"{module} imports the command line ({name})")
+            elif bottom and _is_in(name, AREAS):
+                found.append(f"{module} (teddy's bottom layer) imports {name}")
+    return found
+
+
+def test_teddys_bottom_and_the_areas_never_import_the_command_line():
+    # Lazy imports count: they run as soon as the function does.
+    imports = {_module_name(path): set(_imports(path, module_level_only=False))
+               for path in _sources("teddy", *AREAS)}
+    assert layer_violations(imports) == []
+
+
+def test_negative_control_upward_imports_are_caught():
+    planted = {"scenarios.cli": {"teddy.cli"}, "teddy.errors": {"cloud.config"},
+               "teddy.cli": {"cloud.cli", "teddy.errors"}, "device.toy": {"teddy.contracts"}}
+    assert layer_violations(planted) == [
+        "scenarios.cli imports the command line (teddy.cli)",
+        "teddy.errors (teddy's bottom layer) imports cloud.config"]
