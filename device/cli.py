@@ -234,6 +234,7 @@ def _benchmark(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from device.config import VARIABLES
     from device.speech import Understander
     from device.speech_benchmark import benchmark_clips, run_engine, table
     from device.speech_eval import ManifestError, read_manifest
@@ -252,7 +253,7 @@ def _benchmark(args: argparse.Namespace) -> int:
         return 2
     if args.every > 1:
         clips = clips[:: args.every]
-    os.environ["TEDDY_ORT_THREADS"] = str(args.threads)  # RTF is quoted for one thread
+    os.environ[VARIABLES["ort_threads"]] = str(args.threads)  # RTF is quoted for one thread
 
     def make(engine: str, adaptation: str | None) -> Understander:
         return Understander(engine, "en", adaptation=adaptation)

@@ -7,6 +7,7 @@ A value that cannot be parsed is an error naming the variable, never a silent de
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ VARIABLES = {
     "models_url": "TEDDY_MODELS_URL",
     "adaptation": "TEDDY_ADAPTATION",
     "reject_below": "TEDDY_REJECT_BELOW",
+    "moonshine_reject_below": "TEDDY_MOONSHINE_REJECT_BELOW",
+    "ort_threads": "TEDDY_ORT_THREADS",
 }
 
 
@@ -42,23 +45,46 @@ class ToyConfig:
     adaptation: str | None = None
     # PocketSphinx's rejection threshold (log-likelihood ratio); unset for the engine default.
     reject_below: float | None = None
+    # Moonshine's rejection threshold (log-probability margin); unset for the engine default.
+    moonshine_reject_below: float | None = None
+    # ONNX Runtime's threads for Moonshine; unset lets ONNX Runtime choose.
+    ort_threads: int | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> ToyConfig:
         environ = os.environ if environ is None else environ
         raw = {field: environ.get(variable) or None for field, variable in VARIABLES.items()}
-        reject_below = None
-        if raw["reject_below"] is not None:
-            try:
-                reject_below = float(raw["reject_below"])
-            except ValueError:
-                raise ToyConfigError(
-                    f"{VARIABLES['reject_below']}={raw['reject_below']!r} is not a number "
-                    "(a log-likelihood ratio such as -2)") from None
         return cls(
             toy_dir=_path(raw["toy_dir"]), vosk_model=_path(raw["vosk_model"]),
             models_dir=_path(raw["models_dir"]), models_url=raw["models_url"],
-            adaptation=raw["adaptation"], reject_below=reject_below)
+            adaptation=raw["adaptation"],
+            reject_below=_number(raw, "reject_below", "a log-likelihood ratio such as -2"),
+            moonshine_reject_below=_number(raw, "moonshine_reject_below",
+                                           "a log-probability margin such as -5"),
+            ort_threads=_threads(raw))
+
+
+def _number(raw: Mapping[str, str | None], field: str, hint: str) -> float | None:
+    value = raw[field]
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise ToyConfigError(f"{VARIABLES[field]}={value!r} is not a number ({hint})")
+    return number
+
+
+def _threads(raw: Mapping[str, str | None]) -> int | None:
+    value = raw["ort_threads"]
+    if value is None:
+        return None
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ToyConfigError(f"{VARIABLES['ort_threads']}={value!r} is not a whole number "
+                             "of threads (1 or more)")
+    return int(value)
 
 
 def _path(value: str | None) -> Path | None:

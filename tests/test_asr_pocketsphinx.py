@@ -186,3 +186,20 @@ def test_fast_path_understands_what_the_lattice_search_does(
     assert len(differ) <= 1, differ
     for row, fast_answer, lattice_answer in differ:
         assert fast_answer == (row["intent"], row["slots"]) and lattice_answer[0] == "unknown"
+
+
+def test_each_model_gets_the_threshold_tuned_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The likelihood ratio is on another scale for each acoustic model, so a
+    # threshold tuned for one must not silently serve another.
+    tuned = pocketsphinx_engine.REJECT_BELOW
+    assert pocketsphinx_engine.DEFAULT_ADAPTATION in tuned
+    assert len(set(tuned.values())) == len(tuned)
+    for adaptation, threshold in tuned.items():
+        assert pocketsphinx_engine.default_reject_below(adaptation) == threshold
+    # A home-made adaptation has no tuned value: it gets the strictest one.
+    assert pocketsphinx_engine.default_reject_below("small") == max(tuned.values())
+    engine = PocketSphinxEngine("en", adaptation="off")
+    assert engine.reject_below == tuned["off"]
+    # Negative control: the variable still overrides the tuned value.
+    monkeypatch.setenv("TEDDY_REJECT_BELOW", "-7.5")
+    assert PocketSphinxEngine("en", adaptation="off").reject_below == -7.5

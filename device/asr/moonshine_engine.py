@@ -9,7 +9,6 @@ is than what the model would say unconstrained is the rejection score.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 from device.asr.engine import EngineError, Transcript
 from device.asr.onnx_runtime import load_onnxruntime
 from device.asr.sentence_trie import ROOT, PieceTrie, SentenceTrie
+from device.config import toy_config
 from device.nlu.templates import expand_templates, load_templates
 
 TOKENIZER_PATH = Path(__file__).parent / "moonshine" / "tokenizer.bin"
@@ -122,7 +122,6 @@ class MoonshineModel:
                 raise EngineError(f"Moonshine model file missing: {model_dir / name} "
                                   "(run `teddy models download en-moonshine`)")
         options = onnxruntime.SessionOptions()
-        threads = threads or int(os.environ.get("TEDDY_ORT_THREADS", "0") or 0)
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
@@ -266,14 +265,15 @@ class MoonshineEngine:
         if locale != "en":
             raise EngineError(f"Moonshine here is English only, not {locale!r}; "
                               "use --engine vosk for Korean")
-        env_threshold = os.environ.get("TEDDY_MOONSHINE_REJECT_BELOW")
+        config = toy_config()
         if reject_below is None:
-            reject_below = float(env_threshold) if env_threshold else DEFAULT_REJECT_BELOW
+            reject_below = (DEFAULT_REJECT_BELOW if config.moonshine_reject_below is None
+                            else config.moonshine_reject_below)
         self.reject_below = reject_below
         sentences = [e.text for e in expand_templates(load_templates(locale))]
         # The search stops early once no sentence can pass the bar, with a
         # margin so that studying thresholds on the tune split stays possible.
-        self.model = MoonshineModel(model_dir, sentences, threads,
+        self.model = MoonshineModel(model_dir, sentences, threads or config.ort_threads,
                                     give_up_below=reject_below - SEARCH_MARGIN)
         self._raw = bytearray()
         self._active = False
