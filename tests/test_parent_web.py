@@ -294,7 +294,9 @@ def test_a_cookie_copied_before_sign_out_reads_nothing(tmp_path: Path) -> None:
 
     thief = thief_on(app)
     for path in ("/parent/", f"/parent/children/{child_id}/data",
-                 f"/parent/children/{child_id}/export.json", "/parent/account"):
+                 f"/parent/children/{child_id}/export.json",
+                 f"/parent/children/{child_id}/export.csv",
+                 f"/parent/children/{child_id}/export.html", "/parent/account"):
         response = thief.get(path)
         assert response.status_code == 302 and "/parent/login" in response.headers["Location"]
     # Changing data needs a session too: the cookie's CSRF token alone gets nothing done.
@@ -532,8 +534,8 @@ def test_a_parent_can_never_reach_another_familys_child(app: Flask,
     fact_id = db.execute("SELECT id FROM profile_facts").fetchone()[0]
     mallory_child = family_with_child(mallory, "mallory@example.org")
     before = dump_tables(db)
-    for path in ("", "/data", "/export.json", "/consent", "/verify", "/delete",
-                 "/consent-form"):
+    for path in ("", "/data", "/export.json", "/export.csv", "/export.html", "/consent",
+                 "/verify", "/delete", "/consent-form"):
         response = mallory.get(f"/parent/children/{alice_child}{path}")
         assert response.status_code == 404, path
         assert "Zoe" not in text(response) and "okapi" not in text(response)

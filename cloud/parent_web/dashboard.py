@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from itertools import groupby
+from typing import Any
 
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.exceptions import BadRequest
@@ -19,9 +20,12 @@ from cloud.db import get_clock, get_db
 from cloud.parent_web import bp
 from cloud.parent_web.auth import Page
 from cloud.parent_web.consent_state import purpose_statuses
-from cloud.parent_web.family import owned_child
+from cloud.parent_web.export_formats import grouped, timestamp, to_csv
+from cloud.parent_web.family import Child, owned_child
 from cloud.parent_web.plain_words import purpose_groups, record_counts, timeline
+from cloud.parent_web.printable import page_response, style
 from cloud.parent_web.security import login_required, parent_id
+from cloud.parent_web.words import local_time, zone_words
 from cloud.retention import erasure
 from cloud.retention.erasure import ERASABLE_ITEMS, ErasureError, erase_item
 from teddy.contracts.data_map import data_map
@@ -74,19 +78,56 @@ def one_page(records: list[HeldRecord], page: int) -> tuple[list[HeldRecord], in
     return shown, pages
 
 
-@bp.get("/children/<int:child_id>/export.json")
-@login_required
-def export(child_id: int) -> Response:
-    kid = owned_child(child_id)
+def _exported(kid: Child, export_format: str) -> tuple[dict[str, Any], float]:
+    """The export document, the same for every format, with its audit entry."""
     db, now = get_db(), get_clock().time()
     document = export_document(db, kid.id, now=now, notice_version=_config().notice_version,
                                inactive_days=_config().inactive_profile_days)
     audit.append(db, at=now, actor=audit.subject_ref("parent", parent_id()),
                  action="data.export", subject=audit.subject_ref("child", kid.id),
-                 details={"count": len(document["records"]), "scope": "all"})
+                 details={"count": len(document["records"]), "scope": "all",
+                          "format": export_format})
+    return document, now
+
+
+@bp.get("/children/<int:child_id>/export.json")
+@login_required
+def export(child_id: int) -> Response:
+    kid = owned_child(child_id)
+    document, _ = _exported(kid, "json")
     body = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)
     return Response(body, mimetype="application/json", headers={
         "Content-Disposition": f'attachment; filename="teddy-child-{kid.id}-export.json"'})
+
+
+@bp.get("/children/<int:child_id>/export.csv")
+@login_required
+def export_csv(child_id: int) -> Response:
+    kid = owned_child(child_id)
+    document, _ = _exported(kid, "csv")
+    # A byte-order mark, so spreadsheet programs read the UTF-8 names as UTF-8.
+    return Response("\ufeff" + to_csv(document), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="teddy-child-{kid.id}-export.csv"'})
+
+
+@bp.get("/children/<int:child_id>/export.html")
+@login_required
+def export_html(child_id: int) -> Response:
+    kid = owned_child(child_id)
+    document, now = _exported(kid, "html")
+    return page_response(export_page(kid, document, now),
+                         filename=f"teddy-child-{kid.id}-export.html",
+                         attachment=request.args.get("download") == "1")
+
+
+def export_page(kid: Child, document: dict[str, Any], now: float) -> str:
+    """The printable page of an export document, in the child's country's time."""
+    groups = grouped(document)
+    return render_template("parent/export_page.html", child=kid, document=document,
+                           groups=groups, rows_total=sum(len(rows) for _, rows in groups),
+                           exported_at=now, timestamp=timestamp, style=style(),
+                           purposes=data_map().purposes, zone_words=zone_words(kid.country),
+                           local_time=local_time)
 
 
 @bp.get("/children/<int:child_id>/data/<table>/<row_id>/delete")

@@ -65,3 +65,9 @@ def local_time(ts: float, country: str, with_time: bool = True) -> str:
     if with_time:
         shown += f", {moment:%H:%M}" + ("" if zone else " UTC")
     return shown
+
+
+def zone_words(country: str) -> str:
+    """How `local_time` shows times for the country, said once on a page or a download."""
+    zone = country_zone(country)
+    return f"in {zone.key} time" if zone else "in UTC (the country has several time zones)"
