@@ -4,6 +4,7 @@ built from one export document, so they hold the same records."""
 from __future__ import annotations
 
 import html
+import json
 import re
 import time
 from collections import Counter
@@ -15,14 +16,14 @@ from cloud_helpers import make_app
 from export_helpers import csv_values, differences, html_values, json_values
 from flask import Flask
 from flask.testing import FlaskClient
-from parent_web_helpers import FAST_HASH, add_child, consent_by_card, signup
+from parent_web_helpers import FAST_HASH, add_child, consent_by_card, signup, submit
 
 from cloud.child_data import export_document
 from cloud.keys.fields import seal_value
 from cloud.parent_web.dashboard import export_page
 from cloud.parent_web.export_formats import safe_cell, to_csv, unsafe_cell
 from cloud.parent_web.family import children_of
-from cloud.parent_web.words import local_time
+from cloud.parent_web.words import local_time, zone_named, zoned_time
 
 # Values a hostile or merely unusual answer could leave: a spreadsheet formula, markup, a
 # quote and comma and line break, and text in another script.
@@ -140,3 +141,70 @@ def test_the_page_shows_local_times(app: Flask, client: FlaskClient,
     collected = db.execute("SELECT collected_at FROM profile_facts").fetchone()[0]
     assert local_time(collected, "DE") in body and "Europe/Berlin time" in body
     assert "+00:00" not in re.sub(r'datetime="[^"]+"', "", body)
+
+
+# -- the printable erasure receipt --------------------------------------------------------------
+CANARY_NAME = "Zebulonia"
+
+
+def test_the_erasure_receipt_is_printable_and_names_nothing_erased(
+        app: Flask, client: FlaskClient, db: sqlite_utils.Database) -> None:
+    signup(client, "receipt@example.org")
+    child_id = add_child(client, first_name=CANARY_NAME, country="DE")
+    consent_by_card(client, child_id, {"core", "personalisation"})
+    before = html.unescape(client.get(f"/parent/children/{child_id}/data").get_data(
+        as_text=True))
+    assert CANARY_NAME in before  # the canary is really shown while the child exists
+    shown = html.unescape(submit(client, f"/parent/children/{child_id}/delete",
+                                 {"confirm": "DELETE"}).get_data(as_text=True))
+    job = db.execute("SELECT id, started_at FROM erasure_jobs").fetchone()
+    link = re.search(r'id="receipt-printable" href="([^"]+)"', shown)
+    assert link and "zone=Europe/Berlin" in link[1]
+    printable = client.get(link[1])
+    saved = client.get(link[1] + "&download=1")
+    assert "attachment" in saved.headers["Content-Disposition"]
+    assert job[0] in saved.headers["Content-Disposition"]
+    page = html.unescape(printable.get_data(as_text=True))
+    # A receipt read later, without the link's zone: the family has no child left to say
+    # where it lives, so the times are in UTC, and say so.
+    later = html.unescape(client.get(f"/parent/children/{child_id}/receipt").get_data(
+        as_text=True))
+    for receipt in (shown, page, later):
+        assert job[0] in receipt and "Records removed" in receipt
+        assert "Your child's record: 1" in receipt and "Your consent decisions: " in receipt
+        assert CANARY_NAME not in receipt and CANARY_NAME.lower() not in receipt.lower()
+    for receipt in (shown, page):
+        assert zoned_time(job[1], zone_named("Europe/Berlin")) in receipt
+    assert zoned_time(job[1], None) in later and "in UTC" in later
+    assert "No trace found in" in page and "Deletion proven" in page
+    assert "@media print" in page and "<link" not in page and "<script" not in page
+    assert re.search(r"style-src 'sha256-", printable.headers["Content-Security-Policy"])
+    # A zone the table does not know is ignored, never echoed.
+    odd = client.get(f"/parent/children/{child_id}/receipt?zone=%3Cb%3E").get_data(as_text=True)
+    assert "<b>" not in odd and "in UTC" in odd
+
+
+def test_negative_control_the_canary_check_sees_a_name_on_the_receipt(
+        app: Flask, client: FlaskClient, db: sqlite_utils.Database) -> None:
+    """A name slipped into the stored receipt is seen by the same check on the page that
+    shows the whole receipt: the check reads what the parent is given, not a summary."""
+    signup(client, "leaky@example.org")
+    child_id = add_child(client, first_name=CANARY_NAME, country="DE")
+    submit(client, f"/parent/children/{child_id}/delete", {"confirm": "DELETE"})
+    receipt = db.execute("SELECT receipt_json FROM erasure_jobs").fetchone()[0]
+    leaky = json.loads(receipt)
+    leaky["reason"] = CANARY_NAME
+    db.execute("UPDATE erasure_jobs SET receipt_json = ?", [json.dumps(leaky)])
+    page = client.get(f"/parent/children/{child_id}/receipt").get_data(as_text=True)
+    shown = client.get(f"/parent/children/{child_id}/delete").get_data(as_text=True)
+    assert CANARY_NAME in shown
+    # The printable page shows facts, not the stored reason, so it stays clean.
+    assert CANARY_NAME not in page
+
+
+def test_no_receipt_before_an_erasure(client: FlaskClient) -> None:
+    signup(client, "early@example.org")
+    child_id = add_child(client, first_name="Ada")
+    response = client.get(f"/parent/children/{child_id}/receipt")
+    assert response.status_code == 302 and response.headers["Location"].endswith(
+        f"/parent/children/{child_id}/delete")
