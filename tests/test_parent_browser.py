@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from browser_helpers import AXE, AXE_TAGS, CHROMIUM, CHROMIUM_ARGS, RUN_AXE
+from export_helpers import csv_values, html_values
 
 if not CHROMIUM.exists():
     pytest.skip("Debian's Chromium is not installed at /usr/bin/chromium",
@@ -278,6 +279,18 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
     held = {v["value"] for r in exported["records"] for v in r["values"]}
     assert {"ada", "dragons", "Emma"} <= held
 
+    # The readable exports (issue 27.4): a CSV download and a printable page, holding the same.
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download as CSV").click()
+    from_csv = csv_values(Path(download_info.value.path()).read_text("utf-8"))
+    assert {"ada", "dragons", "Emma"} <= {held[3] for held in from_csv}
+    page.get_by_role("link", name="Printable page").click()
+    check("export-page", shot=True)
+    assert {"ada", "dragons", "Emma"} <= {held[3] for held in html_values(page.content())}
+    # Its inline style runs (allowed by its hash), so the page is laid out, not bare text.
+    assert page.evaluate("() => getComputedStyle(document.querySelector('main')).maxWidth") \
+        == "768px"
+
     # Turn personalisation off: the toy's very next request for it is refused.
     page.goto(child_url)
     page.locator('[data-purpose="personalisation"]').get_by_role(
@@ -323,6 +336,9 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
     assert receipt_id and receipt_id.startswith("erasure-")
     assert "Emma" not in page.content() and "ada" not in page.inner_text("main")
     check("receipt", shot=True)
+    page.get_by_role("link", name="Printable receipt").click()
+    assert receipt_id in page.inner_text("main") and "Emma" not in page.content()
+    check("receipt-printable", shot=True)
     gone = page.goto(child_url + "/data")
     assert gone is not None and gone.status == 404
     check("not-found")

@@ -3,6 +3,8 @@ built from one export document, so they hold the same records."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 import re
@@ -208,3 +210,18 @@ def test_no_receipt_before_an_erasure(client: FlaskClient) -> None:
     response = client.get(f"/parent/children/{child_id}/receipt")
     assert response.status_code == 302 and response.headers["Location"].endswith(
         f"/parent/children/{child_id}/delete")
+
+
+def test_the_policy_hash_is_the_hash_of_the_inline_style(
+        app: Flask, client: FlaskClient, db: sqlite_utils.Database) -> None:
+    """The browser test bypasses the policy to inject axe-core, so the hash is checked here:
+    a page whose style changed without its hash would show unstyled."""
+    child_id = _child_with_awkward_data(client, db)
+    response = client.get(f"/parent/children/{child_id}/export.html")
+    inline = re.search(r"<style>(.*?)</style>", response.get_data(as_text=True), re.S)
+    named = re.search(r"style-src 'sha256-([^']+)'", response.headers["Content-Security-Policy"])
+    assert inline and named
+    assert named[1] == base64.b64encode(hashlib.sha256(inline[1].encode()).digest()).decode()
+    # Negative control: one character more and the hash no longer matches.
+    assert named[1] != base64.b64encode(hashlib.sha256((inline[1] + " ").encode())
+                                        .digest()).decode()
