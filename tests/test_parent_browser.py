@@ -78,6 +78,20 @@ LINKS = """() => [...document.querySelectorAll('a[href]')]
   .filter(a => a.origin === location.origin && a.pathname.startsWith('/parent'))
   .map(a => a.href.split('#')[0])"""
 # Downloads are not pages; signing out would end the journey early.
+# A form's error summary (issue 27.5): the browser has moved to it, so it is on screen on a long
+# form, and each of its links leads to a message on the page.
+ERROR_SUMMARY = """() => {
+  const box = document.querySelector('.error[role=alert]');
+  if (!box) return [];
+  const problems = [];
+  if (document.activeElement !== box) problems.push('error summary not focused');
+  const r = box.getBoundingClientRect();
+  if (r.bottom < 0 || r.top > innerHeight) problems.push('error summary off-screen');
+  for (const a of box.querySelectorAll('a[href^="#"]'))
+    if (!document.getElementById(decodeURIComponent(a.hash.slice(1))))
+      problems.push('error link to a missing ' + a.hash);
+  return problems;
+}"""
 SKIPPED_LINKS = re.compile(r"\.(json|csv)$|/logout$")
 
 
@@ -144,6 +158,7 @@ class Checks:
         if scroll > self.width or inner > self.width or scroll > inner:
             self.problems.append(f"{where}: {scroll} px wide in a {self.width} px screen "
                                  f"(layout viewport {inner} px)")
+        self.problems += [f"{where}: {p}" for p in page.evaluate(ERROR_SUMMARY)]
         self.problems += [f"{where}: unlabelled {n}" for n in page.evaluate(UNLABELLED)]
         self.problems += [f"{where}: small target {t}"
                           for t in page.evaluate(SMALL_TARGETS, MIN_TARGET_PX)]
@@ -207,6 +222,7 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
     page.get_by_label("Password").fill("1234567890")
     page.get_by_role("button", name="Create account").click()
     assert "run of keys" in page.locator("#password-error").inner_text()
+    assert "run of keys" in page.locator("#error-summary").inner_text()
     check("signup-error")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
@@ -376,6 +392,14 @@ def test_the_checks_catch_a_page_that_breaks_them(browser) -> None:  # type: ign
     assert "px wide in a 375 px screen" in found and "unlabelled nolabel" in found
     assert "small target button" in found and "axe color-contrast" in found
     assert "axe html-has-lang" in found
+    # A long form whose error summary is neither focused nor on screen, with a dead link.
+    page.set_content('<html lang="en"><body><main><h1>x</h1><div style="height:3000px"></div>'
+                     '<div class="error" role="alert"><a href="#gone-error">fix</a></div>'
+                     '</main></body></html>')
+    check("unfocused-errors")
+    found = "\n".join(check.problems)
+    assert "error summary not focused" in found and "error summary off-screen" in found
+    assert "error link to a missing #gone-error" in found
     context.close()
 
 
