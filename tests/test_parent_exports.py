@@ -225,3 +225,23 @@ def test_the_policy_hash_is_the_hash_of_the_inline_style(
     # Negative control: one character more and the hash no longer matches.
     assert named[1] != base64.b64encode(hashlib.sha256((inline[1] + " ").encode())
                                         .digest()).decode()
+
+
+# -- error summaries on forms (issue 27.5) ------------------------------------------------------
+def test_a_form_error_summary_is_focused_and_links_to_each_message(client: FlaskClient) -> None:
+    from parent_web_helpers import CSRF_META
+
+    page = client.get("/parent/signup").get_data(as_text=True)
+    token = CSRF_META.search(page)[1]  # type: ignore[index]
+    refused = client.post("/parent/signup", data={"csrf_token": token, "email": "nope",
+                                                  "password": "short"})
+    body = refused.get_data(as_text=True)
+    summary = re.search(r'<div class="error error-summary" id="error-summary" role="alert" '
+                        r'tabindex="-1" autofocus>(.*?)</div>', body, re.S)
+    assert refused.status_code == 400 and summary
+    targets = re.findall(r'href="#([\w-]+)"', summary[1])
+    assert sorted(targets) == ["email-error", "password-error"]
+    for target in targets:
+        assert f'id="{target}"' in body
+    # Negative control: a page without errors has no summary to move to.
+    assert "error-summary" not in client.get("/parent/signup").get_data(as_text=True)
