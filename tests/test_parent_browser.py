@@ -60,8 +60,13 @@ SMALL_TARGETS = """(min) => {
   const small = [];
   const visible = el => { const r = el.getBoundingClientRect();
     return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== 'hidden'; };
-  const controls = document.querySelectorAll(
-    'button, a.button, nav a, summary, select, input:not([type=hidden])');
+  // A link inside a sentence is exempt (WCAG 2.5.8); a link that is its block's whole text
+  // (a back link, a child's name in a list) is a target of its own.
+  const alone = a => a.parentElement && !a.closest('.error') &&
+    a.parentElement.innerText.trim() === a.innerText.trim();
+  const controls = [...document.querySelectorAll(
+    'button, a.button, nav a, summary, select, input:not([type=hidden])'),
+    ...[...document.querySelectorAll('main a:not(.button)')].filter(alone)];
   for (const el of controls) {
     let box = el;
     if (el.type === 'radio' || el.type === 'checkbox') box = el.closest('label') || el.labels[0];
@@ -77,7 +82,6 @@ SMALL_TARGETS = """(min) => {
 LINKS = """() => [...document.querySelectorAll('a[href]')]
   .filter(a => a.origin === location.origin && a.pathname.startsWith('/parent'))
   .map(a => a.href.split('#')[0])"""
-# Downloads are not pages; signing out would end the journey early.
 # A form's error summary (issue 27.5): the browser has moved to it, so it is on screen on a long
 # form, and each of its links leads to a message on the page.
 ERROR_SUMMARY = """() => {
@@ -92,6 +96,7 @@ ERROR_SUMMARY = """() => {
       problems.push('error link to a missing ' + a.hash);
   return problems;
 }"""
+# Downloads are not pages; signing out would end the journey early.
 SKIPPED_LINKS = re.compile(r"\.(json|csv)$|/logout$")
 
 
@@ -385,13 +390,17 @@ def test_the_checks_catch_a_page_that_breaks_them(browser) -> None:  # type: ign
     page.set_content('<html><head><meta name="viewport" content="width=device-width">'
                      '</head><body><main><h1>x</h1><div style="width:600px">wide</div>'
                      '<input name="nolabel"><button style="height:20px;color:#ccc;'
-                     'background:#fff">go</button></main></body></html>')
+                     'background:#fff">go</button><p><a href="/alone">Back</a></p>'
+                     '<p>A sentence with <a href="/inline">a link</a> in it.</p>'
+                     '</main></body></html>')
     check = Checks(page, PHONE["width"])
     check("broken")
     found = "\n".join(check.problems)
     assert "px wide in a 375 px screen" in found and "unlabelled nolabel" in found
     assert "small target button" in found and "axe color-contrast" in found
     assert "axe html-has-lang" in found
+    # A link standing alone is a target; one inside a sentence is exempt (WCAG 2.5.8).
+    assert 'small target a "Back"' in found and "a link" not in found
     # A long form whose error summary is neither focused nor on screen, with a dead link.
     page.set_content('<html lang="en"><body><main><h1>x</h1><div style="height:3000px"></div>'
                      '<div class="error" role="alert"><a href="#gone-error">fix</a></div>'
