@@ -57,9 +57,11 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     db_for_requests.init_app(app, config.clock_file)
     app.session_interface = CloudSessions()
     if config.proxy_hops:
-        # request.remote_addr and the scheme become the client's, as the proxy saw them.
+        # request.remote_addr, the scheme and the host become the client's, as the proxy
+        # saw them (links in messages are built from the host: cloud.parent_web.outbox).
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops)
+            app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops,
+            x_host=config.proxy_hops, x_port=config.proxy_hops)
     # Parse the data map and reply templates now: under gunicorn's preload this happens once
     # in the master, instead of in each worker's first request (about 50 ms of YAML).
     data_map()

@@ -25,7 +25,7 @@ GENESIS = "0" * 64
 # Keys that may appear in details: references and counts, never values about a child.
 ALLOWED_DETAIL_KEYS = frozenset(
     {"purpose", "purposes", "method", "notice_version", "tables", "rows", "receipt", "reason",
-     "device", "count", "scope", "category", "through_seq", "anchor"}
+     "device", "count", "scope", "category", "format", "through_seq", "anchor"}
 )
 # Identifiers only: no spaces (so no sentences) and no "@" (so no e-mail addresses).
 IDENTIFIER = re.compile(r"[A-Za-z0-9_.:+/-]{1,80}")

@@ -14,6 +14,7 @@ import re
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import Field, ValidationError, field_validator
@@ -71,6 +72,11 @@ class CloudConfig(BaseSettings):
     # pick its own address; behind one proxy it must be 1, or every client would share the
     # proxy's address in the sign-in and pairing throttles.
     proxy_hops: int = Field(0, ge=0, le=5)
+    # The address parents reach the cloud at, e.g. https://teddy.example.org: links in the
+    # messages Teddy sends start with it. Unset, they start with the address each request
+    # came to (the Host header, or the proxy's X-Forwarded-Host/-Proto within proxy_hops),
+    # which a client chooses; set it wherever others can reach the cloud.
+    public_url: str | None = None
     login_attempts_per_15_min: int = Field(5, ge=1)
     pairing_attempts_per_15_min: int = Field(10, ge=1)
     # Across all addresses: past it, each address may send only a couple of wrong codes per
@@ -108,6 +114,18 @@ class CloudConfig(BaseSettings):
         from cloud.storage.url import backend_of, sqlite_path
 
         return sqlite_path(value) if backend_of(value) == "sqlite" else value
+
+    @field_validator("public_url")
+    @classmethod
+    def _an_origin(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname \
+                or parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("expected an address like https://teddy.example.org "
+                             "(http or https, a host, optionally a port and a path)")
+        return value.strip().rstrip("/")
 
     @field_validator("consent_ages", mode="before")
     @classmethod

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from browser_helpers import AXE, AXE_TAGS, CHROMIUM, CHROMIUM_ARGS, RUN_AXE
+from export_helpers import csv_values, html_values
 
 if not CHROMIUM.exists():
     pytest.skip("Debian's Chromium is not installed at /usr/bin/chromium",
@@ -59,8 +60,13 @@ SMALL_TARGETS = """(min) => {
   const small = [];
   const visible = el => { const r = el.getBoundingClientRect();
     return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== 'hidden'; };
-  const controls = document.querySelectorAll(
-    'button, a.button, nav a, summary, select, input:not([type=hidden])');
+  // A link inside a sentence is exempt (WCAG 2.5.8); a link that is its block's whole text
+  // (a back link, a child's name in a list) is a target of its own.
+  const alone = a => a.parentElement && !a.closest('.error') &&
+    a.parentElement.innerText.trim() === a.innerText.trim();
+  const controls = [...document.querySelectorAll(
+    'button, a.button, nav a, summary, select, input:not([type=hidden])'),
+    ...[...document.querySelectorAll('main a:not(.button)')].filter(alone)];
   for (const el of controls) {
     let box = el;
     if (el.type === 'radio' || el.type === 'checkbox') box = el.closest('label') || el.labels[0];
@@ -76,6 +82,20 @@ SMALL_TARGETS = """(min) => {
 LINKS = """() => [...document.querySelectorAll('a[href]')]
   .filter(a => a.origin === location.origin && a.pathname.startsWith('/parent'))
   .map(a => a.href.split('#')[0])"""
+# A form's error summary (issue 27.5): the browser has moved to it, so it is on screen on a long
+# form, and each of its links leads to a message on the page.
+ERROR_SUMMARY = """() => {
+  const box = document.querySelector('.error[role=alert]');
+  if (!box) return [];
+  const problems = [];
+  if (document.activeElement !== box) problems.push('error summary not focused');
+  const r = box.getBoundingClientRect();
+  if (r.bottom < 0 || r.top > innerHeight) problems.push('error summary off-screen');
+  for (const a of box.querySelectorAll('a[href^="#"]'))
+    if (!document.getElementById(decodeURIComponent(a.hash.slice(1))))
+      problems.push('error link to a missing ' + a.hash);
+  return problems;
+}"""
 # Downloads are not pages; signing out would end the journey early.
 SKIPPED_LINKS = re.compile(r"\.(json|csv)$|/logout$")
 
@@ -143,6 +163,7 @@ class Checks:
         if scroll > self.width or inner > self.width or scroll > inner:
             self.problems.append(f"{where}: {scroll} px wide in a {self.width} px screen "
                                  f"(layout viewport {inner} px)")
+        self.problems += [f"{where}: {p}" for p in page.evaluate(ERROR_SUMMARY)]
         self.problems += [f"{where}: unlabelled {n}" for n in page.evaluate(UNLABELLED)]
         self.problems += [f"{where}: small target {t}"
                           for t in page.evaluate(SMALL_TARGETS, MIN_TARGET_PX)]
@@ -206,6 +227,7 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
     page.get_by_label("Password").fill("1234567890")
     page.get_by_role("button", name="Create account").click()
     assert "run of keys" in page.locator("#password-error").inner_text()
+    assert "run of keys" in page.locator("#error-summary").inner_text()
     check("signup-error")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
@@ -278,6 +300,18 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
     held = {v["value"] for r in exported["records"] for v in r["values"]}
     assert {"ada", "dragons", "Emma"} <= held
 
+    # The readable exports (issue 27.4): a CSV download and a printable page, holding the same.
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="Download as CSV").click()
+    from_csv = csv_values(Path(download_info.value.path()).read_text("utf-8"))
+    assert {"ada", "dragons", "Emma"} <= {held[3] for held in from_csv}
+    page.get_by_role("link", name="Printable page").click()
+    check("export-page", shot=True)
+    assert {"ada", "dragons", "Emma"} <= {held[3] for held in html_values(page.content())}
+    # Its inline style runs (allowed by its hash), so the page is laid out, not bare text.
+    assert page.evaluate("() => getComputedStyle(document.querySelector('main')).maxWidth") \
+        == "768px"
+
     # Turn personalisation off: the toy's very next request for it is refused.
     page.goto(child_url)
     page.locator('[data-purpose="personalisation"]').get_by_role(
@@ -323,6 +357,9 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
     assert receipt_id and receipt_id.startswith("erasure-")
     assert "Emma" not in page.content() and "ada" not in page.inner_text("main")
     check("receipt", shot=True)
+    page.get_by_role("link", name="Printable receipt").click()
+    assert receipt_id in page.inner_text("main") and "Emma" not in page.content()
+    check("receipt-printable", shot=True)
     gone = page.goto(child_url + "/data")
     assert gone is not None and gone.status == 404
     check("not-found")
@@ -353,13 +390,25 @@ def test_the_checks_catch_a_page_that_breaks_them(browser) -> None:  # type: ign
     page.set_content('<html><head><meta name="viewport" content="width=device-width">'
                      '</head><body><main><h1>x</h1><div style="width:600px">wide</div>'
                      '<input name="nolabel"><button style="height:20px;color:#ccc;'
-                     'background:#fff">go</button></main></body></html>')
+                     'background:#fff">go</button><p><a href="/alone">Back</a></p>'
+                     '<p>A sentence with <a href="/inline">a link</a> in it.</p>'
+                     '</main></body></html>')
     check = Checks(page, PHONE["width"])
     check("broken")
     found = "\n".join(check.problems)
     assert "px wide in a 375 px screen" in found and "unlabelled nolabel" in found
     assert "small target button" in found and "axe color-contrast" in found
     assert "axe html-has-lang" in found
+    # A link standing alone is a target; one inside a sentence is exempt (WCAG 2.5.8).
+    assert 'small target a "Back"' in found and "a link" not in found
+    # A long form whose error summary is neither focused nor on screen, with a dead link.
+    page.set_content('<html lang="en"><body><main><h1>x</h1><div style="height:3000px"></div>'
+                     '<div class="error" role="alert"><a href="#gone-error">fix</a></div>'
+                     '</main></body></html>')
+    check("unfocused-errors")
+    found = "\n".join(check.problems)
+    assert "error summary not focused" in found and "error summary off-screen" in found
+    assert "error link to a missing #gone-error" in found
     context.close()
 
 

@@ -294,7 +294,9 @@ def test_a_cookie_copied_before_sign_out_reads_nothing(tmp_path: Path) -> None:
 
     thief = thief_on(app)
     for path in ("/parent/", f"/parent/children/{child_id}/data",
-                 f"/parent/children/{child_id}/export.json", "/parent/account"):
+                 f"/parent/children/{child_id}/export.json",
+                 f"/parent/children/{child_id}/export.csv",
+                 f"/parent/children/{child_id}/export.html", "/parent/account"):
         response = thief.get(path)
         assert response.status_code == 302 and "/parent/login" in response.headers["Location"]
     # Changing data needs a session too: the cookie's CSRF token alone gets nothing done.
@@ -532,8 +534,8 @@ def test_a_parent_can_never_reach_another_familys_child(app: Flask,
     fact_id = db.execute("SELECT id FROM profile_facts").fetchone()[0]
     mallory_child = family_with_child(mallory, "mallory@example.org")
     before = dump_tables(db)
-    for path in ("", "/data", "/export.json", "/consent", "/verify", "/delete",
-                 "/consent-form"):
+    for path in ("", "/data", "/export.json", "/export.csv", "/export.html", "/consent",
+                 "/verify", "/delete", "/consent-form"):
         response = mallory.get(f"/parent/children/{alice_child}{path}")
         assert response.status_code == 404, path
         assert "Zoe" not in text(response) and "okapi" not in text(response)
@@ -1094,7 +1096,9 @@ def test_parent_pages_name_data_not_tables_and_show_no_rule_ids(client: FlaskCli
             assert name not in page.lower(), (path, name)
 
 
-def test_under_tls_the_real_server_sends_hsts_and_a_secure_cookie(tmp_path: Path) -> None:
+@pytest.mark.slow("starts gunicorn under TLS: about 5 s")
+def test_under_tls_the_real_server_sends_hsts_and_a_secure_cookie(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`teddy cloud serve --tls`, as a parent's browser meets it."""
     import requests
 
@@ -1114,6 +1118,12 @@ def test_under_tls_the_real_server_sends_hsts_and_a_secure_cookie(tmp_path: Path
                              data={"csrf_token": token, "email": "tls@example.org",
                                    "password": PASSWORD})
         assert sent.status_code == 200 and "Check your e-mail" in sent.text
+        # The mail's link is to this server, on its own port and scheme (issue 27.6).
+        from retention_helpers import cloud_cli
+
+        assert cloud_cli(["mailbox", "--db", server.database, "--to", "tls@example.org"]) == 0
+        assert f"  {server.url}/parent/signup/confirm/" in capsys.readouterr().out
+        assert not server.url.endswith(":8080")
     finally:
         server.stop()
 
@@ -1134,3 +1144,79 @@ def test_the_mailbox_command_prints_a_signed_out_parents_link(
     assert "no messages for nobody@example.org" in capsys.readouterr().out
     assert cloud_cli(["mailbox", "--db", str(tmp_path / "missing.db"),
                       "--to", "x@example.org"]) == 2
+
+
+# -- links in the mailbox start where the cloud was reached (issue 27.6) ------------------------
+def _printed_confirm_link(app: Flask, email: str, capsys: pytest.CaptureFixture[str],
+                          *extra: str) -> str:
+    from retention_helpers import cloud_cli
+
+    assert cloud_cli(["mailbox", "--db", app.config["TEDDY"].db_path, "--to", email,
+                      *extra]) == 0
+    found = re.search(r"^  (\S+/parent/signup/confirm/\S+)$", capsys.readouterr().out, re.M)
+    assert found, "a confirmation link is printed"
+    return found[1]
+
+
+def _signs_up_at(app: Flask, email: str, base_url: str, **headers: str) -> None:
+    client = app.test_client()
+    page = client.get("/parent/signup", base_url=base_url, headers=headers)
+    token = CSRF_META.search(page.get_data(as_text=True))[1]  # type: ignore[index]
+    sent = client.post("/parent/signup", base_url=base_url, headers=headers,
+                       data={"csrf_token": token, "email": email, "password": PASSWORD})
+    assert sent.status_code == 200, sent.get_data(as_text=True)
+
+
+def test_mailbox_links_use_the_address_the_cloud_was_reached_at(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    app = fast_app(tmp_path)
+    _signs_up_at(app, "port@example.org", "http://127.0.0.1:9123")
+    assert _printed_confirm_link(app, "port@example.org", capsys).startswith(
+        "http://127.0.0.1:9123/parent/signup/confirm/")
+    # --base-url still wins, for a cloud moved since the message was sent.
+    assert _printed_confirm_link(app, "port@example.org", capsys, "--base-url",
+                                 "https://moved.example/").startswith(
+        "https://moved.example/parent/signup/confirm/")
+
+
+def test_behind_a_trusted_proxy_links_use_the_proxys_public_address(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "teddy.example.org",
+                 "X-Forwarded-For": "203.0.113.9"}
+    (tmp_path / "behind").mkdir()
+    (tmp_path / "direct").mkdir()
+    behind = fast_app(tmp_path / "behind", proxy_hops=1)
+    _signs_up_at(behind, "proxied@example.org", "http://10.0.0.5:8000", **forwarded)
+    assert _printed_confirm_link(behind, "proxied@example.org", capsys).startswith(
+        "https://teddy.example.org/parent/signup/confirm/")
+    # Negative control: a cloud that trusts no proxy ignores the headers a client sends.
+    direct = fast_app(tmp_path / "direct")
+    _signs_up_at(direct, "direct@example.org", "http://10.0.0.5:8000", **forwarded)
+    assert _printed_confirm_link(direct, "direct@example.org", capsys).startswith(
+        "http://10.0.0.5:8000/parent/signup/confirm/")
+
+
+def test_a_configured_public_url_wins_over_a_forged_host(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    app = fast_app(tmp_path, public_url="https://teddy.example.org/")
+    _signs_up_at(app, "forged@example.org", "http://evil.example")
+    assert _printed_confirm_link(app, "forged@example.org", capsys).startswith(
+        "https://teddy.example.org/parent/signup/confirm/")
+
+
+def test_messages_from_before_origins_were_kept_fall_back_to_the_default_address(
+        app: Flask, client: FlaskClient, db: sqlite_utils.Database,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    submit(client, "/parent/signup", {"email": "old@example.org", "password": PASSWORD})
+    db.execute("UPDATE parent_outbox SET origin = NULL")
+    assert _printed_confirm_link(app, "old@example.org", capsys).startswith(
+        "http://127.0.0.1:8080/parent/signup/confirm/")
+
+
+@pytest.mark.parametrize("url", ["ftp://teddy.example.org", "teddy.example.org",
+                                 "https://teddy.example.org/?x=1", "https://u:p@teddy.example"])
+def test_a_public_url_that_is_not_an_origin_is_refused(url: str) -> None:
+    from cloud.config import CloudConfig
+
+    with pytest.raises(ValueError, match="expected an address like"):
+        CloudConfig(public_url=url)

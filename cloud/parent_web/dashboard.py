@@ -8,20 +8,32 @@ from __future__ import annotations
 
 import json
 from itertools import groupby
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import sqlite_utils
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.exceptions import BadRequest
 
 from cloud import audit
-from cloud.child_data import HeldRecord, export_document, inventory
+from cloud.child_data import TABLE_TITLES, HeldRecord, export_document, inventory
 from cloud.clock import iso
 from cloud.db import get_clock, get_db
 from cloud.parent_web import bp
 from cloud.parent_web.auth import Page
 from cloud.parent_web.consent_state import purpose_statuses
-from cloud.parent_web.family import owned_child
+from cloud.parent_web.export_formats import grouped, timestamp, to_csv
+from cloud.parent_web.family import Child, children_of, owned_child
 from cloud.parent_web.plain_words import purpose_groups, record_counts, timeline
+from cloud.parent_web.printable import page_response, style
 from cloud.parent_web.security import login_required, parent_id
+from cloud.parent_web.words import (
+    country_zone,
+    local_time,
+    zone_named,
+    zone_words,
+    zoned_time,
+)
 from cloud.retention import erasure
 from cloud.retention.erasure import ERASABLE_ITEMS, ErasureError, erase_item
 from teddy.contracts.data_map import data_map
@@ -74,19 +86,56 @@ def one_page(records: list[HeldRecord], page: int) -> tuple[list[HeldRecord], in
     return shown, pages
 
 
-@bp.get("/children/<int:child_id>/export.json")
-@login_required
-def export(child_id: int) -> Response:
-    kid = owned_child(child_id)
+def _exported(kid: Child, export_format: str) -> tuple[dict[str, Any], float]:
+    """The export document, the same for every format, with its audit entry."""
     db, now = get_db(), get_clock().time()
     document = export_document(db, kid.id, now=now, notice_version=_config().notice_version,
                                inactive_days=_config().inactive_profile_days)
     audit.append(db, at=now, actor=audit.subject_ref("parent", parent_id()),
                  action="data.export", subject=audit.subject_ref("child", kid.id),
-                 details={"count": len(document["records"]), "scope": "all"})
+                 details={"count": len(document["records"]), "scope": "all",
+                          "format": export_format})
+    return document, now
+
+
+@bp.get("/children/<int:child_id>/export.json")
+@login_required
+def export(child_id: int) -> Response:
+    kid = owned_child(child_id)
+    document, _ = _exported(kid, "json")
     body = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)
     return Response(body, mimetype="application/json", headers={
         "Content-Disposition": f'attachment; filename="teddy-child-{kid.id}-export.json"'})
+
+
+@bp.get("/children/<int:child_id>/export.csv")
+@login_required
+def export_csv(child_id: int) -> Response:
+    kid = owned_child(child_id)
+    document, _ = _exported(kid, "csv")
+    # A byte-order mark, so spreadsheet programs read the UTF-8 names as UTF-8.
+    return Response("\ufeff" + to_csv(document), mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="teddy-child-{kid.id}-export.csv"'})
+
+
+@bp.get("/children/<int:child_id>/export.html")
+@login_required
+def export_html(child_id: int) -> Response:
+    kid = owned_child(child_id)
+    document, now = _exported(kid, "html")
+    return page_response(export_page(kid, document, now),
+                         filename=f"teddy-child-{kid.id}-export.html",
+                         attachment=request.args.get("download") == "1")
+
+
+def export_page(kid: Child, document: dict[str, Any], now: float) -> str:
+    """The printable page of an export document, in the child's country's time."""
+    groups = grouped(document)
+    return render_template("parent/export_page.html", child=kid, document=document,
+                           groups=groups, rows_total=sum(len(rows) for _, rows in groups),
+                           exported_at=now, timestamp=timestamp, style=style(),
+                           purposes=data_map().purposes, zone_words=zone_words(kid.country),
+                           local_time=local_time)
 
 
 @bp.get("/children/<int:child_id>/data/<table>/<row_id>/delete")
@@ -148,13 +197,53 @@ def delete_all(child_id: int) -> Page:
                                       finish_within_s=_config().erasure_request_budget_s)
     except ErasureError as exc:
         raise BadRequest("Nothing was deleted: this child is not in your family.") from exc
-    return _erasure_page(job)
+    # The child's country is gone with the child; its time zone goes on in the receipt's link.
+    return _erasure_page(job, country_zone(kid.country))
 
 
-def _erasure_page(job: erasure.ErasureJob) -> Page:
+def _receipt_zone(db: sqlite_utils.Database) -> ZoneInfo | None:
+    """The zone the receipt's times are shown in: the one its link names (set when the
+    receipt was first shown, from the erased child's country), else the family's, if its
+    other children all live in one; else none, and times are in UTC, said so."""
+    named = zone_named(request.args.get("zone"))
+    if named is not None:
+        return named
+    zones = {country_zone(c.country) for c in children_of(db, parent_id())}
+    return zones.pop() if len(zones) == 1 else None
+
+
+def _receipt_context(receipt: dict[str, Any], zone: ZoneInfo | None) -> dict[str, Any]:
+    return {"receipt": receipt, "zone": zone, "zoned_time": zoned_time,
+            "zone_said": f"in {zone.key} time" if zone else "in UTC",
+            "titles": TABLE_TITLES,
+            "category_words": {name: spec["description"]
+                               for name, spec in data_map().categories.items()}}
+
+
+@bp.get("/children/<int:child_id>/receipt")
+@login_required
+def receipt_page(child_id: int) -> Page:
+    """The erasure receipt on its own, to print or keep: no site around it, no child content."""
+    db = get_db()
+    job = erasure.erasure_status(db, child_id=child_id, parent_id=parent_id())
+    if job is None or not job.done or job.receipt is None:
+        # No receipt yet (or never an erasure): the deletion page says where things stand.
+        return redirect(url_for("parent_web.delete_all_form", child_id=child_id))
+    body = render_template("parent/receipt_page.html", style=style(),
+                           operator=_config().operator_name,
+                           **_receipt_context(job.receipt, _receipt_zone(db)))
+    return page_response(body, filename=f"teddy-{job.job_id}.html",
+                         attachment=request.args.get("download") == "1")
+
+
+def _erasure_page(job: erasure.ErasureJob, zone: ZoneInfo | None = None) -> Page:
     if job.done and job.receipt is not None:
-        return render_template("parent/receipt.html", receipt=job.receipt,
-                               receipt_json=json.dumps(job.receipt, indent=2, sort_keys=True))
+        zone = zone or _receipt_zone(get_db())
+        printable = url_for("parent_web.receipt_page", child_id=job.child_id,
+                            **({"zone": zone.key} if zone else {}))
+        return render_template("parent/receipt.html", printable_url=printable,
+                               receipt_json=json.dumps(job.receipt, indent=2, sort_keys=True),
+                               **_receipt_context(job.receipt, zone))
     from cloud.retention.scheduler import erasure_runner
 
     erasure_runner(current_app).kick()

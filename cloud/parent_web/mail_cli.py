@@ -12,14 +12,20 @@ import sys
 import time
 from pathlib import Path
 
+# Messages sent before the cloud kept its public origin with each one: where `teddy cloud
+# serve` listens by default.
+OLD_MESSAGES = "http://127.0.0.1:8080"
+
 
 def register_mailbox(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     mailbox = sub.add_parser("mailbox", help="read the simulated e-mail sent to one address")
     mailbox.add_argument("--db", required=True,
                          help="the cloud's database: an SQLite file or postgresql://... URL")
     mailbox.add_argument("--to", required=True, help="the e-mail address")
-    mailbox.add_argument("--base-url", default="http://127.0.0.1:8080",
-                         help="prefix for links in the messages")
+    mailbox.add_argument("--base-url",
+                         help="prefix for links in the messages (default: the address the "
+                              f"cloud was reached at when it sent each one; {OLD_MESSAGES} "
+                              "for messages from before that was kept)")
     mailbox.add_argument("--clock-file", help="file holding a clock offset in seconds")
     mailbox.set_defaults(handler=_mailbox)
 
@@ -40,5 +46,6 @@ def _mailbox(args: argparse.Namespace) -> int:
     for message in messages:
         print(f"{iso(message.deliver_at)}  {message.subject}\n  {message.body}")
         if message.link:
-            print(f"  {args.base_url.rstrip('/')}{message.link}")
+            origin = args.base_url or message.origin or OLD_MESSAGES
+            print(f"  {origin.rstrip('/')}{message.link}")
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlite_utils
+from flask import current_app, has_request_context, request
 
 from teddy.contracts.data_map import data_map
 
@@ -25,6 +26,18 @@ class Message:
     link: str | None
     deliver_at: float
     delivered: bool
+    # Where the link is to be opened: the public origin the cloud had when it sent it
+    # (None on messages from before it was kept).
+    origin: str | None = None
+
+
+def public_origin() -> str | None:
+    """The address parents reach this cloud at: the configured public URL, else the one this
+    request came to (as ProxyFix sees it behind a trusted proxy); None outside a request."""
+    if not has_request_context():
+        return None
+    configured = current_app.config["TEDDY"].public_url
+    return configured or request.host_url.rstrip("/")
 
 
 def send(db: sqlite_utils.Database, *, parent_id: int, child_id: int | None, channel: str,
@@ -33,10 +46,10 @@ def send(db: sqlite_utils.Database, *, parent_id: int, child_id: int | None, cha
     keep_s = data_map().retention_days("parent_outbox") * 86400
     cursor = db.execute(
         "INSERT INTO parent_outbox (parent_id, child_id, channel, recipient, subject, body, "
-        "link, created_at, deliver_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "RETURNING id",
-        [parent_id, child_id, channel, recipient, subject, body, link, now, now + delay_s,
-         now + delay_s + keep_s],
+        "link, origin, created_at, deliver_at, expires_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        [parent_id, child_id, channel, recipient, subject, body, link,
+         public_origin() if link else None, now, now + delay_s, now + delay_s + keep_s],
     )
     return int(cursor.fetchone()[0])
 
@@ -75,12 +88,12 @@ def messages_to(db: sqlite_utils.Database, recipient: str, now: float) -> list[M
     """A mailbox read from outside the parent pages, as the parent's own mail program would:
     for links sent to someone not signed in (confirming a sign-up, resetting a password)."""
     rows = db.execute(
-        "SELECT id, child_id, channel, recipient, subject, body, link, deliver_at "
+        "SELECT id, child_id, channel, recipient, subject, body, link, deliver_at, origin "
         "FROM parent_outbox WHERE recipient = ? AND expires_at > ? AND deliver_at <= ? "
         "ORDER BY deliver_at DESC, id DESC",
         [recipient.strip().lower(), now, now],
     ).fetchall()
-    return [Message(*row, delivered=True) for row in rows]
+    return [Message(*row[:8], delivered=True, origin=row[8]) for row in rows]
 
 
 def newest_link(db: sqlite_utils.Database, recipient: str, starts_with: str) -> str | None:

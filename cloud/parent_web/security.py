@@ -141,7 +141,9 @@ def _template_globals() -> dict[str, Any]:
 
 @bp.after_request
 def _headers(response: Response) -> Response:
-    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    # A page that carries its own style (a self-contained download) sets a stricter policy
+    # naming that style's hash; every other page gets the site's policy.
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["X-Frame-Options"] = "DENY"
     # Links carry one-time tokens (e-mail plus): never leak them in a Referer header.

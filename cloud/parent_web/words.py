@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from importlib.resources import files
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,29 @@ def country_zone(country: str) -> ZoneInfo | None:
 
 def local_time(ts: float, country: str, with_time: bool = True) -> str:
     """"5 Dec 2026, 14:03" in the country's time, or "... 13:03 UTC" where that is unknown."""
-    zone = country_zone(country)
+    return zoned_time(ts, country_zone(country), with_time)
+
+
+@cache
+def known_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def zone_named(name: str | None) -> ZoneInfo | None:
+    """The IANA zone of that name; None for no name or one the table does not know."""
+    return ZoneInfo(name) if name and name in known_zones() else None
+
+
+def zoned_time(ts: float, zone: ZoneInfo | None, with_time: bool = True) -> str:
+    """As `local_time`, in a zone already chosen (None: UTC, said so)."""
     moment = datetime.fromtimestamp(ts, zone or UTC)
     shown = f"{moment.day} {moment:%b %Y}"
     if with_time:
         shown += f", {moment:%H:%M}" + ("" if zone else " UTC")
     return shown
+
+
+def zone_words(country: str) -> str:
+    """How `local_time` shows times for the country, said once on a page or a download."""
+    zone = country_zone(country)
+    return f"in {zone.key} time" if zone else "in UTC (the country has several time zones)"

@@ -362,6 +362,14 @@ def _v10_child_label(db: sqlite_utils.Database) -> None:
         _run_script(db, "ALTER TABLE children ADD COLUMN label TEXT;")
 
 
+def _v11_outbox_origin(db: sqlite_utils.Database) -> None:
+    """The address a message's link belongs to (issue 27.6): the public origin the cloud was
+    reached at when the message was sent, so `teddy cloud mailbox` prints a link that works
+    whatever port or proxy the cloud is behind."""
+    if "origin" not in {c.name for c in db["parent_outbox"].columns}:
+        _run_script(db, "ALTER TABLE parent_outbox ADD COLUMN origin TEXT;")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_initial),
     (2, _v2_audit_chain_cannot_fork),
@@ -373,6 +381,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (8, _v8_state_shared_by_app_servers),
     (9, _v9_seal_child_values),
     (10, _v10_child_label),
+    (11, _v11_outbox_origin),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 # Steps that rebuild a referenced table; PRAGMA foreign_keys cannot change inside a transaction.
