@@ -10,13 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_microphone_alsa import _virtual_microphone
+from alsa_helpers import virtual_microphone
 
 
 def _listen(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     home = tmp_path / f"run-{len(list(tmp_path.iterdir()))}"
     home.mkdir()
-    env = _virtual_microphone(home, b"\x00\x00" * 16000)
+    env = virtual_microphone(home, b"\x00\x00" * 16000)
     return subprocess.run([sys.executable, "-m", "teddy", "device", "listen", *args],
                           capture_output=True, text=True, env=env, timeout=90, check=False)
 
