@@ -58,6 +58,7 @@ def test_korean_greeting_and_story_clips_are_understood(korean_toy: Understander
         assert (heard.intent, heard.slots) == (intent, slots), heard
 
 
+@pytest.mark.slow("decodes a third of the Korean clips (about 20 s)")
 def test_korean_output_is_a_template_sentence_or_nothing(korean_toy: Understander) -> None:
     # The sentence graph cannot recombine phrase words ("이야기 가 해주세요").
     parser = load_parser("ko")
