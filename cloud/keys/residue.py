@@ -11,12 +11,11 @@ hashes every 32-byte window of the files' non-zero regions: slower, and needed o
 from __future__ import annotations
 
 import hashlib
-import mmap
 from dataclasses import dataclass
 from pathlib import Path
 
 from cloud.keys.envelope import KEY_BYTES
-from cloud.storage.raw_bytes import COMPANION_SUFFIXES, nonzero_runs
+from cloud.storage.raw_bytes import COMPANION_SUFFIXES, search_files
 
 
 @dataclass(frozen=True)
@@ -35,33 +34,17 @@ def store_files(location: str | Path) -> list[Path]:
     return [p for p in candidates if p.exists()]
 
 
-def _count_in(path: Path, key: bytes | None, digest: bytes | None) -> int:
-    size = path.stat().st_size
-    if size == 0:
-        return 0
-    copies = 0
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        for start, end in nonzero_runs(data, size):
-            if key is not None:
-                at = data.find(key, start, end)
-                while at != -1:
-                    copies += 1
-                    at = data.find(key, at + 1, end)
-                continue
-            chunk = data[start:end]
-            sha = hashlib.sha256
-            copies += sum(1 for i in range(len(chunk) - KEY_BYTES + 1)
-                          if sha(chunk[i:i + KEY_BYTES]).digest() == digest)
-    return copies
-
-
 def scan_store_files(location: str | Path, key: bytes | None = None, *,
                      digest: bytes | None = None) -> KeyResidue:
     """How many copies of the key (given, or known by its SHA-256 digest) the store's files
     still hold."""
     if (key is None) == (digest is None):
         raise ValueError("search for a key or for a digest, not both or neither")
+    # Read by a child process (cloud.storage.raw_bytes): this process holds the store open,
+    # and closing a file of it here would drop the store's SQLite locks.
     files = store_files(location)
-    return KeyResidue(copies=sum(_count_in(p, key, digest) for p in files),
+    searched = search_files([str(p) for p in files], [key] if key is not None else [],
+                            [digest] if digest is not None else [], KEY_BYTES)
+    return KeyResidue(copies=sum(len(found.hits) for found in searched),
                       files_scanned=len(files),
-                      bytes_scanned=sum(p.stat().st_size for p in files))
+                      bytes_scanned=sum(found.bytes_read for found in searched))

@@ -8,12 +8,11 @@ including freed pages and old WAL frames, and opening nothing can change the evi
 from __future__ import annotations
 
 import json
-import mmap
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cloud.storage.raw_bytes import COMPANION_SUFFIXES, nonzero_runs
+from cloud.storage.raw_bytes import COMPANION_SUFFIXES, search_files
 
 MIN_CANARY_CHARS = 3
 MAX_CANARY_CHARS = 256
@@ -63,32 +62,22 @@ def files_to_scan(db_path: str | Path, backup_dir: str | Path | None = None) -> 
     return files
 
 
-def scan_file(path: Path, canaries: Iterable[str]) -> list[Finding]:
-    patterns = [(canary, form) for canary in canaries for form in encodings(canary)]
-    size = path.stat().st_size
-    if size == 0 or not patterns:
-        return []
-    findings: list[Finding] = []
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        for start, end in nonzero_runs(data, size):
-            for canary, form in patterns:
-                at = data.find(form, start, end)
-                while at != -1:
-                    findings.append(Finding(str(path), at, canary))
-                    at = data.find(form, at + 1, end)
-    return findings
-
-
 def scan_for_canaries(db_path: str | Path, canaries: Iterable[str],
                       backup_dir: str | Path | None = None) -> list[Finding]:
-    """Every place any canary occurs in the database, its companions and the backups."""
+    """Every place any canary occurs in the database, its companions and the backups.
+
+    The files are read by a child process (cloud.storage.raw_bytes): reading a live database
+    from a process that holds connections to it would drop that process's SQLite locks."""
     wanted = list(dict.fromkeys(canaries))
     for canary in wanted:
         check_canary(canary)
-    findings: list[Finding] = []
-    for path in files_to_scan(db_path, backup_dir):
-        findings.extend(scan_file(path, wanted))
-    return findings
+    patterns = [(canary, form) for canary in wanted for form in encodings(canary)]
+    files = files_to_scan(db_path, backup_dir)
+    if not patterns:
+        return []
+    searched = search_files([str(path) for path in files], [form for _c, form in patterns])
+    return [Finding(found.path, offset, patterns[index][0])
+            for found in searched for index, offset in found.hits]
 
 
 def scanned_bytes(db_path: str | Path, backup_dir: str | Path | None = None) -> int:
