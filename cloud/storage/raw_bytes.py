@@ -16,7 +16,8 @@ Files are read in chunks, never mapped: a file another process truncates mid-sca
 checkpoint with TRUNCATE) just ends early, where a mapping would raise SIGBUS.
 
 This module uses the standard library only: the child runs it as a script in isolated mode
-(`python -I -S`), which starts in a few hundredths of a second.
+(`python -I -S -B`: no site-packages, writes no bytecode), which starts in a few
+hundredths of a second.
 """
 
 from __future__ import annotations
@@ -106,7 +107,7 @@ def search_files(paths: Sequence[str], patterns: Sequence[bytes],
     request = json.dumps({"paths": list(paths), "patterns": [p.hex() for p in patterns],
                           "digests": [d.hex() for d in digests], "width": width})
     try:
-        done = subprocess.run([sys.executable, "-I", "-S", __file__], input=request,
+        done = subprocess.run([sys.executable, "-I", "-S", "-B", __file__], input=request,
                               capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
                               check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
