@@ -15,11 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cloud.keys.envelope import KEY_BYTES
-from cloud.storage.raw_bytes import (
-    COMPANION_SUFFIXES,
-    count_windows_with_digest,
-    find_in_files,
-)
+from cloud.storage.raw_bytes import COMPANION_SUFFIXES, search_files
 
 
 @dataclass(frozen=True)
@@ -38,21 +34,17 @@ def store_files(location: str | Path) -> list[Path]:
     return [p for p in candidates if p.exists()]
 
 
-def _copies_in(files: list[Path], key: bytes | None, digest: bytes | None) -> int:
-    # Read in a child process: see cloud/storage/raw_bytes.py for why never in the cloud's own.
-    if key is not None:
-        return len(find_in_files(files, [key]))
-    assert digest is not None
-    return count_windows_with_digest(files, KEY_BYTES, digest)
-
-
 def scan_store_files(location: str | Path, key: bytes | None = None, *,
                      digest: bytes | None = None) -> KeyResidue:
     """How many copies of the key (given, or known by its SHA-256 digest) the store's files
     still hold."""
     if (key is None) == (digest is None):
         raise ValueError("search for a key or for a digest, not both or neither")
+    # Read by a child process (cloud.storage.raw_bytes): this process holds the store open,
+    # and closing a file of it here would drop the store's SQLite locks.
     files = store_files(location)
-    return KeyResidue(copies=_copies_in(files, key, digest) if files else 0,
+    searched = search_files([str(p) for p in files], [key] if key is not None else [],
+                            [digest] if digest is not None else [], KEY_BYTES)
+    return KeyResidue(copies=sum(len(found.hits) for found in searched),
                       files_scanned=len(files),
-                      bytes_scanned=sum(p.stat().st_size for p in files))
+                      bytes_scanned=sum(found.bytes_read for found in searched))

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cloud.storage.raw_bytes import COMPANION_SUFFIXES, find_in_files
+from cloud.storage.raw_bytes import COMPANION_SUFFIXES, search_files
 
 MIN_CANARY_CHARS = 3
 MAX_CANARY_CHARS = 256
@@ -62,27 +62,22 @@ def files_to_scan(db_path: str | Path, backup_dir: str | Path | None = None) -> 
     return files
 
 
-def scan_file(path: Path, canaries: Iterable[str]) -> list[Finding]:
-    return scan_files([path], canaries)
-
-
-def scan_files(paths: list[Path], canaries: Iterable[str]) -> list[Finding]:
-    """Every occurrence of every form of every canary in the files (read in a child process:
-    see cloud/storage/raw_bytes.py for why never in the cloud's own)."""
-    patterns = [(canary, form) for canary in canaries for form in encodings(canary)]
-    if not patterns or not paths:
-        return []
-    return [Finding(file, offset, patterns[index][0]) for file, offset, index in
-            find_in_files(paths, [form for _, form in patterns])]
-
-
 def scan_for_canaries(db_path: str | Path, canaries: Iterable[str],
                       backup_dir: str | Path | None = None) -> list[Finding]:
-    """Every place any canary occurs in the database, its companions and the backups."""
+    """Every place any canary occurs in the database, its companions and the backups.
+
+    The files are read by a child process (cloud.storage.raw_bytes): reading a live database
+    from a process that holds connections to it would drop that process's SQLite locks."""
     wanted = list(dict.fromkeys(canaries))
     for canary in wanted:
         check_canary(canary)
-    return scan_files(files_to_scan(db_path, backup_dir), wanted)
+    patterns = [(canary, form) for canary in wanted for form in encodings(canary)]
+    files = files_to_scan(db_path, backup_dir)
+    if not patterns:
+        return []
+    searched = search_files([str(path) for path in files], [form for _c, form in patterns])
+    return [Finding(found.path, offset, patterns[index][0])
+            for found in searched for index, offset in found.hits]
 
 
 def scanned_bytes(db_path: str | Path, backup_dir: str | Path | None = None) -> int:

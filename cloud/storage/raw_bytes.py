@@ -3,126 +3,132 @@
 Both the erasure proof (cloud.retention.proof) and the key-residue scan (cloud.keys.residue)
 search the same files the same way; the shared part lives here, below both.
 
-The reading happens in a short-lived child process, never in the caller's. SQLite locks its
-files with POSIX advisory locks, and closing *any* descriptor of a file drops every such lock
-the process holds on it. A cloud worker that opened cloud.db-shm to scan it and closed it again
-silently gave up its connections' locks; another worker then took itself for the last user,
-reset the shared WAL index and deleted it, and the next write failed with "disk I/O error"
-and left a malformed database (seen in the parent browser journey's third erasure). A child
-process's descriptors are its own, so its closing them cannot touch the cloud's locks.
+The reading is done by a separate, short-lived process (`search_files`), never by the
+process asking. Closing any file descriptor of a file drops every POSIX lock the closing
+process holds on that file, SQLite's own locks included (SQLite's "How To Corrupt Your
+Database Files", 2.2). A server worker that read its live database, WAL or -shm and closed
+them lost its locks while its connections stayed open: another process then took itself for
+the last user, checkpointed and deleted the WAL or truncated the -shm under it, and the worker
+died of SIGBUS or its next commit went to a deleted WAL (the interrupted-erasure story's flake;
+docs/retention.md). The child holds no SQLite connection, so its closes cost nothing.
 
-This file runs as a script in the child (`python -I -S raw_bytes.py`), so it imports nothing
-but the standard library.
+Files are read in chunks, never mapped: a file another process truncates mid-scan (a WAL
+checkpoint with TRUNCATE) just ends early, where a mapping would raise SIGBUS.
+
+This module uses the standard library only: the child runs it as a script in isolated mode
+(`python -I -S -B`: no site-packages, writes no bytecode), which starts in a few
+hundredths of a second.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import mmap
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from dataclasses import dataclass
 
 # The database file itself and every companion SQLite may leave beside it.
 COMPANION_SUFFIXES = ("", "-wal", "-journal", "-shm")
 # secure_delete leaves freed space as zeros; skipping all-zero chunks makes a scan of a mostly
-# purged file cheap. A searched value holds no NUL byte, so it can never lie in a zero chunk.
+# purged file cheap.
 CHUNK = 64 * 1024
 _ZEROS = bytes(CHUNK)
-# A scan of every file of a large cloud takes seconds; this only stops a child that hangs.
-CHILD_TIMEOUT_S = 600
+# A scan of the whole database and its backups; far beyond any real one (1 GB/s warm here).
+CHILD_TIMEOUT_S = 600.0
 
 
-class RawScanError(OSError):
-    """The child process reading the files failed; the message says how."""
+class RawScanError(RuntimeError):
+    """The process reading the files failed; nothing is known about what they hold."""
 
 
-def nonzero_runs(data: mmap.mmap | bytes, size: int) -> Iterator[tuple[int, int]]:
-    """(start, end) of maximal runs of chunks that hold any non-zero byte."""
-    start: int | None = None
-    for offset in range(0, size, CHUNK):
-        end = min(offset + CHUNK, size)
-        zero = data[offset:end] == _ZEROS[: end - offset]
-        if zero and start is not None:
-            yield start, offset
-            start = None
-        elif not zero and start is None:
-            start = offset
-    if start is not None:
-        yield start, size
+@dataclass(frozen=True)
+class FileHits:
+    path: str
+    bytes_read: int
+    # (index of the pattern or digest searched for, byte offset in the file)
+    hits: list[tuple[int, int]]
 
 
-def find_in_files(paths: Sequence[Path], patterns: Sequence[bytes]) -> list[tuple[str, int, int]]:
-    """(file, offset, pattern index) of every occurrence of every pattern, read by a child."""
-    return [(str(f), int(o), int(i)) for f, o, i in _in_child(
-        {"op": "find", "paths": [str(p) for p in paths], "patterns": [p.hex() for p in patterns]})]
-
-
-def count_windows_with_digest(paths: Sequence[Path], width: int, digest: bytes) -> int:
-    """How many `width`-byte windows of the files hash (SHA-256) to `digest`, read by a child."""
-    return int(_in_child({"op": "digest", "paths": [str(p) for p in paths], "width": width,
-                          "digest": digest.hex()}))
-
-
-def _in_child(request: dict) -> object:
+def _blocks(path: str) -> Iterator[tuple[int, bytes]]:
+    """(offset, bytes) of each chunk until the end of the file as it is while being read."""
     try:
-        result = subprocess.run([sys.executable, "-I", "-S", __file__],
-                                input=json.dumps(request), capture_output=True, text=True,
-                                timeout=CHILD_TIMEOUT_S, check=False)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        raise RawScanError(f"could not read the files in a child process: {error}") from error
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or [f"exit status {result.returncode}"])[-1]
-        raise RawScanError(f"reading the files failed: {last}")
-    return json.loads(result.stdout)
-
-
-# -- the child's side -------------------------------------------------------------------------
-
-def _mapped(path: str) -> Iterator[tuple[mmap.mmap, int]]:
-    try:
-        size = Path(path).stat().st_size
+        handle = open(path, "rb")  # noqa: SIM115 - closed below, in this process only
     except FileNotFoundError:
-        return  # a -wal or -shm SQLite removed since the caller listed it holds nothing now
-    if size == 0:
-        return
-    with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m:
-        yield m, size
+        return  # removed since it was listed (a WAL deleted by the last connection to close)
+    with handle:
+        offset = 0
+        while True:
+            block = handle.read(CHUNK)
+            if not block:
+                return
+            yield offset, block
+            offset += len(block)
 
 
-def _find(paths: list[str], patterns: list[bytes]) -> list[tuple[str, int, int]]:
-    found: list[tuple[str, int, int]] = []
-    for path in paths:
-        for data, size in _mapped(path):
-            for start, end in nonzero_runs(data, size):
-                for index, pattern in enumerate(patterns):
-                    at = data.find(pattern, start, end)
-                    while at != -1:
-                        found.append((path, at, index))
-                        at = data.find(pattern, at + 1, end)
-    return found
+def search_file(path: str, patterns: Sequence[bytes], digests: Sequence[bytes],
+                width: int) -> FileHits:
+    """Every offset of each pattern, and of each `width`-byte window whose SHA-256 is one of
+    `digests`, in the file. Runs in the child (see `search_files`)."""
+    keep = max([len(p) for p in patterns] + [width if digests else 0, 1]) - 1
+    wanted = set(digests)
+    hits: list[tuple[int, int]] = []
+    carry = b""
+    read = 0
+    for offset, block in _blocks(path):
+        read = offset + len(block)
+        buffer = carry + block
+        start = offset - len(carry)  # the file offset of buffer[0]
+        # A match lies wholly in what was searched before unless it ends in this block.
+        fresh = len(carry)
+        if block != _ZEROS[:len(block)] or any(carry):
+            for index, pattern in enumerate(patterns):
+                at = buffer.find(pattern, max(0, fresh - len(pattern) + 1))
+                while at != -1:
+                    hits.append((index, start + at))
+                    at = buffer.find(pattern, at + 1)
+            if wanted:
+                sha = hashlib.sha256
+                for at in range(max(0, fresh - width + 1), len(buffer) - width + 1):
+                    digest = sha(buffer[at:at + width]).digest()
+                    if digest in wanted:
+                        hits.append((len(patterns) + digests.index(digest), start + at))
+        carry = buffer[len(buffer) - keep:] if keep else b""
+    return FileHits(path, read, sorted(set(hits), key=lambda hit: (hit[1], hit[0])))
 
 
-def _digest_windows(paths: list[str], width: int, digest: bytes) -> int:
-    count = 0
-    sha = hashlib.sha256
-    for path in paths:
-        for data, size in _mapped(path):
-            for start, end in nonzero_runs(data, size):
-                chunk = data[start:end]
-                count += sum(1 for i in range(len(chunk) - width + 1)
-                             if sha(chunk[i:i + width]).digest() == digest)
-    return count
+def search_files(paths: Sequence[str], patterns: Sequence[bytes],
+                 digests: Sequence[bytes] = (), width: int = 0) -> list[FileHits]:
+    """Search the files' raw bytes from a child process (see the module's docstring); hit
+    indices number `patterns` first, then `digests`. RawScanError if the child fails."""
+    if not paths:
+        return []
+    request = json.dumps({"paths": list(paths), "patterns": [p.hex() for p in patterns],
+                          "digests": [d.hex() for d in digests], "width": width})
+    try:
+        done = subprocess.run([sys.executable, "-I", "-S", "-B", __file__], input=request,
+                              capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RawScanError(f"the raw-byte scan could not run: {exc}") from exc
+    if done.returncode != 0:
+        said = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise RawScanError(f"the raw-byte scan failed: {said}")
+    return [FileHits(item["path"], int(item["bytes_read"]),
+                     [(int(index), int(at)) for index, at in item["hits"]])
+            for item in json.loads(done.stdout)]
 
 
-def _serve(request: dict) -> object:
-    if request["op"] == "find":
-        return _find(request["paths"], [bytes.fromhex(p) for p in request["patterns"]])
-    return _digest_windows(request["paths"], int(request["width"]),
-                           bytes.fromhex(request["digest"]))
+def _main() -> None:
+    request = json.load(sys.stdin)
+    patterns = [bytes.fromhex(p) for p in request["patterns"]]
+    digests = [bytes.fromhex(d) for d in request["digests"]]
+    found = [search_file(path, patterns, digests, int(request["width"]))
+             for path in request["paths"]]
+    json.dump([{"path": f.path, "bytes_read": f.bytes_read, "hits": f.hits} for f in found],
+              sys.stdout)
 
 
 if __name__ == "__main__":
-    json.dump(_serve(json.load(sys.stdin)), sys.stdout)
+    _main()
