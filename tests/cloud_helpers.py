@@ -10,6 +10,8 @@ import contextlib
 import hashlib
 import json
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterable
@@ -210,3 +212,12 @@ def fresh_pairing_code(db_path: str) -> str:
     code = pairing.issue_code(db, child_id, now)
     db.close()
     return code
+
+
+def pair_toy_with(cloud: CloudProcess, state: Path) -> Path:
+    """A toy state folder paired with `cloud` by the real `teddy device pair`, as a parent would."""
+    result = subprocess.run([sys.executable, "-m", "teddy", "device", "pair", "--cloud", cloud.url,
+                             "--code", fresh_pairing_code(cloud.db_path), "--state", str(state)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return state

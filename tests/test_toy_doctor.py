@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from alsa_helpers import virtual_microphone
-from cloud_helpers import fresh_pairing_code
+from cloud_helpers import fresh_pairing_code, pair_toy_with
 
 from device.client.http import Credentials
 from device.doctor import CLOCK_FLOOR, FAILED, OK, check_clock
@@ -46,12 +46,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudProcess]:
 
 @pytest.fixture
 def paired(cloud: CloudProcess, tmp_path: Path) -> Path:
-    state = tmp_path / "toy"
-    result = subprocess.run([sys.executable, "-m", "teddy", "device", "pair", "--cloud",
-                             cloud.url, "--code", fresh_pairing_code(cloud.db_path),
-                             "--state", str(state)], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return state
+    return pair_toy_with(cloud, tmp_path / "toy")
 
 
 def test_a_ready_toy_passes_every_check(cloud: CloudProcess, paired: Path):

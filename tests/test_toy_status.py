@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cloud_helpers import fresh_pairing_code
+from cloud_helpers import pair_toy_with
 
 from teddy.cloud_process import CloudProcess
 
@@ -32,11 +32,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudProcess]:
 
 @pytest.fixture
 def paired(cloud: CloudProcess, tmp_path: Path) -> Path:
-    state = tmp_path / "toy"
-    result = device("pair", "--cloud", cloud.url, "--code", fresh_pairing_code(cloud.db_path),
-                    "--state", str(state))
-    assert result.returncode == 0, result.stderr
-    return state
+    return pair_toy_with(cloud, tmp_path / "toy")
 
 
 def test_status_of_a_toy_never_paired_creates_nothing(tmp_path: Path):
