@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cloud_helpers import add_child, add_parent
+from cloud_helpers import fresh_pairing_code
 
-from cloud import pairing
-from cloud.storage.db import open_db
 from teddy.cloud_process import CloudProcess, free_port
 
 
@@ -28,15 +25,6 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CloudProcess]:
         yield server
 
 
-def _pairing_code(db_path: str) -> str:
-    db = open_db(db_path)
-    now = time.time()
-    child_id = add_child(db, add_parent(db, f"cli-{now}@example.com", now), now)
-    code = pairing.issue_code(db, child_id, now)
-    db.close()
-    return code
-
-
 def test_a_new_toy_pairs_starts_at_deny_all_and_lists_what_it_sent(cloud, tmp_path: Path):
     state = tmp_path / "toy"
     unused = teddy("device", "ledger", "--state", str(state))
@@ -45,7 +33,7 @@ def test_a_new_toy_pairs_starts_at_deny_all_and_lists_what_it_sent(cloud, tmp_pa
     assert teddy("device", "ledger", "--state", str(state)).stdout.strip() == \
         "This toy has sent nothing."
     result = teddy("device", "pair", "--cloud", cloud.url, "--code",
-                   _pairing_code(cloud.db_path), "--state", str(state))
+                   fresh_pairing_code(cloud.db_path), "--state", str(state))
     assert result.returncode == 0, result.stderr
     assert "nothing yet (the toy plays offline)" in result.stdout
     ledger = teddy("device", "ledger", "--state", str(state), "--json")
@@ -144,7 +132,7 @@ def test_pair_replaces_damaged_credentials_without_a_traceback(cloud, tmp_path: 
     (state / "credentials.json").write_text('{"cloud_url": "http://127.0.0.1:1", "dev')
     (state / "policy.json").write_text('["core", "history"]')
     result = teddy("device", "pair", "--cloud", cloud.url, "--code",
-                   _pairing_code(cloud.db_path), "--state", str(state))
+                   fresh_pairing_code(cloud.db_path), "--state", str(state))
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert "credentials.json is damaged" in result.stderr
@@ -154,7 +142,7 @@ def test_pair_replaces_damaged_credentials_without_a_traceback(cloud, tmp_path: 
 def test_the_ledger_command_survives_a_torn_last_line(cloud, tmp_path: Path):
     state = tmp_path / "toy"
     assert teddy("device", "pair", "--cloud", cloud.url, "--code",
-                 _pairing_code(cloud.db_path), "--state", str(state)).returncode == 0
+                 fresh_pairing_code(cloud.db_path), "--state", str(state)).returncode == 0
     with (state / "egress-ledger.jsonl").open("a") as ledger:
         ledger.write('{"at": 1700000000, "method": "PO')
     table = teddy("device", "ledger", "--state", str(state))
