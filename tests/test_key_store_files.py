@@ -123,3 +123,38 @@ def test_the_key_proof_tries_each_value_with_at_most_two_keys(
     proof = shredding.prove_key_erasure(db, store_for(db), families[0].child_id)
     assert proof.problem is None and proof.sealed_values_tried >= 19 * 2
     assert attempts <= 2 * proof.sealed_values_tried  # not values x 19 keys
+
+
+def test_servers_starting_together_upgrade_an_old_key_store_once(tmp_path: Path) -> None:
+    """Two workers opening a store made before the residue columns: the second must see the
+    first one's upgrade, not add the same column again ("duplicate column name")."""
+    import sqlite3
+    import threading
+
+    from cloud.keys.store import SCHEMA, TOMBSTONE_COLUMNS
+
+    location = str(tmp_path / "teddy.child-keys")
+    other_worker = sqlite3.connect(location, isolation_level=None)
+    other_worker.execute("PRAGMA journal_mode=WAL")  # as every server's connection has
+    other_worker.execute(SCHEMA.replace("IF NOT EXISTS ", ""))
+    # The other worker is half-way through the same upgrade when this one starts.
+    other_worker.execute("BEGIN IMMEDIATE")
+    outcome: list[BaseException | None] = []
+
+    def open_store() -> None:
+        try:
+            KeyStore(location).db()
+            outcome.append(None)
+        except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+            outcome.append(error)
+
+    opener = threading.Thread(target=open_store)
+    opener.start()
+    time.sleep(0.3)
+    assert outcome == [], "the upgrade must wait for the other worker's transaction"
+    for column, kind in TOMBSTONE_COLUMNS.items():
+        other_worker.execute(f"ALTER TABLE child_keys ADD COLUMN {column} {kind}")
+    other_worker.execute("COMMIT")
+    opener.join(30)
+    other_worker.close()
+    assert outcome == [None]

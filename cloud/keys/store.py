@@ -100,17 +100,26 @@ class KeyStore:
         if not self._ready:
             with self._lock:
                 if not self._ready:
-                    conn.execute(SCHEMA)
-                    have = {c.name for c in conn["child_keys"].columns}
-                    for column, kind in TOMBSTONE_COLUMNS.items():
-                        if column not in have:
-                            conn.execute(f"ALTER TABLE child_keys ADD COLUMN {column} {kind}")
+                    self._create_or_upgrade(conn)
                     if self.on_disk:
                         from cloud.storage import files
 
                         files.tighten_existing(self.location)
                     self._ready = True
         return conn
+
+    @staticmethod
+    def _create_or_upgrade(conn: sqlite_utils.Database) -> None:
+        # Every worker of every server does this when it first touches the store: one at a
+        # time, so two never both see a column missing and both add it.
+        from cloud.storage import db as storage
+
+        with storage.write_transaction(conn):
+            conn.execute(SCHEMA)
+            have = {row[1] for row in conn.execute("PRAGMA table_info(child_keys)")}
+            for column, kind in TOMBSTONE_COLUMNS.items():
+                if column not in have:
+                    conn.execute(f"ALTER TABLE child_keys ADD COLUMN {column} {kind}")
 
     def exists(self) -> bool:
         """Whether the store's file is there (an in-memory store always is)."""
