@@ -6,11 +6,10 @@ Every handler returns the process exit code: 0 ok, 1 failure, 2 bad input.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +23,7 @@ from device.terminal import StatusLine
 from teddy.json_output import JsonSink, add_json_options, wants_json
 
 if TYPE_CHECKING:
+    from device.listening import Message, Utterance, WakeGate
     from device.speech import Understander
     from device.toy import Toy, ToyTurn
 
@@ -278,30 +278,6 @@ def _benchmark(args: argparse.Namespace) -> int:
 # --- listen --------------------------------------------------------------------
 
 
-def _print_heard(heard) -> None:
-    print(json.dumps(heard.as_dict(), ensure_ascii=False), flush=True)
-
-
-def _toy_handler(args: argparse.Namespace, understander: object) -> Callable:
-    """Each heard utterance goes through the whole toy: privacy gate, cloud or local reply."""
-    from device.speaker import Speaker, audio_output_available
-
-    toy = _live_toy(args, understander)
-    shown = toy.gate.notice
-    voice = locale_profile(args.locale or "en").voice
-    speaker = Speaker(voice=voice) if audio_output_available() else None
-
-    def handle(heard: object) -> None:
-        nonlocal shown
-        turn = toy.respond(heard)  # type: ignore[arg-type]
-        _print_turn(turn)
-        shown = _show_gate_notice(toy.gate, shown)
-        if speaker is not None:
-            speaker.say(turn.reply)
-
-    return handle
-
-
 def _live_toy(args: argparse.Namespace, understander: object) -> Toy:
     """The toy as it starts up: its state, the consent policy refreshed, what it will do."""
     from device.privacy.gate import EgressGate
@@ -342,9 +318,9 @@ def _indicator(text: str) -> None:
 
 
 def _listen(args: argparse.Namespace) -> int:
-    from device.audio.endpointing import Endpointer
-    from device.audio.frontend import MICROPHONE_SETTINGS, FrontEnd
-    from device.audio.microphone import capture_chunks, describe_input_devices, input_devices
+    """The live toy: every source (files, the microphone in each mode) runs through the one
+    pipeline in device.listening, so every clip is heard by Toy.recognise and wiped there."""
+    from device.audio.microphone import describe_input_devices, input_devices
 
     if args.list_devices:
         devices = input_devices()
@@ -360,56 +336,31 @@ def _listen(args: argparse.Namespace) -> int:
     except AudioInputError as error:
         _error(str(error))
         return 2
+    return _listen_to_microphone(args)
+
+
+def _listen_to_microphone(args: argparse.Namespace) -> int:
+    from device.listening import WakeGate, listen, microphone_utterances
+
     understander = _load_understander(args)
     if understander is None:
         return 2
-    handle = _print_heard if args.json else _toy_handler(args, understander)
+    toy = _live_toy(args, understander)
     stop = threading.Event()
     if args.max_seconds:
         threading.Timer(args.max_seconds, stop.set).start()
-    armed = args.mode == "continuous"
-    wake = locale_profile(args.locale)
-    asleep = f"○ listening (say '{wake.wake_phrase}')"
-
-    def heard_utterances():
-        endpointer = Endpointer()
-        gain = FrontEnd(MICROPHONE_SETTINGS)  # a child across the room is quiet
-        try:
-            chunks = capture_chunks(args.device, stop=stop)
-            for raw in chunks:
-                chunk = gain.process(raw)
-                was_speaking = endpointer.in_speech
-                finished = endpointer.feed(chunk)
-                if endpointer.in_speech and not was_speaking:
-                    _indicator("● hearing…")
-                yield from finished
-            last = endpointer.flush()
-            if last is not None:
-                yield last
-        except AudioInputError as error:
-            _error(str(error))
-            raise
-
+    gate = WakeGate(args.mode, locale_profile(args.locale))
+    if args.mode == "push-to-talk":
+        utterances = _push_to_talk_utterances(args.device, stop)
+    else:
+        utterances = microphone_utterances(args.device, stop,
+                                           on_speech=lambda: _indicator("● hearing…"))
+    _show_listening(gate)
     try:
-        if args.mode == "push-to-talk":
-            return _push_to_talk(args, understander, handle, stop)
-        _indicator(asleep if not armed else "○ listening")
-        for utterance in heard_utterances():
-            heard = understander.hear(utterance)
-            if not armed:
-                if wake.is_wake(heard.text):
-                    armed = True
-                    _indicator("● awake: listening for a request")
-                else:
-                    _indicator(asleep)
-                continue
-            handle(heard)
-            if args.mode == "wake":
-                armed = False
-                _indicator(asleep)
-            else:
-                _indicator("○ listening")
-    except AudioInputError:
+        with JsonSink(args) as sink:
+            _play(args, toy, listen(toy, utterances, gate), gate, sink)
+    except AudioInputError as error:
+        _error(str(error))
         return 2
     except KeyboardInterrupt:
         pass
@@ -421,15 +372,17 @@ def _listen(args: argparse.Namespace) -> int:
 
 def _listen_to_files(args: argparse.Namespace) -> int:
     """The microphone path with files for a microphone: each clip is one thing a child says,
-    through the same Toy (privacy gate, cloud or local reply) in the order given."""
+    through the same pipeline and Toy (privacy gate, cloud or local reply) in the order given."""
+    from device.listening import Utterance, listen
+
     if args.device or args.mode != "wake" or args.max_seconds:
         _error("--input replaces the microphone: --device, --mode and --max-seconds do not "
                "apply")
         return 2
-    clips: list[tuple[str, bytearray]] = []
+    clips: list[Utterance] = []
     for name in args.input:  # every file is read before the toy says or sends anything
         try:
-            clips.append((name, bytearray(load_wav_pcm16(name))))
+            clips.append(Utterance(name, bytearray(load_wav_pcm16(name))))
         except AudioInputError as error:
             _error(str(error))
             return 2
@@ -437,24 +390,45 @@ def _listen_to_files(args: argparse.Namespace) -> int:
     if understander is None:
         return 2
     toy = _live_toy(args, understander)
-    shown = toy.gate.notice
     with JsonSink(args) as sink:
-        for name, pcm in clips:
-            turn = toy.hear(pcm)  # wipes the clip from memory once heard
-            sink.line(_turn_record(name, turn))
-            if not args.json:
-                _print_turn(turn)
-            shown = _show_gate_notice(toy.gate, shown)
+        _play(args, toy, listen(toy, clips), None, sink)
     return 0
 
 
-def _turn_record(name: str, turn: ToyTurn) -> dict[str, object]:
-    return {"file": name, "heard": turn.heard, "intent": turn.intent, "slots": turn.slots,
-            "reply": turn.reply, "answered_by": turn.answered_by, "reason": turn.reason,
-            "sent_bytes": len(turn.sent_body) if turn.sent_body else 0,
-            "status": turn.status, "personalised": turn.personalised,
-            "dropped_slots": list(turn.dropped_slots),
-            "timings_ms": {k: round(v, 1) for k, v in turn.timings_ms.items()}}
+def _play(args: argparse.Namespace, toy: Toy, messages: Iterator[Message],
+          gate: WakeGate | None, sink: JsonSink) -> None:
+    """Show the pipeline's messages: turns as text or JSON (and to --json-file), the wake
+    state on the status line, replies spoken where there is a speaker (not from files)."""
+    from device.listening import Turn
+
+    speaker = None
+    if gate is not None and not args.json:
+        from device.speaker import Speaker, audio_output_available
+
+        if audio_output_available():
+            speaker = Speaker(voice=locale_profile(args.locale or "en").voice)
+    shown = toy.gate.notice
+    for message in messages:
+        if isinstance(message, Turn):
+            sink.line(message.record())
+            if not args.json:
+                _print_turn(message.turn)
+            shown = _show_gate_notice(toy.gate, shown)
+            if speaker is not None:
+                speaker.say(message.turn.reply)
+        if gate is not None:
+            _show_listening(gate)
+
+
+def _show_listening(gate: WakeGate) -> None:
+    if gate.mode == "push-to-talk":
+        return
+    if gate.armed and gate.mode == "wake":
+        _indicator("● awake: listening for a request")
+    elif gate.armed:
+        _indicator("○ listening")
+    else:
+        _indicator(f"○ listening (say '{gate.profile.wake_phrase}')")
 
 
 def _resolve_device(device: str | None) -> int | str:
@@ -463,13 +437,15 @@ def _resolve_device(device: str | None) -> int | str:
     return resolve_input_device(device)
 
 
-def _push_to_talk(args, understander, handle, stop: threading.Event) -> int:
+def _push_to_talk_utterances(device: int | str, stop: threading.Event) -> Iterator[Utterance]:
+    """What is said between two presses of Enter, one utterance per press."""
     from device.audio.microphone import capture_chunks
+    from device.listening import Utterance
 
     while not stop.is_set():
         _indicator("press Enter to talk (Ctrl-D to quit)")
         if not sys.stdin.readline():
-            return 0
+            return
         _indicator("● listening: press Enter when done")
         done = threading.Event()
 
@@ -478,10 +454,7 @@ def _push_to_talk(args, understander, handle, stop: threading.Event) -> int:
             event.set()
 
         threading.Thread(target=wait_for_enter, daemon=True).start()
-        chunks = list(capture_chunks(args.device, stop=done))
-        heard = understander.hear(b"".join(chunks))
-        handle(heard)
-    return 0
+        yield Utterance(None, bytearray().join(capture_chunks(device, stop=done)))
 
 
 # --- pairing and the egress ledger ---------------------------------------------
@@ -836,8 +809,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="WAV files instead of the microphone: each is one thing the child "
                              "says, in order, through the whole toy (gate, cloud, reply)")
     listen.add_argument("--json", action="store_true",
-                        help="with --input: one turn per line as JSON (heard, reply, bytes "
-                             "sent); from the microphone: only the heard intents, nothing sent")
+                        help="one turn per line as JSON (heard, intent, reply, bytes sent), "
+                             "the same record from the microphone and from --input files")
     listen.add_argument("--json-file", type=Path, metavar="PATH",
                         help="with --input: also write the turns as JSON Lines to this file")
     _add_state_option(listen)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from device.privacy.gate import EgressGate
 from teddy.content import compose_reply
+
+if TYPE_CHECKING:
+    from device.speech import Heard
 
 
 class Understanding(Protocol):
@@ -46,15 +49,23 @@ class Toy:
             self._understander = Understander(locale=self.locale)
         return self._understander
 
-    def hear(self, pcm: bytearray) -> ToyTurn:
-        """Recognise a clip held in memory, then wipe it: audio is never kept (R02)."""
+    def recognise(self, pcm: bytearray) -> Heard:
+        """The one place audio becomes an intent: recognise a clip held in memory, then wipe
+        it, so audio is never kept (R02). Every path that hears (files, the microphone, the
+        scenario agent) comes through here; tests/test_listening_structure.py holds to it."""
         try:
-            heard = self.understander.hear(bytes(pcm))
+            return self.understander.hear(bytes(pcm))
         finally:
             pcm[:] = bytes(len(pcm))
             del pcm[:]
-        turn = self.respond(heard)
-        return _with_timing(turn, "asr", heard.asr_ms)
+
+    def respond_to_heard(self, heard: Heard) -> ToyTurn:
+        """The turn after recognition: gate, cloud or local reply, with the recogniser's time."""
+        return _with_timing(self.respond(heard), "asr", heard.asr_ms)
+
+    def hear(self, pcm: bytearray) -> ToyTurn:
+        """Recognise a clip held in memory (wiped once heard), then answer it."""
+        return self.respond_to_heard(self.recognise(pcm))
 
     def say_text(self, text: str) -> ToyTurn:
         """Understand typed text as if heard (scenarios and tests): the same path after ASR."""

@@ -59,9 +59,10 @@ class Endpointer:
         over = floor * 10 ** (self.settings.speech_over_floor_db / 20)
         return max(self.settings.min_speech_rms, over)
 
-    def feed(self, chunk: bytes) -> list[bytes]:
+    # Utterances come back as bytearrays, so whoever hears one can wipe it (R02).
+    def feed(self, chunk: bytes) -> list[bytearray]:
         """Add audio; return the utterances that ended within it."""
-        finished: list[bytes] = []
+        finished: list[bytearray] = []
         data = self._pending + chunk
         usable = len(data) - len(data) % FRAME_BYTES
         self._pending = data[usable:]
@@ -71,15 +72,15 @@ class Endpointer:
                 finished.append(done)
         return finished
 
-    def flush(self) -> bytes | None:
+    def flush(self) -> bytearray | None:
         """End of input: return the utterance in progress, if any."""
         if self._utterance is None:
             return None
-        utterance = b"".join(self._utterance)
+        utterance = bytearray().join(self._utterance)
         self._utterance = None
         return utterance
 
-    def _frame(self, frame: bytes) -> bytes | None:
+    def _frame(self, frame: bytes) -> bytearray | None:
         rms = frame_rms(frame)
         loud = rms > self._threshold()
         if self._utterance is None:
@@ -97,7 +98,7 @@ class Endpointer:
         self._utterance.append(frame)
         self._quiet_run = 0 if loud else self._quiet_run + 1
         if self._quiet_run >= self._end_frames or len(self._utterance) >= self._max_frames:
-            utterance = b"".join(self._utterance)
+            utterance = bytearray().join(self._utterance)
             self._utterance = None
             self._loud_run = 0
             return utterance
@@ -106,7 +107,7 @@ class Endpointer:
 
 def split_utterances(
     chunks: Iterable[bytes], endpointer: Endpointer | None = None
-) -> Iterator[bytes]:
+) -> Iterator[bytearray]:
     """Utterances found in a stream of PCM chunks."""
     endpointer = endpointer or Endpointer()
     for chunk in chunks:

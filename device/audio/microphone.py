@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from device.audio.endpointing import FRAME_SAMPLES, Endpointer
+from device.audio.endpointing import FRAME_SAMPLES
 from device.audio.wav import SAMPLE_RATE, AudioInputError
 
 
@@ -116,17 +116,3 @@ def capture_chunks(
             if max_samples is not None and taken >= max_samples:
                 return
 
-
-def utterances(
-    device: str | int | None = None,
-    stop: threading.Event | None = None,
-    endpointer: Endpointer | None = None,
-    max_samples: int | None = None,
-) -> Iterator[bytes]:
-    """Utterances heard on the input device, split by the endpointer."""
-    endpointer = endpointer or Endpointer()
-    for chunk in capture_chunks(device, max_samples=max_samples, stop=stop):
-        yield from endpointer.feed(chunk)
-    last = endpointer.flush()
-    if last is not None:
-        yield last
