@@ -11,6 +11,7 @@ from flask import Flask, jsonify, redirect, url_for
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from cloud import db as db_for_requests
+from cloud import seam
 from cloud.clock import Clock
 from cloud.config import CloudConfig
 from cloud.device_api import bp as device_api
@@ -32,6 +33,7 @@ MAX_FORM_BYTES = 64 * 1024
 
 
 def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
+    seam.refuse_outside_testbed("create_app")
     config = config or CloudConfig.from_sources(**overrides)
     # Before the first migration: schema step v9 seals old plaintext with keys kept there.
     keys.configure(config.db_path, config.key_store)
@@ -72,6 +74,7 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
         return jsonify(error="request body too large", limit_bytes=MAX_BODY_BYTES), 413
 
     register_error_handlers(app)
+    _connect_testbed_seam(app)
     app.register_blueprint(health)
     app.register_blueprint(device_api)
     app.register_blueprint(parent_web)
@@ -84,3 +87,16 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     start_purge_scheduler(app)
     start_erasure_runner(app)
     return app
+
+
+def _connect_testbed_seam(app: Flask) -> None:
+    """A negative control's hook on every request (cloud/seam.py); only with a seam installed,
+    so the real cloud registers nothing here."""
+    installed = seam.installed()
+    if installed is None:
+        return
+    from flask import request
+
+    @app.before_request
+    def _seam_on_request() -> None:
+        installed.on_request(request)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite_utils
 
 from cloud import audit
+from cloud.seam import seam_point
 
 
 def active_purposes(db: sqlite_utils.Database, child_id: int, notice_version: int) -> set[str]:
@@ -27,6 +28,7 @@ def active_purposes(db: sqlite_utils.Database, child_id: int, notice_version: in
     }
 
 
+@seam_point("current_policy")
 def current_policy(db: sqlite_utils.Database, child_id: int, notice_version: int
                    ) -> tuple[int, set[str]]:
     """(policy version, active purposes) in one read: the device API asks on every request."""
@@ -68,6 +70,7 @@ def grant(db: sqlite_utils.Database, *, child_id: int, parent_id: int, purpose: 
                  details={"purpose": purpose, "method": method, "notice_version": notice_version})
 
 
+@seam_point("revoke")
 def revoke(db: sqlite_utils.Database, *, child_id: int, parent_id: int, purpose: str,
            now: float) -> bool:
     cursor = db.execute(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from device.privacy.gate import EgressGate
+from device.seam import refuse_outside_testbed, seam_point
 from teddy.content import compose_reply
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ class ToyTurn:
 class Toy:
     def __init__(self, gate: EgressGate, locale: str = "en", understander: object | None = None
                  ) -> None:
+        refuse_outside_testbed("the toy")
         self.gate = gate
         self.locale = locale
         self._understander = understander
@@ -49,6 +51,7 @@ class Toy:
             self._understander = Understander(locale=self.locale)
         return self._understander
 
+    @seam_point("recognise")
     def recognise(self, pcm: bytearray) -> Heard:
         """The one place audio becomes an intent: recognise a clip held in memory, then wipe
         it, so audio is never kept (R02). Every path that hears (files, the microphone, the

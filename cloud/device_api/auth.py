@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import sqlite_utils
 from flask import Request, Response, g
 
+from cloud.seam import seam_point
 from cloud.storage.db import write_transaction
 from teddy.contracts import signing
 
@@ -64,6 +65,13 @@ class ClockSkew(AuthError):
         self.skew_s = request_time - server_time
 
 
+@seam_point("max_clock_skew_s")
+def max_clock_skew_s() -> int:
+    """How far a signed request's time may be from the cloud's: the contract's window."""
+    return signing.MAX_CLOCK_SKEW_S
+
+
+@seam_point("verify_signature")
 def verify_signature(db: sqlite_utils.Database, request: Request,
                      now: float) -> AuthenticatedDevice:
     """Check everything but the nonce's freshness; writes nothing."""
@@ -89,7 +97,7 @@ def verify_signature(db: sqlite_utils.Database, request: Request,
         raise AuthError("bad signature")
     # From here on the request is the device's own: whatever the cloud answers, it signs.
     g.teddy_reply_key = _ReplyKey(str(secret), nonce, timestamp)
-    if abs(int(timestamp) - now) > signing.MAX_CLOCK_SKEW_S:
+    if abs(int(timestamp) - now) > max_clock_skew_s():
         raise ClockSkew(now, int(timestamp))
     return AuthenticatedDevice(device_id=device_id, child_id=int(child_id), nonce=nonce)
 

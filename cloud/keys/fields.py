@@ -19,6 +19,7 @@ import sqlite_utils
 
 from cloud.keys.envelope import open_sealed, seal
 from cloud.keys.store import store_for
+from cloud.seam import seam_point
 from teddy.contracts.data_map import data_map
 
 CHILD_KEY = "child_id"
@@ -67,6 +68,7 @@ def child_of(table: str, row: dict[str, Any]) -> int:
     return int(row["id"] if table == "children" else row[CHILD_KEY])
 
 
+@seam_point("seal_value")
 def seal_value(db: sqlite_utils.Database, child_id: int, table: str, column: str,
                value: str | None, now: float | None = None) -> str | None:
     if value is None:

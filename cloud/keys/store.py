@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cloud.keys.envelope import KEY_BYTES, new_key
 from cloud.keys.location import MEMORY, KeyStoreConfigError, is_postgres, key_store_location
 from cloud.keys.residue import KeyResidue, fingerprint, scan_store_files
+from cloud.seam import seam_point
 from cloud.storage.url import sqlite_path
 
 # How long a worker process may go on using a key it looked up. Destroying a key forgets it
@@ -174,6 +175,7 @@ class KeyStore:
             raise ValueError(f"child {child_id}'s key has {len(key)} bytes, not {KEY_BYTES}")
         return key
 
+    @seam_point("destroy_child_key")
     def destroy(self, child_id: int, now: float) -> bool:
         """Destroy the child's key, durably, before anything else of the erasure happens.
         True if a key was destroyed now; False if there was none or it already was. Leaves a

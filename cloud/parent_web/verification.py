@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from werkzeug.datastructures import FileStorage
 
 from cloud.parent_web.uploads import UploadProblem, image_info, is_pdf, read_then_wipe
+from cloud.seam import seam_point
 
 THIRD_PARTY = "third_party"
 TEST_CHARGE = "$0.50"
@@ -85,6 +86,7 @@ class Outcome:
 
 
 # -- payment card ----------------------------------------------------------------------------
+@seam_point("card_number_valid")
 def luhn_valid(digits: str) -> bool:
     total = 0
     for index, char in enumerate(reversed(digits)):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from cloud.seam import seam_point
 from cloud.storage.db import in_transaction, is_postgres
 
 ATTEMPTS = 5
@@ -37,6 +38,7 @@ class CheckpointResult:
                 "in the -wal or database file until the next checkpoint")
 
 
+@seam_point("checkpoint_truncate")
 def checkpoint_truncate(db: sqlite_utils.Database, *, attempts: int = ATTEMPTS,
                         pause_s: float = PAUSE_S) -> CheckpointResult:
     if in_transaction(db):

@@ -36,6 +36,7 @@ from cloud.retention.child_rows import explain_findings
 from cloud.retention.jobs import ErasureError, ErasureJob
 from cloud.retention.proof import files_to_scan, scan_for_canaries
 from cloud.retention.receipt import ErasureReceipt, ProofResult
+from cloud.seam import seam_point
 from cloud.storage.db import in_transaction
 
 __all__ = ["ERASABLE_ITEMS", "REASON_INACTIVE", "REASON_REQUEST", "ErasureError", "ErasureJob",
@@ -67,6 +68,7 @@ def _require_no_transaction(db: sqlite_utils.Database, what: str) -> None:
                            "transaction")
 
 
+@seam_point("request_erasure")
 def request_erasure(db: sqlite_utils.Database, *, child_id: int, parent_id: int | None,
                     now: float, db_path: str, reason: str = REASON_REQUEST,
                     backup_dir: str | Path | None = None,
@@ -86,6 +88,7 @@ def request_erasure(db: sqlite_utils.Database, *, child_id: int, parent_id: int 
                         deadline=deadline, wait=finish_within_s is None)
 
 
+@seam_point("erase_child")
 def erase_child(db: sqlite_utils.Database, *, child_id: int, parent_id: int | None, now: float,
                 db_path: str, reason: str = REASON_REQUEST,
                 backup_dir: str | Path | None = None) -> ErasureReceipt:
@@ -158,6 +161,7 @@ def erase_from_backups(backup_dir: Path, child_id: int) -> int:
                for item in backups.list_backups(backup_dir))
 
 
+@seam_point("erase_item")
 def erase_item(db: sqlite_utils.Database, *, child_id: int, parent_id: int, table: str,
                row_id: int | str, now: float) -> bool:
     """Delete one row the parent chose from the dashboard; False if it is not theirs or gone.

@@ -20,6 +20,7 @@ from cloud.retention import backup as backups
 from cloud.retention import bulk
 from cloud.retention.checkpoint import checkpoint_truncate
 from cloud.retention.policy import DAY_S, retention_s
+from cloud.seam import seam_point
 from cloud.storage.db import in_transaction, is_postgres
 
 # table -> (WHERE clause, which "now" its single parameter is: the moment itself, or the moment
@@ -70,6 +71,7 @@ class PurgeReport:
         return sum(self.rows.values())
 
 
+@seam_point("delete_expired")
 def delete_expired(db: sqlite_utils.Database, now: float, *,
                    allow_vacuum: bool = False) -> tuple[dict[str, int], bool]:
     """Run every expiry rule in the caller's transaction.
@@ -125,6 +127,7 @@ def database_path(db: sqlite_utils.Database) -> str:
     raise RuntimeError("connection has no main database")
 
 
+@seam_point("purge_expired")
 def purge_expired(db: sqlite_utils.Database, now: float, *, inactive_profile_days: int = 180,
                   backup_dir: str | Path | None = None, checkpoint: bool = True) -> PurgeReport:
     """Delete expired rows, erase inactive children, age the backups, then checkpoint."""

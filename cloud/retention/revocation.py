@@ -26,6 +26,7 @@ from cloud.keys.fields import open_value, seal_value
 from cloud.keys.store import store_for, use_store
 from cloud.retention import backup as backups
 from cloud.retention.checkpoint import checkpoint_truncate
+from cloud.seam import seam_point
 from cloud.storage.db import in_transaction, is_postgres
 from teddy.contracts.data_map import data_map
 
@@ -104,6 +105,7 @@ def plan_for(db: sqlite_utils.Database, purpose: str) -> ErasurePlan:
     return ErasurePlan(tuple(whole), tuple(by_row), tuple(fields), tuple(slot_tables))
 
 
+@seam_point("strip_history_slots")
 def _strip_slots(db: sqlite_utils.Database, table: str, child_id: int, purpose: str) -> int:
     """Remove the purpose's slots from the child's rows; returns how many rows changed."""
     of_purpose = {name for name, rule in data_map().slots.items() if rule.purpose == purpose}
@@ -122,6 +124,7 @@ def _strip_slots(db: sqlite_utils.Database, table: str, child_id: int, purpose: 
     return changed
 
 
+@seam_point("erase_kept_for")
 def erase_kept_for(db: sqlite_utils.Database, *, child_id: int, purpose: str
                    ) -> dict[str, int]:
     """Delete, inside the caller's transaction, what the child has only for `purpose`."""

@@ -24,6 +24,7 @@ import threading
 
 import sqlite_utils
 
+from cloud.seam import seam_point
 from cloud.storage import writer_queue
 
 # At 1,000 intents a second the WAL grows by about 25 MB a second; checking often keeps it
@@ -37,6 +38,7 @@ _running: dict[str, tuple[threading.Thread, threading.Event]] = {}
 _lock = threading.Lock()
 
 
+@seam_point("background_checkpoint")
 def _checkpoint(db: sqlite_utils.Database, path: str) -> None:
     _busy, wal_frames, _copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     if wal_frames > RESTART_FRAMES:

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 
 import sqlite_utils
 
+from cloud.seam import seam_point
 from cloud.storage import checkpointer, files, integrity, writer_queue
 from cloud.storage.migrations import migrate
 from cloud.storage.postgres import PgDatabase
@@ -42,6 +43,7 @@ WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024
 MAX_CACHED_PER_THREAD = 4
 
 
+@seam_point("connect")
 def connect(db_path: str, *, lock_timeout_ms: int = BUSY_TIMEOUT_MS,
             statement_timeout_ms: int | None = None) -> Database:
     """A new connection to the database `db_path` names, set up for the cloud."""

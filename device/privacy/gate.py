@@ -25,6 +25,7 @@ from device.client.http import (
 )
 from device.privacy.ledger import EgressLedger, LedgerEntry, LedgerUnavailable
 from device.privacy.policy import ConsentPolicy, load_cached, save_cached
+from device.seam import seam_point
 from device.state import StateError, StateFileError, ToyState
 from teddy.contracts.data_map import data_map
 from teddy.contracts.intent_message import IntentMessage
@@ -163,6 +164,7 @@ class EgressGate:
         return self.policy
 
     # -- what may leave -----------------------------------------------------------------
+    @seam_point("decide")
     def decide(self, intent: str, slots: dict[str, str | int], locale: str) -> Decision:
         dmap = data_map()
         if intent in dmap.local_only_intents:

@@ -2,8 +2,8 @@
 
 A testbed is only as good as its ability to fail. Each variant here is the real program with
 one deliberate fault; the scenarios that run them must detect the violation. Toy variants are
-toy agents (`python -m scenarios.variants.<name>`); cloud variants wrap `teddy cloud` and swap
-one function at start-up, before any route imports it.
+toy agents (`python -m scenarios.variants.<name>`); cloud variants run `teddy cloud` with a seam
+(cloud/seam.py) that overrides one or two of its declared points, installed for the testbed.
 """
 
 TOY_VARIANTS = {

@@ -2,7 +2,8 @@
 
 Soft deletion is the classic shortcut: the parent is told the data is gone, a flag hides it,
 and every row, every WAL frame and every backup still holds it (R18, R19). The real erasure
-functions are swapped at start-up for ones that flag and then report success.
+points of the cloud's seam (erase_child, request_erasure, erase_item) flag and then report
+success.
 
     python -m scenarios.variants.cloud_flag_delete serve --db PATH ...   (any `teddy cloud` args)
 """
@@ -11,8 +12,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
+
+from cloud.seam import CloudSeam, Honest
 
 FLAG_TABLE = "erasure_flags"
 
@@ -67,15 +71,20 @@ def flag_request(db: sqlite_utils.Database, *, finish_within_s: float | None = N
                       finished_at=document["erased_at"])
 
 
-def patch() -> None:
-    import cloud.retention.erasure as erasure
+class FlagsInsteadOfErasing(CloudSeam):
+    """Every erasure point flags the child and reports success."""
 
-    erasure.erase_child = flag_child  # type: ignore[assignment]
-    erasure.request_erasure = flag_request  # type: ignore[assignment]
-    erasure.erase_item = flag_item  # type: ignore[assignment]
+    def erase_child(self, honest: Honest, *args: Any, **kwargs: Any) -> object:
+        return flag_child(*args, **kwargs)
+
+    def request_erasure(self, honest: Honest, *args: Any, **kwargs: Any) -> object:
+        return flag_request(*args, **kwargs)
+
+    def erase_item(self, honest: Honest, *args: Any, **kwargs: Any) -> bool:
+        return flag_item(*args, **kwargs)
 
 
 if __name__ == "__main__":
     from scenarios.variants.cloud_wrapper import run_cloud_command
 
-    sys.exit(run_cloud_command(sys.argv[1:], patch))
+    sys.exit(run_cloud_command(sys.argv[1:], FlagsInsteadOfErasing()))

@@ -3,6 +3,7 @@
 A public voice-assistant back end kept refresh tokens after a device was removed. Here device
 keys are cached in `device-credentials-cache.json` beside the server, and a device missing from
 the database is still let in from the cache, so a deleted child's toy keeps working (R33).
+The seam's verify_signature point does it.
 
     python -m scenarios.variants.cloud_keeps_credentials serve --db PATH ...
 """
@@ -14,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from cloud.seam import CloudSeam, Honest
+
 CACHE_FILE = "device-credentials-cache.json"
 
 
@@ -22,15 +25,13 @@ def _cache() -> dict[str, Any]:
     return json.loads(path.read_text("utf-8")) if path.exists() else {}
 
 
-def patch() -> None:
-    import cloud.device_api.auth as auth
-    from teddy.contracts import signing
+class CachesCredentials(CloudSeam):
+    def verify_signature(self, honest: Honest, db: Any, request: Any, now: float) -> Any:
+        import cloud.device_api.auth as auth
+        from teddy.contracts import signing
 
-    real_verify = auth.verify_signature
-
-    def verify_signature(db: Any, request: Any, now: float) -> Any:
         try:
-            device = real_verify(db, request, now)
+            device = honest(db, request, now)
         except auth.AuthError as exc:
             remembered = _cache().get(str(request.headers.get(signing.HEADER_DEVICE, "")))
             if str(exc) != "unknown device" or remembered is None:
@@ -51,10 +52,8 @@ def patch() -> None:
         (Path.cwd() / CACHE_FILE).write_text(json.dumps(cache), "utf-8")
         return device
 
-    auth.verify_signature = verify_signature  # type: ignore[assignment]
-
 
 if __name__ == "__main__":
     from scenarios.variants.cloud_wrapper import run_cloud_command
 
-    sys.exit(run_cloud_command(sys.argv[1:], patch))
+    sys.exit(run_cloud_command(sys.argv[1:], CachesCredentials()))

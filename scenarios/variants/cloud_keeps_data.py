@@ -1,7 +1,8 @@
 """NEGATIVE CONTROL: a cloud whose retention purge does nothing.
 
 Data past its retention period stays (R16) and inactive profiles live for ever (R21), while
-the purge reports that it ran. The real purge is swapped at start-up for a no-op.
+the purge reports that it ran. The seam's purge points
+(purge_expired, delete_expired) do nothing.
 
     python -m scenarios.variants.cloud_keeps_data purge --db PATH ...   (any `teddy cloud` args)
 """
@@ -10,8 +11,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
+
+from cloud.seam import CloudSeam, Honest
 
 
 def keep_everything(db: sqlite_utils.Database, now: float, *, inactive_profile_days: int = 180,
@@ -21,14 +25,16 @@ def keep_everything(db: sqlite_utils.Database, now: float, *, inactive_profile_d
     return PurgeReport(now=now)
 
 
-def patch() -> None:
-    import cloud.retention.purge as purge
+class PurgesNothing(CloudSeam):
+    def purge_expired(self, honest: Honest, db: Any, now: float, **options: Any) -> object:
+        return keep_everything(db, now, **options)
 
-    purge.purge_expired = keep_everything  # type: ignore[assignment]
-    purge.delete_expired = lambda db, now: {}  # type: ignore[assignment]
+    def delete_expired(self, honest: Honest, db: Any, now: float, **options: Any
+                       ) -> tuple[dict[str, int], bool]:
+        return {}, False
 
 
 if __name__ == "__main__":
     from scenarios.variants.cloud_wrapper import run_cloud_command
 
-    sys.exit(run_cloud_command(sys.argv[1:], patch))
+    sys.exit(run_cloud_command(sys.argv[1:], PurgesNothing()))

@@ -3,7 +3,7 @@
 The classic shortcut of "encrypted, but searchable": every value is sealed with the child's
 key as it should be, and a copy goes in plain text into a lookup table next to it, so
 destroying the key erases nothing and a backup holds the child's name for anyone (R19). The
-cloud's sealing function is wrapped at start-up.
+seam's seal_value point seals, then keeps the copy.
 
     python -m scenarios.variants.cloud_plaintext_beside_sealed serve --db PATH ...
 """
@@ -11,21 +11,17 @@ cloud's sealing function is wrapped at start-up.
 from __future__ import annotations
 
 import sys
+from typing import Any
+
+from cloud.seam import CloudSeam, Honest
 
 LOOKUP_TABLE = "sealed_lookup"
 
 
-def patch() -> None:
-    import sqlite_utils
-
-    import cloud.keys.fields as fields
-
-    real_seal = fields.seal_value
-
-    def seal_and_keep_plaintext(db: sqlite_utils.Database, child_id: int, table: str,
-                                column: str, value: str | None,
-                                now: float | None = None) -> str | None:
-        sealed = real_seal(db, child_id, table, column, value, now)
+class KeepsPlaintextBesideSealed(CloudSeam):
+    def seal_value(self, honest: Honest, db: Any, child_id: int, table: str, column: str,
+                   value: str | None, now: float | None = None) -> str | None:
+        sealed = honest(db, child_id, table, column, value, now)
         if value is not None:
             db.execute(f"CREATE TABLE IF NOT EXISTS {LOOKUP_TABLE} (child_id INTEGER, "
                        "field TEXT, value TEXT)")
@@ -33,10 +29,8 @@ def patch() -> None:
                        [child_id, f"{table}.{column}", value])
         return sealed
 
-    fields.seal_value = seal_and_keep_plaintext
-
 
 if __name__ == "__main__":
     from scenarios.variants.cloud_wrapper import run_cloud_command
 
-    sys.exit(run_cloud_command(sys.argv[1:], patch))
+    sys.exit(run_cloud_command(sys.argv[1:], KeepsPlaintextBesideSealed()))

@@ -2,8 +2,8 @@
 
 This is the flaw FTC v. Amazon (2023) describes and a public voice-assistant back end shipped:
 withdrawing consent closed the agreement and kept the recordings. The consent is revoked as
-usual; the erasure of what was kept for the purpose is swapped for one that erases nothing
-(R12, R29).
+usual; the seam's erase_kept_for point (what was kept for the purpose) erases nothing (R12,
+R29).
 
     python -m scenarios.variants.cloud_revoke_keeps_data serve --db PATH ...
 """
@@ -11,21 +11,24 @@ usual; the erasure of what was kept for the purpose is swapped for one that eras
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import sqlite_utils
+
+from cloud.seam import CloudSeam, Honest
 
 
 def erase_nothing(db: sqlite_utils.Database, *, child_id: int, purpose: str) -> dict[str, int]:
     return {}
 
 
-def patch() -> None:
-    import cloud.retention.revocation as revocation
-
-    revocation.erase_kept_for = erase_nothing  # type: ignore[assignment]
+class RevokeErasesNothing(CloudSeam):
+    def erase_kept_for(self, honest: Honest, db: Any, *, child_id: int, purpose: str
+                       ) -> dict[str, int]:
+        return erase_nothing(db, child_id=child_id, purpose=purpose)
 
 
 if __name__ == "__main__":
     from scenarios.variants.cloud_wrapper import run_cloud_command
 
-    sys.exit(run_cloud_command(sys.argv[1:], patch))
+    sys.exit(run_cloud_command(sys.argv[1:], RevokeErasesNothing()))

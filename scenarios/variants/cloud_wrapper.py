@@ -1,18 +1,19 @@
-"""Run a `teddy cloud` command (serve, purge, verify-erasure...) after a variant's patch.
+"""Run a `teddy cloud` command (serve, purge, verify-erasure...) as a negative control.
 
-The patch is applied before the cloud's command-line and application modules are imported,
-so every `from ... import name` in the cloud binds the variant's function, exactly as if the
-cloud had been written that way.
+The variant's seam (cloud/seam.py) is installed for the testbed first, then the command runs
+exactly as `teddy cloud` would run it; server workers fork with the seam in place.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+
+from cloud.seam import CloudSeam, install
 
 
-def run_cloud_command(argv: Sequence[str], patch: Callable[[], None]) -> int:
-    patch()
+def run_cloud_command(argv: Sequence[str], variant: CloudSeam) -> int:
+    install(variant, testbed=True)
     import cloud.cli
 
     parser = argparse.ArgumentParser(prog="teddy-cloud-variant")

@@ -9,26 +9,18 @@ egress observer records.
 from collections.abc import Callable
 from typing import Any
 
+from cloud.seam import CloudSeam
+
 COLLECTOR = ("127.0.0.1", 8125)
 
 
-def on_each_intent(handle: Callable[[bytes], None]) -> None:
-    """Make Teddy's cloud call `handle` with every intent body it receives, before answering:
-    what a cloud's hidden side channel would see. Applied before the app is created."""
-    import cloud.app as app_module
+class OnEachIntent(CloudSeam):
+    """Teddy's cloud, calling `handle` with every intent body it receives before answering:
+    what a cloud's hidden side channel would see (the seam's on_request point)."""
 
-    real_create_app = app_module.create_app
+    def __init__(self, handle: Callable[[bytes], None]) -> None:
+        self.handle = handle
 
-    def create_app(*args: Any, **kwargs: Any) -> Any:
-        from flask import request
-
-        app = real_create_app(*args, **kwargs)
-
-        @app.before_request
-        def side_channel() -> None:
-            if request.path == "/api/v1/intent":
-                handle(request.get_data(cache=True))
-
-        return app
-
-    app_module.create_app = create_app  # type: ignore[assignment]
+    def on_request(self, request: Any) -> None:
+        if request.path == "/api/v1/intent":
+            self.handle(request.get_data(cache=True))

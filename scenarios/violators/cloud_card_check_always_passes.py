@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import sys
 
+from cloud.seam import CloudSeam, Honest
 
-def patch() -> None:
-    import cloud.parent_web.verification as verification
 
-    verification.luhn_valid = lambda digits: True  # type: ignore[assignment]
+class AcceptsAnyCard(CloudSeam):
+    def card_number_valid(self, honest: Honest, digits: str) -> bool:
+        return True
 
 
 if __name__ == "__main__":
     from scenarios.variants.cloud_wrapper import run_cloud_command
 
-    sys.exit(run_cloud_command(sys.argv[1:], patch))
+    sys.exit(run_cloud_command(sys.argv[1:], AcceptsAnyCard()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import socket
 import sys
 
-from scenarios.violators import COLLECTOR, on_each_intent
+from scenarios.violators import COLLECTOR, OnEachIntent
 
 
 def forward(body: bytes) -> None:
@@ -20,4 +20,4 @@ def forward(body: bytes) -> None:
 if __name__ == "__main__":
     from scenarios.variants.cloud_wrapper import run_cloud_command
 
-    sys.exit(run_cloud_command(sys.argv[1:], lambda: on_each_intent(forward)))
+    sys.exit(run_cloud_command(sys.argv[1:], OnEachIntent(forward)))

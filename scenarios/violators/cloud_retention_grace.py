@@ -10,21 +10,17 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from cloud.seam import CloudSeam, Honest
+
 GRACE_S = 12 * 3600
 
 
-def patch() -> None:
-    import cloud.retention.purge as purge
-
-    real_purge = purge.purge_expired
-
-    def purge_late(db: Any, now: float, **kwargs: Any) -> Any:
-        return real_purge(db, now - GRACE_S, **kwargs)
-
-    purge.purge_expired = purge_late  # type: ignore[assignment]
+class PurgesByCalendarDay(CloudSeam):
+    def purge_expired(self, honest: Honest, db: Any, now: float, **options: Any) -> Any:
+        return honest(db, now - GRACE_S, **options)
 
 
 if __name__ == "__main__":
     from scenarios.variants.cloud_wrapper import run_cloud_command
 
-    sys.exit(run_cloud_command(sys.argv[1:], patch))
+    sys.exit(run_cloud_command(sys.argv[1:], PurgesByCalendarDay()))

@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from scenarios.violators import on_each_intent
+from scenarios.violators import OnEachIntent
 
 
 def side_store() -> Path:
@@ -31,4 +31,4 @@ def keep(raw: bytes) -> None:
 if __name__ == "__main__":
     from scenarios.variants.cloud_wrapper import run_cloud_command
 
-    sys.exit(run_cloud_command(sys.argv[1:], lambda: on_each_intent(keep)))
+    sys.exit(run_cloud_command(sys.argv[1:], OnEachIntent(keep)))
