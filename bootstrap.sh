@@ -50,9 +50,10 @@ if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 stamp=.venv/.teddy-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[test]'
+  # The exact versions the suite passed with (docs/packaging.md says how to move them).
+  .venv/bin/python -m pip install --quiet -c constraints.txt -e '.[test]'
   touch "$stamp"
 fi
 

@@ -716,7 +716,10 @@ def _models_download(args: argparse.Namespace) -> int:
     except DownloadError as error:
         _error(str(error), command="models")
         return 1
-    print(f"{args.name}: ready in {path} ({time.perf_counter() - began:.1f} s)")
+    seconds = round(time.perf_counter() - began, 1)
+    JsonSink(args).document({"model": args.name, "path": str(path), "seconds": seconds})
+    if not args.json:
+        print(f"{args.name}: ready in {path} ({seconds:.1f} s)")
     return 0
 
 
@@ -875,4 +878,5 @@ def register_models(subparsers: argparse._SubParsersAction) -> None:
     download.add_argument("--sha256", help="expected SHA-256 instead of the pinned one")
     download.add_argument("--dir", help="models directory (or TEDDY_MODELS_DIR)")
     download.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_json_options(download, "the model's name and where it is")
     download.set_defaults(handler=_models_download)

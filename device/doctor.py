@@ -204,5 +204,20 @@ def run_checks(settings: DoctorSettings, clock: Callable[[], float] = time.time,
     pairing, gate = check_pairing(settings)
     cloud, cloud_time = check_cloud(settings.state, gate)
     checks += [check_clock(clock(), cloud_time), check_state_folder(settings.state), pairing,
-               cloud, check_speech_model(settings)]
+               cloud, check_speech_model(settings), check_installation()]
     return checks
+
+
+def check_installation(path: list[str] | None = None) -> Check:
+    """Every installed file of ours is as pip wrote it, and no other distribution ships one of
+    our top-level packages (`teddy` is also an unrelated project on PyPI)."""
+    from teddy.installation import DISTRIBUTION, installation_problems, our_distribution
+
+    problems = installation_problems(path, every_file=True)
+    if problems:
+        return Check("installation", FAILED, "; ".join(problems))
+    ours = our_distribution(path)
+    where = (f"{DISTRIBUTION} {ours.version}, its files as installed" if ours is not None
+             else "run from a source tree, not installed")
+    return Check("installation", OK, f"{where}; no other distribution shares its top-level "
+                                     "packages")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from scenarios.model import ScenarioError
 from teddy import DISTRIBUTION
-from teddy.json_output import JsonSink, add_json_options
+from teddy.json_output import JsonSink, add_json_options, wants_json
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -68,6 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     rules = sub.add_parser("rules", help="print the rulebook (IDs and titles, or docs/rules.md)")
     rules.add_argument("--markdown", action="store_true",
                        help="print the whole rulebook as Markdown (this is docs/rules.md)")
+    add_json_options(rules, "every rule (id, group, title, text, sources)")
     rules.set_defaults(handler=_rules)
 
 
@@ -263,9 +264,19 @@ def _list(args: argparse.Namespace) -> int:
 def _rules(args: argparse.Namespace) -> int:
     from scenarios.rules import render_markdown, rulebook
 
+    if args.markdown and wants_json(args):
+        print("teddy scenarios rules: choose one of --markdown and --json", file=sys.stderr)
+        return 2
     if args.markdown:
         sys.stdout.write(render_markdown())
         return 0
-    for rule in rulebook().rules.values():
+    book = rulebook()
+    JsonSink(args).document({"revision": book.revision, "rules": [
+        {"id": rule.id, "group": rule.group, "title": rule.title, "text": rule.text,
+         "sources": list(rule.sources), "amended": rule.amended}
+        for rule in book.rules.values()]})
+    if args.json:
+        return 0
+    for rule in book.rules.values():
         print(f"{rule.id} {rule.title}")
     return 0

@@ -16,10 +16,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 
-from teddy import DISTRIBUTION
+# From teddy.installation, not the package's __init__: if another distribution's `teddy` has
+# overwritten that file, main() can still say so instead of failing on this import.
 from teddy.errors import InputError
+from teddy.installation import DISTRIBUTION, TOP_LEVEL
 
-OWN_PACKAGES = {"teddy", "device", "cloud", "scenarios", "audio_fixtures"}
+OWN_PACKAGES = set(TOP_LEVEL)
 
 
 
@@ -149,6 +151,10 @@ def build_parser(only: str | None = None, *, lazy: bool = False) -> argparse.Arg
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         try:
+            broken = overwritten_installation()
+            if broken:
+                print(f"teddy: {broken}", file=sys.stderr)
+                return 2
             return _dispatch(list(sys.argv[1:] if argv is None else argv))
         finally:
             # Flush here, not at exit, so a reader that closed the pipe (`teddy ... | head`)
@@ -156,6 +162,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.flush()
     except BrokenPipeError:
         return _reader_went_away()
+
+
+def overwritten_installation() -> str | None:
+    """The one problem checked on every start (about 15 ms): files of ours another
+    distribution overwrote. `teddy device doctor` checks every file and shared names too."""
+    from teddy.installation import our_distribution, overwritten_files, overwritten_problem
+
+    ours = our_distribution()
+    changed = overwritten_files(ours) if ours is not None else []
+    return overwritten_problem(changed) if changed else None
 
 
 def _dispatch(argv: list[str]) -> int:

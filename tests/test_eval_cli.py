@@ -116,3 +116,16 @@ def test_eval_names_the_acoustic_adaptation_and_refuses_an_unknown_one(tmp_path)
     # Negative control: a name that is not shipped is a clear error, not a silent default.
     refused = run_eval(str(tmp_path), "--quiet", "--adapt", "no-such-adaptation")
     assert refused.returncode == 2 and "no adaptation 'no-such-adaptation'" in refused.stderr
+
+
+def test_benchmark_json_is_one_document_of_cells() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "teddy", "device", "benchmark", "--engines", "pocketsphinx:off",
+         "--every", "400", "--quiet", "--json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert list(report) == ["cells"] and report["cells"]
+    assert {"engine", "synth", "cell", "commands", "right", "accuracy",
+            "cpu_real_time_factor"} <= set(report["cells"][0])
+    assert {cell["engine"] for cell in report["cells"]} == {"pocketsphinx:off"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import os
 import subprocess
 import sys
@@ -107,18 +108,21 @@ def test_cli_download_and_auto_engine_prefers_the_downloaded_model(server, tmp_p
     env = {**os.environ, "TEDDY_MODELS_DIR": str(tmp_path / "m"), "TEDDY_MODELS_URL": url}
     result = subprocess.run(
         [sys.executable, "-m", "teddy", "models", "download", "en-us", "--sha256", digest,
-         "--quiet"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
+         "--quiet", "--json"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60,
     )
     assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report) == {"model", "path", "seconds"} and report["model"] == "en-us"
+    assert report["path"] == str(tmp_path / "m" / SPEC.name)
     assert (tmp_path / "m" / SPEC.name / "README").exists()
 
 
 def test_offline_gives_a_clear_error_and_exit_1(tmp_path) -> None:
     env = {**os.environ, "TEDDY_MODELS_DIR": str(tmp_path)}
     result = subprocess.run(
-        [sys.executable, "-m", "teddy", "models", "download", "en-us", "--quiet",
+        [sys.executable, "-m", "teddy", "models", "download", "en-us", "--quiet", "--json",
          "--url", "http://127.0.0.1:9"], capture_output=True, text=True, env=env, cwd=ROOT,
         timeout=60,
     )
-    assert result.returncode == 1
+    assert result.returncode == 1 and result.stdout == ""
     assert "cannot reach" in result.stderr and "offline" in result.stderr

@@ -137,14 +137,16 @@ def test_no_scenario_process_is_left_running(catalogue: dict[str, Any]) -> None:
 @pytest.mark.slow("starts a cloud and a toy")
 def test_a_check_that_misses_a_violation_fails_the_run(tmp_path: Path) -> None:
     result = _run(str(REPO / "tests" / "scenarios" / "leaky_toy_claimed_clean.yaml"),
-                  "--json-file", str(tmp_path / "r.json"), workdir=tmp_path / "work")
+                  "--json", "--json-file", str(tmp_path / "r.json"), workdir=tmp_path / "work")
     assert result.returncode == 1, result.stdout + result.stderr
     report = json.loads((tmp_path / "r.json").read_text())
+    # With --json, stdout is the report alone (the same document) and the table is on stderr.
+    assert json.loads(result.stdout) == report
     [check] = report["checks"]
     assert check["status"] == "fail" and check["observed"] == "violated"
     assert check["negative_control"] is True and check["rules"] == ["R04"]
     assert "'harper' appears on the wire" in check["evidence"]
-    assert "FAIL" in result.stdout
+    assert "FAIL" in result.stderr
 
 
 def test_an_invalid_scenario_file_is_refused_before_anything_runs(tmp_path: Path) -> None:

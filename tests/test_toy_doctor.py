@@ -53,7 +53,7 @@ def test_a_ready_toy_passes_every_check(cloud: CloudProcess, paired: Path):
     result = doctor("--state", str(paired), "--no-microphone", *QUICK)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert [line.split()[0] for line in lines[:-1]] == ["skipped"] + ["ok"] * 5
+    assert [line.split()[0] for line in lines[:-1]] == ["skipped"] + ["ok"] * 6
     assert lines[-1] == "the toy is ready"
     assert any(line.startswith("ok      cloud:") and f"{cloud.url} healthy" in line
                for line in lines)
@@ -84,7 +84,7 @@ def test_an_unpaired_toy_fails_pairing_and_skips_the_cloud(tmp_path: Path):
     assert result.returncode == 1
     assert "failed  pairing:      not paired" in result.stdout
     assert "skipped cloud:" in result.stdout
-    assert result.stdout.splitlines()[-1] == "1 of 6 checks failed"
+    assert result.stdout.splitlines()[-1] == "1 of 7 checks failed"
     assert not (tmp_path / "toy").exists()
 
 

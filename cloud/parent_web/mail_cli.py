@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+from teddy.json_output import JsonSink, add_json_options
+
 # Messages sent before the cloud kept its public origin with each one: where `teddy cloud
 # serve` listens by default.
 OLD_MESSAGES = "http://127.0.0.1:8080"
@@ -27,6 +29,7 @@ def register_mailbox(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
                               f"cloud was reached at when it sent each one; {OLD_MESSAGES} "
                               "for messages from before that was kept)")
     mailbox.add_argument("--clock-file", help="file holding a clock offset in seconds")
+    add_json_options(mailbox, "the messages, newest first,")
     mailbox.set_defaults(handler=_mailbox)
 
 
@@ -41,11 +44,21 @@ def _mailbox(args: argparse.Namespace) -> int:
         return 2
     now = Clock(args.clock_file).time() if args.clock_file else time.time()
     messages = messages_to(open_db(args.db), args.to, now)
+
+    def full_link(link: str | None, origin: str | None) -> str | None:
+        if not link:
+            return None
+        return f"{(args.base_url or origin or OLD_MESSAGES).rstrip('/')}{link}"
+
+    JsonSink(args).document({"to": args.to, "messages": [
+        {"delivered_at": iso(m.deliver_at), "subject": m.subject, "body": m.body,
+         "link": full_link(m.link, m.origin)} for m in messages]})
+    if args.json:
+        return 0
     if not messages:
         print(f"no messages for {args.to}")
     for message in messages:
         print(f"{iso(message.deliver_at)}  {message.subject}\n  {message.body}")
         if message.link:
-            origin = args.base_url or message.origin or OLD_MESSAGES
-            print(f"  {origin.rstrip('/')}{message.link}")
+            print(f"  {full_link(message.link, message.origin)}")
     return 0

@@ -1,5 +1,7 @@
 """`teddy cloud purge | verify-erasure | backup`: retention from the command line.
 
+Each prints a short text report, or with `--json` one JSON document (the same facts) on stdout.
+
 All three work while the server runs: SQLite's WAL lets them read alongside it, and its busy
 timeout queues their writes behind the server's. `purge` works on PostgreSQL too; the other
 two read and write SQLite files, and on PostgreSQL say what to use instead (exit 2).
@@ -8,16 +10,16 @@ two read and write SQLite files, and on PostgreSQL say what to use instead (exit
 from __future__ import annotations
 
 import argparse
-import json
 import sqlite3
 import sys
 from pathlib import Path
 
-from cloud.clock import Clock
+from cloud.clock import Clock, iso
 from cloud.command_guard import SqliteOnly, guarded, plain_database_arg, require_sqlite
 from cloud.config import CloudConfig
 from cloud.fleet import lease
 from cloud.storage.url import backend_of, sqlite_path
+from teddy.json_output import JsonSink, add_json_options
 
 DB_HELP = ("the cloud's database: an SQLite file path, sqlite:///path, or "
            "postgresql://user@host/database")
@@ -35,6 +37,7 @@ def register_retention(sub: argparse._SubParsersAction) -> None:  # type: ignore
     purge.add_argument("--key-store",
                        help="where per-child keys live, as given to `teddy cloud serve` "
                             "(default: configured, or beside the database)")
+    add_json_options(purge, "what was deleted")
     purge.set_defaults(handler=_purge)
 
     verify = sub.add_parser(
@@ -45,6 +48,7 @@ def register_retention(sub: argparse._SubParsersAction) -> None:  # type: ignore
     verify.add_argument("--canary", action="append", required=True,
                         help="a value that must not be found (repeat for more)")
     verify.add_argument("--backup-dir", help="backups to scan too (default: <db>.backups)")
+    add_json_options(verify, "the verdict and every finding")
     verify.set_defaults(handler=_verify_erasure)
 
     backup = sub.add_parser("backup", help="take a consistent backup with SQLite's backup API "
@@ -54,6 +58,7 @@ def register_retention(sub: argparse._SubParsersAction) -> None:  # type: ignore
     backup.add_argument("--to", help="backup directory (default: configured, or <db>.backups)")
     backup.add_argument("--clock-file", help="file holding the clock offset in seconds (testing)")
     backup.add_argument("--config", help="YAML configuration file")
+    add_json_options(backup, "the backup's path and size")
     backup.set_defaults(handler=_backup)
 
 
@@ -103,18 +108,31 @@ def _purge(args: argparse.Namespace) -> int:
         return _fail("purge", f"{exc} (this purge was paused past its lease)")
     finally:
         db.close()
-    print(json.dumps({"rows": report.rows, "total_rows": report.total_rows,
-                      "children_erased": report.children_erased, "receipts": report.receipts,
-                      "erasures_finished": report.erasures_finished,
-                      "backups_deleted": report.backups_deleted,
-                      "backups_rewritten": report.backups_rewritten,
-                      "vacuumed": report.vacuumed,
-                      "checkpoint_complete": report.checkpoint_complete,
-                      "elapsed_s": round(report.elapsed_s, 3)}))
+    summary = {"rows": report.rows, "total_rows": report.total_rows,
+               "children_erased": report.children_erased, "receipts": report.receipts,
+               "erasures_finished": report.erasures_finished,
+               "backups_deleted": report.backups_deleted,
+               "backups_rewritten": report.backups_rewritten,
+               "vacuumed": report.vacuumed,
+               "checkpoint_complete": report.checkpoint_complete,
+               "elapsed_s": round(report.elapsed_s, 3)}
+    JsonSink(args).document(summary)
+    if not args.json:
+        print(_purge_text(summary))
     if not report.checkpoint_complete:
         print("warning: the WAL checkpoint was blocked by an open transaction; purged bytes "
               "may remain in the -wal file until the next purge", file=sys.stderr)
     return 0
+
+
+def _purge_text(summary: dict) -> str:  # type: ignore[type-arg]
+    tables = ", ".join(f"{table} {count}" for table, count in sorted(summary["rows"].items())
+                       if count) or "nothing was past its retention"
+    return (f"purged {summary['total_rows']} rows ({tables}); "
+            f"{summary['children_erased']} inactive children erased, "
+            f"{summary['erasures_finished']} interrupted erasures finished; backups: "
+            f"{summary['backups_deleted']} deleted, {summary['backups_rewritten']} rewritten; "
+            f"{summary['elapsed_s']:.2f} s")
 
 
 def _verify_erasure(args: argparse.Namespace) -> int:
@@ -136,11 +154,18 @@ def _verify_erasure(args: argparse.Namespace) -> int:
     except CanaryError as exc:
         return _fail("verify-erasure", str(exc))
     files = files_to_scan(args.db, backup_dir)
-    for finding in findings:
-        print(f"FOUND {finding.canary!r} in {finding.file} at offset {finding.offset}")
-    print(f"scanned {len(files)} files ({sum(p.stat().st_size for p in files)} bytes) for "
-          f"{len(set(args.canary))} canaries: "
-          + (f"{len(findings)} found" if findings else "none found"))
+    scanned_bytes = sum(p.stat().st_size for p in files)
+    JsonSink(args).document({
+        "clean": not findings, "files_scanned": [str(p) for p in files],
+        "bytes_scanned": scanned_bytes, "canaries": len(set(args.canary)),
+        "findings": [{"canary": f.canary, "file": f.file, "offset": f.offset}
+                     for f in findings]})
+    if not args.json:
+        for finding in findings:
+            print(f"FOUND {finding.canary!r} in {finding.file} at offset {finding.offset}")
+        print(f"scanned {len(files)} files ({scanned_bytes} bytes) for "
+              f"{len(set(args.canary))} canaries: "
+              + (f"{len(findings)} found" if findings else "none found"))
     return 1 if findings else 0
 
 
@@ -160,5 +185,8 @@ def _backup(args: argparse.Namespace) -> int:
     except sqlite3.OperationalError as exc:
         # SQLite reports a full disk as an OperationalError, not an OSError.
         return _fail("backup", f"the backup could not be written ({exc}); nothing was kept")
-    print(path)
+    JsonSink(args).document({"path": str(path), "bytes": path.stat().st_size,
+                             "taken_at": iso(now)})
+    if not args.json:
+        print(path)
     return 0

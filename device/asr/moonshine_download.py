@@ -40,6 +40,9 @@ def moonshine_model_dir(base: Path | None = None) -> Path | None:
     return None
 
 
+STDERR_FD = 2
+
+
 def fetch_wheel(into: Path, quiet: bool = True) -> Path:
     """Download the pinned wheel with pip (works on any machine, a Pi included)."""
     command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
@@ -48,7 +51,10 @@ def fetch_wheel(into: Path, quiet: bool = True) -> Path:
     if quiet:
         command.append("--quiet")
     try:
-        result = subprocess.run(command, capture_output=quiet, text=True, timeout=1800)
+        # pip's progress goes to stderr, as every command's does: stdout may be `--json`'s.
+        result = subprocess.run(command, stdout=subprocess.PIPE if quiet else STDERR_FD,
+                                stderr=subprocess.PIPE if quiet else None, text=True,
+                                timeout=1800)
     except (OSError, subprocess.TimeoutExpired) as error:
         raise DownloadError(f"pip could not download {WHEEL_REQUIREMENT}: {error}") from error
     wheels = sorted(into.glob("moonshine_cpp-*.whl"))
