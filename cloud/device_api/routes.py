@@ -29,6 +29,7 @@ from cloud.device_api.auth import (
     verify_signature,
 )
 from cloud.device_api.pairing_throttle import PairingThrottle
+from cloud.device_api.processed import MessageIdReused, StoredReply, message_digest, processed
 from cloud.keys.fields import seal_value
 from cloud.pairing import redeem
 from cloud.storage.db import write_transaction
@@ -160,8 +161,11 @@ def intent() -> Reply:
 def _answer(db: sqlite_utils.Database, device: AuthenticatedDevice, message: IntentMessage,
             now: float) -> Reply:
     slots = dict(message.slots)
-    # One write transaction: the consent read, the nonce and every write agree, and a revoke
-    # committed a moment earlier is always seen (R12).
+    config = current_app.config["TEDDY"]
+    digest = message_digest(config.secret_key, message)
+    # One write transaction: the consent read, the nonce, every write and the record of the
+    # answer agree, and a revoke committed a moment earlier is always seen (R12). A retry of a
+    # message already answered finds that record and writes nothing more (item 12).
     try:
         with write_transaction(db):
             nonces.consume(db, device, now)
@@ -169,18 +173,40 @@ def _answer(db: sqlite_utils.Database, device: AuthenticatedDevice, message: Int
             consented = set(policy["purposes"])
             missing = sorted(message.purposes_needed() - consented)
             if not missing:
-                _store(db, device, message, slots, consented, now)
-                profile = (personalisation.load_profile(db, device.child_id, now)
-                           if "personalisation" in consented else Profile())
+                answer = (processed.recall(db, device, message, digest, now)
+                          if config.dedupe_retries else None)
+                if answer is None:
+                    answer = _act(db, device, message, slots, consented, now)
+                    if config.dedupe_retries:
+                        processed.remember(db, device, message, digest, answer, now)
+                elif answer.personalised and "personalisation" not in consented:
+                    # Withdrawn since the first answer: never repeat what it allowed.
+                    answer = _compose(message, slots, Profile())
     except AuthError:
         return _unauthenticated()
+    except MessageIdReused:
+        # Rolled back with everything else: the nonce too, so the request changed nothing.
+        return _error(409, "this message_id was already used for a different message; "
+                      "nothing was stored", code="message_id_reused")
     if missing:
         # The nonce stays recorded, so this request cannot be replayed once consent is given.
         return _error(403, "no consent for this purpose", missing_purposes=missing,
                       policy=policy)
-    reply = compose_reply(message.intent, slots, profile, seed=message.message_id,
-                          locale=message.locale)
-    return jsonify(reply=reply, personalised=not profile.is_empty, policy=policy)
+    return jsonify(reply=answer.reply, personalised=answer.personalised, policy=policy)
+
+
+def _act(db: sqlite_utils.Database, device: AuthenticatedDevice, message: IntentMessage,
+         slots: dict[str, Any], consented: set[str], now: float) -> StoredReply:
+    """Store what the consents allow and compose the reply, in the caller's transaction."""
+    _store(db, device, message, slots, consented, now)
+    profile = (personalisation.load_profile(db, device.child_id, now)
+               if "personalisation" in consented else Profile())
+    return _compose(message, slots, profile)
+
+
+def _compose(message: IntentMessage, slots: dict[str, Any], profile: Profile) -> StoredReply:
+    return StoredReply(compose_reply(message.intent, slots, profile, seed=message.message_id,
+                                     locale=message.locale), not profile.is_empty)
 
 
 _activity_recorded_at: dict[str, float] = {}
