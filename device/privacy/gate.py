@@ -207,10 +207,11 @@ class EgressGate:
     def deliver(self, message: IntentMessage) -> Delivery:
         """Send one message; on failure the toy answers locally and nothing is queued.
 
-        When the cloud may have stored the message without the toy hearing so (a dropped
-        connection, a signed 503 "outcome_unknown" or "database_busy"), the same body, with
-        the same message_id, is sent again: the cloud answers a message it already stored
-        with the stored reply, so the child hears one answer and the history holds one entry.
+        When the cloud may have stored the message without the toy hearing so (a connection
+        dropped after it was open, a signed 503 "outcome_unknown" or "database_busy"), the
+        same body, with the same message_id, is sent again: the cloud answers a message it
+        already stored with the stored reply, so the child hears one answer and the history
+        holds one entry. A refused connection sent nothing and is not retried.
         At most MAX_DELIVERY_ATTEMPTS tries, and no retry begun RETRY_WITHIN_S after the first
         (a cloud that timed out is not asked again: the toy's answer is due).
         """
@@ -225,9 +226,11 @@ class EgressGate:
             try:
                 response = self._send(self._transport, "POST", "/api/v1/intent", body, purpose,
                                       self._credentials)
-            except CloudUnreachable:
+            except CloudUnreachable as error:
                 response = None
-                continue
+                if error.may_have_arrived:
+                    continue
+                break
             except LedgerUnavailable as error:
                 self.notice = str(error)
                 return Delivery(None, None, None, False, str(error))
