@@ -31,7 +31,6 @@ from cloud.device_api.auth import (
 from cloud.device_api.pairing_throttle import PairingThrottle
 from cloud.device_api.processed import MessageIdReused, StoredReply, message_digest, processed
 from cloud.keys.fields import seal_value
-from cloud.pairing import redeem
 from cloud.storage.db import write_transaction
 from teddy.content import Profile, compose_reply
 from teddy.contracts.data_map import data_map
@@ -106,19 +105,17 @@ def pair() -> Reply:
         return _error(422, 'expected {"code": "<pairing code>"}')
     now = get_clock().time()
     db = get_db()
-    throttle = _pairing_throttle()
-    client = request.remote_addr or "unknown"
-    wait = throttle.retry_after_s(db, client, now)
-    if wait is not None:
+    attempt = _pairing_throttle().attempt(db, request.remote_addr or "unknown", body["code"],
+                                          now)
+    if attempt.retry_after_s is not None:
+        wait = math.ceil(attempt.retry_after_s)
         response, status = _error(429, "too many wrong pairing codes; try again later",
-                                  retry_after_s=math.ceil(wait))
-        response.headers["Retry-After"] = str(math.ceil(wait))
+                                  retry_after_s=wait)
+        response.headers["Retry-After"] = str(wait)
         return response, status
-    paired = redeem(db, body["code"], now)
-    if paired is None:
-        throttle.record_failure(db, client, now)
+    if attempt.paired is None:
         return _error(401, "unknown or expired pairing code")
-    device_id, secret, _child_id = paired
+    device_id, secret, _child_id = attempt.paired
     return jsonify(device_id=device_id, secret=secret), 201
 
 
