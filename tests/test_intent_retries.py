@@ -30,6 +30,7 @@ from cloud.device_api.processed import KEEP_S, TABLE
 from cloud.parent_web.notice_facts import PROCESSED_KEEP_MINUTES
 from cloud.retention.erasure import erase_child
 from cloud.retention.purge import purge_expired
+from cloud.retention.revocation import revoke_and_erase
 from cloud.storage.schema import live_columns
 from teddy.contracts.data_map import data_map
 
@@ -120,7 +121,7 @@ def test_the_record_holds_ids_a_keyed_digest_and_a_sealed_reply_only(
     columns = {column for table, column in live_columns(db) if table == TABLE}
     declared = set(data_map().tables[TABLE]["columns"])
     assert columns == declared == {"device_id", "message_id", "child_id", "body_digest",
-                                   "reply_json", "received_at", "expires_at"}
+                                   "reply_json", "purpose", "received_at", "expires_at"}
     assert data_map().sealed_columns()[TABLE] == ("reply_json",)
 
 
@@ -150,3 +151,25 @@ def test_erasing_the_child_removes_its_records(
                 db_path=app.config["TEDDY"].db_path)
     left = [r[0] for r in db.execute(f"SELECT child_id FROM {TABLE}")]
     assert left == [other.child_id]
+
+
+@pytest.mark.backends("sqlite", "postgresql")
+def test_withdrawing_personalisation_erases_personalised_replies_and_a_retry_is_not_personal(
+        app: Flask, db: sqlite_utils.Database) -> None:
+    family = _chatty(db)
+    named = intent_body(family, "share_name", {"child_name": "zephyrine"})
+    status, first = _post(app, family, named)
+    assert status == 200 and first["personalised"]
+    plain = intent_body(family, "tell_joke")
+    assert _post(app, family, plain)[0] == 200
+    kept = dict(db.execute(f"SELECT purpose, COUNT(*) FROM {TABLE} GROUP BY purpose"))
+    assert kept == {"personalisation": 2}  # the joke used the profile too
+    revoke_and_erase(db, child_id=family.child_id, parent_id=family.parent_id,
+                     purposes=["personalisation"], now=time.time())
+    assert _count(db, TABLE) == 0
+    # Sent again, a message is answered from what consent still allows, never by name.
+    joke = intent_body(family, "tell_story", {"topic": "dragons"})
+    status, again = _post(app, family, joke)
+    assert status == 200 and not again["personalised"]
+    assert dict(db.execute(f"SELECT purpose, COUNT(*) FROM {TABLE} GROUP BY purpose")) == {
+        "core": 1}

@@ -10,9 +10,11 @@ entry, no second write), or finds nothing and is acted on as the first attempt.
 A row holds the device and message ids, the child id (so erasure removes it), an HMAC of the
 message keyed with the server secret (a message id reused for a different message is refused;
 a plain hash of a short message could be reversed by trying every intent and slot), the
-reply sealed with the child's key, and two times. Rows expire `KEEP_S` after the answer: the
-toy retries within seconds (device.privacy.gate: at most `MAX_DELIVERY_ATTEMPTS` tries inside
-a few seconds), so ten minutes is a wide margin while keeping little about when a child played.
+reply sealed with the child's key, the purpose it served ("personalisation" when it used the
+profile: withdrawing that consent erases the row at once) and two times. Rows expire
+`KEEP_S` after the answer: the toy retries within seconds (device.privacy.gate: at most
+`MAX_DELIVERY_ATTEMPTS` tries, none begun 3 s after the first), so ten minutes is a wide margin
+while keeping little about when a child played.
 """
 
 from __future__ import annotations
@@ -83,11 +85,14 @@ class ProcessedMessages:
                                         "personalised": answer.personalised}), now)
         db.execute(f"DELETE FROM {TABLE} WHERE device_id = ? AND message_id = ?",
                    [device.device_id, message.message_id])
+        # A reply shaped by the profile is kept for personalisation: withdrawing it erases the
+        # row with the rest (cloud.retention.revocation reads the row's purpose).
+        purpose = "personalisation" if answer.personalised else "core"
         db.execute(
             f"INSERT INTO {TABLE} (device_id, message_id, child_id, body_digest, reply_json, "
-            "received_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [device.device_id, message.message_id, device.child_id, digest, sealed, now,
-             now + KEEP_S])
+            "purpose, received_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [device.device_id, message.message_id, device.child_id, digest, sealed, purpose,
+             now, now + KEEP_S])
 
 
 processed = ProcessedMessages()

@@ -374,8 +374,10 @@ def _v12_processed_messages(db: sqlite_utils.Database) -> None:
     """Intents already answered, by message id (issue 26, item 12): a toy that retries after
     a lost reply or an "outcome unknown" 503 gets the stored answer instead of a second write.
     Written in the intent's own transaction; rows expire minutes later (cloud.device_api.
-    processed). Holds ids, a keyed digest of the message, times and the reply sealed with the
-    child's key: nothing readable about the child. Portable DDL: the same step on PostgreSQL."""
+    processed). Holds ids, a keyed digest of the message, times, the reply sealed with the
+    child's key and the purpose the reply served ("personalisation" when it used the profile,
+    so withdrawing personalisation erases it at once): nothing readable about the child.
+    Portable DDL: the same step on PostgreSQL."""
     _run_script(db,
         """
         CREATE TABLE processed_messages (
@@ -384,6 +386,7 @@ def _v12_processed_messages(db: sqlite_utils.Database) -> None:
             child_id INTEGER NOT NULL REFERENCES children(id) ON DELETE CASCADE,
             body_digest TEXT NOT NULL,
             reply_json TEXT NOT NULL,
+            purpose TEXT NOT NULL,
             received_at REAL NOT NULL,
             expires_at REAL NOT NULL,
             PRIMARY KEY (device_id, message_id)
