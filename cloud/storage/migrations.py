@@ -377,10 +377,11 @@ def _v12_processed_messages(db: sqlite_utils.Database) -> None:
     processed). Holds ids, a keyed digest of the message, times, the reply sealed with the
     child's key and the purpose the reply served ("personalisation" when it used the profile,
     so withdrawing personalisation erases it at once): nothing readable about the child.
-    Portable DDL: the same step on PostgreSQL."""
+    Portable DDL: the same step on PostgreSQL. Idempotent, like steps 10 and 11, so a later
+    step can be re-run from an older version mark."""
     _run_script(db,
         """
-        CREATE TABLE processed_messages (
+        CREATE TABLE IF NOT EXISTS processed_messages (
             device_id TEXT NOT NULL,
             message_id TEXT NOT NULL,
             child_id INTEGER NOT NULL REFERENCES children(id) ON DELETE CASCADE,
@@ -391,8 +392,9 @@ def _v12_processed_messages(db: sqlite_utils.Database) -> None:
             expires_at REAL NOT NULL,
             PRIMARY KEY (device_id, message_id)
         );
-        CREATE INDEX processed_messages_by_child ON processed_messages(child_id);
-        CREATE INDEX processed_messages_by_expiry ON processed_messages(expires_at);
+        CREATE INDEX IF NOT EXISTS processed_messages_by_child ON processed_messages(child_id);
+        CREATE INDEX IF NOT EXISTS processed_messages_by_expiry
+            ON processed_messages(expires_at);
         """)
 
 
