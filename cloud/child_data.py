@@ -33,6 +33,7 @@ TABLE_TITLES = {
     "verification_requests": "Verifications waiting for you",
     "parent_outbox": "Messages we sent you about this child",
     "audit_log": "Accountability log (no content about your child)",
+    "processed_messages": "The toy's last answers (kept 10 minutes, so a retry is answered once)",
 }
 # Tables that hold nothing about any child: the parent's account, sessions and one-time links,
 # sign-in and pairing throttling (keyed hashes and counts), schema bookkeeping, and erasure

@@ -82,6 +82,9 @@ class CloudConfig(BaseSettings):
     # Across all addresses: past it, each address may send only a couple of wrong codes per
     # window, so rotating addresses buys little (nobody is refused for others' guesses).
     pairing_attempts_global_per_15_min: int = Field(200, ge=1)
+    # A retried intent (same message id) gets the stored reply instead of a second write
+    # (cloud.device_api.processed). Off only to show, in tests, the duplicates it prevents.
+    dedupe_retries: bool = True
     # How long a parent's "Delete everything" works before answering; the rest of the erasure
     # (backups, proof) is finished by the server's background runner (R32).
     erasure_request_budget_s: float = Field(5.0, ge=0)

@@ -109,3 +109,28 @@ def revoke_history(db_path: str, family: Family, start: Barrier, after_s: float,
         results.put(("error", traceback.format_exc()))
     finally:
         db.close()
+
+
+def guess_pairing_codes(db_path: str, worker: int, key: str, client: str, codes: list[str],
+                        now: float, limits: tuple[int, int], atomic: bool, rounds: Barrier,
+                        results: Queue[Any]) -> None:
+    """One app server's share of a flood of pairing codes from one address: every round, all
+    workers send their next code at once, through the same throttle the pairing route uses
+    (`atomic=False`: its read-then-write variant). Reports each outcome."""
+    from cloud.device_api.pairing_throttle import PairingThrottle
+    from cloud.storage.db import open_db
+
+    outcomes: list[str] = []
+    db = open_db(db_path, migrate_schema=False)
+    try:
+        throttle = PairingThrottle(*limits, key, atomic=atomic)
+        for code in codes:
+            rounds.wait(60)
+            attempt = throttle.attempt(db, client, code, now)
+            outcomes.append("refused" if attempt.retry_after_s is not None
+                            else "paired" if attempt.paired else "checked")
+        results.put((worker, outcomes))
+    except Exception:
+        results.put((worker, traceback.format_exc()))
+    finally:
+        db.close()

@@ -22,9 +22,11 @@ import hashlib
 import hmac
 import ipaddress
 import math
+from dataclasses import dataclass
 
 import sqlite_utils
 
+from cloud.pairing import redeem, redeem_in_transaction
 from cloud.storage.db import write_transaction
 
 WINDOW_S = 15 * 60
@@ -46,12 +48,23 @@ def address_block(client: str) -> str:
     return str(address)
 
 
+@dataclass(frozen=True)
+class PairingAttempt:
+    """What became of one pairing request: refused by the throttle, a wrong code, or paired."""
+
+    retry_after_s: float | None = None
+    paired: tuple[str, str, int] | None = None
+
+
 class PairingThrottle:
     def __init__(self, per_address: int, overall: int, key: str,
-                 window_s: float = WINDOW_S) -> None:
+                 window_s: float = WINDOW_S, *, atomic: bool = True) -> None:
+        """`atomic=False` is the old read-then-write counting, kept only as the negative
+        control that shows what the atomic count prevents (tests/test_pairing_throttle_race)."""
         self.per_address = per_address
         self.overall = overall
         self.window_s = window_s
+        self.atomic = atomic
         self._key = key.encode("utf-8")
 
     def _address_scope(self, client: str) -> str:
@@ -62,20 +75,73 @@ class PairingThrottle:
     def _window(self, now: float) -> float:
         return math.floor(now / self.window_s) * self.window_s
 
+    def attempt(self, db: sqlite_utils.Database, client: str, code: str,
+                now: float) -> PairingAttempt:
+        """Check the code if the client's allowance has room, and count it if it is wrong.
+
+        One write transaction, and the allowance is taken by one conditional statement (an
+        upsert that adds 1 only while the count is under the allowance, RETURNING the new
+        count): simultaneous wrong codes from one address, on any number of app servers,
+        get at most `allowance` codes checked per window. A correct code gives its unit back.
+        """
+        if not self.atomic:
+            return self._attempt_read_then_write(db, client, code, now)
+        window = self._window(now)
+        scope = self._address_scope(client)
+        with write_transaction(db):
+            taken = db.execute(
+                "INSERT INTO pairing_failures (scope, window_start, failures) VALUES (?, ?, 1) "
+                "ON CONFLICT (scope, window_start) DO UPDATE "
+                "SET failures = pairing_failures.failures + 1 "
+                "WHERE pairing_failures.failures < ? RETURNING failures",
+                [scope, window, self._allowance(db, window)]).fetchone()
+            if taken is None:  # nothing was written
+                return PairingAttempt(retry_after_s=max(1.0, window + self.window_s - now))
+            paired = redeem_in_transaction(db, code, now)
+            if paired is None:
+                self._count(db, GLOBAL_SCOPE, window)
+                return PairingAttempt()
+            db.execute("UPDATE pairing_failures SET failures = failures - 1 "
+                       "WHERE scope = ? AND window_start = ?", [scope, window])
+            db.execute("DELETE FROM pairing_failures WHERE scope = ? AND window_start = ? "
+                       "AND failures <= 0", [scope, window])
+            return PairingAttempt(paired=paired)
+
+    def _allowance(self, db: sqlite_utils.Database, window: float) -> int:
+        row = db.execute("SELECT failures FROM pairing_failures WHERE scope = ? "
+                         "AND window_start = ?", [GLOBAL_SCOPE, window]).fetchone()
+        flooded = row is not None and row[0] >= self.overall
+        return min(self.per_address, UNDER_FLOOD_ALLOWANCE) if flooded else self.per_address
+
+    def _count(self, db: sqlite_utils.Database, scope: str, window: float) -> None:
+        db.execute(
+            "INSERT INTO pairing_failures (scope, window_start, failures) "
+            "VALUES (?, ?, 1) ON CONFLICT (scope, window_start) "
+            "DO UPDATE SET failures = pairing_failures.failures + 1", [scope, window])
+
+    def _attempt_read_then_write(self, db: sqlite_utils.Database, client: str, code: str,
+                                 now: float) -> PairingAttempt:
+        """The check, the redemption and the count as three separate steps: two app servers
+        can both read a count under the allowance before either adds to it."""
+        wait = self.retry_after_s(db, client, now)
+        if wait is not None:
+            return PairingAttempt(retry_after_s=wait)
+        paired = redeem(db, code, now)
+        if paired is None:
+            self.record_failure(db, client, now)
+        return PairingAttempt(paired=paired)
+
     def retry_after_s(self, db: sqlite_utils.Database, client: str,
                       now: float) -> float | None:
-        """Seconds until this client may try again, or None if it may try now.
+        """Seconds until this client may try again, or None if it may try now (a read only).
 
         Never refuses an address for what other addresses did: at most it lowers the
         allowance every address has while the overall count is past its limit.
         """
         window = self._window(now)
-        counts = dict(db.execute(
-            "SELECT scope, failures FROM pairing_failures WHERE window_start = ? "
-            "AND scope IN (?, ?)", [window, self._address_scope(client), GLOBAL_SCOPE]))
-        flooded = counts.get(GLOBAL_SCOPE, 0) >= self.overall
-        allowance = min(self.per_address, UNDER_FLOOD_ALLOWANCE) if flooded else self.per_address
-        if counts.get(self._address_scope(client), 0) >= allowance:
+        row = db.execute("SELECT failures FROM pairing_failures WHERE window_start = ? "
+                         "AND scope = ?", [window, self._address_scope(client)]).fetchone()
+        if row is not None and row[0] >= self._allowance(db, window):
             return max(1.0, window + self.window_s - now)
         return None
 
@@ -83,7 +149,4 @@ class PairingThrottle:
         window = self._window(now)
         with write_transaction(db):
             for scope in (self._address_scope(client), GLOBAL_SCOPE):
-                db.execute(
-                    "INSERT INTO pairing_failures (scope, window_start, failures) "
-                    "VALUES (?, ?, 1) ON CONFLICT (scope, window_start) "
-                    "DO UPDATE SET failures = pairing_failures.failures + 1", [scope, window])
+                self._count(db, scope, window)

@@ -29,8 +29,8 @@ from cloud.device_api.auth import (
     verify_signature,
 )
 from cloud.device_api.pairing_throttle import PairingThrottle
+from cloud.device_api.processed import MessageIdReused, StoredReply, message_digest, processed
 from cloud.keys.fields import seal_value
-from cloud.pairing import redeem
 from cloud.storage.db import write_transaction
 from teddy.content import Profile, compose_reply
 from teddy.contracts.data_map import data_map
@@ -105,19 +105,17 @@ def pair() -> Reply:
         return _error(422, 'expected {"code": "<pairing code>"}')
     now = get_clock().time()
     db = get_db()
-    throttle = _pairing_throttle()
-    client = request.remote_addr or "unknown"
-    wait = throttle.retry_after_s(db, client, now)
-    if wait is not None:
+    attempt = _pairing_throttle().attempt(db, request.remote_addr or "unknown", body["code"],
+                                          now)
+    if attempt.retry_after_s is not None:
+        wait = math.ceil(attempt.retry_after_s)
         response, status = _error(429, "too many wrong pairing codes; try again later",
-                                  retry_after_s=math.ceil(wait))
-        response.headers["Retry-After"] = str(math.ceil(wait))
+                                  retry_after_s=wait)
+        response.headers["Retry-After"] = str(wait)
         return response, status
-    paired = redeem(db, body["code"], now)
-    if paired is None:
-        throttle.record_failure(db, client, now)
+    if attempt.paired is None:
         return _error(401, "unknown or expired pairing code")
-    device_id, secret, _child_id = paired
+    device_id, secret, _child_id = attempt.paired
     return jsonify(device_id=device_id, secret=secret), 201
 
 
@@ -160,8 +158,11 @@ def intent() -> Reply:
 def _answer(db: sqlite_utils.Database, device: AuthenticatedDevice, message: IntentMessage,
             now: float) -> Reply:
     slots = dict(message.slots)
-    # One write transaction: the consent read, the nonce and every write agree, and a revoke
-    # committed a moment earlier is always seen (R12).
+    config = current_app.config["TEDDY"]
+    digest = message_digest(config.secret_key, message)
+    # One write transaction: the consent read, the nonce, every write and the record of the
+    # answer agree, and a revoke committed a moment earlier is always seen (R12). A retry of a
+    # message already answered finds that record and writes nothing more (item 12).
     try:
         with write_transaction(db):
             nonces.consume(db, device, now)
@@ -169,18 +170,40 @@ def _answer(db: sqlite_utils.Database, device: AuthenticatedDevice, message: Int
             consented = set(policy["purposes"])
             missing = sorted(message.purposes_needed() - consented)
             if not missing:
-                _store(db, device, message, slots, consented, now)
-                profile = (personalisation.load_profile(db, device.child_id, now)
-                           if "personalisation" in consented else Profile())
+                answer = (processed.recall(db, device, message, digest, now)
+                          if config.dedupe_retries else None)
+                if answer is None:
+                    answer = _act(db, device, message, slots, consented, now)
+                    if config.dedupe_retries:
+                        processed.remember(db, device, message, digest, answer, now)
+                elif answer.personalised and "personalisation" not in consented:
+                    # Withdrawn since the first answer: never repeat what it allowed.
+                    answer = _compose(message, slots, Profile())
     except AuthError:
         return _unauthenticated()
+    except MessageIdReused:
+        # Rolled back with everything else: the nonce too, so the request changed nothing.
+        return _error(409, "this message_id was already used for a different message; "
+                      "nothing was stored", code="message_id_reused")
     if missing:
         # The nonce stays recorded, so this request cannot be replayed once consent is given.
         return _error(403, "no consent for this purpose", missing_purposes=missing,
                       policy=policy)
-    reply = compose_reply(message.intent, slots, profile, seed=message.message_id,
-                          locale=message.locale)
-    return jsonify(reply=reply, personalised=not profile.is_empty, policy=policy)
+    return jsonify(reply=answer.reply, personalised=answer.personalised, policy=policy)
+
+
+def _act(db: sqlite_utils.Database, device: AuthenticatedDevice, message: IntentMessage,
+         slots: dict[str, Any], consented: set[str], now: float) -> StoredReply:
+    """Store what the consents allow and compose the reply, in the caller's transaction."""
+    _store(db, device, message, slots, consented, now)
+    profile = (personalisation.load_profile(db, device.child_id, now)
+               if "personalisation" in consented else Profile())
+    return _compose(message, slots, profile)
+
+
+def _compose(message: IntentMessage, slots: dict[str, Any], profile: Profile) -> StoredReply:
+    return StoredReply(compose_reply(message.intent, slots, profile, seed=message.message_id,
+                                     locale=message.locale), not profile.is_empty)
 
 
 _activity_recorded_at: dict[str, float] = {}

@@ -28,15 +28,18 @@ def seal_plaintext(db: sqlite_utils.Database, now: float) -> dict[str, int]:
         present = {c.name for c in db[table].columns}
         # A column a later schema step adds holds nothing to seal yet: it is born sealed.
         for column in (c for c in columns if c in present):
-            rows = db.execute(f'SELECT id, "{owner}", "{column}" FROM "{table}" '
+            # Rows are found by owner and value, not by an id: not every table has one
+            # (processed_messages is keyed by device and message id).
+            rows = db.execute(f'SELECT DISTINCT "{owner}", "{column}" FROM "{table}" '
                               f'WHERE "{column}" IS NOT NULL').fetchall()
             count = 0
-            for row_id, child, value in rows:
+            for child, value in rows:
                 if is_sealed(value):
                     continue
                 child_id = child_of(table, {"id": child, "child_id": child})
-                db.execute(f'UPDATE "{table}" SET "{column}" = ? WHERE id = ?',
-                           [seal_value(db, child_id, table, column, str(value), now), row_id])
-                count += 1
+                count += db.execute(
+                    f'UPDATE "{table}" SET "{column}" = ? WHERE "{owner}" = ? AND "{column}" = ?',
+                    [seal_value(db, child_id, table, column, str(value), now), child,
+                     value]).rowcount
             sealed[f"{table}.{column}"] = count
     return sealed

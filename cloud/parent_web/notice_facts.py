@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from cloud.config import CloudConfig
 from teddy.contracts.data_map import DataMap
 
+PROCESSED_KEEP_MINUTES = 10  # cloud.device_api.processed.KEEP_S, in a parent's words
+
 # Every table in the data map, in a parent's words. A new table without a name here fails
 # the tests, so the notice can never fall back to an internal name.
 RECORD_NAMES = {
@@ -37,6 +39,7 @@ RECORD_NAMES = {
     "schema_migrations": "The database layout's version (no personal data)",
     "server_secrets": "The service's own signing key (no personal data)",
     "leases": "Which server is running a clean-up right now (no personal data)",
+    "processed_messages": "The toy's last answers, sealed, so a repeated request is answered once",
 }
 WORD_NUMBERS = {"one": 1, "two": 2, "three": 3, "seven": 7, "thirty": 30, "ninety": 90}
 _PERIOD = re.compile(r"\b(\d+|one|two|three|seven|thirty|ninety)\s+(day|week|month|year)s?\b",
@@ -72,6 +75,8 @@ def kept_for(table: str, dmap: DataMap, config: CloudConfig) -> str:
                 "used, or until you delete it")
     if table == "devices":
         return f"{days_words(days)} after the toy was last heard from, or until you unpair it"
+    if table == "processed_messages":
+        return f"{PROCESSED_KEEP_MINUTES} minutes (at most {days_words(days)})"
     if table == "consents":
         return f"while on; {days_words(days)} after you turn it off, as proof"
     return days_words(days)

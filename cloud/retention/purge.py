@@ -40,6 +40,7 @@ EXPIRY_RULES: dict[str, tuple[str, bool]] = {
     "erasure_jobs": ("finished_at IS NOT NULL AND finished_at <= ?", True),
     "parent_sessions": ("expires_at <= ?", False),
     "parent_tokens": ("expires_at <= ?", False),
+    "processed_messages": ("expires_at <= ?", False),
 }
 EXEMPT = {
     "children": "deleted whole, with everything about them, after inactivity (erase_child)",

@@ -370,6 +370,34 @@ def _v11_outbox_origin(db: sqlite_utils.Database) -> None:
         _run_script(db, "ALTER TABLE parent_outbox ADD COLUMN origin TEXT;")
 
 
+def _v12_processed_messages(db: sqlite_utils.Database) -> None:
+    """Intents already answered, by message id (issue 26, item 12): a toy that retries after
+    a lost reply or an "outcome unknown" 503 gets the stored answer instead of a second write.
+    Written in the intent's own transaction; rows expire minutes later (cloud.device_api.
+    processed). Holds ids, a keyed digest of the message, times, the reply sealed with the
+    child's key and the purpose the reply served ("personalisation" when it used the profile,
+    so withdrawing personalisation erases it at once): nothing readable about the child.
+    Portable DDL: the same step on PostgreSQL. Idempotent, like steps 10 and 11, so a later
+    step can be re-run from an older version mark."""
+    _run_script(db,
+        """
+        CREATE TABLE IF NOT EXISTS processed_messages (
+            device_id TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            child_id INTEGER NOT NULL REFERENCES children(id) ON DELETE CASCADE,
+            body_digest TEXT NOT NULL,
+            reply_json TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            received_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            PRIMARY KEY (device_id, message_id)
+        );
+        CREATE INDEX IF NOT EXISTS processed_messages_by_child ON processed_messages(child_id);
+        CREATE INDEX IF NOT EXISTS processed_messages_by_expiry
+            ON processed_messages(expires_at);
+        """)
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_initial),
     (2, _v2_audit_chain_cannot_fork),
@@ -382,6 +410,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (9, _v9_seal_child_values),
     (10, _v10_child_label),
     (11, _v11_outbox_origin),
+    (12, _v12_processed_messages),
 ]
 LATEST_VERSION = MIGRATIONS[-1][0]
 # Steps that rebuild a referenced table; PRAGMA foreign_keys cannot change inside a transaction.

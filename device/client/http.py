@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from teddy.contracts import signing
 
@@ -37,7 +38,12 @@ class Credentials:
 
 
 class CloudUnreachable(Exception):
-    pass
+    """No answer came. `may_have_arrived`: the request may have reached the cloud (the
+    connection was open when it failed), so the cloud may have acted on it."""
+
+    def __init__(self, message: str, *, may_have_arrived: bool = False) -> None:
+        super().__init__(message)
+        self.may_have_arrived = may_have_arrived
 
 
 class CloudTlsUntrusted(CloudUnreachable):
@@ -138,12 +144,13 @@ class CloudTransport:
         if not outcome:
             with self._lock:  # the stuck exchange keeps its session; later ones get a new one
                 self.session = self._new_session()
-            raise CloudUnreachable(f"the cloud did not answer within {self.timeout_s:g} s")
+            raise CloudUnreachable(f"the cloud did not answer within {self.timeout_s:g} s",
+                                   may_have_arrived=True)
         reply = outcome[0]
         if isinstance(reply, requests.exceptions.SSLError):
             raise CloudTlsUntrusted(str(reply)) from reply
         if isinstance(reply, requests.RequestException | _ReplyTooLarge):
-            raise CloudUnreachable(str(reply)) from reply
+            raise CloudUnreachable(str(reply), may_have_arrived=_after_connecting(reply)) from reply
         if isinstance(reply, BaseException):
             raise reply
         if 300 <= reply.status < 400:
@@ -175,6 +182,18 @@ class CloudTransport:
                 if time.monotonic() > deadline:
                     raise requests.exceptions.ReadTimeout("the cloud's reply came too slowly")
             return _RawReply(response.status_code, response.headers, bytes(content))
+
+
+def _after_connecting(error: BaseException) -> bool:
+    """Whether a failed exchange got as far as an open connection (then the request may have
+    been received); a refused or timed-out connect sent nothing. A reply too large to read
+    came from a cloud that did answer: nothing to gain from asking again."""
+    if isinstance(error, _ReplyTooLarge | requests.exceptions.ConnectTimeout):
+        return False
+    if isinstance(error, requests.exceptions.ConnectionError):
+        reason = getattr(error.args[0], "reason", None) if error.args else None
+        return not isinstance(reason, urllib3.exceptions.NewConnectionError)
+    return True
 
 
 def _json_object(content: bytes) -> dict[str, object]:

@@ -33,6 +33,15 @@ from teddy.contracts.intent_message import IntentMessage
 CREDENTIALS_FILE = "credentials.json"
 # Intents whose only content is personal: without their slot there is nothing to send.
 PERSONAL_ONLY_INTENTS = frozenset({"share_name", "share_age", "share_favorite"})
+# A message the cloud may have stored without the toy hearing so is sent again, same
+# message_id, at most this many times in all, and never starting after RETRY_WITHIN_S.
+MAX_DELIVERY_ATTEMPTS = 3
+RETRY_WITHIN_S = 3.0
+# Shorter than the cloud's Retry-After (1 s): the child is waiting, and the cloud answers a
+# repeat of a stored message from its record.
+RETRY_PAUSE_S = 0.25
+# The cloud's signed 503s after which a retry may succeed; "storage_full" asks for a minute.
+RETRYABLE_CODES = frozenset({"outcome_unknown", "database_busy"})
 UNSIGNED_REPLY = ("the cloud's reply was not signed with this toy's key (something between "
                   "the toy and the cloud may have changed it)")
 
@@ -198,18 +207,44 @@ class EgressGate:
         return Decision(message, "consented", tuple(dropped))
 
     def deliver(self, message: IntentMessage) -> Delivery:
-        """Send one message; on failure the toy answers locally and nothing is queued."""
+        """Send one message; on failure the toy answers locally and nothing is queued.
+
+        When the cloud may have stored the message without the toy hearing so (a connection
+        dropped after it was open, a signed 503 "outcome_unknown" or "database_busy"), the
+        same body, with the same message_id, is sent again: the cloud answers a message it
+        already stored with the stored reply, so the child hears one answer and the history
+        holds one entry. A refused connection sent nothing and is not retried.
+        At most MAX_DELIVERY_ATTEMPTS tries, and no retry begun RETRY_WITHIN_S after the first
+        (a cloud that timed out is not asked again: the toy's answer is due).
+        """
         assert self._transport and self._credentials
         body = message.to_body()
         purpose = "+".join(sorted(message.purposes_needed()))
-        try:
-            response = self._send(self._transport, "POST", "/api/v1/intent", body, purpose,
-                                  self._credentials)
-        except CloudUnreachable:
+        started = time.monotonic()
+        response: CloudResponse | None = None
+        for attempt in range(MAX_DELIVERY_ATTEMPTS):
+            if attempt and time.monotonic() - started >= RETRY_WITHIN_S:
+                break
+            try:
+                response = self._send(self._transport, "POST", "/api/v1/intent", body, purpose,
+                                      self._credentials)
+            except CloudUnreachable as error:
+                response = None
+                if error.may_have_arrived:
+                    continue
+                break
+            except LedgerUnavailable as error:
+                self.notice = str(error)
+                return Delivery(None, None, None, False, str(error))
+            if not _worth_retrying(response):
+                break
+            if attempt + 1 < MAX_DELIVERY_ATTEMPTS:
+                time.sleep(RETRY_PAUSE_S)
+        if response is None:
             return Delivery(None, body, None, False)
-        except LedgerUnavailable as error:
-            self.notice = str(error)
-            return Delivery(None, None, None, False, str(error))
+        return self._delivered(body, response)
+
+    def _delivered(self, body: bytes, response: CloudResponse) -> Delivery:
         if response.status == 401 and self._clock_problem(response):
             return Delivery(response.status, body, None, False, self._clock_notice())
         if response.status == 401 and not response.authentic:
@@ -302,6 +337,11 @@ class EgressGate:
             self.notice = (f"{detail}: the toy plays offline (deny-all) until it is paired "
                            "again with `teddy device pair`")
             return None
+
+
+def _worth_retrying(response: CloudResponse) -> bool:
+    return (response.status == 503 and response.authentic
+            and response.json.get("code") in RETRYABLE_CODES)
 
 
 def _ledger_body(path: str, body: bytes) -> str:
