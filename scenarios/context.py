@@ -78,6 +78,8 @@ class ScenarioContext:
     # mark name -> family name -> offset into that family's upstream capture
     marks: dict[str, dict[str, int]] = field(default_factory=dict)
     snapshots: dict[str, Any] = field(default_factory=dict)
+    # mark name -> the cloud's clock at that mark (a probe may send a message composed then)
+    mark_times: dict[str, float] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
     # What a reader sees in the report: each turn (child -> toy -> wire -> cloud) and each
     # consent change, in story order.

@@ -314,7 +314,7 @@ class ParentClient:
             self.get(link)
             token = re.search(r"token=([^&]+)", link)
             assert token is not None
-            return self.post(request_path, {"token": token[1]})
+            return self.post(request_path, {"token": fields.get("token", token[1])})
         body = self._latest_message(("sms", "call"), None)["body"]
         code = re.search(r"\b(\d{6})\b", body)
         if code is None:

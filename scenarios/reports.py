@@ -222,6 +222,16 @@ def detection_table(score: Score) -> str:
                   f"{m.description}" for m in score.mutants]
     lines += [f"  N/A     {name}: {reason}" for name, reason in
               sorted(score.not_applicable.items())]
+    if score.classes:
+        lines += ["", "Detection per violation class:"]
+        lines += _table(["class", "violators run", "caught"],
+                        [[c.name, str(len(c.runs)), f"{c.caught}/{len(c.runs)}"]
+                         for c in score.classes])
+        for group in score.classes:
+            for run in group.runs:
+                lines.append(f"  {'CAUGHT' if run.caught else 'MISSED'}  {group.name}: "
+                             f"{run.side} {run.variant} ({run.scenario})")
+                lines += [f"          {_short(line, 150)}" for line in run.brief or run.findings]
     return "\n".join(lines)
 
 
@@ -493,6 +503,7 @@ def _detection(run: RunInfo | None) -> str:
                    f"{_td('Failed clean runs', clean)}"
                    f"{_td('False-alarm rate', rate(kind.false_alarm_rate))}</tr>")
     out.append("</tbody></table>")
+    out.append(_classes(run.score))
     if run.score.mutants:
         killed = sum(m.killed for m in run.score.mutants)
         out.append(f"<h3>Automated mutants: {killed} of {len(run.score.mutants)} caught</h3>"
@@ -515,6 +526,36 @@ def _detection(run: RunInfo | None) -> str:
                    "to replay targeted scenarios against them.</p>")
     out.append("</div>")
     return "\n".join(out)
+
+
+def _classes(score: Score) -> str:
+    """Detection per violation class, with what each caught violator let out, where, and the
+    rule it breaks, in the checks' own words."""
+    if not score.classes:
+        return ""
+    caught = sum(c.caught for c in score.classes)
+    ran = sum(len(c.runs) for c in score.classes)
+    out = [f"<h3 id=classes>Detection per violation class: {caught} of {ran} violators caught"
+           "</h3><p>Each class is a kind of wrong a real toy or cloud does. Its violators "
+           "are written to break a rule the way a product would; the catalogue must catch "
+           "every one.</p><table class=stack><thead><tr><th>Class</th><th>Violators run</th>"
+           "<th>Caught</th><th>What left or stayed, where, and which rule</th></tr></thead>"
+           "<tbody>"]
+    for group in score.classes:
+        parts = []
+        for item in group.runs:
+            pill = (_pill("violation caught", "caught") if item.caught
+                    else _pill("missed", "fail"))
+            findings = "".join(f"<li>{escape(f)}</li>" for f in item.findings)
+            parts.append(f"<p>{pill} <code>{escape(item.variant)}</code> ({escape(item.side)}, "
+                         f"story <a href='#s-{escape(item.scenario)}'>{escape(item.scenario)}"
+                         f"</a>): {escape(item.does)}</p><ul>{findings}</ul>")
+        name = f"<strong>{escape(group.title)}</strong><br><small>{escape(group.name)}</small>"
+        out.append(f"<tr>{_td('Class', name)}{_td('Violators run', str(len(group.runs)))}"
+                   f"{_td('Caught', f'{group.caught} of {len(group.runs)}')}"
+                   f"{_td('What left, where, which rule', ''.join(parts), 'evidence')}</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
 
 
 def _small(text: str) -> str:

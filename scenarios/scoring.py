@@ -11,13 +11,17 @@ under test, and the report says which checks those were so a reader can tell.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scenarios.model import Scenario
+from scenarios.rules import rule_title
 from scenarios.runner import CheckResult, ScenarioResult
+from scenarios.variants import CLOUD_VARIANTS, TOY_VARIANTS
 from scenarios.variants.mutants import MUTANTS
+from scenarios.violators.classes import CLASSES, class_of, what_it_does
 
 
 @dataclass
@@ -61,14 +65,86 @@ class MutantOutcome:
 
 
 @dataclass(frozen=True)
+class ViolatorRun:
+    """One deliberately broken toy or cloud in one story, and what the checks made of it."""
+    scenario: str
+    variant: str
+    side: str  # "toy" or "cloud"
+    does: str  # in its author's words
+    caught: bool
+    # Plain words per aimed check: what was seen (what left, where) and which rule it breaks.
+    findings: tuple[str, ...]
+    # The same, short: rule IDs, check kind and evidence.
+    brief: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"scenario": self.scenario, "variant": self.variant, "side": self.side,
+                "does": self.does, "caught": self.caught, "findings": list(self.findings)}
+
+
+@dataclass(frozen=True)
+class ClassOutcome:
+    name: str
+    title: str
+    runs: tuple[ViolatorRun, ...]
+
+    @property
+    def caught(self) -> int:
+        return sum(run.caught for run in self.runs)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"class": self.name, "title": self.title, "violators_run": len(self.runs),
+                "caught": self.caught, "runs": [r.to_json() for r in self.runs]}
+
+
+def _finding(check: CheckResult, width: int = 600) -> str:
+    rules = "; ".join(f"{rule} ({rule_title(rule)})" for rule in check.rules)
+    evidence = textwrap.shorten(check.evidence, width, placeholder="...")
+    if check.observed == "violated":
+        return f"{check.title}: seen by {check.kind}: {evidence}. Breaks {rules}."
+    return f"MISSED by {check.kind} ({check.title}): {check.observed}: {evidence}"
+
+
+def by_class(results: list[ScenarioResult]) -> list[ClassOutcome]:
+    """Each violation class with the negative-control stories of this run that belong to it;
+    a story counts as caught when it passed with every aimed check seeing its violation."""
+    runs: dict[tuple[str, str], list[ViolatorRun]] = {}
+    for result in results:
+        scenario = result.scenario
+        if not scenario.negative_control or scenario.mutant is not None:
+            continue
+        aimed = [c for c in result.checks if c.expect == "violation"]
+        seen = [c for c in aimed if c.status != "not applicable"]
+        caught = result.status == "pass" and bool(seen) and all(
+            c.observed == "violated" for c in seen)
+        for side, variant, modules in (("toy", scenario.toy_variant, TOY_VARIANTS),
+                                       ("cloud", scenario.cloud_variant, CLOUD_VARIANTS)):
+            if variant is None:
+                continue
+            group = class_of(variant)
+            key = (group.name, group.title) if group else ("unclassified",
+                                                           "Not assigned to a class")
+            runs.setdefault(key, []).append(ViolatorRun(
+                scenario.name, variant, side, what_it_does(modules[variant]), caught,
+                tuple(_finding(c) for c in seen) or (f"no check ran: {result.error}",),
+                tuple(f"{'+'.join(c.rules)} {c.kind}: {c.evidence}" for c in seen)))
+    order = [c.name for c in CLASSES]
+    outcomes = [ClassOutcome(name, title, tuple(found)) for (name, title), found in runs.items()]
+    return sorted(outcomes, key=lambda c: order.index(c.name) if c.name in order else len(order))
+
+
+@dataclass(frozen=True)
 class Score:
     kinds: list[KindScore]
     mutants: list[MutantOutcome]
     # Mutants not played against this run's backend, with the reason.
     not_applicable: dict[str, str] = field(default_factory=dict)
+    # Detection per violation class (scenarios/violators/classes.py).
+    classes: list[ClassOutcome] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"kinds": [k.to_json() for k in self.kinds],
+                "classes": [c.to_json() for c in self.classes],
                 "mutants_not_applicable": [{"mutant": name, "reason": reason}
                                            for name, reason in sorted(
                                                self.not_applicable.items())],
@@ -133,4 +209,4 @@ def score(results: list[ScenarioResult],
         outcomes.append(MutantOutcome(mutant.name, result.scenario.name, mutant.breaks,
                                       mutant.description, tuple(caught), result.error))
     return Score(sorted(kinds.values(), key=lambda k: k.kind), outcomes,
-                 dict(not_applicable or {}))
+                 dict(not_applicable or {}), by_class(results))

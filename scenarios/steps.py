@@ -472,5 +472,8 @@ def backup(ctx: ScenarioContext, args: dict[str, Any]) -> None:
 @step("mark")
 def mark(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     """Remember where every toy's capture stands, so checks can look only at what follows."""
-    ctx.marks[arg(args, "name", str)] = {name: len(family.captured())
-                                         for name, family in ctx.families.items()}
+    name = arg(args, "name", str)
+    ctx.marks[name] = {family_name: len(family.captured())
+                       for family_name, family in ctx.families.items()}
+    # And the cloud's time: a probe can send a message "composed" then (queued offline).
+    ctx.mark_times[name] = time.time() + ctx.cloud.clock_offset()

@@ -59,6 +59,7 @@ def test_the_report_reads_in_order(report: Path) -> None:
         < html.index("Rules not covered") < html.index("How good are the checks?")
     assert "VIOLATION CAUGHT" in html and "NOT APPLICABLE" in html
     assert "Consent change:" in html and "<svg" in html and "Commit" in html
+    assert "Detection per violation class: 1 of 1" in html
     assert "<script" not in html and "http://" not in html and "https://" not in html
 
 

@@ -66,3 +66,55 @@ def test_mutants_of_sqlite_only_mechanisms_are_listed_not_played_on_postgresql()
     assert all(reason.startswith("not applicable on postgresql: ") for reason in skipped.values())
     reported = score([], [], skipped).to_json()["mutants_not_applicable"]
     assert [m["mutant"] for m in reported] == sorted(skipped)
+
+
+def _violator_story(name: str, toy: str | None, cloud: str | None,
+                    *checks: tuple[str, str, str]) -> ScenarioResult:
+    scenario = Scenario(path=Path(f"{name}.yaml"), name=name, title=name, story="",
+                        toy_variant=toy, cloud_variant=cloud, tls=False, cloud_env={},
+                        cloud_config={}, steps=())
+    return ScenarioResult(scenario, [
+        CheckResult(name, f"c{i}", f"check {i}", kind, ("R12",), expect, True, observed,
+                    f"evidence {i}", 0.0)
+        for i, (kind, expect, observed) in enumerate(checks)])
+
+
+def test_every_variant_and_violator_belongs_to_exactly_one_class() -> None:
+    from scenarios.variants import CLOUD_VARIANTS, TOY_VARIANTS
+    from scenarios.violators.classes import CLASSES, what_it_does
+
+    named = [v for c in CLASSES for v in c.variants]
+    assert len(named) == len(set(named)), "a variant is in two classes"
+    assert set(named) == set(TOY_VARIANTS) | set(CLOUD_VARIANTS)
+    for module in [*TOY_VARIANTS.values(), *CLOUD_VARIANTS.values()]:
+        assert len(what_it_does(module)) > 20, module
+
+
+def test_detection_per_class_counts_caught_and_missed_violators() -> None:
+    from scenarios.reports import RunInfo, detection_table, to_html
+
+    results = [
+        _violator_story("queue", "offline_queue", None, ("wire", "violation", "violated"),
+                        ("db", "hold", "held")),
+        # Missed: one aimed check saw nothing, so the violator is not caught.
+        _violator_story("cache", "cached_name", None, ("wire", "violation", "violated"),
+                        ("db", "violation", "held")),
+        _violator_story("export", None, "export_omits_tables",
+                        ("export_covers_data_map", "violation", "violated")),
+    ]
+    table = score(results)
+    by_name = {c.name: c for c in table.classes}
+    assert set(by_name) == {"withdrawn-data-used-again", "export-leaves-data-out"}
+    withdrawn = by_name["withdrawn-data-used-again"]
+    assert (len(withdrawn.runs), withdrawn.caught) == (2, 1)
+    missed = next(r for r in withdrawn.runs if r.scenario == "cache")
+    assert any(f.startswith("MISSED") for f in missed.findings)
+    caught = next(r for r in withdrawn.runs if r.scenario == "queue")
+    assert caught.findings[0].startswith("check 0: seen by wire: evidence 0. Breaks R12 (")
+    assert "could not send offline" in caught.does
+    text = detection_table(table)
+    assert "withdrawn-data-used-again  2" in text and "MISSED  withdrawn-data-used-again" in text
+    html = to_html(results, RunInfo.collect(score=table))
+    assert "id=classes" in html and "1 of 2" in html and "export_omits_tables" in html
+    json_classes = table.to_json()["classes"]
+    assert [c["caught"] for c in json_classes] == [1, 1]

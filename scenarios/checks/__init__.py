@@ -50,6 +50,7 @@ def load_all() -> dict[str, CheckFunction]:
         credentials,
         egress,
         erasure,
+        export,
         parent,
         probes,
         sealed,

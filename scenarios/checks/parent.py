@@ -284,14 +284,36 @@ def other_family_denied(ctx: ScenarioContext, args: dict[str, Any]) -> Observati
 WRONG_ANSWERS: dict[str, dict[str, Any]] = {
     "payment_card": {"card_number": "4111111111111112"},  # fails the Luhn check
     "text_plus": {"code": "000000"},
+    "video_call": {"code": "000000"},
+    "email_plus": {"token": "not-the-token-that-was-mailed"},
     "knowledge_questions": {"answers": {"__all__": "wrong"}},
+    # A portrait snapshot, not a licence or passport page.
+    "government_id": {"id_image": ("png", 300, 360)},
+    # The "selfie" is the ID photo itself: no face was shown.
+    "face_match": {"id_image": ("png", 640, 400), "selfie": ("png", 640, 400)},
+    "signed_form": {"signed_form": b"I agree. (not a signed form)"},
 }
+
+
+def _wrong_fields(method: str) -> dict[str, Any]:
+    from cloud.parent_web.verification import TEST_IDENTITY_ANSWERS
+    from scenarios.parent_client import sample_png
+
+    fields = dict(WRONG_ANSWERS[method])
+    if "answers" in fields:
+        fields["answers"] = {key: "definitely not this" for key in TEST_IDENTITY_ANSWERS}
+    for name, value in fields.items():
+        if isinstance(value, tuple):
+            fields[name] = sample_png(value[1], value[2])
+    return fields
 
 
 @check("wrong_answer_refused")
 def wrong_answer_refused(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
-    """A verification method given a wrong answer refuses, and no consent is recorded (R08)."""
-    from cloud.parent_web.verification import TEST_IDENTITY_ANSWERS
+    """A verification method given a wrong answer refuses, and no consent is recorded (R08).
+
+    Judged by the consent rows the attempt added, so each method is tested on its own whatever
+    consents the child already has."""
     from scenarios.parent_client import ParentWebError
 
     family = ctx.family(arg(args, "family", str, "a"))
@@ -299,23 +321,21 @@ def wrong_answer_refused(ctx: ScenarioContext, args: dict[str, Any]) -> Observat
     method = arg(args, "method", str)
     if method not in WRONG_ANSWERS:
         raise ValueError(f"no wrong answer known for {method!r}; known: {sorted(WRONG_ANSWERS)}")
-    fields = dict(WRONG_ANSWERS[method])
-    if "answers" in fields:
-        fields["answers"] = {key: "definitely not this" for key in TEST_IDENTITY_ANSWERS}
     purposes = str_list(args, "purposes", ["core", "personalisation"])
+    recorded = "SELECT COUNT(*) FROM consents WHERE child_id = ?"
+    with read_only(ctx.cloud.database) as db:
+        before = db.execute(recorded, [child_id]).fetchone()[0]
     said = "the page accepted it"
     try:
         outcome = family.require_parent().verify_and_consent(child_id, method=method,
-                                                             purposes=purposes, **fields)
+                                                             purposes=purposes,
+                                                             **_wrong_fields(method))
         said = f"the page answered {outcome.messages[:1] or outcome.states}"
     except ParentWebError as exc:
         said = f"refused ({exc.status}: {exc.message[:120]})"
     with read_only(ctx.cloud.database) as db:
-        active = db.execute(
-            "SELECT COUNT(*) FROM consents WHERE child_id = ? AND revoked_at IS NULL AND "
-            f"purpose IN ({', '.join('?' for _ in purposes)})",
-            [child_id, *purposes]).fetchone()[0]
-    if active:
-        return Observation(False, f"{method} with a wrong answer recorded consent to "
-                                  f"{purposes} ({said}): the method verifies nobody")
+        added = db.execute(recorded, [child_id]).fetchone()[0] - before
+    if added:
+        return Observation(False, f"{method} with a wrong answer recorded {added} consent "
+                                  f"row(s) for {purposes} ({said}): the method verifies nobody")
     return Observation(True, f"{method} with a wrong answer: {said}; nothing recorded")

@@ -101,6 +101,14 @@ def probe_intent(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
     # A toy's own claims (a consent header, an extra body field) must change nothing (R31).
     claims = {str(k): str(v) for k, v in arg(args, "headers", dict, {}).items()}
     fields = arg(args, "fields", dict, {})
+    composed_at = arg(args, "composed_at", str, "")
+    if composed_at:
+        # A message the toy composed at that mark (queued while offline) arriving now: the
+        # consent that counts is the one in force when it arrives (R12, R31).
+        at = ctx.mark_times.get(composed_at)
+        if at is None:
+            raise ArgumentError(f"no mark named {composed_at!r} before this check")
+        fields = {**fields, "sent_at": int(at)}
     before = visible_dump(ctx, skip=(NONCES,))
     body = prober.message(keys, intent, slots, **fields)
     response = prober.send("POST", INTENT_PATH, body,
@@ -114,6 +122,8 @@ def probe_intent(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
         problems.append(f"a request that should be refused changed {changed}")
     detail = _clear_error(response) or _reply(response)
     claimed = f" claiming {claims or fields}" if claims or fields else ""
+    if composed_at:
+        claimed += f" (composed at mark {composed_at!r})"
     return held_if(problems, f"{intent} {slots}{claimed} -> {response.status_code} "
                              f"({str(detail)[:100]}); nothing stored")
 

@@ -13,6 +13,8 @@ TOY_VARIANTS = {
     # Independently written violators (scenarios/violators).
     "analytics": "scenarios.violators.toy_analytics",
     "shapes_slots": "scenarios.violators.toy_shapes_slots",
+    "offline_queue": "scenarios.violators.toy_offline_queue",
+    "cached_name": "scenarios.violators.toy_cached_name",
 }
 CLOUD_VARIANTS = {
     "flag_delete": "scenarios.variants.cloud_flag_delete",
@@ -27,4 +29,9 @@ CLOUD_VARIANTS = {
     "side_database": "scenarios.violators.cloud_side_database",
     "retention_grace": "scenarios.violators.cloud_retention_grace",
     "card_check_always_passes": "scenarios.violators.cloud_card_check_always_passes",
+    "consent_at_sent_time": "scenarios.violators.cloud_consent_at_sent_time",
+    "policy_cache": "scenarios.violators.cloud_policy_cache",
+    "history_shapes_replies": "scenarios.violators.cloud_history_shapes_replies",
+    "verification_sandbox": "scenarios.violators.cloud_verification_sandbox",
+    "export_omits_tables": "scenarios.violators.cloud_export_omits_tables",
 }

@@ -1,9 +1,9 @@
 """Violators: toys and clouds written to break a rule the way a real product might, without
 looking at which check would notice (issue 25's violation classes). Each is a negative control
-beside scenarios/variants/; the stories that run them are scenarios/catalogue/8*.yaml, and the
-report's per-story verdict is the detection per class. The collector they send to is a UDP
-port on loopback that nobody listens on: the bytes still leave the process, which is what the
-egress observer records.
+beside scenarios/variants/; the stories that run them are scenarios/catalogue/7*.yaml and
+8*.yaml, and the report gives detection per class (classes.py). The collector they send to is
+a UDP port on loopback that nobody listens on: the bytes still leave the process, which is
+what the egress observer records.
 """
 
 from collections.abc import Callable
