@@ -4,6 +4,7 @@ resumes, and above all no second erasure proof."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -122,3 +123,30 @@ def test_a_purge_whose_lease_was_taken_over_deletes_nothing(
     assert db.execute(history, [family.child_id]).fetchone()[0] == 1  # nothing deleted
     purge_expired(db, later(40))  # control: outside a lost lease the purge deletes it
     assert db.execute(history, [family.child_id]).fetchone()[0] == 0
+
+
+def test_a_killed_holder_not_yet_reaped_counts_as_dead() -> None:
+    """A runner killed with -9 stays a zombie until its parent reaps it; its lease must be
+    taken over at once, not after the TTL (the interrupted-erasure story waited on it)."""
+    import socket
+    import subprocess
+    import sys
+
+    from cloud.fleet.lease import holder_is_dead_here
+
+    runner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    holder = f"{socket.gethostname()}:{runner.pid}:abcd1234"
+    try:
+        assert not holder_is_dead_here(holder)
+        runner.kill()
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{runner.pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        # Not reaped yet: signal 0 still reaches it (the negative control of the state read).
+        os.kill(runner.pid, 0)
+        assert holder_is_dead_here(holder)
+    finally:
+        runner.kill()
+        runner.wait()
+    assert holder_is_dead_here(holder)
