@@ -98,6 +98,11 @@ def _components() -> dict[str, Any]:
                                "personalised": {"type": "boolean"},
                                "policy": {"$ref": "#/components/schemas/Policy"}},
             },
+            "Unpaired": {
+                "type": "object", "required": ["unpaired", "kept"],
+                "properties": {"unpaired": {"type": "string", "description": "The device id."},
+                               "kept": {"type": "string"}},
+            },
             "Error": {
                 "type": "object", "required": ["error"],
                 "properties": {"error": {"type": "string"},
@@ -155,6 +160,21 @@ def _paths() -> dict[str, Any]:
                 "200": _signed(_json_response("The current consent policy.", "Policy")),
                 "401": UNAUTHENTICATED,
                 "413": TOO_LARGE,
+                "503": UNAVAILABLE,
+            },
+        }},
+        "/api/v1/unpair": {"post": {
+            "operationId": "unpairDevice",
+            "summary": "The toy asks to be forgotten: its key and the request numbers and "
+                       "retry answers kept for it are deleted at once; what it sent about "
+                       "the child stays for the parent to see or erase.",
+            "security": SIGNED,
+            "responses": {
+                "200": _signed(_json_response("The toy is forgotten; its key no longer "
+                                              "works.", "Unpaired")),
+                "401": UNAUTHENTICATED,
+                "413": TOO_LARGE,
+                "422": _error_response("A body other than nothing or {}."),
                 "503": UNAVAILABLE,
             },
         }},

@@ -25,6 +25,7 @@ from teddy.json_output import JsonSink, add_json_options, wants_json
 if TYPE_CHECKING:
     from device.listening import Message, Utterance, WakeGate
     from device.speech import Understander
+    from device.state import ToyState
     from device.toy import Toy, ToyTurn
 
 ENGINE_CHOICES = ["auto", "moonshine", "pocketsphinx", "vosk"]
@@ -651,6 +652,7 @@ def _unpair(args: argparse.Namespace) -> int:
         if sys.stdin.readline().strip().lower() not in ("y", "yes"):
             print("nothing was removed", file=sys.stderr)
             return 1
+    report["cloud"] = _tell_cloud_to_forget(state) if status.paired else None
     try:
         removed = unpair(state)
     except OSError as error:
@@ -663,10 +665,30 @@ def _unpair(args: argparse.Namespace) -> int:
         return 0
     for kept in removed:
         print(f"removed {describe_file(kept)}")
-    if status.paired:
-        print(f"unpaired: {status.device_id} no longer talks to {status.cloud_url}. The cloud "
-              "still holds what it was sent: a parent sees or deletes it on the parent page")
+    cloud = report["cloud"]
+    if isinstance(cloud, dict) and cloud["forgotten"]:
+        print(f"unpaired: {status.device_id} no longer talks to {status.cloud_url} ("
+              f"{cloud['said']}). What it sent about the child stays until a parent erases it "
+              "on the parent page")
+    elif isinstance(cloud, dict):
+        print(f"unpaired here, but {cloud['said']}: the toy's key still works at "
+              f"{status.cloud_url} until a parent removes the toy on the parent page")
     return 0
+
+
+def _tell_cloud_to_forget(state: ToyState) -> dict[str, object]:
+    """Best effort: the toy's own files go whatever the cloud says, and the words say which."""
+    from device.client.http import CloudUnreachable
+    from device.privacy.gate import EgressGate
+    from device.privacy.ledger import LedgerUnavailable
+
+    try:
+        forgotten, said = EgressGate(state).unpair_from_cloud()
+    except CloudUnreachable as error:
+        forgotten, said = False, f"the cloud could not be told ({error})"
+    except LedgerUnavailable as error:
+        forgotten, said = False, f"the cloud was not told: {error}"
+    return {"forgotten": forgotten, "said": said}
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -835,8 +857,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_engine_options(status)
     status.set_defaults(handler=_status)
 
-    unpair = commands.add_parser("unpair", help="forget the pairing and the child's data on "
-                                 "this toy")
+    unpair = commands.add_parser("unpair", help="ask the cloud to forget this toy's key, then "
+                                 "remove the pairing and the child's data on this toy")
     unpair.add_argument("--yes", action="store_true",
                         help="remove without asking (needed when not at a terminal)")
     add_json_options(unpair, "what was removed")

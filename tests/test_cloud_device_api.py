@@ -339,3 +339,48 @@ def test_the_pairing_throttle_counts_fixed_windows_in_the_database(
     assert throttle.retry_after_s(db, "c", 62) is None
     throttle.record_failure(db, "c", 62)
     assert throttle.retry_after_s(db, "c", 63) == pytest.approx(37)
+
+
+UNPAIR = "/api/v1/unpair"
+
+
+def test_unpair_forgets_the_toy_and_only_what_was_kept_for_it(
+        client: FlaskClient, db: sqlite_utils.Database) -> None:
+    family = make_family(db, purposes=("core", "history"))
+    second_toy, _secret = pairing_of_another_toy(db, family)
+    assert send(client, family, "tell_story", {"topic": "dinosaurs"}).status_code == 200
+    history_before = dump_tables(db)["intent_events"]
+    headers = family.sign("POST", UNPAIR)
+    reply = client.post(UNPAIR, headers=headers)
+    assert reply.status_code == 200 and reply.get_json()["unpaired"] == family.device_id
+    for table in ("devices", "seen_nonces", "processed_messages"):
+        assert db.execute(f"SELECT COUNT(*) FROM {table} WHERE "
+                          f"{'id' if table == 'devices' else 'device_id'} = ?",
+                          [family.device_id]).fetchone()[0] == 0, table
+    # The other toy and the child's history are the parent's to keep or erase.
+    assert db.execute("SELECT COUNT(*) FROM devices WHERE id = ?", [second_toy]).fetchone()[0]
+    assert dump_tables(db)["intent_events"] == history_before
+    assert db.execute("SELECT COUNT(*) FROM audit_log WHERE action = 'device.unpair'"
+                      ).fetchone()[0] == 1
+    # The key no longer works, not even to replay the request that unpaired it.
+    assert send(client, family, "greet").status_code == 401
+    assert client.post(UNPAIR, headers=headers).status_code == 401
+
+
+def test_unpair_refuses_a_body_an_unsigned_or_a_forged_request_and_changes_nothing(
+        client: FlaskClient, db: sqlite_utils.Database) -> None:
+    family = make_family(db)
+    before = dump_tables(db)
+    with_body = client.post(UNPAIR, data=b'{"all": true}',
+                            headers=family.sign("POST", UNPAIR, b'{"all": true}'))
+    assert with_body.status_code == 422
+    assert client.post(UNPAIR).status_code == 401
+    forged = Family(family.parent_id, family.child_id, family.device_id, "0" * 64, family.email)
+    assert client.post(UNPAIR, headers=forged.sign("POST", UNPAIR)).status_code == 401
+    assert dump_tables(db) == before
+
+
+def pairing_of_another_toy(db: sqlite_utils.Database, family: Family) -> tuple[str, str]:
+    paired = pairing.redeem(db, pairing.issue_code(db, family.child_id, time.time()), time.time())
+    assert paired is not None
+    return paired[0], paired[1]

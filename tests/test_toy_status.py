@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -131,6 +132,56 @@ def test_a_toy_unpaired_locally_answers_on_its_own(cloud: CloudProcess, paired: 
     assert gate.decide("greet", {}, "en").message is None
 
 
+
+
+def _policy_status_with(credentials: dict[str, str]) -> int:
+    """What the cloud answers a policy request signed with these (saved) credentials."""
+    from device.client.http import CloudTransport, Credentials
+
+    saved = Credentials(**credentials)
+    return CloudTransport(saved.cloud_url, saved.ca_file).send(
+        "GET", "/api/v1/policy", b"", saved).status
+
+
+def test_unpair_makes_the_cloud_forget_the_toys_key(cloud: CloudProcess, paired: Path):
+    credentials = json.loads((paired / "credentials.json").read_text())
+    assert _policy_status_with(credentials) == 200
+    result = device("unpair", "--state", str(paired), "--yes", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["cloud"] == {
+        "forgotten": True, "said": "the cloud forgot this toy and its key"}
+    # A copy of the key taken before unpairing no longer works.
+    assert _policy_status_with(credentials) == 401
+    with sqlite3.connect(cloud.db_path) as db:
+        assert db.execute("SELECT COUNT(*) FROM devices WHERE id = ?",
+                          [credentials["device_id"]]).fetchone() == (0,)
+        assert db.execute("SELECT COUNT(*) FROM seen_nonces WHERE device_id = ?",
+                          [credentials["device_id"]]).fetchone() == (0,)
+
+
+def test_negative_control_removing_the_toys_files_alone_leaves_its_key_working(
+        cloud: CloudProcess, paired: Path):
+    from device.state import ToyState
+    from device.toy_status import unpair
+
+    credentials = json.loads((paired / "credentials.json").read_text())
+    unpair(ToyState(paired))
+    assert not (paired / "credentials.json").exists()
+    assert _policy_status_with(credentials) == 200
+
+
+def test_unpair_with_the_cloud_away_still_forgets_here_and_says_what_is_left(
+        cloud: CloudProcess, paired: Path):
+    from teddy.cloud_process import free_port
+
+    credentials = json.loads((paired / "credentials.json").read_text())
+    away = {**credentials, "cloud_url": f"http://127.0.0.1:{free_port()}"}
+    (paired / "credentials.json").write_text(json.dumps(away))
+    result = device("unpair", "--state", str(paired), "--yes")
+    assert result.returncode == 0, result.stderr
+    assert not (paired / "credentials.json").exists()
+    assert "the cloud could not be told" in result.stdout
+    assert "until a parent removes the toy on the parent page" in result.stdout
 
 
 def test_damaged_credentials_are_named_by_status_and_removed_by_unpair(tmp_path: Path):

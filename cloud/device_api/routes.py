@@ -1,4 +1,4 @@
-"""Device API routes: pair, fetch the consent policy, send an intent, get a reply.
+"""Device API routes: pair, fetch the consent policy, send an intent, get a reply, unpair.
 
 Checks run cheapest and most fundamental first: size (413), signature (401), content type
 (415), schema (422), then, inside one write transaction, replay (401) and consent (403).
@@ -16,7 +16,7 @@ import sqlite_utils
 from flask import Blueprint, Response, current_app, jsonify, request
 from pydantic import ValidationError
 
-from cloud import personalisation
+from cloud import audit, personalisation
 from cloud.consent import current_policy
 from cloud.db import get_clock, get_db
 from cloud.device_api.auth import (
@@ -31,6 +31,8 @@ from cloud.device_api.auth import (
 from cloud.device_api.pairing_throttle import PairingThrottle
 from cloud.device_api.processed import MessageIdReused, StoredReply, message_digest, processed
 from cloud.keys.fields import seal_value
+from cloud.retention.checkpoint import checkpoint_truncate
+from cloud.retention.erasure import forget_device
 from cloud.storage.db import write_transaction
 from teddy.content import Profile, compose_reply
 from teddy.contracts.data_map import data_map
@@ -129,6 +131,38 @@ def policy() -> Reply:
     except AuthError as error:
         return _unauthenticated(error)
     return jsonify(_policy(db, device.child_id))
+
+
+@bp.post("/unpair")
+def unpair() -> Reply:
+    """The toy asks to be forgotten (`teddy device unpair`): its key and what was kept only
+    because of it go at once; what it sent about the child stays for the parent to see or
+    erase. Signed like every device request, so only the toy itself can ask."""
+    body = _body_within_limit()
+    if body is None:
+        return _too_large()
+    db = get_db()
+    now = get_clock().time()
+    try:
+        device = verify_signature(db, request, now)
+    except AuthError as error:
+        return _unauthenticated(error)
+    if body.strip() not in (b"", b"{}"):
+        return _error(422, "unpair takes no body (or {})")
+    try:
+        with write_transaction(db):
+            nonces.consume(db, device, now)
+            forget_device(db, device.device_id)
+            audit.append(db, at=now, actor=audit.subject_ref("device", device.device_id),
+                         action="device.unpair",
+                         subject=audit.subject_ref("child", device.child_id))
+    except AuthError:
+        return _unauthenticated()
+    # The key must not stay readable in the WAL once the toy was told it is gone.
+    checkpoint_truncate(db)
+    return jsonify(unpaired=device.device_id,
+                   kept="what the toy sent about the child; a parent sees or erases it on the "
+                        "parent page")
 
 
 @bp.post("/intent")

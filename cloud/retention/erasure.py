@@ -161,13 +161,24 @@ def erase_from_backups(backup_dir: Path, child_id: int) -> int:
                for item in backups.list_backups(backup_dir))
 
 
+def forget_device(db: sqlite_utils.Database, device_id: str) -> int:
+    """Delete a paired toy with its key and everything kept only because of it (the request
+    numbers it used, the answers kept for its retries), in the caller's transaction; how many
+    rows went. The child's own data stays: that is the parent's to keep or erase."""
+    count = db.execute("DELETE FROM seen_nonces WHERE device_id = ?", [device_id]).rowcount
+    count += db.execute("DELETE FROM processed_messages WHERE device_id = ?",
+                        [device_id]).rowcount
+    return count + db.execute("DELETE FROM devices WHERE id = ?", [device_id]).rowcount
+
+
 @seam_point("erase_item")
 def erase_item(db: sqlite_utils.Database, *, child_id: int, parent_id: int, table: str,
                row_id: int | str, now: float) -> bool:
     """Delete one row the parent chose from the dashboard; False if it is not theirs or gone.
 
-    A device goes with the request numbers it used. The WAL is then checkpointed so the row
-    leaves no copy behind; that step is bounded and never blocks the parent for long.
+    A device goes with what was kept only because of it (forget_device). The WAL is then
+    checkpointed so the row leaves no copy behind; that step is bounded and never blocks the
+    parent for long.
     """
     _require_no_transaction(db, "erase_item")
     key_type = ERASABLE_ITEMS.get(table)
@@ -185,10 +196,10 @@ def erase_item(db: sqlite_utils.Database, *, child_id: int, parent_id: int, tabl
         if owned is None:
             db.execute("ROLLBACK")
             return False
-        count = 0
         if table == "devices":
-            count += db.execute("DELETE FROM seen_nonces WHERE device_id = ?", [row_id]).rowcount
-        count += db.execute(f"DELETE FROM \"{table}\" WHERE id = ?", [row_id]).rowcount
+            count = forget_device(db, str(row_id))
+        else:
+            count = db.execute(f"DELETE FROM \"{table}\" WHERE id = ?", [row_id]).rowcount
         audit.append(db, at=now, actor=audit.subject_ref("parent", parent_id),
                      action="item.erase", subject=audit.subject_ref("child", child_id),
                      details={"tables": [table], "count": count})

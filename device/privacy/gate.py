@@ -172,6 +172,25 @@ class EgressGate:
             self._accept_policy(response.json)
         return self.policy
 
+    def unpair_from_cloud(self) -> tuple[bool, str]:
+        """Ask the cloud to forget this toy and its key: (forgotten, what happened in words).
+
+        Raises CloudUnreachable when no answer came. A cloud that already refuses the toy's
+        key counts as done (the parent removed the toy, or deleted the child); an unsigned
+        answer proves nothing and counts as not done."""
+        if not self._transport or not self._credentials:
+            return False, "not paired"
+        response = self._send(self._transport, "POST", "/api/v1/unpair", b"", "unpairing",
+                              self._credentials)
+        if response.status == 200 and response.authentic:
+            return True, "the cloud forgot this toy and its key"
+        if response.status == 401 and self._clock_problem(response):
+            return False, f"the cloud refused the request: {self._clock_notice()}"
+        if response.status == 401:
+            return True, "the cloud no longer accepts this toy's key"
+        signed = "" if response.authentic else ", not signed with this toy's key"
+        return False, f"the cloud answered {response.status}{signed}"
+
     # -- what may leave -----------------------------------------------------------------
     @seam_point("decide")
     def decide(self, intent: str, slots: dict[str, str | int], locale: str) -> Decision:
