@@ -19,6 +19,7 @@ from cloud_helpers import make_app
 
 from cloud import seam as cloud_seam
 from cloud.config import CloudConfig
+from cloud.parent_web.challenges import _digest, code_matches
 from cloud.parent_web.verification import luhn_valid
 from device import seam as toy_seam
 from device.config import ToyConfig
@@ -63,6 +64,20 @@ def test_a_marked_function_is_honest_until_a_seam_is_installed() -> None:
     assert luhn_valid("4111111111111112")
     cloud_seam.uninstall()
     assert not luhn_valid("4111111111111112")
+
+
+class AcceptsAnyCode(cloud_seam.CloudSeam):
+    def challenge_code_matches(self, honest: Honest, secret: str, stored_digest: str) -> bool:
+        return True
+
+
+def test_a_point_acts_only_where_it_is_overridden() -> None:
+    sent = _digest("123456")
+    assert code_matches(" 123456 ", sent) and not code_matches("654321", sent)
+    cloud_seam.install(AcceptsAnyCard(), testbed=True)  # another point: codes still checked
+    assert not code_matches("654321", sent)
+    cloud_seam.install(AcceptsAnyCode(), testbed=True)
+    assert code_matches("654321", sent) and not luhn_valid("4111111111111112")
 
 
 def test_a_seam_needs_the_testbed_spelt_out() -> None:
