@@ -19,6 +19,7 @@ from cloud.clock import iso
 from cloud.keys.fields import open_row
 from cloud.retention.erasure import ERASABLE_ITEMS
 from cloud.retention.policy import CHILD_KEY, DAY_S, DEVICE_KEY, erase_plan
+from cloud.seam import seam_point
 from cloud.storage.db import is_postgres
 from teddy.contracts.data_map import data_map
 
@@ -207,6 +208,7 @@ def _order_by(db: sqlite_utils.Database, table: str) -> str:
     return " ORDER BY rowid" if sql and "WITHOUT ROWID" not in sql[0].upper() else ""
 
 
+@seam_point("export_document")
 def export_document(db: sqlite_utils.Database, child_id: int, *, now: float,
                     notice_version: int, inactive_days: int = 180) -> dict[str, Any]:
     records = inventory(db, child_id, inactive_days=inactive_days)

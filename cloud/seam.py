@@ -39,9 +39,27 @@ class CloudSeam(Seam):
         turns a purpose off (R12)."""
         return honest(*args, **kwargs)
 
+    def policy_for_message(self, honest: Honest, *args: Any, **kwargs: Any) -> Any:
+        """cloud.device_api.routes._policy_for_message(db, child_id, message) -> {"version",
+        "purposes"}: the consent an intent message is judged by, the one in force as it
+        arrives, whatever the toy says about when it was composed (R12, R31)."""
+        return honest(*args, **kwargs)
+
+    # -- the parent's verification -----------------------------------------------------
     def card_number_valid(self, honest: Honest, *args: Any, **kwargs: Any) -> Any:
         """cloud.parent_web.verification.luhn_valid(digits) -> bool: the card check of the
         parent's verification (R08)."""
+        return honest(*args, **kwargs)
+
+    def verification_outcome(self, honest: Honest, *args: Any, **kwargs: Any) -> Any:
+        """cloud.parent_web.consent_pages._instant_check(method) -> Outcome, or raises
+        VerificationFailed: the check of an instant method (card, questions, photo ID, face
+        match, signed form) on the submitted form (R08)."""
+        return honest(*args, **kwargs)
+
+    def challenge_code_matches(self, honest: Honest, *args: Any, **kwargs: Any) -> Any:
+        """cloud.parent_web.challenges.code_matches(secret, stored_digest) -> bool: the code
+        or link the parent got by text, call or e-mail, compared with the one sent (R08)."""
         return honest(*args, **kwargs)
 
     # -- the device API ----------------------------------------------------------------
@@ -55,9 +73,22 @@ class CloudSeam(Seam):
         timestamp may be from the cloud's clock (R28)."""
         return honest(*args, **kwargs)
 
+    def compose_reply(self, honest: Honest, *args: Any, **kwargs: Any) -> Any:
+        """cloud.device_api.routes._reply_text(message, slots, profile) -> str: the reply
+        composed for an intent, shaped only by the profile personalisation allows; the
+        answer reports itself personalised when that profile is not empty (R23, R29)."""
+        return honest(*args, **kwargs)
+
     def on_request(self, request: Any) -> None:
         """Called before every request the app serves, with Flask's request; the honest cloud
         does nothing here (a hidden log or side channel would: R10, R30)."""
+
+    # -- the parent's rights ------------------------------------------------------------
+    def export_document(self, honest: Honest, *args: Any, **kwargs: Any) -> Any:
+        """cloud.child_data.export_document(db, child_id, *, now, notice_version, ...) ->
+        document: the parent's download, every format built from it; it must hold every
+        value kept about the child (R22)."""
+        return honest(*args, **kwargs)
 
     # -- keeping and sealing -----------------------------------------------------------
     def connect(self, honest: Honest, *args: Any, **kwargs: Any) -> Any:

@@ -19,6 +19,7 @@ from cloud_helpers import make_app
 
 from cloud import seam as cloud_seam
 from cloud.config import CloudConfig
+from cloud.parent_web.challenges import _digest, code_matches
 from cloud.parent_web.verification import luhn_valid
 from device import seam as toy_seam
 from device.config import ToyConfig
@@ -63,6 +64,20 @@ def test_a_marked_function_is_honest_until_a_seam_is_installed() -> None:
     assert luhn_valid("4111111111111112")
     cloud_seam.uninstall()
     assert not luhn_valid("4111111111111112")
+
+
+class AcceptsAnyCode(cloud_seam.CloudSeam):
+    def challenge_code_matches(self, honest: Honest, secret: str, stored_digest: str) -> bool:
+        return True
+
+
+def test_a_point_acts_only_where_it_is_overridden() -> None:
+    sent = _digest("123456")
+    assert code_matches(" 123456 ", sent) and not code_matches("654321", sent)
+    cloud_seam.install(AcceptsAnyCard(), testbed=True)  # another point: codes still checked
+    assert not code_matches("654321", sent)
+    cloud_seam.install(AcceptsAnyCode(), testbed=True)
+    assert code_matches("654321", sent) and not luhn_valid("4111111111111112")
 
 
 def test_a_seam_needs_the_testbed_spelt_out() -> None:
@@ -203,3 +218,119 @@ def test_the_install_audit_catches_a_planted_install() -> None:
     planted = {**_production_sources(),
                "cloud/cli_planted.py": "seam.install(Broken(), testbed=True)\n"}
     assert seam_installs(planted) == ["cloud/cli_planted.py"]
+
+
+# -- negative controls change the program through the seam, never by reassigning it -----------
+
+PROGRAM_PACKAGES = ("cloud", "device", "teddy")
+NEGATIVE_CONTROLS = ("scenarios/variants", "scenarios/violators")
+MODULE_LOADERS = ("import_module", "__import__")
+
+
+def _is_program(module: str) -> bool:
+    return module.split(".")[0] in PROGRAM_PACKAGES
+
+
+def _program_names(tree: ast.AST) -> set[str]:
+    """Names bound to the program's modules (or to anything imported from them, a function
+    or class being patchable too): by import, from-import, import_module or sys.modules."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.asname or alias.name.split(".")[0]
+                      for alias in node.names if _is_program(alias.name)}
+        elif isinstance(node, ast.ImportFrom) and _is_program(node.module or ""):
+            names |= {alias.asname or alias.name for alias in node.names}
+        elif isinstance(node, ast.Assign) and _loads_program_module(node.value):
+            names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    return names
+
+
+def _loads_program_module(value: ast.expr) -> bool:
+    if isinstance(value, ast.Call) and ast.unparse(value.func).split(".")[-1] in MODULE_LOADERS:
+        first = value.args[0] if value.args else None
+        return isinstance(first, ast.Constant) and _is_program(str(first.value))
+    return ast.unparse(value).startswith("sys.modules[")
+
+
+def _root(target: ast.expr) -> str:
+    """`a` for `a.b.c`, `a.b[...]` and `vars(a)[...]`; `sys.modules[...]` stands for a
+    module of its own."""
+    while True:
+        if isinstance(target, ast.Subscript) and ast.unparse(target).startswith("sys.modules["):
+            return "sys.modules"
+        if isinstance(target, ast.Attribute | ast.Subscript):
+            target = target.value
+        elif (isinstance(target, ast.Call) and ast.unparse(target.func) == "vars"
+              and target.args):
+            target = target.args[0]
+        else:
+            return target.id if isinstance(target, ast.Name) else ""
+
+
+def attribute_patches(root: Path) -> list[str]:
+    """Every place a negative control under `root` reassigns part of the program: an
+    assignment to (or deletion of) an attribute or item of an imported cloud/device/teddy
+    name, or setattr/delattr on one."""
+    found = []
+    for folder in NEGATIVE_CONTROLS:
+        for path in sorted((root / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text("utf-8"))
+            program = _program_names(tree) | {"sys.modules"}
+            for node in ast.walk(tree):
+                targets: list[ast.expr] = []
+                if isinstance(node, ast.Assign | ast.Delete):
+                    targets = list(node.targets)
+                elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+                    targets = [node.target]
+                elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                      and node.func.id in ("setattr", "delattr") and node.args):
+                    targets = [ast.Attribute(value=node.args[0], attr="?")]
+                for target in targets:
+                    for part in ast.walk(target):  # tuple targets: a, mod.f = ...
+                        if (isinstance(part, ast.Attribute | ast.Subscript)
+                                and _root(part) in program):
+                            found.append(f"{path.relative_to(root)}:{node.lineno}: "
+                                         f"{ast.unparse(node).splitlines()[0]}")
+                            break
+                    else:
+                        continue
+                    break
+    return found
+
+
+def test_no_negative_control_patches_the_program_by_name() -> None:
+    assert attribute_patches(ROOT) == []
+
+
+OLD_STYLE_PATCHES = {
+    "module_alias.py": "import cloud.child_data as child_data\n"
+                       "child_data.export_document = lambda *a, **k: {}\n",
+    "dotted.py": "import cloud.consent\ncloud.consent.current_policy = print\n",
+    "from_import.py": "from cloud.parent_web import challenges\n"
+                      "from types import SimpleNamespace\n"
+                      "challenges.hmac = SimpleNamespace(compare_digest=lambda a, b: True)\n",
+    "set_attr.py": "def patch():\n    import cloud.parent_web.consent_pages as pages\n"
+                   "    for name in ('check_card',):\n        setattr(pages, name, print)\n",
+    "function_attr.py": "from teddy.content import compose_reply\n"
+                        "compose_reply.__code__ = (lambda *a, **k: '').__code__\n",
+    "loaded.py": "import importlib\nroutes = importlib.import_module('cloud.device_api.routes')\n"
+                 "routes._policy, x = print, 1\n",
+    "modules_dict.py": "import sys\nsys.modules['device.toy'].Toy = object\n",
+    "vars_dict.py": "import device.privacy.gate as gate\nvars(gate)['EgressGate'] = object\n",
+}
+
+
+def test_the_patch_audit_catches_planted_old_style_patches(tmp_path: Path) -> None:
+    planted = tmp_path / "scenarios" / "violators"
+    planted.mkdir(parents=True)
+    for name, source in OLD_STYLE_PATCHES.items():
+        (planted / name).write_text(source, "utf-8")
+    # A seam subclass setting its own and its arguments' attributes is no patch.
+    (planted / "seam_style.py").write_text(
+        "from cloud.seam import CloudSeam\nimport json\n"
+        "class Caches(CloudSeam):\n    def __init__(self):\n        self.cache = {}\n"
+        "    def decide(self, honest, gate):\n        gate.policy = None\n"
+        "json.loads = json.loads\n", "utf-8")
+    flagged = {line.split(":")[0].rsplit("/", 1)[-1] for line in attribute_patches(tmp_path)}
+    assert flagged == set(OLD_STYLE_PATCHES)

@@ -33,6 +33,7 @@ from cloud.device_api.processed import MessageIdReused, StoredReply, message_dig
 from cloud.keys.fields import seal_value
 from cloud.retention.checkpoint import checkpoint_truncate
 from cloud.retention.erasure import forget_device
+from cloud.seam import seam_point
 from cloud.storage.db import write_transaction
 from teddy.content import Profile, compose_reply
 from teddy.contracts.data_map import data_map
@@ -80,6 +81,14 @@ def _body_within_limit() -> bytes | None:
 def _policy(db: sqlite_utils.Database, child_id: int) -> dict[str, Any]:
     version, purposes = current_policy(db, child_id, current_app.config["TEDDY"].notice_version)
     return {"version": version, "purposes": sorted(purposes)}
+
+
+@seam_point("policy_for_message")
+def _policy_for_message(db: sqlite_utils.Database, child_id: int,
+                        message: IntentMessage) -> dict[str, Any]:
+    # The policy in force as the message arrives: a toy's `sent_at` is its own word and may
+    # predate a withdrawal the parent has already made (R12, R31).
+    return _policy(db, child_id)
 
 
 def _pairing_throttle() -> PairingThrottle:
@@ -200,7 +209,7 @@ def _answer(db: sqlite_utils.Database, device: AuthenticatedDevice, message: Int
     try:
         with write_transaction(db):
             nonces.consume(db, device, now)
-            policy = _policy(db, device.child_id)
+            policy = _policy_for_message(db, device.child_id, message)
             consented = set(policy["purposes"])
             missing = sorted(message.purposes_needed() - consented)
             if not missing:
@@ -236,8 +245,13 @@ def _act(db: sqlite_utils.Database, device: AuthenticatedDevice, message: Intent
 
 
 def _compose(message: IntentMessage, slots: dict[str, Any], profile: Profile) -> StoredReply:
-    return StoredReply(compose_reply(message.intent, slots, profile, seed=message.message_id,
-                                     locale=message.locale), not profile.is_empty)
+    return StoredReply(_reply_text(message, slots, profile), not profile.is_empty)
+
+
+@seam_point("compose_reply")
+def _reply_text(message: IntentMessage, slots: dict[str, Any], profile: Profile) -> str:
+    return compose_reply(message.intent, slots, profile, seed=message.message_id,
+                         locale=message.locale)
 
 
 _activity_recorded_at: dict[str, float] = {}

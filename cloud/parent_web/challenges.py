@@ -13,6 +13,7 @@ import sqlite_utils
 
 from cloud.parent_web import outbox
 from cloud.parent_web.verification import METHODS, VerificationFailed
+from cloud.seam import seam_point
 
 MAX_ATTEMPTS = 5
 LINK_TTL_S = 48 * 3600
@@ -31,6 +32,12 @@ class Pending:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+@seam_point("challenge_code_matches")
+def code_matches(secret: str, stored_digest: str) -> bool:
+    """Whether the code or link the parent typed is the one sent (only its digest is kept)."""
+    return hmac.compare_digest(_digest(secret.strip()), stored_digest)
 
 
 def start(db: sqlite_utils.Database, *, parent_id: int, parent_email: str, child_id: int,
@@ -110,7 +117,7 @@ def redeem(db: sqlite_utils.Database, request_id: str, parent_id: int, secret: s
             db.execute("COMMIT")
             raise VerificationFailed("This verification has expired or was already used. "
                                      "Start again from your child's consent page.")
-        if not hmac.compare_digest(_digest(secret.strip()), row[0]):
+        if not code_matches(secret, row[0]):
             attempts = int(row[1]) + 1
             if attempts >= MAX_ATTEMPTS:
                 db.execute("DELETE FROM verification_requests WHERE id = ?", [request_id])

@@ -37,6 +37,7 @@ from cloud.parent_web.verification import (
     check_signed_form,
     third_party_refusal,
 )
+from cloud.seam import seam_point
 from teddy.contracts.data_map import data_map
 
 PENDING = "pending_consent"
@@ -206,6 +207,7 @@ def verify_form(child_id: int) -> Page:
     return _verify_page(kid, pending)
 
 
+@seam_point("verification_outcome")
 def _instant_check(method: str) -> Outcome:
     form, files = request.form, request.files
     now = get_clock().time()

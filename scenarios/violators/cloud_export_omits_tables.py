@@ -11,25 +11,21 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from cloud.seam import CloudSeam, Honest
+
 EXPORTED_AT_LAUNCH = frozenset({"children", "profile_facts", "intent_events", "consents",
                                 "devices"})
 
 
-def patch() -> None:
-    import cloud.child_data as child_data
-
-    real_export = child_data.export_document
-
-    def export_document(*args: Any, **kwargs: Any) -> dict[str, Any]:
-        document = real_export(*args, **kwargs)
+class ExportsLaunchTables(CloudSeam):
+    def export_document(self, honest: Honest, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        document = honest(*args, **kwargs)
         document["records"] = [r for r in document["records"]
                                if r.get("table") in EXPORTED_AT_LAUNCH]
         return document
-
-    child_data.export_document = export_document  # type: ignore[assignment]
 
 
 if __name__ == "__main__":
     from scenarios.variants.cloud_wrapper import run_cloud_command
 
-    sys.exit(run_cloud_command(sys.argv[1:], patch))
+    sys.exit(run_cloud_command(sys.argv[1:], ExportsLaunchTables()))

@@ -11,19 +11,20 @@ import json
 import sys
 from typing import Any
 
+from cloud.seam import CloudSeam, Honest
+from teddy.content import Profile
 
-def topics_from_history() -> tuple[str, ...]:
+
+def topics_from_history(device_id: str) -> tuple[str, ...]:
     from flask import has_request_context, request
 
     from cloud.db import get_db
     from cloud.keys.fields import open_value
-    from teddy.contracts.signing import HEADER_DEVICE
 
     if not has_request_context() or request.path != "/api/v1/intent":
         return ()
     db = get_db()
-    row = db.execute("SELECT child_id FROM devices WHERE id = ?",
-                     [request.headers.get(HEADER_DEVICE, "")]).fetchone()
+    row = db.execute("SELECT child_id FROM devices WHERE id = ?", [device_id]).fetchone()
     if row is None:
         return ()
     topics = []
@@ -35,23 +36,19 @@ def topics_from_history() -> tuple[str, ...]:
     return tuple(topics)
 
 
-def patch() -> None:
-    import teddy.content as content
-
-    real_compose = content.compose_reply
-
-    def compose_reply(intent: str, slots: dict[str, Any], profile: Any = None,
-                      seed: str = "", locale: str = "en") -> str:
-        if profile is None or profile.is_empty:
-            topics = topics_from_history()
+class HistoryShapesReplies(CloudSeam):
+    def compose_reply(self, honest: Honest, message: Any, slots: dict[str, Any],
+                      profile: Profile) -> str:
+        # The answer is still reported from the profile personalisation allowed (empty: "not
+        # personalised"); only the reply's text is shaped by the history.
+        if profile.is_empty:
+            topics = topics_from_history(message.device_id)
             if topics:
-                profile = content.Profile(story_topics=topics)
-        return real_compose(intent, slots, profile, seed=seed, locale=locale)
-
-    content.compose_reply = compose_reply  # type: ignore[assignment]
+                profile = Profile(story_topics=topics)
+        return honest(message, slots, profile)
 
 
 if __name__ == "__main__":
     from scenarios.variants.cloud_wrapper import run_cloud_command
 
-    sys.exit(run_cloud_command(sys.argv[1:], patch))
+    sys.exit(run_cloud_command(sys.argv[1:], HistoryShapesReplies()))

@@ -16,35 +16,34 @@ import time
 from pathlib import Path
 from typing import Any
 
+from cloud.seam import CloudSeam, Honest
+
 LIFETIME_S = 300.0
 
 
-def patch() -> None:
-    import cloud.consent as consent
+class CachesPolicy(CloudSeam):
+    def __init__(self) -> None:
+        self.cache_file = Path.cwd() / "policy-cache.json"
 
-    real_policy = consent.current_policy
-    cache_file = Path.cwd() / "policy-cache.json"
-
-    def cached_policy(db: Any, child_id: int, notice_version: int) -> tuple[int, set[str]]:
+    def current_policy(self, honest: Honest, db: Any, child_id: int,
+                       notice_version: int) -> tuple[int, set[str]]:
         try:
-            cache = json.loads(cache_file.read_text("utf-8"))
+            cache = json.loads(self.cache_file.read_text("utf-8"))
         except (OSError, ValueError):
             cache = {}
         key = f"{child_id}:{notice_version}"
         hit = cache.get(key)
         if hit and time.time() - hit["at"] < LIFETIME_S:
             return int(hit["version"]), set(hit["purposes"])
-        version, purposes = real_policy(db, child_id, notice_version)
+        version, purposes = honest(db, child_id, notice_version)
         cache[key] = {"at": time.time(), "version": version, "purposes": sorted(purposes)}
-        fresh = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        fresh = self.cache_file.with_suffix(f".{os.getpid()}.tmp")
         fresh.write_text(json.dumps(cache), "utf-8")
-        fresh.replace(cache_file)
+        fresh.replace(self.cache_file)
         return version, purposes
-
-    consent.current_policy = cached_policy  # type: ignore[assignment]
 
 
 if __name__ == "__main__":
     from scenarios.variants.cloud_wrapper import run_cloud_command
 
-    sys.exit(run_cloud_command(sys.argv[1:], patch))
+    sys.exit(run_cloud_command(sys.argv[1:], CachesPolicy()))
