@@ -20,12 +20,15 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from scenarios.args import arg, str_list
 from scenarios.checks import Observation, check, held_if
 from scenarios.context import Family, ScenarioContext
 from scenarios.egress import INET, Send, read_trace, shown
 from scenarios.processes import EGRESS_DIR
 from scenarios.wire import REQUEST_LINE, WireRequest, parse_requests
+from teddy.contracts.intent_message import IntentMessage
 from teddy.contracts.signing import HEADER_NONCE
 
 # Headers an HTTP client may add on its own, and Teddy's signed-request headers; every other
@@ -164,6 +167,26 @@ def _slot_problems(request: WireRequest, body: dict[str, Any], said: set[str]) -
     return problems
 
 
+def body_field_problems(body: dict[str, Any]) -> list[str]:
+    """Each field of an intent body against the intent schema: a field it does not declare,
+    or one longer or wider than its declared format (an id of 200 characters carries far more
+    than a random id's 128 bits)."""
+    try:
+        IntentMessage.model_validate(body)
+    except ValidationError as error:
+        problems = []
+        for issue in error.errors():
+            where = ".".join(str(part) for part in issue["loc"])
+            value = shown(json.dumps(issue.get("input"))[:200].encode(), 60)
+            if issue["type"] == "extra_forbidden":
+                problems.append(f"undeclared body field {where!r}: {value}")
+            else:
+                problems.append(f"body field {where!r} breaks its declared format "
+                                f"({issue['msg']}): {value}")
+        return problems
+    return []
+
+
 @check("wire_fields_declared")
 def wire_fields_declared(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
     """The toy's bytes to its cloud, field by field: declared requests and headers in their
@@ -200,6 +223,7 @@ def wire_fields_declared(ctx: ScenarioContext, args: dict[str, Any]) -> Observat
             if not isinstance(body, dict):
                 continue
             message_ids.append(str(body.get("message_id", "")))
+            problems += body_field_problems(body)
             if body.get("device_id") != request.headers.get("x-teddy-device"):
                 problems.append("the body's device_id differs from the signed header's")
             problems += _slot_problems(request, body, said)
