@@ -177,7 +177,9 @@ def body_field_problems(body: dict[str, Any]) -> list[str]:
         problems = []
         for issue in error.errors():
             where = ".".join(str(part) for part in issue["loc"])
-            value = shown(json.dumps(issue.get("input"))[:200].encode(), 60)
+            given = issue.get("input")
+            value = shown((given if isinstance(given, str) else json.dumps(given)).encode(),
+                          60)
             if issue["type"] == "extra_forbidden":
                 problems.append(f"undeclared body field {where!r}: {value}")
             else:

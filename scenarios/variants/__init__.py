@@ -13,6 +13,7 @@ TOY_VARIANTS = {
     # Independently written violators (scenarios/violators).
     "analytics": "scenarios.violators.toy_analytics",
     "shapes_slots": "scenarios.violators.toy_shapes_slots",
+    "tls_hides_in_fields": "scenarios.violators.tls_toy_hides_in_fields",
 }
 CLOUD_VARIANTS = {
     "flag_delete": "scenarios.variants.cloud_flag_delete",
