@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
+import statistics
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +51,8 @@ class TlsEcho:
                 raw, _ = self.listener.accept()
             except OSError:
                 return
+            # Without NODELAY, TLS 1.3's session tickets wait on a delayed ACK (~40 ms).
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
                 with self.context.wrap_socket(raw, server_side=True) as conn:
                     while data := conn.recv(65536):
@@ -74,8 +78,13 @@ def cloud_tls(tmp_path: Path) -> Iterator[tuple[TlsEcho, Path]]:
 
 def _exchange(port: int, ca_file: Path, payload: bytes) -> bytes:
     context = ssl.create_default_context(cafile=str(ca_file))
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
-            context.wrap_socket(raw, server_hostname="127.0.0.1") as conn:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return _over(context.wrap_socket(raw, server_hostname="127.0.0.1"), payload)
+
+
+def _over(conn: ssl.SSLSocket, payload: bytes) -> bytes:
+    with conn:
         conn.sendall(payload)
         received = b""
         while len(received) < len(payload):
@@ -174,3 +183,34 @@ def test_a_tls_toy_hiding_words_in_fields_is_caught_and_the_clean_one_passes() -
     assert checks["wire-encrypted"].observed == "held"
     assert all(c.observed == "held" for c in clean.checks), [
         (c.check_id, c.evidence) for c in clean.checks if c.observed != "held"]
+
+
+@pytest.mark.slow("a benchmark: 2 x 150 TLS exchanges, printing the relay's cost")
+def test_bench_the_cost_of_terminating_tls_at_the_relay(
+        tmp_path: Path, cloud_tls: tuple[TlsEcho, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Figures, not a timed test: the median time of one exchange (a new TLS connection, one
+    request of a toy's size, its answer) through the recording relay as before (TLS passes
+    through) and through the terminating relay (two handshakes, the plaintext recorded)."""
+    server, cloud_ca = cloud_tls
+    termination = TlsTermination.issued(tmp_path / "testbed", "127.0.0.1", cloud_ca)
+    payload = REQUEST + b"x" * 500
+    rounds = 150
+
+    def median_ms(port: int, ca_file: Path) -> float:
+        times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            assert _exchange(port, ca_file, payload) == payload
+            times.append(time.perf_counter() - started)
+        return statistics.median(times) * 1000
+
+    with Relay("127.0.0.1", server.port) as passing:
+        relayed = median_ms(passing.port, cloud_ca)
+    with Relay("127.0.0.1", server.port, terminate=termination) as terminating:
+        terminated = median_ms(terminating.port, termination.ca_file)
+        assert terminating.plaintext_upstream() == payload * rounds
+    with capsys.disabled():
+        print(f"\nTLS exchange, median of {rounds}: recording relay {relayed:.2f} ms, "
+              f"terminating relay {terminated:.2f} ms "
+              f"(x{terminated / relayed:.2f} of the recording relay)")
