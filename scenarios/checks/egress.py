@@ -3,8 +3,9 @@
 - `egress_only_to_cloud`: the toy talks only to its declared cloud route; the cloud talks to
   nobody of its own accord. Any other destination is a disclosure (R10), shown with its bytes.
 - `wire_fields_declared`: the bytes the toy sent its cloud, field by field: only declared
-  requests and headers, lengths that add up, nothing between requests, random ids that are
-  random, and slot values the child actually said (R03, R34).
+  requests and headers, body fields the intent schema declares in their formats, lengths that
+  add up, nothing between requests, random ids that are random, and slot values the child
+  actually said (R03, R34). Under TLS the relay terminates it and these are its plaintext.
 - `no_copies_anywhere`: after an erasure or expiry, no file the cloud process wrote or opened
   for writing, wherever it is on disk, holds the child's values or a derived form of them:
   SHA-256/SHA-1/MD5 in hex or base64, hex or base64 of the value (R18, R19).
@@ -235,8 +236,9 @@ def wire_fields_declared(ctx: ScenarioContext, args: dict[str, Any]) -> Observat
     problems += randomness_problems("message_id", message_ids, UUID4_FIXED)
     problems += randomness_problems(HEADER_NONCE, nonces)
     return held_if(problems, f"{len(requests)} requests, {len(message_ids)} intents: only "
-                             "declared headers in their formats, lengths add up, nothing "
-                             "between requests, ids random, every slot value was said")
+                             "declared headers and body fields in their formats, lengths add "
+                             "up, nothing between requests, ids random, every slot value was "
+                             "said")
 
 
 def derived_forms(value: str) -> dict[str, bytes]:
