@@ -66,6 +66,11 @@ class Family:
         return self.toy
 
     def captured(self) -> bytes:
+        """What the toy sent its cloud: decrypted when the relay terminates TLS."""
+        return self.relay.plaintext_upstream() if self.relay else b""
+
+    def captured_on_wire(self) -> bytes:
+        """The toy's bytes exactly as they crossed the wire (encrypted under TLS)."""
         return self.relay.captured_upstream() if self.relay else b""
 
 
@@ -75,8 +80,10 @@ class ScenarioContext:
     workdir: Path
     cloud: CloudServer
     families: dict[str, Family] = field(default_factory=dict)
-    # mark name -> family name -> offset into that family's upstream capture
+    # mark name -> family name -> offset into that family's upstream capture (plaintext)
     marks: dict[str, dict[str, int]] = field(default_factory=dict)
+    # the same marks as offsets into the bytes as they crossed the wire (they differ under TLS)
+    wire_marks: dict[str, dict[str, int]] = field(default_factory=dict)
     snapshots: dict[str, Any] = field(default_factory=dict)
     # mark name -> the cloud's clock at that mark (a probe may send a message composed then)
     mark_times: dict[str, float] = field(default_factory=dict)
@@ -93,12 +100,13 @@ class ScenarioContext:
             self.families[key] = Family(name=key, email=f"parent-{key}@example.org")
         return self.families[key]
 
-    def window(self, family: Family, since: object = None) -> bytes:
-        """The family's captured upstream bytes from a mark (or from the start)."""
-        data = family.captured()
+    def window(self, family: Family, since: object = None, *, on_wire: bool = False) -> bytes:
+        """The family's captured upstream bytes from a mark (or from the start): what the toy
+        sent, or with `on_wire` the bytes as they crossed the wire (encrypted under TLS)."""
+        data = family.captured_on_wire() if on_wire else family.captured()
         if since is None:
             return data
-        marks = self.marks.get(str(since))
+        marks = (self.wire_marks if on_wire else self.marks).get(str(since))
         if marks is None:
             raise StepError(f"no mark named {since!r}; add a `mark: {since}` step before")
         return data[marks.get(family.name, 0):]

@@ -15,12 +15,15 @@ from scenarios.args import ArgumentError, arg, str_list
 from scenarios.backend import database_backend
 from scenarios.context import FIXTURES, Family, ScenarioContext, StepError
 from scenarios.processes import EGRESS_DIR, ToyProcess
-from scenarios.relay import Relay
+from scenarios.relay import Relay, TlsTermination
 from scenarios.variants import TOY_VARIANTS
 from scenarios.variants.mutants import ENV as MUTANT_ENV
 from scenarios.variants.mutants import MUTANTS
 
 DAY_S = 86400.0
+# The testbed's own CA under TLS (scenario folder), which only the recording relay's
+# certificate chains to.
+TESTBED_TLS_DIR = "testbed-tls"
 # The payment processor's documented test card: verification passes, nothing is charged.
 TEST_CARD = "4242 4242 4242 4242"
 StepFunction = Callable[[ScenarioContext, dict[str, Any]], None]
@@ -301,29 +304,41 @@ def start_toy(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     if family.toy is not None:
         raise StepError(f"family {family.name!r} already has a running toy")
     if family.relay is None:
-        family.relay = ctx.stack.enter_context(Relay(ctx.cloud.host, ctx.cloud.port))
+        family.relay = ctx.stack.enter_context(Relay(ctx.cloud.host, ctx.cloud.port,
+                                                     terminate=_termination(ctx)))
+    # Under TLS the toy pins the testbed's CA, which issued the relay's certificate for the
+    # cloud's name: the relay can then read, record and check what the toy sends.
+    termination = family.relay.termination
+    ca_file = termination.ca_file if termination is not None else None
     variant = arg(args, "variant", str, ctx.scenario.toy_variant or "") or None
     if variant is not None and variant not in TOY_VARIANTS:
         raise StepError(f"unknown toy variant {variant!r}; known: {sorted(TOY_VARIANTS)}")
     family.state_dir = family.state_dir or ctx.workdir / f"toy-{family.name}"
-    scheme = "https" if ctx.cloud.tls else "http"
     module = TOY_VARIANTS[variant] if variant else "scenarios.toy_agent"
     env = {}
     mutant = ctx.scenario.mutant
     if mutant is not None and MUTANTS[mutant].side == "toy":
         module, env[MUTANT_ENV] = "scenarios.variants.mutants", mutant
-    url = f"{scheme}://{family.relay.host}:{family.relay.port}"
+    url = family.relay.url
     argv = None
     if ctx.target.toy_command is not None:
         argv = ctx.target.toy_argv(state=str(family.state_dir), cloud=url,
                                    clock_file=str(ctx.cloud.clock_file),
-                                   ca_file=str(ctx.cloud.ca_file or ""))
+                                   ca_file=str(ca_file or ""))
     toy = ToyProcess(family.state_dir, url, module=module, clock_file=ctx.cloud.clock_file,
-                     ca_file=ctx.cloud.ca_file, env=env, argv=argv,
+                     ca_file=ca_file, env=env, argv=argv,
                      cwd=ctx.target.cwd if argv else None,
                      trace_file=ctx.workdir / EGRESS_DIR / f"toy-{family.name}.trace")
     family.toy = ctx.stack.enter_context(toy)
     family.policy = family.toy.first_call("status")["policy"]
+
+
+def _termination(ctx: ScenarioContext) -> TlsTermination | None:
+    """The relay's stand-in for the cloud under TLS: one testbed CA per scenario."""
+    if not ctx.cloud.tls or ctx.cloud.ca_file is None:
+        return None
+    return TlsTermination.issued(ctx.workdir / TESTBED_TLS_DIR, ctx.cloud.host,
+                                 ctx.cloud.ca_file)
 
 
 @step("pair_toy")
@@ -473,7 +488,8 @@ def backup(ctx: ScenarioContext, args: dict[str, Any]) -> None:
 def mark(ctx: ScenarioContext, args: dict[str, Any]) -> None:
     """Remember where every toy's capture stands, so checks can look only at what follows."""
     name = arg(args, "name", str)
-    ctx.marks[name] = {family_name: len(family.captured())
-                       for family_name, family in ctx.families.items()}
+    ctx.marks[name] = {key: len(family.captured()) for key, family in ctx.families.items()}
+    ctx.wire_marks[name] = {key: len(family.captured_on_wire())
+                            for key, family in ctx.families.items()}
     # And the cloud's time: a probe can send a message "composed" then (queued offline).
     ctx.mark_times[name] = time.time() + ctx.cloud.clock_offset()

@@ -3,8 +3,9 @@
 - `egress_only_to_cloud`: the toy talks only to its declared cloud route; the cloud talks to
   nobody of its own accord. Any other destination is a disclosure (R10), shown with its bytes.
 - `wire_fields_declared`: the bytes the toy sent its cloud, field by field: only declared
-  requests and headers, lengths that add up, nothing between requests, random ids that are
-  random, and slot values the child actually said (R03, R34).
+  requests and headers, body fields the intent schema declares in their formats, lengths that
+  add up, nothing between requests, random ids that are random, and slot values the child
+  actually said (R03, R34). Under TLS the relay terminates it and these are its plaintext.
 - `no_copies_anywhere`: after an erasure or expiry, no file the cloud process wrote or opened
   for writing, wherever it is on disk, holds the child's values or a derived form of them:
   SHA-256/SHA-1/MD5 in hex or base64, hex or base64 of the value (R18, R19).
@@ -20,12 +21,15 @@ import re
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from scenarios.args import arg, str_list
 from scenarios.checks import Observation, check, held_if
 from scenarios.context import Family, ScenarioContext
 from scenarios.egress import INET, Send, read_trace, shown
 from scenarios.processes import EGRESS_DIR
 from scenarios.wire import REQUEST_LINE, WireRequest, parse_requests
+from teddy.contracts.intent_message import IntentMessage
 from teddy.contracts.signing import HEADER_NONCE
 
 # Headers an HTTP client may add on its own, and Teddy's signed-request headers; every other
@@ -164,6 +168,28 @@ def _slot_problems(request: WireRequest, body: dict[str, Any], said: set[str]) -
     return problems
 
 
+def body_field_problems(body: dict[str, Any]) -> list[str]:
+    """Each field of an intent body against the intent schema: a field it does not declare,
+    or one longer or wider than its declared format (an id of 200 characters carries far more
+    than a random id's 128 bits)."""
+    try:
+        IntentMessage.model_validate(body)
+    except ValidationError as error:
+        problems = []
+        for issue in error.errors():
+            where = ".".join(str(part) for part in issue["loc"])
+            given = issue.get("input")
+            value = shown((given if isinstance(given, str) else json.dumps(given)).encode(),
+                          60)
+            if issue["type"] == "extra_forbidden":
+                problems.append(f"undeclared body field {where!r}: {value}")
+            else:
+                problems.append(f"body field {where!r} breaks its declared format "
+                                f"({issue['msg']}): {value}")
+        return problems
+    return []
+
+
 @check("wire_fields_declared")
 def wire_fields_declared(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
     """The toy's bytes to its cloud, field by field: declared requests and headers in their
@@ -200,6 +226,7 @@ def wire_fields_declared(ctx: ScenarioContext, args: dict[str, Any]) -> Observat
             if not isinstance(body, dict):
                 continue
             message_ids.append(str(body.get("message_id", "")))
+            problems += body_field_problems(body)
             if body.get("device_id") != request.headers.get("x-teddy-device"):
                 problems.append("the body's device_id differs from the signed header's")
             problems += _slot_problems(request, body, said)
@@ -209,8 +236,9 @@ def wire_fields_declared(ctx: ScenarioContext, args: dict[str, Any]) -> Observat
     problems += randomness_problems("message_id", message_ids, UUID4_FIXED)
     problems += randomness_problems(HEADER_NONCE, nonces)
     return held_if(problems, f"{len(requests)} requests, {len(message_ids)} intents: only "
-                             "declared headers in their formats, lengths add up, nothing "
-                             "between requests, ids random, every slot value was said")
+                             "declared headers and body fields in their formats, lengths add "
+                             "up, nothing between requests, ids random, every slot value was "
+                             "said")
 
 
 def derived_forms(value: str) -> dict[str, bytes]:

@@ -109,8 +109,10 @@ def nothing_about_child_sent(ctx: ScenarioContext, args: dict[str, Any]) -> Obse
 
 @check("wire_encrypted")
 def wire_encrypted(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
-    """The toy's traffic is TLS: a handshake, and no readable HTTP or message text (R26)."""
-    _family, data = _window(ctx, args)
+    """The toy's traffic is TLS: a handshake, and no readable HTTP or message text (R26).
+    Read as it crossed the wire, before the relay (when it terminates TLS) decrypts it."""
+    family = ctx.family(arg(args, "family", str, "a"))
+    data = ctx.window(family, args.get("since"), on_wire=True)
     problems = []
     if not data:
         problems.append("nothing was captured")

@@ -15,6 +15,7 @@ TOY_VARIANTS = {
     "shapes_slots": "scenarios.violators.toy_shapes_slots",
     "offline_queue": "scenarios.violators.toy_offline_queue",
     "cached_name": "scenarios.violators.toy_cached_name",
+    "tls_hides_in_fields": "scenarios.violators.tls_toy_hides_in_fields",
 }
 CLOUD_VARIANTS = {
     "flag_delete": "scenarios.variants.cloud_flag_delete",

@@ -31,7 +31,7 @@ CLASSES: tuple[ViolationClass, ...] = (
     ViolationClass("hidden-in-allowed-fields",
                    "Data hidden inside schema-valid fields (a transcript in a slot, a value "
                    "derived from the voice, an id carrying data)",
-                   ("shapes_slots", "pitch_leak")),
+                   ("shapes_slots", "pitch_leak", "tls_hides_in_fields")),
     ViolationClass("copies-erasure-misses",
                    "Copies kept where erasure does not reach (side stores, logs, flags, keys, "
                    "plain copies beside sealed ones)",
