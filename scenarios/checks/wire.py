@@ -20,6 +20,8 @@ INTENT_PATH = "/api/v1/intent"
 # What an evaluator expects a toy to send before anyone consented: pairing and asking the
 # consent policy, both carrying nothing about the child.
 PRE_CONSENT_PATHS = frozenset({"/api/v1/pair", "/api/v1/policy"})
+# Asking the cloud to forget the toy (`teddy device unpair`): allowed, and never with a body.
+UNPAIR_PATH = "/api/v1/unpair"
 TLS_HANDSHAKE = re.compile(rb"\x16\x03[\x00-\x04]")
 
 
@@ -52,29 +54,40 @@ def intents_match_schema(ctx: ScenarioContext, args: dict[str, Any]) -> Observat
     """Every request is an allowed one and every intent body is a valid, small message (R03)."""
     _family, data = _window(ctx, args)
     requests = parse_requests(data)
-    problems: list[str] = []
-    intents = 0
-    for request in requests:
-        if request.path not in PRE_CONSENT_PATHS | {INTENT_PATH}:
-            problems.append(f"{request.method} {request.path} is not an allowed request")
-            continue
-        if request.path != INTENT_PATH:
-            continue
-        intents += 1
-        if request.content_type != "application/json":
-            problems.append(f"intent sent as {request.content_type or 'no content type'}")
-        if len(request.body) > MAX_BODY_BYTES or not request.complete:
-            problems.append(f"intent body of {request.headers.get('content-length')} bytes "
-                            f"(limit {MAX_BODY_BYTES})")
-            continue
-        try:
-            IntentMessage.from_body(request.body)
-        except ValidationError as exc:
-            problems.append(f"intent body breaks the schema: {exc.errors()[0]['msg']}")
-    sizes = [len(r.body) for r in requests if r.path == INTENT_PATH]
-    biggest = max(sizes, default=0)
+    problems = request_problems(requests)
+    intents = sum(r.path == INTENT_PATH for r in requests)
+    biggest = max((len(r.body) for r in requests if r.path == INTENT_PATH), default=0)
     return held_if(problems, f"{len(requests)} requests, {intents} intents, all valid; largest "
                              f"intent body {biggest} bytes (limit {MAX_BODY_BYTES})")
+
+
+def request_problems(requests: list[WireRequest]) -> list[str]:
+    """What is wrong with each request a toy sent: a path it has no business calling, an
+    unpair with a body, an intent that is not a small, valid message."""
+    problems: list[str] = []
+    for request in requests:
+        if request.path not in PRE_CONSENT_PATHS | {INTENT_PATH, UNPAIR_PATH}:
+            problems.append(f"{request.method} {request.path} is not an allowed request")
+        elif request.path == UNPAIR_PATH and request.body.strip() not in (b"", b"{}"):
+            problems.append(f"an unpair request carried a {len(request.body)}-byte body")
+        elif request.path == INTENT_PATH:
+            problems += _intent_problems(request)
+    return problems
+
+
+def _intent_problems(request: WireRequest) -> list[str]:
+    problems: list[str] = []
+    if request.content_type != "application/json":
+        problems.append(f"intent sent as {request.content_type or 'no content type'}")
+    if len(request.body) > MAX_BODY_BYTES or not request.complete:
+        problems.append(f"intent body of {request.headers.get('content-length')} bytes "
+                        f"(limit {MAX_BODY_BYTES})")
+        return problems
+    try:
+        IntentMessage.from_body(request.body)
+    except ValidationError as exc:
+        problems.append(f"intent body breaks the schema: {exc.errors()[0]['msg']}")
+    return problems
 
 
 @check("no_personal_data_on_wire")
