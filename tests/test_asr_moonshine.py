@@ -108,3 +108,16 @@ def test_the_korean_toy_s_guard_tells_english_speech_from_korean(engine):
     assert guard.is_english(load_wav_pcm16(DEMO / "story_dinosaurs.wav"))
     korean = next(r for r in manifest_rows() if r["locale"] == "ko" and r["intent"] == "greet")
     assert not guard.is_english(load_wav_pcm16(FIXTURES / korean["file"]))
+
+
+def test_accept_goes_through_the_shared_chunk_check(engine):
+    from device.asr.engine import EngineError
+
+    engine._active = False
+    with pytest.raises(EngineError, match="before start"):
+        engine.accept(b"\x00\x00")
+    engine.start()
+    with pytest.raises(EngineError, match="whole 16-bit samples"):
+        engine.accept(b"\x00")
+    engine.accept(b"\x00\x00")  # negative control: a good chunk is taken
+    engine.finish()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device.asr.engine import EngineError, Transcript
+from device.asr.engine import EngineError, Transcript, check_chunk
 from device.asr.onnx_runtime import load_onnxruntime
 from device.asr.sentence_trie import ROOT, PieceTrie, SentenceTrie
 from device.config import toy_config
@@ -284,10 +284,7 @@ class MoonshineEngine:
         self._active = True
 
     def accept(self, chunk: bytes) -> None:
-        if not self._active:
-            raise EngineError("accept() called before start()")
-        if len(chunk) % 2:
-            raise EngineError("PCM chunks must hold whole 16-bit samples")
+        check_chunk(chunk, self._active)
         self._raw.extend(chunk)
 
     def finish(self) -> Transcript:
