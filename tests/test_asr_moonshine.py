@@ -12,7 +12,7 @@ import pytest
 from speech_helpers import DEMO, FIXTURES, manifest_rows
 
 from device.asr.moonshine_download import moonshine_model_dir
-from device.asr.moonshine_engine import DEFAULT_REJECT_BELOW, MoonshineEngine
+from device.asr.moonshine_engine import DEFAULT_REJECT_BELOW, MAX_EXTRA_WORDS, MoonshineEngine
 from device.audio.wav import load_wav_pcm16
 from device.nlu import load_parser
 from device.nlu.matcher import normalise
@@ -84,6 +84,43 @@ def test_out_of_domain_speech_is_rejected_and_would_not_be_without_rejection(
     assert forced.text != ""
     assert load_parser("en").parse(forced.text).intent != "unknown"
     assert forced.confidence is not None and forced.confidence < DEFAULT_REJECT_BELOW
+
+
+# Tune out-of-domain clips that a short template sentence swallowed: "bye" for
+# "time will not tight, but carry it all" (margin +1.9, 7 extra words) and
+# "that's enough" for a 12-word sentence (+1.7, 10 extra words).
+SWALLOWED = ["clips/listener/en_tune_0109_4-5_room.wav",
+             "clips/listener/en_tune_0121_4-5_room_noise.wav"]
+
+
+@pytest.mark.parametrize("relative", SWALLOWED)
+def test_a_short_sentence_does_not_swallow_a_long_utterance(engine, relative):
+    pcm = load_wav_pcm16(FIXTURES / relative)
+    assert engine.transcribe(pcm).text == ""
+    decoded = engine.last
+    assert decoded is not None and decoded.margin is not None
+    assert decoded.margin >= DEFAULT_REJECT_BELOW  # the margin alone would accept it
+    assert decoded.extra_words > MAX_EXTRA_WORDS
+    # Negative control: without the word check the clip becomes an intent.
+    engine.max_extra_words = math.inf
+    try:
+        forced = engine.transcribe(pcm)
+    finally:
+        engine.max_extra_words = MAX_EXTRA_WORDS
+    assert load_parser("en").parse(forced.text).intent != "unknown"
+
+
+def test_the_re_tuned_threshold_rejects_a_tune_clip_one_step_looser_would_accept(engine):
+    # "i want to move my circle" -> "bye": margin -4.9, the false accept that
+    # makes -5.0 break the rule (4 of 63) on the tune split.
+    pcm = load_wav_pcm16(FIXTURES / "clips/listener/en_tune_0061_9-11_room_noise.wav")
+    assert engine.transcribe(pcm).text == ""
+    engine.reject_below = DEFAULT_REJECT_BELOW - 0.5  # negative control
+    try:
+        looser = engine.transcribe(pcm)
+    finally:
+        engine.reject_below = DEFAULT_REJECT_BELOW
+    assert load_parser("en").parse(looser.text).intent != "unknown"
 
 
 @pytest.mark.slow("decodes every flite adult clean clip (about 20 s)")
