@@ -147,6 +147,25 @@ def test_the_korean_toy_s_guard_tells_english_speech_from_korean(engine):
     assert not guard.is_english(load_wav_pcm16(FIXTURES / korean["file"]))
 
 
+def test_the_guard_s_re_tuned_bar_flags_fluent_english_and_keeps_korean(engine):
+    from device.asr.locale_guard import FLUENT_ENGLISH, EnglishSpeechGuard
+
+    class _Korean:
+        name = "vosk"
+
+    # Tune clips next to the bar: English "i'm ryan" in white noise that the
+    # Korean engine took for a Korean sentence (-0.78 per word), and a Korean
+    # song request it got right (-0.85 per word).
+    english = load_wav_pcm16(FIXTURES / "clips/noisy/en_0112_share_name_whitenoise.wav")
+    korean = load_wav_pcm16(FIXTURES / "clips/ko/ko_014_sing_song.wav")
+    guard = EnglishSpeechGuard(_Korean(), engine)  # type: ignore[arg-type]
+    assert guard.is_english(english) and not guard.is_english(korean)
+    # Negative controls: the earlier bar lets the English clip through, and a
+    # looser one than the rule's flags the Korean command.
+    assert not EnglishSpeechGuard(_Korean(), engine, -0.5).is_english(english)  # type: ignore[arg-type]
+    assert EnglishSpeechGuard(_Korean(), engine, FLUENT_ENGLISH - 0.1).is_english(korean)  # type: ignore[arg-type]
+
+
 def test_accept_goes_through_the_shared_chunk_check(engine):
     from device.asr.engine import EngineError
 
