@@ -12,7 +12,7 @@ import pytest
 from speech_helpers import DEMO, FIXTURES, manifest_rows
 
 from device.asr.moonshine_download import moonshine_model_dir
-from device.asr.moonshine_engine import DEFAULT_REJECT_BELOW, MoonshineEngine
+from device.asr.moonshine_engine import DEFAULT_REJECT_BELOW, MAX_EXTRA_WORDS, MoonshineEngine
 from device.audio.wav import load_wav_pcm16
 from device.nlu import load_parser
 from device.nlu.matcher import normalise
@@ -86,6 +86,43 @@ def test_out_of_domain_speech_is_rejected_and_would_not_be_without_rejection(
     assert forced.confidence is not None and forced.confidence < DEFAULT_REJECT_BELOW
 
 
+# Tune out-of-domain clips that a short template sentence swallowed: "bye" for
+# "time will not tight, but carry it all" (margin +1.9, 7 extra words) and
+# "that's enough" for a 12-word sentence (+1.7, 10 extra words).
+SWALLOWED = ["clips/listener/en_tune_0109_4-5_room.wav",
+             "clips/listener/en_tune_0121_4-5_room_noise.wav"]
+
+
+@pytest.mark.parametrize("relative", SWALLOWED)
+def test_a_short_sentence_does_not_swallow_a_long_utterance(engine, relative):
+    pcm = load_wav_pcm16(FIXTURES / relative)
+    assert engine.transcribe(pcm).text == ""
+    decoded = engine.last
+    assert decoded is not None and decoded.margin is not None
+    assert decoded.margin >= DEFAULT_REJECT_BELOW  # the margin alone would accept it
+    assert decoded.extra_words > MAX_EXTRA_WORDS
+    # Negative control: without the word check the clip becomes an intent.
+    engine.max_extra_words = math.inf
+    try:
+        forced = engine.transcribe(pcm)
+    finally:
+        engine.max_extra_words = MAX_EXTRA_WORDS
+    assert load_parser("en").parse(forced.text).intent != "unknown"
+
+
+def test_the_re_tuned_threshold_rejects_a_tune_clip_one_step_looser_would_accept(engine):
+    # "i want to move my circle" -> "bye": margin -4.9, the false accept that
+    # makes -5.0 break the rule (4 of 63) on the tune split.
+    pcm = load_wav_pcm16(FIXTURES / "clips/listener/en_tune_0061_9-11_room_noise.wav")
+    assert engine.transcribe(pcm).text == ""
+    engine.reject_below = DEFAULT_REJECT_BELOW - 0.5  # negative control
+    try:
+        looser = engine.transcribe(pcm)
+    finally:
+        engine.reject_below = DEFAULT_REJECT_BELOW
+    assert load_parser("en").parse(looser.text).intent != "unknown"
+
+
 @pytest.mark.slow("decodes every flite adult clean clip (about 20 s)")
 def test_flite_adult_clean_clips_meet_a_floor(engine):
     rows = [r for r in manifest_rows() if r.get("set") == "flite"
@@ -108,3 +145,35 @@ def test_the_korean_toy_s_guard_tells_english_speech_from_korean(engine):
     assert guard.is_english(load_wav_pcm16(DEMO / "story_dinosaurs.wav"))
     korean = next(r for r in manifest_rows() if r["locale"] == "ko" and r["intent"] == "greet")
     assert not guard.is_english(load_wav_pcm16(FIXTURES / korean["file"]))
+
+
+def test_the_guard_s_re_tuned_bar_flags_fluent_english_and_keeps_korean(engine):
+    from device.asr.locale_guard import FLUENT_ENGLISH, EnglishSpeechGuard
+
+    class _Korean:
+        name = "vosk"
+
+    # Tune clips next to the bar: English "i'm ryan" in white noise that the
+    # Korean engine took for a Korean sentence (-0.78 per word), and a Korean
+    # song request it got right (-0.85 per word).
+    english = load_wav_pcm16(FIXTURES / "clips/noisy/en_0112_share_name_whitenoise.wav")
+    korean = load_wav_pcm16(FIXTURES / "clips/ko/ko_014_sing_song.wav")
+    guard = EnglishSpeechGuard(_Korean(), engine)  # type: ignore[arg-type]
+    assert guard.is_english(english) and not guard.is_english(korean)
+    # Negative controls: the earlier bar lets the English clip through, and a
+    # looser one than the rule's flags the Korean command.
+    assert not EnglishSpeechGuard(_Korean(), engine, -0.5).is_english(english)  # type: ignore[arg-type]
+    assert EnglishSpeechGuard(_Korean(), engine, FLUENT_ENGLISH - 0.1).is_english(korean)  # type: ignore[arg-type]
+
+
+def test_accept_goes_through_the_shared_chunk_check(engine):
+    from device.asr.engine import EngineError
+
+    engine._active = False
+    with pytest.raises(EngineError, match="before start"):
+        engine.accept(b"\x00\x00")
+    engine.start()
+    with pytest.raises(EngineError, match="whole 16-bit samples"):
+        engine.accept(b"\x00")
+    engine.accept(b"\x00\x00")  # negative control: a good chunk is taken
+    engine.finish()

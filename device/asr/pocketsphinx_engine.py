@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device.asr.engine import EngineError, Transcript
+from device.asr.engine import EngineError, Transcript, check_chunk
 from device.asr.grammar import build_word_graph
 from device.config import toy_config
 from device.nlu.templates import expand_templates, load_templates, vocabulary
@@ -317,10 +317,7 @@ class PocketSphinxEngine:
         self._active = True
 
     def accept(self, chunk: bytes) -> None:
-        if not self._active:
-            raise EngineError("accept() called before start()")
-        if len(chunk) % 2:
-            raise EngineError("PCM chunks must hold whole 16-bit samples")
+        check_chunk(chunk, self._active)
         self._raw.extend(chunk)
         audio = self._with_noise_floor(chunk)
         for decoder in self._decoders:

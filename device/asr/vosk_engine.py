@@ -27,7 +27,7 @@ import struct
 import tempfile
 from pathlib import Path
 
-from device.asr.engine import EngineError, Transcript
+from device.asr.engine import EngineError, Transcript, check_chunk
 from device.asr.grammar import UNKNOWN_WORDS, build_vosk_grammar, build_word_graph
 from device.asr.vocabulary import SYMBOL_TABLE_MAGIC, read_vosk_word_ids
 from device.nlu import UNKNOWN, load_parser
@@ -233,8 +233,7 @@ class VoskEngine:
         self._pending = []
 
     def accept(self, chunk: bytes) -> None:
-        if len(chunk) % 2:
-            raise EngineError("PCM chunks must hold whole 16-bit samples")
+        check_chunk(chunk)
         # Vosk may finalise a segment mid-stream on a pause; keep its words.
         if self._recognizer.AcceptWaveform(chunk):
             self._pending.append(json.loads(self._recognizer.Result()))
