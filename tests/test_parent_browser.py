@@ -329,7 +329,12 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
     history = page.locator('#what-teddy-knows .record[data-table="intent_events"]')
     before = history.count()
     history.first.get_by_role("button").click()
-    assert "Deleted." in page.inner_text("main")
+    # A receipt for the one item (issue 27.5): the kind of data, no name, no value.
+    receipt = page.inner_text("main")
+    assert "Deleted" in receipt and "What the child asked the toy for" in receipt
+    assert "Emma" not in receipt and "dragons" not in receipt
+    check("item-receipt", shot=True)
+    page.get_by_role("link", name="Back to the data page").click()
     assert history.count() == before - 1
     check("dashboard-after-delete")
 

@@ -582,7 +582,8 @@ def test_every_address_a_parent_can_land_on_renders_a_page(app: Flask,
     405 or 404 (the 404 of another family's child is a page too)."""
     child_id = family_with_child(client, "land@example.org")
     values = {"child_id": str(child_id), "purpose": "core", "table": "intent_events",
-              "row_id": "1", "request_id": "unknown", "token": "unknown", "filename": "parent.css"}
+              "row_id": "1", "request_id": "unknown",
+              "receipt_id": "erasure-item-unknown", "token": "unknown", "filename": "parent.css"}
     for rule in app.url_map.iter_rules():
         if not rule.endpoint.startswith("parent_web."):
             continue
