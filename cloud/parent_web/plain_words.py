@@ -17,7 +17,7 @@ from typing import Any
 
 from cloud.child_data import HeldRecord
 from cloud.config import CloudConfig
-from cloud.parent_web.family import COUNTRY_NAMES
+from cloud.parent_web.family import country_name
 from cloud.parent_web.notice_facts import kept_for
 from cloud.retention.erasure import ERASABLE_ITEMS
 from teddy.contracts.data_map import data_map
@@ -123,7 +123,7 @@ def facts_of(record: HeldRecord) -> list[tuple[str, Fact]]:
         for name, label in CHILD_FIELDS.items():
             value = _field(record, name)
             if value:
-                shown = COUNTRY_NAMES.get(value, value) if name == "country" else value
+                shown = country_name(value) if name == "country" else value
                 spec = columns[name]
                 # What only runs the service is the child's record, not a purpose's data.
                 purpose = spec["purpose"] if spec["purpose"] != "core" else RECORD_GROUP[0]
