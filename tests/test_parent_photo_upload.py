@@ -15,53 +15,15 @@ from cloud_helpers import db_for, dump_tables, make_app
 from flask import Flask
 from flask.testing import FlaskClient
 from parent_web_helpers import FAST_HASH, add_child, choose, signup, submit
-from PIL import Image, ImageFilter
+from photo_helpers import CANARY, location_in, phone_exif, phone_photo
+from PIL import Image
 
 from cloud.consent import active_purposes
 from cloud.parent_web.uploads import CHECK_SIDE, UploadProblem, heic_supported, photo_for_check
 from cloud.server_worker import MAX_BODY_BYTES, Scan, scan_request
 from cloud.upload_limits import MAX_PHOTO_BYTES, MAX_UPLOAD_BODY_BYTES
 
-EXIF_GPS_IFD = 0x8825
-EXIF_DESCRIPTION, EXIF_MAKE, EXIF_ORIENTATION = 0x010E, 0x010F, 0x0112
-CANARY = "GPS-CANARY-51N-0W-7f3a"
 MB = 1024 * 1024
-
-
-def phone_exif(orientation: int = 1) -> Image.Exif:
-    """What a phone writes into a photo: its make, a description, and where it was taken."""
-    exif = Image.Exif()
-    exif[EXIF_MAKE] = "Examplephone"
-    exif[EXIF_DESCRIPTION] = CANARY
-    exif[EXIF_ORIENTATION] = orientation
-    gps = exif.get_ifd(EXIF_GPS_IFD)
-    gps.update({1: "N", 2: (51.0, 30.0, 26.0), 3: "W", 4: (0.0, 7.0, 39.0)})
-    return exif
-
-
-def phone_photo(size: tuple[int, int] = (4000, 3000), quality: int = 93,
-                orientation: int = 1) -> bytes:
-    """A 12-megapixel JPEG that compresses like a photo (about 4 MB), with GPS in its EXIF."""
-    grain = Image.effect_noise(size, 60).filter(ImageFilter.GaussianBlur(1.2))
-    image = Image.merge("RGB", (grain, grain.transpose(Image.Transpose.FLIP_LEFT_RIGHT),
-                                grain.transpose(Image.Transpose.FLIP_TOP_BOTTOM)))
-    out = io.BytesIO()
-    image.save(out, "JPEG", quality=quality, exif=phone_exif(orientation))
-    return out.getvalue()
-
-
-def location_in(data: bytes) -> list[str]:
-    """Where an image file still says where it was taken or by what phone."""
-    found = []
-    if CANARY.encode() in data:
-        found.append("description")
-    with Image.open(io.BytesIO(data)) as image:
-        exif = image.getexif()
-        if exif.get_ifd(EXIF_GPS_IFD):
-            found.append("gps")
-        if EXIF_MAKE in exif:
-            found.append("make")
-    return found
 
 
 @pytest.fixture(scope="module")

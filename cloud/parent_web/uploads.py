@@ -13,6 +13,7 @@ ends. Nothing is stored.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -121,7 +122,9 @@ def photo_for_check(data: bytes | bytearray, label: str) -> CheckedPhoto:
             if kind == "JPEG":
                 # Decode straight to 1/2, 1/4 or 1/8 size: less memory and time than decoding
                 # all of a 12-megapixel photo and shrinking it afterwards.
-                image.draft("RGB", (CHECK_SIDE, CHECK_SIDE))
+                shrink = CHECK_SIDE / max(image.size)
+                image.draft("RGB", (math.ceil(image.size[0] * shrink),
+                                    math.ceil(image.size[1] * shrink)))
             elif width * height > MAX_FULL_DECODE_PIXELS:
                 raise UploadProblem(f"The photo for {label} has too many pixels to check: "
                                     "send it as a JPEG, or a smaller one.")
