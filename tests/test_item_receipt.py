@@ -3,17 +3,23 @@ child's name, the value or the child's id, and only for the parent who deleted i
 
 from __future__ import annotations
 
-import html
 import re
 import sqlite3
 import time
 from pathlib import Path
 
 import pytest
-from cloud_helpers import db_for, make_app
+from cloud_helpers import db_for, pair_toy
 from flask import Flask
 from flask.testing import FlaskClient
-from parent_web_helpers import FAST_HASH, add_child, consent_by_card, signup, submit
+from parent_web_helpers import (
+    add_child,
+    consent_by_card,
+    fast_app,
+    signup,
+    submit,
+    visible_text,
+)
 
 from cloud.keys.fields import seal_value
 from cloud.retention.erasure import erase_item
@@ -22,15 +28,6 @@ from cloud.retention.proof import scan_for_canaries
 
 NAME, FAVOURITE = "Zinnia", "okapi"
 
-
-def _app(tmp_path: Path) -> Flask:
-    app = make_app(tmp_path)
-    app.config["PASSWORD_HASH_PARAMS"] = FAST_HASH
-    return app
-
-
-def _visible(page: str) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
 
 
 def _family_with_a_favourite(app: Flask, client: FlaskClient,
@@ -53,11 +50,12 @@ def _family_with_a_favourite(app: Flask, client: FlaskClient,
 
 def leaks(page: str, secrets: list[str]) -> list[str]:
     """Which of these secrets a page shows (its visible text or its markup)."""
-    return [s for s in secrets if s.lower() in page.lower() or s.lower() in _visible(page).lower()]
+    shown = page.lower() + "\n" + visible_text(page).lower()
+    return [s for s in secrets if s.lower() in shown]
 
 
 def test_deleting_one_item_gives_a_receipt_without_name_or_value(tmp_path: Path) -> None:
-    app = _app(tmp_path)
+    app = fast_app(tmp_path)
     client = app.test_client()
     child_id, fact_id, _ = _family_with_a_favourite(app, client)
     answer = submit(client, f"/parent/children/{child_id}/data/profile_facts/{fact_id}/delete")
@@ -66,7 +64,7 @@ def test_deleting_one_item_gives_a_receipt_without_name_or_value(tmp_path: Path)
     assert re.fullmatch(rf"/parent/receipts/erasure-item-[0-9a-f]{{16}}\?child={child_id}",
                         location), location
     page = client.get(location).get_data(as_text=True)
-    facts = _visible(page[page.index('id="receipt"'):page.index("</dl>")])
+    facts = visible_text(page[page.index('id="receipt"'):page.index("</dl>")])
     assert "Kind of data Favourite animal, colour or food" in facts
     assert "Records removed What Teddy remembers (personalisation): 1" in facts
     assert "no longer in the database" in facts and "overwritten with zeros" in facts
@@ -91,7 +89,7 @@ def test_deleting_one_item_gives_a_receipt_without_name_or_value(tmp_path: Path)
 
 
 def test_negative_control_the_leak_check_finds_a_name_and_a_value(tmp_path: Path) -> None:
-    app = _app(tmp_path)
+    app = fast_app(tmp_path)
     client = app.test_client()
     child_id, _, _ = _family_with_a_favourite(app, client)
     board = client.get(f"/parent/children/{child_id}/data").get_data(as_text=True)
@@ -99,7 +97,7 @@ def test_negative_control_the_leak_check_finds_a_name_and_a_value(tmp_path: Path
 
 
 def test_another_parent_cannot_open_the_receipt(tmp_path: Path) -> None:
-    app = _app(tmp_path)
+    app = fast_app(tmp_path)
     client = app.test_client()
     child_id, fact_id, _ = _family_with_a_favourite(app, client)
     location = submit(client, f"/parent/children/{child_id}/data/profile_facts/{fact_id}"
@@ -117,7 +115,7 @@ def test_another_parent_cannot_open_the_receipt(tmp_path: Path) -> None:
 
 def test_the_proof_holds_the_bytes_are_gone_and_a_blocked_checkpoint_is_not_proven(
         tmp_path: Path) -> None:
-    app = _app(tmp_path)
+    app = fast_app(tmp_path)
     client = app.test_client()
     child_id, fact_id, sealed = _family_with_a_favourite(app, client)
     db_path = app.config["TEDDY"].db_path
@@ -156,13 +154,11 @@ def test_the_proof_holds_the_bytes_are_gone_and_a_blocked_checkpoint_is_not_prov
 
 @pytest.mark.parametrize("table", ["devices"])
 def test_a_paired_toy_receipt_names_no_device(tmp_path: Path, table: str) -> None:
-    from cloud_helpers import pair_toy
-
-    app = _app(tmp_path)
+    app = fast_app(tmp_path)
     client = app.test_client()
     child_id, _, _ = _family_with_a_favourite(app, client)
     device_id, _secret = pair_toy(db_for(app), child_id, time.time())
     location = submit(client, f"/parent/children/{child_id}/data/{table}/{device_id}/delete"
                       ).headers["Location"]
     page = client.get(location).get_data(as_text=True)
-    assert device_id not in page and "Toy identifier and its signing key" in _visible(page)
+    assert device_id not in page and "Toy identifier and its signing key" in visible_text(page)

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
-from cloud_helpers import db_for, dump_tables, make_app
-from flask import Flask
+from cloud_helpers import db_for, dump_tables
 from flask.testing import FlaskClient
-from parent_web_helpers import FAST_HASH, add_child, choose, signup, submit
+from parent_web_helpers import add_child, choose, fast_app, signup, submit
 from photo_helpers import CANARY, location_in, phone_exif, phone_photo
 from PIL import Image
 
@@ -32,11 +31,6 @@ def photo() -> bytes:
     assert 3.5 * MB < len(data) < 5 * MB, len(data)
     return data
 
-
-def _app(tmp_path: Path) -> Flask:
-    app = make_app(tmp_path)
-    app.config["PASSWORD_HASH_PARAMS"] = FAST_HASH
-    return app
 
 
 def _at_verify(client: FlaskClient, method: str = "government_id") -> int:
@@ -86,7 +80,7 @@ def test_a_phone_photo_is_turned_the_way_it_was_held() -> None:
 
 def test_a_four_megabyte_phone_photo_is_accepted_and_nothing_of_it_stored(
         tmp_path: Path, photo: bytes) -> None:
-    app = _app(tmp_path)
+    app = fast_app(tmp_path)
     client = app.test_client()
     child_id = _at_verify(client)
     db: sqlite_utils.Database = db_for(app)
@@ -104,7 +98,7 @@ def test_a_four_megabyte_phone_photo_is_accepted_and_nothing_of_it_stored(
 
 def test_a_thirty_megabyte_upload_gets_the_form_back_with_a_clear_error(
         tmp_path: Path) -> None:
-    app = _app(tmp_path)
+    app = fast_app(tmp_path)
     client = app.test_client()
     child_id = _at_verify(client, "signed_form")
     db = db_for(app)
@@ -121,7 +115,7 @@ def test_a_thirty_megabyte_upload_gets_the_form_back_with_a_clear_error(
 
 
 def test_a_request_larger_than_any_upload_is_sent_back_to_the_form(tmp_path: Path) -> None:
-    app = _app(tmp_path)
+    app = fast_app(tmp_path)
     client = app.test_client()
     child_id = _at_verify(client)
     answer = _upload(client, child_id, {"id_image": bytes(MAX_UPLOAD_BODY_BYTES + 1)})
@@ -135,7 +129,7 @@ def test_a_request_larger_than_any_upload_is_sent_back_to_the_form(tmp_path: Pat
 
 
 def test_not_a_photo_gets_a_clear_error_on_the_form(tmp_path: Path) -> None:
-    client = _app(tmp_path).test_client()
+    client = fast_app(tmp_path).test_client()
     child_id = _at_verify(client)
     for junk in (b"%PDF-1.4 not an image" * 100, b"\xff\xd8\xff" + b"\x00" * 5000):
         answer = _upload(client, child_id, {"id_image": junk})

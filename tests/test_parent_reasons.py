@@ -9,10 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from cloud_helpers import db_for, make_app, pair_toy
-from flask import Flask
+from cloud_helpers import db_for, pair_toy
 from markupsafe import escape as html_escape
-from parent_web_helpers import FAST_HASH, add_child, consent_by_card, signup
+from parent_web_helpers import add_child, consent_by_card, fast_app, signup, visible_text
 
 from cloud.parent_web.notice_facts import RECORD_NAMES
 from teddy.contracts.data_map import data_map
@@ -23,29 +22,20 @@ CONTENT_SOURCE = ("There is no such partner today: Teddy's stories, songs and jo
                   "shipped with Teddy, and nothing about your child leaves this service")
 
 
-def _app(tmp_path: Path) -> Flask:
-    app = make_app(tmp_path)
-    app.config["PASSWORD_HASH_PARAMS"] = FAST_HASH
-    return app
-
-
-def _plain(fragment: str) -> str:
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
-
 
 def notice_reason(notice: str, table: str) -> str | None:
     """The reason the notice's retention table gives beside this table's records."""
     for name, why in re.findall(r'<th scope="row">([^<]*)<span class="why" data-kept-because>'
                                 r"(.*?)</span>", notice, re.S):
         if html.unescape(name) == RECORD_NAMES[table]:
-            return _plain(why)
+            return visible_text(why)
     return None
 
 
 def dashboard_reason(board: str, table: str) -> str | None:
     group = re.search(rf'data-purpose-group="{GROUP_OF_TABLE[table]}">.*?'
                       r"<span data-kept-because>(.*?)</span>", board, re.S)
-    return _plain(group[1]) if group else None
+    return visible_text(group[1]) if group else None
 
 
 def reasons_disagree(notice: str, board: str) -> list[str]:
@@ -60,7 +50,7 @@ def reasons_disagree(notice: str, board: str) -> list[str]:
 @pytest.fixture
 def pages(tmp_path: Path) -> tuple[str, str, str]:
     """The notice, a dashboard with a child's record and a paired toy, and the consent page."""
-    app = _app(tmp_path)
+    app = fast_app(tmp_path)
     client = app.test_client()
     signup(client, "reasons@example.org")
     child_id = add_child(client, "Ivy")
@@ -79,7 +69,7 @@ def test_notice_and_dashboard_give_the_same_reason_from_the_data_map(
         assert notice_reason(notice, table) == data_map().kept_because(table)
     # The paired toy sits in its own group, not under another purpose's reason.
     assert 'data-purpose-group="security"' not in board
-    assert "Paired toy:" in _plain(board)
+    assert "Paired toy:" in visible_text(board)
 
 
 def test_negative_control_a_dashboard_with_other_wording_is_caught(
@@ -99,11 +89,11 @@ def test_negative_control_a_dashboard_with_other_wording_is_caught(
 def test_the_notice_says_who_provides_the_content(pages: tuple[str, str, str]) -> None:
     notice, _, consent = pages
     card = re.search(r'id="notice-third_party">(.*?)</section>', notice, re.S)
-    assert card and CONTENT_SOURCE in _plain(card[1])
-    assert "named content partner" not in _plain(notice)
+    assert card and CONTENT_SOURCE in visible_text(card[1])
+    assert "named content partner" not in visible_text(notice)
     # The consent page and the data map say the same.
     choice = re.search(r'id="choice-third_party"(.*?)</fieldset>', consent, re.S)
-    assert choice and CONTENT_SOURCE in _plain(choice[1])
+    assert choice and CONTENT_SOURCE in visible_text(choice[1])
     assert CONTENT_SOURCE in data_map().purposes["third_party"].notice
 
 
@@ -115,4 +105,4 @@ def test_negative_control_the_old_unnamed_partner_wording_fails(
     card = re.search(r'id="notice-third_party">(.*?)</section>', notice, re.S)
     assert card
     variant = card[1].replace(str(html_escape(data_map().purposes["third_party"].notice)), old)
-    assert variant != card[1] and CONTENT_SOURCE not in _plain(variant)
+    assert variant != card[1] and CONTENT_SOURCE not in visible_text(variant)
