@@ -360,7 +360,8 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
     page.get_by_role("button", name="Delete everything now").click()
     receipt_id = page.locator("#receipt").get_attribute("data-receipt-id")
     assert receipt_id and receipt_id.startswith("erasure-")
-    assert "Emma" not in page.content() and "ada" not in page.inner_text("main")
+    # "ada" as a word: the receipt's hexadecimal audit hash may hold the letters by chance.
+    assert "Emma" not in page.content() and not re.search(r"\bada\b", page.inner_text("main"))
     check("receipt", shot=True)
     page.get_by_role("link", name="Printable receipt").click()
     assert receipt_id in page.inner_text("main") and "Emma" not in page.content()
@@ -387,12 +388,21 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
 
 @pytest.mark.slow("Chromium uploads a 30 MB file and a 4 MB photo to the real server")
 def test_a_phone_photo_verifies_and_a_huge_file_gets_the_form_back(  # type: ignore[no-untyped-def]
-        cloud: CloudProcess, browser, tmp_path: Path) -> None:
+        browser, tmp_path: Path) -> None:
     """Issue 27.5 on a phone, through the production server's request loop: a country outside
     the EU, UK and US with Teddy's default rule; a 30 MB file answered on the same form; a
     4 MB phone photo with a GPS position accepted, the position kept nowhere."""
     from photo_helpers import CANARY, phone_photo
 
+    # A cloud of its own: the module's cloud has used up its sign-ups per address (5 in 15
+    # minutes) on the journeys and the test without JavaScript.
+    (tmp_path / "cloud").mkdir()
+    with CloudProcess(tmp_path / "cloud" / "cloud.db") as cloud:
+        _photo_journey(cloud, browser, tmp_path, CANARY, phone_photo)
+
+
+def _photo_journey(cloud: CloudProcess, browser: Any, tmp_path: Path, canary: str,
+                   phone_photo: Any) -> None:
     context = browser.new_context(viewport=PHONE, bypass_csp=True, has_touch=True,
                                   is_mobile=True)
     page = context.new_page()
@@ -441,7 +451,7 @@ def test_a_phone_photo_verifies_and_a_huge_file_gets_the_form_back(  # type: ign
     check("verified-by-photo")
     for path in Path(cloud.db_path).parent.iterdir():
         if path.is_file():
-            assert CANARY.encode() not in path.read_bytes(), path
+            assert canary.encode() not in path.read_bytes(), path
     assert check.problems == [], "\n".join(check.problems)
     context.close()
 
