@@ -63,10 +63,6 @@ class CappedSpool(io.BytesIO):
         self._position = super().seek(offset, whence)
         return self._position
 
-    @property
-    def too_large(self) -> bool:
-        return self.received > self.cap
-
 
 class InMemoryUploads(Request):
     """Flask's request, with every uploaded file held in a `CappedSpool`: in memory, at most
