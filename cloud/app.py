@@ -20,6 +20,7 @@ from cloud.fleet.session_key import shared_session_key
 from cloud.health import bp as health
 from cloud.keys import store as keys
 from cloud.parent_web import bp as parent_web
+from cloud.parent_web.uploads import InMemoryUploads
 from cloud.retention.scheduler import start_erasure_runner, start_purge_scheduler
 from cloud.retention.tombstones import before_serving
 from cloud.sessions import CloudSessions
@@ -48,6 +49,7 @@ def create_app(config: CloudConfig | None = None, **overrides: Any) -> Flask:
     finally:
         db.close()
     app = Flask(__name__)
+    app.request_class = InMemoryUploads
     app.config.update(
         TEDDY=config,
         SECRET_KEY=config.secret_key,

@@ -99,6 +99,9 @@ class CloudConfig(BaseSettings):
     # NoDecode: the validator below reads both JSON and "US=13,DE=16" from the environment.
     consent_ages: Annotated[dict[str, int], NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_CONSENT_AGES))
+    # Every other country: Teddy knows no rule there, so it asks for a parent's verified
+    # consent for every child under 18 (the usual age of majority), and says so on the pages.
+    default_consent_age: int = Field(18, ge=1, le=21)
 
     @classmethod
     def settings_customise_sources(

@@ -35,13 +35,23 @@ from functools import partial
 from typing import Any
 
 from gunicorn import http
+from gunicorn.http.unreader import SocketUnreader
 from gunicorn.sock import ssl_context
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from cloud.upload_limits import MAX_UPLOAD_BODY_BYTES
+
 # A whole request (TLS handshake, head and body) must arrive within this long.
 REQUEST_READ_S = 10.0
-# Parent uploads are at most 400 KiB (cloud.parent_web.security), forms 64 KiB, intents 1 KiB.
+# Forms are at most 64 KiB, intents 1 KiB.
 MAX_BODY_BYTES = 512 * 1024
+# The one exception: the parent's verification upload, where a phone photo (or two, for a face
+# match) comes in (cloud.parent_web.uploads). A big upload also gets longer to arrive, at the
+# pace of a slow mobile uplink, and only a few may be arriving at once, so memory stays under
+# MAX_PENDING * MAX_BODY_BYTES + MAX_PENDING_UPLOADS * MAX_UPLOAD_BODY_BYTES.
+UPLOAD_REQUEST_LINE = re.compile(rb"post /parent/children/\d+/verify[ ?]")
+MIN_UPLOAD_BYTES_PER_S = 128 * 1024
+MAX_PENDING_UPLOADS = 4
 MAX_HEAD_BYTES = 32 * 1024
 MAX_CHUNK_LINE = 1024
 # Incomplete requests one worker holds at most; memory stays under MAX_PENDING * MAX_BODY_BYTES.
@@ -61,7 +71,12 @@ class Scan(Enum):
     MALFORMED = "400 Bad Request"
 
 
-def _chunked_end(buffer: bytes | bytearray, start: int) -> int | Scan:
+def body_limit(lowered_head: bytes) -> int:
+    """The largest body this request may have: the upload form's, or everyone else's."""
+    return MAX_UPLOAD_BODY_BYTES if UPLOAD_REQUEST_LINE.match(lowered_head) else MAX_BODY_BYTES
+
+
+def _chunked_end(buffer: bytes | bytearray, start: int, limit: int) -> int | Scan:
     """Where a chunked body starting at `start` ends, or why that is not known yet."""
     pos, body = start, 0
     while True:
@@ -80,7 +95,7 @@ def _chunked_end(buffer: bytes | bytearray, start: int) -> int | Scan:
                     else Scan.HEAD_TOO_LARGE
             return end + 4
         body += size
-        if body > MAX_BODY_BYTES:
+        if body > limit:
             return Scan.BODY_TOO_LARGE
         pos = line_end + 2 + size + 2
         if pos > len(buffer):
@@ -96,8 +111,9 @@ def scan_request(buffer: bytes | bytearray) -> Scan:
         return Scan.INCOMPLETE if len(buffer) < MAX_HEAD_BYTES else Scan.HEAD_TOO_LARGE
     head = bytes(buffer[:head_end]).lower()
     body_start = head_end + 4
+    limit = body_limit(head)
     if b"\r\ntransfer-encoding:" in head:
-        end = _chunked_end(buffer, body_start)
+        end = _chunked_end(buffer, body_start, limit)
         if isinstance(end, Scan):
             if end is Scan.INCOMPLETE and len(buffer) == body_start and _wants_continue(head):
                 return Scan.WANTS_CONTINUE
@@ -110,7 +126,7 @@ def scan_request(buffer: bytes | bytearray) -> Scan:
     if not value.isdigit():
         return Scan.MALFORMED
     declared = int(value)
-    if declared > MAX_BODY_BYTES:
+    if declared > limit:
         return Scan.BODY_TOO_LARGE
     have = len(buffer) - body_start
     if have >= declared:
@@ -128,11 +144,54 @@ def without_expect(buffer: bytes | bytearray) -> bytes:
     return _EXPECT_LINE.sub(b"", bytes(buffer[:head_end])) + bytes(buffer[head_end:])
 
 
+class PrebufferedUnreader(SocketUnreader):  # type: ignore[misc]
+    """gunicorn's socket reader, first serving the request the loop has already read.
+
+    Handing that request over with `unread()` would put it all in the reader's buffer, which
+    copies what is left on every read: a 30 MB upload read 64 KiB at a time took 11 s. Here
+    the held bytes are handed out a bounded piece at a time, as a socket would give them."""
+
+    def __init__(self, sock: Any, held: bytes) -> None:
+        super().__init__(sock)
+        self._held = memoryview(held)
+        self._at = 0
+
+    def chunk(self, size_hint: int | None = None) -> bytes:
+        if self._at < len(self._held):
+            size = min(max(size_hint or self.mxchunk, self.mxchunk), self.max_body_chunk)
+            piece = bytes(self._held[self._at:self._at + size])
+            self._at += len(piece)
+            return piece
+        return super().chunk(size_hint)
+
+    def take_buffered(self) -> bytes:
+        rest = bytes(self._held[self._at:])
+        self._at = len(self._held)
+        return super().take_buffered() + rest
+
+
 @dataclass
 class _Pending:
     buffer: bytearray = field(default_factory=bytearray)
     handshaking: bool = False
     continued: bool = False
+    # Set once the head shows an upload: its body may be large and take longer.
+    upload: bool = False
+
+
+def upload_deadline(started: float, declared_bytes: int) -> float:
+    """When an upload of this size must have arrived: the usual time plus a slow uplink's."""
+    return started + REQUEST_READ_S + declared_bytes / MIN_UPLOAD_BYTES_PER_S
+
+
+def _declared_length(buffer: bytes | bytearray) -> int:
+    """The Content-Length of a complete head (a chunked body counts as the largest allowed)."""
+    head_end = buffer.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES)
+    head = bytes(buffer[:head_end]).lower() + b"\r\n"
+    match = _CONTENT_LENGTH.search(head)
+    if match is None or not match.group(1).strip().isdigit():
+        return MAX_UPLOAD_BODY_BYTES
+    return int(match.group(1).strip())
 
 
 class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
@@ -188,8 +247,9 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
         parser = conn.parser
         result = fs.result() if fs.done() and not fs.cancelled() and not fs.exception() \
             else False
-        if result and self.alive and parser is not None and parser.unreader.buf.getvalue():
-            ahead = parser.unreader.take_buffered()
+        ahead = parser.unreader.take_buffered() if result and self.alive and \
+            parser is not None else b""
+        if ahead:
             self._wait_for_request(conn, _Pending(buffer=bytearray(ahead)))
             self._advance(conn)
             return
@@ -222,7 +282,8 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
         if pending.handshaking and not self._step_handshake(conn, pending):
             return
         try:
-            while len(pending.buffer) <= MAX_HEAD_BYTES + MAX_BODY_BYTES:
+            limit = MAX_UPLOAD_BODY_BYTES if pending.upload else MAX_BODY_BYTES
+            while len(pending.buffer) <= MAX_HEAD_BYTES + limit:
                 data = conn.sock.recv(RECV_BYTES)
                 if not data:
                     self._drop(conn)  # the client went away before finishing its request
@@ -235,6 +296,13 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
             self._drop(conn)
             return
         state = scan_request(pending.buffer)
+        if not pending.upload and state in (Scan.INCOMPLETE, Scan.WANTS_CONTINUE) and \
+                UPLOAD_REQUEST_LINE.match(bytes(pending.buffer[:64]).lower()) and \
+                b"\r\n\r\n" in pending.buffer[:MAX_HEAD_BYTES]:
+            if not self._admit_upload(conn, pending):
+                return
+            self._advance(conn)  # read on, now with the upload's room
+            return
         if state is Scan.WANTS_CONTINUE:
             if not pending.continued:
                 pending.continued = True
@@ -252,6 +320,24 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
         self.pending_conns.remove(conn)
         conn.data_ready = True
         self.enqueue_req(conn)
+
+    def _admit_upload(self, conn: Any, pending: _Pending) -> bool:
+        """Let a verification upload's body be large and slow, if few others are arriving."""
+        uploading = sum(1 for other in self.pending_conns
+                        if other is not conn and getattr(self._pending.get(other), "upload", 0))
+        if uploading >= MAX_PENDING_UPLOADS:
+            self._refuse(conn, "503 Service Unavailable")
+            return False
+        pending.upload = True
+        started = conn.timeout - REQUEST_READ_S
+        conn.timeout = upload_deadline(started, _declared_length(pending.buffer))
+        # gunicorn's murder_pending() stops at the first connection not yet due, so the queue
+        # stays in deadline order.
+        self.pending_conns.remove(conn)
+        later = next((i for i, other in enumerate(self.pending_conns)
+                      if other.timeout > conn.timeout), len(self.pending_conns))
+        self.pending_conns.insert(later, conn)
+        return True
 
     def _step_handshake(self, conn: Any, pending: _Pending) -> bool:
         """One non-blocking step of the TLS handshake; True once it is done."""
@@ -280,5 +366,9 @@ class BufferingThreadWorker(ThreadWorker):  # type: ignore[misc]
             conn.sock.setblocking(True)
             if conn.parser is None:
                 conn.parser = http.get_parser(self.cfg, conn.sock, conn.client)
-            conn.parser.unreader.unread(without_expect(pending.buffer))
+            held = without_expect(pending.buffer)
+            if conn.parser.unreader.buf.getvalue():
+                conn.parser.unreader.unread(held)  # behind what it holds: never reached
+            else:
+                conn.parser.unreader = PrebufferedUnreader(conn.sock, held)
         return super().handle(conn)

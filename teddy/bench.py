@@ -22,6 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     import cloud.bench
     import cloud.bench.crypto_cost
     import cloud.bench.fleet
+    import cloud.bench.photos
     import cloud.bench.slow_clients
     import cloud.retention.bench
     import device.bench
@@ -30,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sub = bench.add_subparsers(dest="bench_command", required=True)
     cloud.bench.register_bench(sub)
     cloud.bench.fleet.register_bench(sub)
+    cloud.bench.photos.register_bench(sub)
     cloud.bench.crypto_cost.register_bench(sub)
     cloud.bench.slow_clients.register_bench(sub)
     cloud.retention.bench.register_bench(sub)

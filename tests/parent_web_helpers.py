@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import re
+from pathlib import Path
 from typing import Any
 
+from cloud_helpers import make_app
+from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
@@ -15,6 +19,18 @@ PASSWORD = "correct horse battery staple"
 # Real Argon2id with small costs, so tests that sign up many parents stay quick.
 FAST_HASH = {"time_cost": 1, "memory_cost": 8192, "parallelism": 1}
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
+
+
+def fast_app(tmp_path: Path, **overrides: Any) -> Flask:
+    """The cloud app with Argon2id at small costs, for tests that sign parents up."""
+    app = make_app(tmp_path, **overrides)
+    app.config["PASSWORD_HASH_PARAMS"] = FAST_HASH
+    return app
+
+
+def visible_text(page: str) -> str:
+    """A page's text as a reader sees it: tags gone, entities decoded, spaces collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
 
 
 def csrf(client: FlaskClient) -> str:

@@ -329,7 +329,12 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
     history = page.locator('#what-teddy-knows .record[data-table="intent_events"]')
     before = history.count()
     history.first.get_by_role("button").click()
-    assert "Deleted." in page.inner_text("main")
+    # A receipt for the one item (issue 27.5): the kind of data, no name, no value.
+    receipt = page.inner_text("main")
+    assert "Deleted" in receipt and "What the child asked the toy for" in receipt
+    assert "Emma" not in receipt and "dragons" not in receipt
+    check("item-receipt", shot=True)
+    page.get_by_role("link", name="Back to the data page").click()
     assert history.count() == before - 1
     check("dashboard-after-delete")
 
@@ -355,7 +360,8 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
     page.get_by_role("button", name="Delete everything now").click()
     receipt_id = page.locator("#receipt").get_attribute("data-receipt-id")
     assert receipt_id and receipt_id.startswith("erasure-")
-    assert "Emma" not in page.content() and "ada" not in page.inner_text("main")
+    # "ada" as a word: the receipt's hexadecimal audit hash may hold the letters by chance.
+    assert "Emma" not in page.content() and not re.search(r"\bada\b", page.inner_text("main"))
     check("receipt", shot=True)
     page.get_by_role("link", name="Printable receipt").click()
     assert receipt_id in page.inner_text("main") and "Emma" not in page.content()
@@ -376,6 +382,76 @@ def test_parent_journey_fits_every_screen_and_passes_axe(  # type: ignore[no-unt
         page.goto(base + path)
         check(name)
     assert len(check.seen) >= 25
+    assert check.problems == [], "\n".join(check.problems)
+    context.close()
+
+
+@pytest.mark.slow("Chromium uploads a 30 MB file and a 4 MB photo to the real server")
+def test_a_phone_photo_verifies_and_a_huge_file_gets_the_form_back(  # type: ignore[no-untyped-def]
+        browser, tmp_path: Path) -> None:
+    """Issue 27.5 on a phone, through the production server's request loop: a country outside
+    the EU, UK and US with Teddy's default rule; a 30 MB file answered on the same form; a
+    4 MB phone photo with a GPS position accepted, the position kept nowhere."""
+    from photo_helpers import CANARY, phone_photo
+
+    # A cloud of its own: the module's cloud has used up its sign-ups per address (5 in 15
+    # minutes) on the journeys and the test without JavaScript.
+    (tmp_path / "cloud").mkdir()
+    with CloudProcess(tmp_path / "cloud" / "cloud.db") as cloud:
+        _photo_journey(cloud, browser, tmp_path, CANARY, phone_photo)
+
+
+def _photo_journey(cloud: CloudProcess, browser: Any, tmp_path: Path, canary: str,
+                   phone_photo: Any) -> None:
+    context = browser.new_context(viewport=PHONE, bypass_csp=True, has_touch=True,
+                                  is_mobile=True)
+    page = context.new_page()
+    check = Checks(page, PHONE["width"], tmp_path / "screenshots")
+    email = "photo@example.org"
+    page.goto(f"{cloud.url}/parent/signup")
+    page.get_by_label("E-mail address").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("heading", name="Check your e-mail").wait_for(timeout=15000)
+    page.goto(confirm_link(cloud, email, "/parent/signup/confirm/"))
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Confirm and sign in").click()
+    page.get_by_role("link", name="Add a child").click()
+    page.get_by_label("Age").select_option("9-12")
+    page.get_by_label("Country you live in").select_option("IN")
+    page.get_by_role("button", name="Add child").click()
+    main = page.inner_text("main")
+    assert "Consent age in India: 18" in main and "Teddy has no specific rule" in main
+    check("child-default-rule", shot=True)
+    page.get_by_role("link", name="Choose what Teddy may do").click()
+    page.locator("#choice-core").get_by_label("Allow", exact=True).check()
+    for purpose in ("personalisation", "history", "third_party"):
+        page.locator(f"#choice-{purpose}").get_by_label("Don't allow").check()
+    page.get_by_label("Photo ID check").check()
+    page.get_by_role("button", name="Save my choices").click()
+    page.get_by_label("Photo of your ID").wait_for(timeout=15000)
+    check("verify-photo-id", shot=True)
+
+    huge = tmp_path / "scan.jpg"
+    huge.write_bytes(b"\xff\xd8\xff\xe0" + bytes(30 * 1024 * 1024))
+    page.get_by_label("Photo of your ID").set_input_files(str(huge))
+    page.get_by_role("button", name="Verify and allow").click()
+    summary = page.locator("#error-summary")
+    summary.wait_for(timeout=30000)
+    assert "is 30 MB; files up to 15 MB are accepted" in summary.inner_text()
+    assert page.get_by_label("Photo of your ID").count() == 1  # the form, not a dead end
+    check("verify-too-large", shot=True)
+
+    photo = tmp_path / "IMG_0001.jpg"
+    photo.write_bytes(phone_photo())
+    page.get_by_label("Photo of your ID").set_input_files(str(photo))
+    page.get_by_role("button", name="Verify and allow").click()
+    page.get_by_text("Verified by photo id check").wait_for(timeout=30000)
+    assert "JPEG, 4000×3000 pixels" in page.inner_text("main")
+    check("verified-by-photo")
+    for path in Path(cloud.db_path).parent.iterdir():
+        if path.is_file():
+            assert canary.encode() not in path.read_bytes(), path
     assert check.problems == [], "\n".join(check.problems)
     context.close()
 

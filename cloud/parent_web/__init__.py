@@ -17,7 +17,9 @@ from cloud.parent_web import (  # noqa: E402
     children,
     consent_pages,
     dashboard,
+    receipts,
     security,
 )
 
-__all__ = ["account", "auth", "bp", "children", "consent_pages", "dashboard", "security"]
+__all__ = ["account", "auth", "bp", "children", "consent_pages", "dashboard", "receipts",
+           "security"]

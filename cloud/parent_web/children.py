@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import sqlite_utils
 from flask import current_app, flash, redirect, render_template, request, url_for
@@ -16,8 +17,8 @@ from cloud.parent_web.consent_state import purpose_statuses
 from cloud.parent_web.family import (
     AGE_BANDS,
     children_of,
-    consent_ages,
     country_choices,
+    known_country,
     owned_child,
 )
 from cloud.parent_web.security import login_required, parent_id
@@ -47,8 +48,13 @@ def home() -> Page:
 @bp.get("/children/new")
 @login_required
 def new_child() -> Page:
+    return _child_form({})
+
+
+def _child_form(form: Mapping[str, str], errors: list[str] | None = None) -> str:
     return render_template("parent/child_new.html", age_bands=AGE_BANDS,
-                           countries=country_choices(), form={})
+                           countries=country_choices(), form=form, errors=errors,
+                           default_age=current_app.config["TEDDY"].default_consent_age)
 
 
 @bp.post("/children/new")
@@ -66,12 +72,10 @@ def add_child() -> Page:
         problems.append(LABEL_PROBLEM)
     if age_band not in AGE_BANDS:
         problems.append("Choose your child's age band.")
-    if country not in consent_ages():
+    if not known_country(country):
         problems.append("Choose the country you live in.")
     if problems:
-        return render_template("parent/child_new.html", age_bands=AGE_BANDS,
-                               countries=country_choices(), errors=problems,
-                               form=request.form), 400
+        return _child_form(request.form, problems), 400
     db = get_db()
     now = get_clock().time()
     cursor = db.execute(

@@ -23,7 +23,14 @@ from cloud.parent_web.consent_state import consentable_purposes, purpose_statuse
 from cloud.parent_web.family import Child, owned_child
 from cloud.parent_web.granting import grant_verified, revoke_all
 from cloud.parent_web.notice_facts import kept_records
-from cloud.parent_web.security import current_parent, login_required, parent_id, safe_next
+from cloud.parent_web.security import (
+    TOO_LARGE_FLAG,
+    current_parent,
+    login_required,
+    parent_id,
+    safe_next,
+)
+from cloud.parent_web.uploads import heic_supported, too_large_words
 from cloud.parent_web.verification import (
     KBA_QUESTIONS,
     METHODS,
@@ -38,6 +45,7 @@ from cloud.parent_web.verification import (
     third_party_refusal,
 )
 from cloud.seam import seam_point
+from cloud.upload_limits import MAX_PHOTO_BYTES
 from teddy.contracts.data_map import data_map
 
 PENDING = "pending_consent"
@@ -191,9 +199,13 @@ def _pending_for(kid: Child) -> dict[str, Any] | None:
 
 def _verify_page(kid: Child, pending: dict[str, Any], status: int = 200,
                  error: str | None = None) -> tuple[str, int]:
+    # What was typed comes back on an error; files cannot (browsers never refill them).
     return render_template("parent/verify.html", child=kid, method=METHODS[pending["method"]],
                            purposes=_titles(pending["purposes"]), error=error,
-                           questions=KBA_QUESTIONS, test_identity=TEST_IDENTITY_ANSWERS), status
+                           form=request.form if request.method == "POST" else {},
+                           questions=KBA_QUESTIONS, test_identity=TEST_IDENTITY_ANSWERS,
+                           heic=heic_supported(),
+                           photo_mb=MAX_PHOTO_BYTES // (1024 * 1024)), status
 
 
 @bp.get("/children/<int:child_id>/verify")
@@ -204,6 +216,8 @@ def verify_form(child_id: int) -> Page:
     if pending is None:
         flash("Choose what to allow first.")
         return redirect(url_for("parent_web.consent_choices", child_id=kid.id))
+    if request.args.get(TOO_LARGE_FLAG):
+        return _verify_page(kid, pending, 400, too_large_words("this check"))
     return _verify_page(kid, pending)
 
 

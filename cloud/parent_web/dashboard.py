@@ -11,28 +11,26 @@ from itertools import groupby
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlite_utils
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from werkzeug.exceptions import BadRequest
 
 from cloud import audit
-from cloud.child_data import TABLE_TITLES, HeldRecord, export_document, inventory
+from cloud.child_data import HeldRecord, export_document, inventory
 from cloud.clock import iso
 from cloud.db import get_clock, get_db
 from cloud.parent_web import bp
 from cloud.parent_web.auth import Page
 from cloud.parent_web.consent_state import purpose_statuses
 from cloud.parent_web.export_formats import grouped, timestamp, to_csv
-from cloud.parent_web.family import Child, children_of, owned_child
+from cloud.parent_web.family import Child, owned_child
 from cloud.parent_web.plain_words import purpose_groups, record_counts, timeline
 from cloud.parent_web.printable import page_response, style
+from cloud.parent_web.receipts import receipt_context, receipt_zone
 from cloud.parent_web.security import login_required, parent_id
 from cloud.parent_web.words import (
     country_zone,
     local_time,
-    zone_named,
     zone_words,
-    zoned_time,
 )
 from cloud.retention import erasure
 from cloud.retention.erasure import ERASABLE_ITEMS, ErasureError, erase_item
@@ -62,7 +60,7 @@ def data(child_id: int) -> Page:
     groups = [(table, rows[0].title, rows) for table, rows in
               ((t, list(g)) for t, g in groupby(shown, key=lambda r: r.table))]
     return render_template("parent/dashboard.html", child=kid, groups=groups, iso=iso,
-                           known=purpose_groups(shown), timeline=timeline(records),
+                           known=purpose_groups(shown, _config()), timeline=timeline(records),
                            counts=record_counts(records), dmap=data_map(), page=page,
                            pages=pages, page_size=PAGE_SIZE,
                            statuses=purpose_statuses(db, kid.id, _config().notice_version))
@@ -157,12 +155,13 @@ def delete_item(child_id: int, table: str, row_id: str) -> Page:
         key: int | str = key_type(row_id)
     except ValueError as exc:
         raise BadRequest("That item reference is not valid.") from exc
-    if erase_item(get_db(), child_id=kid.id, parent_id=parent_id(), table=table, row_id=key,
-                  now=get_clock().time()):
-        flash("Deleted.")
-    else:
+    receipt = erase_item(get_db(), child_id=kid.id, parent_id=parent_id(), table=table,
+                         row_id=key, now=get_clock().time())
+    if receipt is None:
         flash("That item was already gone.")
-    return redirect(url_for("parent_web.data", child_id=kid.id))
+        return redirect(url_for("parent_web.data", child_id=kid.id))
+    return redirect(url_for("parent_web.item_receipt", receipt_id=receipt.receipt_id,
+                            child=kid.id))
 
 
 @bp.get("/children/<int:child_id>/delete")
@@ -201,25 +200,6 @@ def delete_all(child_id: int) -> Page:
     return _erasure_page(job, country_zone(kid.country))
 
 
-def _receipt_zone(db: sqlite_utils.Database) -> ZoneInfo | None:
-    """The zone the receipt's times are shown in: the one its link names (set when the
-    receipt was first shown, from the erased child's country), else the family's, if its
-    other children all live in one; else none, and times are in UTC, said so."""
-    named = zone_named(request.args.get("zone"))
-    if named is not None:
-        return named
-    zones = {country_zone(c.country) for c in children_of(db, parent_id())}
-    return zones.pop() if len(zones) == 1 else None
-
-
-def _receipt_context(receipt: dict[str, Any], zone: ZoneInfo | None) -> dict[str, Any]:
-    return {"receipt": receipt, "zone": zone, "zoned_time": zoned_time,
-            "zone_said": f"in {zone.key} time" if zone else "in UTC",
-            "titles": TABLE_TITLES,
-            "category_words": {name: spec["description"]
-                               for name, spec in data_map().categories.items()}}
-
-
 @bp.get("/children/<int:child_id>/receipt")
 @login_required
 def receipt_page(child_id: int) -> Page:
@@ -231,19 +211,23 @@ def receipt_page(child_id: int) -> Page:
         return redirect(url_for("parent_web.delete_all_form", child_id=child_id))
     body = render_template("parent/receipt_page.html", style=style(),
                            operator=_config().operator_name,
-                           **_receipt_context(job.receipt, _receipt_zone(db)))
+                           facts_template="parent/_receipt_facts.html",
+                           scope_words="Everything Teddy held about one child was deleted at "
+                                       "the parent's request.",
+                           proven=job.receipt["proof"]["clean"],
+                           **receipt_context(job.receipt, receipt_zone(db)))
     return page_response(body, filename=f"teddy-{job.job_id}.html",
                          attachment=request.args.get("download") == "1")
 
 
 def _erasure_page(job: erasure.ErasureJob, zone: ZoneInfo | None = None) -> Page:
     if job.done and job.receipt is not None:
-        zone = zone or _receipt_zone(get_db())
+        zone = zone or receipt_zone(get_db())
         printable = url_for("parent_web.receipt_page", child_id=job.child_id,
                             **({"zone": zone.key} if zone else {}))
         return render_template("parent/receipt.html", printable_url=printable,
                                receipt_json=json.dumps(job.receipt, indent=2, sort_keys=True),
-                               **_receipt_context(job.receipt, zone))
+                               **receipt_context(job.receipt, zone))
     from cloud.retention.scheduler import erasure_runner
 
     erasure_runner(current_app).kick()

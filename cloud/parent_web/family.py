@@ -6,6 +6,7 @@ exist, so guessing ids in URLs reveals nothing (R26).
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,16 +16,17 @@ from flask import abort, current_app
 from cloud.db import get_db
 from cloud.keys.fields import open_value
 from cloud.parent_web.security import parent_id
+from cloud.parent_web.words import iso_countries
 
 AGE_BANDS = ("3-5", "6-8", "9-12", "13-15", "16-17")
-COUNTRY_NAMES = {
-    "US": "United States", "GB": "United Kingdom", "AT": "Austria", "BE": "Belgium",
-    "BG": "Bulgaria", "HR": "Croatia", "CY": "Cyprus", "CZ": "Czechia", "DK": "Denmark",
-    "EE": "Estonia", "FI": "Finland", "FR": "France", "DE": "Germany", "GR": "Greece",
-    "HU": "Hungary", "IE": "Ireland", "IT": "Italy", "LV": "Latvia", "LT": "Lithuania",
-    "LU": "Luxembourg", "MT": "Malta", "NL": "Netherlands", "PL": "Poland", "PT": "Portugal",
-    "RO": "Romania", "SK": "Slovakia", "SI": "Slovenia", "ES": "Spain", "SE": "Sweden",
-}
+# Names parents expect where the ISO table (`words.iso_countries`, from tzdata) uses a
+# shorter or older one.
+COUNTRY_NAMES = {"GB": "United Kingdom", "CZ": "Czechia", "KR": "South Korea",
+                 "KP": "North Korea", "MM": "Myanmar", "SZ": "Eswatini"}
+
+
+def country_name(code: str) -> str:
+    return COUNTRY_NAMES.get(code) or iso_countries().get(code, code)
 
 
 @dataclass(frozen=True)
@@ -45,11 +47,15 @@ class Child:
 
     @property
     def country_name(self) -> str:
-        return COUNTRY_NAMES.get(self.country, self.country)
+        return country_name(self.country)
 
     @property
     def consent_age(self) -> int:
-        return consent_ages()[self.country]
+        return consent_rule(self.country).age
+
+    @property
+    def consent_rule(self) -> ConsentRule:
+        return consent_rule(self.country)
 
     @property
     def below_consent_age(self) -> bool | None:
@@ -65,14 +71,41 @@ class Child:
 _COLUMNS = "id, first_name, age_band, country, created_at, last_active_at, label"
 
 
+@dataclass(frozen=True)
+class ConsentRule:
+    """The age below which a parent must consent, and whether it is this country's own rule
+    from configuration or Teddy's stated default for countries without one."""
+
+    age: int
+    specific: bool
+
+
 def consent_ages() -> dict[str, int]:
     return dict(current_app.config["TEDDY"].consent_ages)
 
 
-def country_choices() -> list[tuple[str, str, int]]:
+def consent_rule(country: str) -> ConsentRule:
     ages = consent_ages()
-    return sorted(((code, COUNTRY_NAMES.get(code, code), age) for code, age in ages.items()),
-                  key=lambda choice: choice[1])
+    if country in ages:
+        return ConsentRule(ages[country], True)
+    return ConsentRule(current_app.config["TEDDY"].default_consent_age, False)
+
+
+def known_country(code: str) -> bool:
+    """Every ISO 3166-1 country, and any code the configuration gives a rule for."""
+    return code in iso_countries() or code in consent_ages()
+
+
+def country_choices() -> list[tuple[str, str, ConsentRule]]:
+    """Every country, by name, with the rule that applies there."""
+    codes = set(iso_countries()) | set(consent_ages())
+    return sorted(((code, country_name(code), consent_rule(code)) for code in codes),
+                  key=lambda choice: _sort_key(choice[1]))
+
+
+def _sort_key(name: str) -> str:
+    """Åland beside Albania, Réunion beside Romania: letters without their accents."""
+    return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().casefold()
 
 
 def children_of(db: sqlite_utils.Database, parent: int) -> list[Child]:

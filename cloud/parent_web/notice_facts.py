@@ -52,6 +52,9 @@ class KeptRecord:
     name: str
     purpose_title: str
     kept: str
+    # Why it is kept, where the data map says so (`DataMap.kept_because`): the same words the
+    # dashboard shows beside the same records.
+    why: str | None = None
 
 
 def days_words(n: int) -> str:
@@ -85,7 +88,7 @@ def kept_for(table: str, dmap: DataMap, config: CloudConfig) -> str:
 def kept_records(dmap: DataMap, config: CloudConfig) -> list[KeptRecord]:
     return [KeptRecord(RECORD_NAMES.get(table, "Other records"),
                        dmap.purposes[spec["retention"]["purpose"]].title,
-                       kept_for(table, dmap, config))
+                       kept_for(table, dmap, config), dmap.kept_because(table))
             for table, spec in dmap.tables.items()]
 
 

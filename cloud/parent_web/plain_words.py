@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cloud.child_data import HeldRecord
-from cloud.parent_web.family import COUNTRY_NAMES
+from cloud.config import CloudConfig
+from cloud.parent_web.family import country_name
+from cloud.parent_web.notice_facts import kept_for
 from cloud.retention.erasure import ERASABLE_ITEMS
 from teddy.contracts.data_map import data_map
 
@@ -38,10 +40,10 @@ FACT_LABELS = {"child_name": "Name", "age": "Age", "story_topic": "Story topics 
 # Remembered facts whose category follows from the slot they came from, whatever an older
 # row stored (early versions filed story topics under favourite things).
 FACT_SLOTS = {"child_name": "child_name", "age": "age", "story_topic": "topic"}
-RECORD_GROUP = ("record", "Your child's record",
-                "The age band and country you entered decide the consent age and which rules "
-                "apply. Kept until you delete everything, or after the configured time without "
-                "the toy being used.")
+# Records that serve no single consented purpose get a group of their own: (group, title,
+# table). Their reason is the data map's `kept_because`, the words the notice shows too.
+RECORD_GROUP = ("record", "Your child's record", "children")
+TOYS_GROUP = ("toys", "Paired toys", "devices")
 TIMELINE_LENGTH = 10
 # Record counts per kind, in the words of the "At a glance" list.
 COUNT_LABELS = {
@@ -75,6 +77,10 @@ class PurposeGroup:
     why: str
     retention_days: int
     facts: list[Fact]
+    # For a group of one table's records (the child's record, paired toys): that table and
+    # how long it is kept, in the notice's words.
+    table: str | None = None
+    kept: str | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +123,7 @@ def facts_of(record: HeldRecord) -> list[tuple[str, Fact]]:
         for name, label in CHILD_FIELDS.items():
             value = _field(record, name)
             if value:
-                shown = COUNTRY_NAMES.get(value, value) if name == "country" else value
+                shown = country_name(value) if name == "country" else value
                 spec = columns[name]
                 # What only runs the service is the child's record, not a purpose's data.
                 purpose = spec["purpose"] if spec["purpose"] != "core" else RECORD_GROUP[0]
@@ -147,21 +153,21 @@ def facts_of(record: HeldRecord) -> list[tuple[str, Fact]]:
             out.append((purpose, fact(label, value, rule.category if rule else
                                       columns["slots_json"]["category"])))
     elif record.table == "devices":
-        out.append((columns["id"]["purpose"], fact("Paired toy", "a Teddy toy",
-                                                   columns["id"]["category"])))
+        out.append((TOYS_GROUP[0], fact("Paired toy", "a Teddy toy",
+                                        columns["id"]["category"])))
     return out
 
 
-def purpose_groups(records: list[HeldRecord]) -> list[PurposeGroup]:
+def purpose_groups(records: list[HeldRecord], config: CloudConfig) -> list[PurposeGroup]:
     dmap = data_map()
     by_purpose: dict[str, list[Fact]] = {}
     for record in records:
         for purpose, fact in facts_of(record):
             by_purpose.setdefault(purpose, []).append(fact)
     by_purpose = {purpose: _merged(facts) for purpose, facts in by_purpose.items()}
-    groups = []
-    if RECORD_GROUP[0] in by_purpose:
-        groups.append(PurposeGroup(*RECORD_GROUP, 0, by_purpose[RECORD_GROUP[0]]))
+    groups = [PurposeGroup(name, title, dmap.kept_because(table) or "", dmap.retention_days(table),
+                           by_purpose[name], table, kept_for(table, dmap, config))
+              for name, title, table in (RECORD_GROUP, TOYS_GROUP) if name in by_purpose]
     groups += [PurposeGroup(name, spec.title, spec.notice, spec.retention_days,
                             by_purpose[name])
                for name, spec in dmap.purposes.items() if name in by_purpose]

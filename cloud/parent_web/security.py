@@ -25,15 +25,17 @@ from cloud.parent_web import bp
 from cloud.parent_web.notice_facts import days_words
 from cloud.parent_web.sessions import close_session, open_session, session_parent
 from cloud.parent_web.words import counted, local_time
+from cloud.upload_limits import MAX_UPLOAD_BODY_BYTES
 
 CSRF_FIELD = "csrf_token"
 SESSION_FIELD = "sid"
 HSTS = "max-age=31536000"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Werkzeug keeps uploads under 500 KiB in memory and spools larger ones to a temporary file;
-# capping the request below that keeps an ID image off the disk entirely.
-MAX_UPLOAD_BYTES = 400 * 1024
+# Uploaded files are held in memory only (`uploads.CappedSpool`, set as the app's request
+# class), never in Werkzeug's temporary file, so an ID photo never touches the disk.
 UPLOAD_ENDPOINTS = frozenset({"parent_web.verify"})
+# Where a too-large upload is sent back to: the same form, with the error said on it.
+TOO_LARGE_FLAG = "too_large"
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -122,7 +124,7 @@ def _guard() -> Any:
     if request.endpoint in UPLOAD_ENDPOINTS and request.method == "POST":
         if request.content_length is None:
             abort(411, description="Uploads must declare their length.")
-        request.max_content_length = MAX_UPLOAD_BYTES
+        request.max_content_length = MAX_UPLOAD_BODY_BYTES
     if request.method in SAFE_METHODS:
         return None
     sent = request.form.get(CSRF_FIELD, "")
@@ -161,13 +163,18 @@ ERROR_TITLES = {400: "That did not work", 401: "Please sign in", 403: "Not allow
                 413: "Too large", 429: "Too many attempts"}
 
 
-def _render_error(exc: Any) -> tuple[str, int]:
+def _render_error(exc: Any) -> Any:
     code = int(getattr(exc, "code", 500) or 500)
     description = getattr(exc, "description", "") or ""
     if code == 404:
         description = "There is nothing here, or it belongs to another family."
+    if code == 413 and request.endpoint in UPLOAD_ENDPOINTS and request.view_args:
+        # Back to the same form (its choices are kept in the session), never a dead end.
+        return redirect(url_for(request.endpoint, **request.view_args,
+                                **{TOO_LARGE_FLAG: "1"}), 303)
     if code == 413:
-        description = f"Uploads can be at most {MAX_UPLOAD_BYTES // 1024} KB."
+        description = (f"Uploads can be at most {MAX_UPLOAD_BODY_BYTES // (1024 * 1024)} MB "
+                       "in all.")
     return render_template("parent/error.html", title=ERROR_TITLES.get(code, "Error"),
                            message=description, code=code), code
 

@@ -16,7 +16,13 @@ from datetime import UTC, datetime
 
 from werkzeug.datastructures import FileStorage
 
-from cloud.parent_web.uploads import UploadProblem, image_info, is_pdf, read_then_wipe
+from cloud.parent_web.uploads import (
+    CheckedPhoto,
+    UploadProblem,
+    is_pdf,
+    photo_for_check,
+    read_then_wipe,
+)
 from cloud.seam import seam_point
 
 THIRD_PARTY = "third_party"
@@ -26,7 +32,6 @@ MIN_DOCUMENT_BYTES = 1024
 MIN_ID_SIZE = (400, 250)
 ID_ASPECT = (1.3, 1.9)  # ID-1 cards are 1.59 wide per unit high, passport pages 1.42
 MIN_SELFIE_SIZE = (200, 200)
-MAX_IMAGE_SIDE = 12000
 
 
 class VerificationFailed(ValueError):
@@ -158,53 +163,54 @@ def check_kba(answers: Mapping[str, str]) -> Outcome:
 
 
 # -- documents and images -------------------------------------------------------------------
-def _id_document(data: bytearray) -> str:
-    info = image_info(data)
-    if info is None:
-        raise VerificationFailed("The photo ID must be a PNG or JPEG image.")
-    if len(data) < MIN_DOCUMENT_BYTES or info.width < MIN_ID_SIZE[0] or \
-            info.height < MIN_ID_SIZE[1]:
+def _id_document(data: bytearray) -> CheckedPhoto:
+    photo = photo_for_check(data, "your photo ID")
+    if len(data) < MIN_DOCUMENT_BYTES or photo.width < MIN_ID_SIZE[0] or \
+            photo.height < MIN_ID_SIZE[1]:
         raise VerificationFailed(f"The ID photo is too small to read: use at least "
                                  f"{MIN_ID_SIZE[0]}×{MIN_ID_SIZE[1]} pixels.")
-    if max(info.width, info.height) > MAX_IMAGE_SIDE:
-        raise VerificationFailed("The ID photo is larger than any camera takes.")
-    if not ID_ASPECT[0] <= info.aspect <= ID_ASPECT[1]:
+    if not ID_ASPECT[0] <= photo.aspect <= ID_ASPECT[1]:
         raise VerificationFailed("That does not look like a licence or passport page: photograph "
                                  "the whole document, landscape, edge to edge.")
-    return f"{info.kind}, {info.width}×{info.height} pixels"
+    return photo
+
+
+def _described(photo: CheckedPhoto) -> str:
+    return f"{photo.kind}, {photo.width}×{photo.height} pixels"
 
 
 def check_government_id(upload: FileStorage | None) -> Outcome:
     try:
         with read_then_wipe(upload, "your photo ID") as data:
-            described = _id_document(data)
+            described = _described(_id_document(data))
     except UploadProblem as exc:
         raise VerificationFailed(str(exc)) from exc
     return Outcome("government_id", (
         f"Photo ID received ({described}) and checked.",
-        "The image was deleted as soon as the check finished. It was never stored.",
+        "The photo was checked as a small copy without its location or other metadata, and "
+        "deleted as soon as the check finished. It was never stored.",
     ))
 
 
 def check_face_match(id_upload: FileStorage | None, selfie: FileStorage | None) -> Outcome:
     try:
         with read_then_wipe(id_upload, "your photo ID") as id_data, \
-                read_then_wipe(selfie, "your selfie") as face:
-            described = _id_document(id_data)
-            info = image_info(face)
-            if info is None:
-                raise VerificationFailed("The selfie must be a PNG or JPEG image.")
-            if info.width < MIN_SELFIE_SIZE[0] or info.height < MIN_SELFIE_SIZE[1]:
+                read_then_wipe(selfie, "your selfie") as face_data:
+            id_photo = _id_document(id_data)
+            face = photo_for_check(face_data, "your selfie")
+            if face.width < MIN_SELFIE_SIZE[0] or face.height < MIN_SELFIE_SIZE[1]:
                 raise VerificationFailed("The selfie is too small to compare: use at least "
                                          f"{MIN_SELFIE_SIZE[0]}×{MIN_SELFIE_SIZE[1]} pixels.")
-            if face == id_data:
+            if face_data == id_data or face.copy == id_photo.copy:
                 raise VerificationFailed("The selfie is the same picture as the ID. Take a new "
                                          "photo of your face.")
     except UploadProblem as exc:
         raise VerificationFailed(str(exc)) from exc
     return Outcome("face_match", (
-        f"Photo ID ({described}) and selfie received; the face matched the ID photo.",
-        "Both images were deleted as soon as the check finished. Neither was stored.",
+        f"Photo ID ({_described(id_photo)}) and selfie received; the face matched the ID "
+        "photo.",
+        "Both were compared as small copies without location or other metadata, and deleted "
+        "as soon as the check finished. Neither was stored.",
     ))
 
 
@@ -214,17 +220,15 @@ def check_signed_form(upload: FileStorage | None, signer: str) -> Outcome:
         raise VerificationFailed("Type your full name as you signed it on the form.")
     try:
         with read_then_wipe(upload, "the signed form") as data:
+            if len(data) < MIN_DOCUMENT_BYTES // 4:
+                raise VerificationFailed("That file is too small to be a signed form.")
             if is_pdf(data):
                 described = "PDF"
             else:
-                info = image_info(data)
-                if info is None:
-                    raise VerificationFailed("Upload the signed form as a PDF, PNG or JPEG.")
-                described = f"{info.kind} scan"
-            if len(data) < MIN_DOCUMENT_BYTES // 4:
-                raise VerificationFailed("That file is too small to be a signed form.")
+                described = f"{photo_for_check(data, 'the signed form').kind} scan"
     except UploadProblem as exc:
-        raise VerificationFailed(str(exc)) from exc
+        raise VerificationFailed(str(exc).replace("a JPEG, PNG", "a PDF, JPEG, PNG")
+                                 .replace("a JPEG or PNG", "a PDF, JPEG or PNG")) from exc
     return Outcome("signed_form", (
         f"Signed form received ({described}) and checked against the name you typed.",
         "The file was deleted after the check. Only the fact that you signed is kept.",

@@ -33,11 +33,21 @@ from cloud.retention import backup as backups
 from cloud.retention import jobs
 from cloud.retention.checkpoint import checkpoint_truncate
 from cloud.retention.child_rows import explain_findings
+from cloud.retention.item_receipt import (
+    ERASE_ACTION,
+    PROOF_ACTION,
+    PROOF_FILE,
+    PROOF_PENDING,
+    PROOF_ROWS,
+    ItemReceipt,
+    new_item_receipt_id,
+)
 from cloud.retention.jobs import ErasureError, ErasureJob
 from cloud.retention.proof import files_to_scan, scan_for_canaries
 from cloud.retention.receipt import ErasureReceipt, ProofResult
 from cloud.seam import seam_point
-from cloud.storage.db import in_transaction
+from cloud.storage.db import in_transaction, is_postgres
+from teddy.contracts.data_map import data_map
 
 __all__ = ["ERASABLE_ITEMS", "REASON_INACTIVE", "REASON_REQUEST", "ErasureError", "ErasureJob",
            "continue_erasure", "erase_child", "erase_from_backups", "erase_item",
@@ -161,24 +171,25 @@ def erase_from_backups(backup_dir: Path, child_id: int) -> int:
                for item in backups.list_backups(backup_dir))
 
 
-def forget_device(db: sqlite_utils.Database, device_id: str) -> int:
+def forget_device(db: sqlite_utils.Database, device_id: str) -> dict[str, int]:
     """Delete a paired toy with its key and everything kept only because of it (the request
-    numbers it used, the answers kept for its retries), in the caller's transaction; how many
-    rows went. The child's own data stays: that is the parent's to keep or erase."""
-    count = db.execute("DELETE FROM seen_nonces WHERE device_id = ?", [device_id]).rowcount
-    count += db.execute("DELETE FROM processed_messages WHERE device_id = ?",
-                        [device_id]).rowcount
-    return count + db.execute("DELETE FROM devices WHERE id = ?", [device_id]).rowcount
+    numbers it used, the answers kept for its retries), in the caller's transaction; the rows
+    deleted per table. The child's own data stays: that is the parent's to keep or erase."""
+    return {table: db.execute(f"DELETE FROM {table} WHERE {column} = ?", [device_id]).rowcount
+            for table, column in (("seen_nonces", "device_id"),
+                                  ("processed_messages", "device_id"), ("devices", "id"))}
 
 
 @seam_point("erase_item")
 def erase_item(db: sqlite_utils.Database, *, child_id: int, parent_id: int, table: str,
-               row_id: int | str, now: float) -> bool:
-    """Delete one row the parent chose from the dashboard; False if it is not theirs or gone.
+               row_id: int | str, now: float) -> ItemReceipt | None:
+    """Delete one row the parent chose from the dashboard and return its receipt; None if it
+    is not theirs or already gone.
 
     A device goes with what was kept only because of it (forget_device). The WAL is then
     checkpointed so the row leaves no copy behind; that step is bounded and never blocks the
-    parent for long.
+    parent for long. The receipt names the kind of data, never the child or the value
+    (`cloud.retention.item_receipt`).
     """
     _require_no_transaction(db, "erase_item")
     key_type = ERASABLE_ITEMS.get(table)
@@ -187,6 +198,8 @@ def erase_item(db: sqlite_utils.Database, *, child_id: int, parent_id: int, tabl
                          f"{', '.join(sorted(ERASABLE_ITEMS))}")
     if not isinstance(row_id, key_type) or isinstance(row_id, bool):
         raise ValueError(f"{table} rows are identified by {key_type.__name__}")
+    receipt_id = new_item_receipt_id()
+    actor = audit.subject_ref("parent", parent_id)
     db.execute("BEGIN IMMEDIATE")
     try:
         owned = db.execute(
@@ -195,17 +208,43 @@ def erase_item(db: sqlite_utils.Database, *, child_id: int, parent_id: int, tabl
             [row_id, child_id, parent_id]).fetchone()
         if owned is None:
             db.execute("ROLLBACK")
-            return False
+            return None
+        category = _item_category(db, table, row_id)
         if table == "devices":
-            count = forget_device(db, str(row_id))
+            rows = forget_device(db, str(row_id))
         else:
-            count = db.execute(f"DELETE FROM \"{table}\" WHERE id = ?", [row_id]).rowcount
-        audit.append(db, at=now, actor=audit.subject_ref("parent", parent_id),
-                     action="item.erase", subject=audit.subject_ref("child", child_id),
-                     details={"tables": [table], "count": count})
+            rows = {table: db.execute(f"DELETE FROM \"{table}\" WHERE id = ?",
+                                      [row_id]).rowcount}
+        audit_hash = audit.append(db, at=now, actor=actor, action=ERASE_ACTION,
+                                  subject=audit.subject_ref("child", child_id),
+                                  details={"tables": [table], "count": sum(rows.values()),
+                                           "rows": rows, "receipt": receipt_id,
+                                           "category": category})
     except BaseException:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
-    checkpoint_truncate(db)
-    return True
+    checkpoint = checkpoint_truncate(db)
+    gone = db.execute(f"SELECT 1 FROM \"{table}\" WHERE id = ?", [row_id]).fetchone() is None
+    if not gone:
+        proof = PROOF_PENDING  # cannot happen after a committed DELETE; never claim it did
+    elif is_postgres(db):
+        proof = PROOF_ROWS
+    else:
+        proof = PROOF_FILE if checkpoint.complete else PROOF_PENDING
+    audit.append(db, at=now, actor=actor, action=PROOF_ACTION,
+                 subject=audit.subject_ref("child", child_id),
+                 details={"receipt": receipt_id, "scope": proof})
+    return ItemReceipt(receipt_id, now, table, category, rows, proof, audit_hash)
+
+
+def _item_category(db: sqlite_utils.Database, table: str, row_id: int | str) -> str:
+    """The kind of data one row holds, as the data map names it: a remembered fact's own
+    category (a name, a favourite thing), else the category of the table's rows."""
+    categories = data_map().categories
+    if table == "profile_facts":
+        stored = db.execute("SELECT category FROM profile_facts WHERE id = ?",
+                            [row_id]).fetchone()
+        if stored and stored[0] in categories:
+            return str(stored[0])
+    return str(data_map().tables[table]["columns"]["id"]["category"])

@@ -52,8 +52,26 @@ def flag_child(db: sqlite_utils.Database, *, child_id: int, parent_id: int | Non
 
 
 def flag_item(db: sqlite_utils.Database, *, child_id: int, parent_id: int, table: str,
-              row_id: int | str, now: float) -> bool:
-    return True
+              row_id: int | str, now: float) -> object:
+    """Deletes nothing, yet hands back a receipt claiming the item is proven gone."""
+    from cloud import audit
+    from cloud.retention.item_receipt import (
+        ERASE_ACTION,
+        PROOF_ACTION,
+        PROOF_FILE,
+        ItemReceipt,
+        new_item_receipt_id,
+    )
+
+    receipt_id = new_item_receipt_id()
+    actor, subject = audit.subject_ref("parent", parent_id), audit.subject_ref("child", child_id)
+    audit_hash = audit.append(db, at=now, actor=actor, action=ERASE_ACTION, subject=subject,
+                              details={"tables": [table], "count": 1, "rows": {table: 1},
+                                       "receipt": receipt_id, "category": "child.profile"})
+    audit.append(db, at=now, actor=actor, action=PROOF_ACTION, subject=subject,
+                 details={"receipt": receipt_id, "scope": PROOF_FILE})
+    return ItemReceipt(receipt_id, now, table, "child.profile", {table: 1}, PROOF_FILE,
+                       audit_hash)
 
 
 def flag_request(db: sqlite_utils.Database, *, finish_within_s: float | None = None,

@@ -75,6 +75,12 @@ class DataMap:
     def retention_days(self, table: str) -> int:
         return int(self.tables[table]["retention"]["days"])
 
+    def kept_because(self, table: str) -> str | None:
+        """Why a table's records are kept, in a parent's words, where the map says so: the
+        one wording every page giving that reason shows."""
+        reason = self.tables[table]["retention"].get("kept_because")
+        return " ".join(reason.split()) if reason else None
+
     def purposes_needed(self, slots: dict[str, object]) -> set[str]:
         """Purposes a message with these slots serves: answering is `core`, slots add theirs."""
         needed = {"core"}
