@@ -51,7 +51,7 @@ def test_a_benchmark_that_stops_early_keeps_its_status_and_prints_no_json(capsys
 
 
 def test_every_benchmark_takes_json():
-    for name in ("cloud", "fleet", "crypto", "slow-clients", "retention", "egress"):
+    for name in ("cloud", "fleet", "crypto", "slow-clients", "retention", "egress", "photos"):
         with pytest.raises(SystemExit) as shown:
             main(["bench", name, "--json", "--help"])
         assert shown.value.code == 0

@@ -64,7 +64,8 @@ JSON_CHECKED_IN = {
     "teddy scenarios list": "tests/test_cli_conventions.py",
     "teddy scenarios rules": HERE,
     **dict.fromkeys([f"teddy bench {name}" for name in
-                     ("cloud", "fleet", "crypto", "slow-clients", "retention", "egress")],
+                     ("cloud", "fleet", "crypto", "slow-clients", "retention", "egress",
+                      "photos")],
                     "tests/test_cli_json.py"),
 }
 

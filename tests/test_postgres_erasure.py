@@ -65,7 +65,7 @@ def test_sqlite_file_commands_say_what_to_use_on_postgres(
     assert "SQLite" in capsys.readouterr().err
     assert cloud_cli(["verify-audit", "--db", postgres_url]) == 0
     assert "audit log intact" in capsys.readouterr().out
-    assert cloud_cli(["purge", "--db", postgres_url]) == 0
+    assert cloud_cli(["purge", "--db", postgres_url, "--json"]) == 0
     assert '"total_rows": 0' in capsys.readouterr().out
 
 
