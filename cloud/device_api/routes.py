@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
@@ -76,6 +77,29 @@ def _body_within_limit() -> bytes | None:
     request.max_content_length = MAX_BODY_BYTES + 1
     body = request.get_data(cache=True)
     return None if len(body) > MAX_BODY_BYTES else body
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    db: sqlite_utils.Database
+    now: float
+    device: AuthenticatedDevice
+    body: bytes
+
+
+def _signed_request() -> SignedRequest | tuple[Response, int]:
+    """The request's body and the toy that signed it, or the refusal to send: too large (413,
+    before reading more) or not signed by a paired toy (401)."""
+    body = _body_within_limit()
+    if body is None:
+        return _too_large()
+    db = get_db()
+    now = get_clock().time()
+    try:
+        device = verify_signature(db, request, now)
+    except AuthError as error:
+        return _unauthenticated(error)
+    return SignedRequest(db, now, device, body)
 
 
 def _policy(db: sqlite_utils.Database, child_id: int) -> dict[str, Any]:
@@ -147,16 +171,11 @@ def unpair() -> Reply:
     """The toy asks to be forgotten (`teddy device unpair`): its key and what was kept only
     because of it go at once; what it sent about the child stays for the parent to see or
     erase. Signed like every device request, so only the toy itself can ask."""
-    body = _body_within_limit()
-    if body is None:
-        return _too_large()
-    db = get_db()
-    now = get_clock().time()
-    try:
-        device = verify_signature(db, request, now)
-    except AuthError as error:
-        return _unauthenticated(error)
-    if body.strip() not in (b"", b"{}"):
+    signed = _signed_request()
+    if not isinstance(signed, SignedRequest):
+        return signed
+    db, now, device = signed.db, signed.now, signed.device
+    if signed.body.strip() not in (b"", b"{}"):
         return _error(422, "unpair takes no body (or {})")
     try:
         with write_transaction(db):
@@ -176,15 +195,10 @@ def unpair() -> Reply:
 
 @bp.post("/intent")
 def intent() -> Reply:
-    body = _body_within_limit()
-    if body is None:
-        return _too_large()
-    db = get_db()
-    now = get_clock().time()
-    try:
-        device = verify_signature(db, request, now)
-    except AuthError as error:
-        return _unauthenticated(error)
+    signed = _signed_request()
+    if not isinstance(signed, SignedRequest):
+        return signed
+    db, now, device, body = signed.db, signed.now, signed.device, signed.body
     if request.mimetype != "application/json":
         return _error(415, "intent messages must be application/json")
     try:
