@@ -159,6 +159,21 @@ def test_unpair_makes_the_cloud_forget_the_toys_key(cloud: CloudProcess, paired:
                           [credentials["device_id"]]).fetchone() == (0,)
 
 
+def test_unpair_killed_after_the_cloud_forgot_finishes_when_run_again(
+        cloud: CloudProcess, paired: Path):
+    # As if killed -9 between the cloud's answer and removing the files: they are still there.
+    kept = {name: (paired / name).read_bytes() for name in TEDDY_FILES
+            if (paired / name).exists()}
+    assert device("unpair", "--state", str(paired), "--yes").returncode == 0
+    for name, data in kept.items():
+        (paired / name).write_bytes(data)
+    again = device("unpair", "--state", str(paired), "--yes", "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["cloud"] == {
+        "forgotten": True, "said": "the cloud no longer accepts this toy's key"}
+    assert not (paired / "credentials.json").exists()
+
+
 def test_negative_control_removing_the_toys_files_alone_leaves_its_key_working(
         cloud: CloudProcess, paired: Path):
     from device.state import ToyState
