@@ -91,13 +91,16 @@ def append(db: sqlite_utils.Database, *, at: float, actor: str, action: str, sub
         # IMMEDIATE: read the chain's head and append to it with no writer in between.
         db.execute("BEGIN IMMEDIATE")
     try:
-        row = db.execute("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-        prev_hash = row[0] if row else GENESIS
+        row = db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        last_seq, prev_hash = (int(row[0]), row[1]) if row else (0, GENESIS)
         entry_hash = _entry_hash(prev_hash, at, actor, action, subject, details_json)
+        # The number is the head's plus one, never the database's own counter: a PostgreSQL
+        # sequence is not rolled back with a transaction, so an append that was rolled back
+        # would leave a gap that `verify` reads as entries cut out.
         db.execute(
-            "INSERT INTO audit_log (at, actor, action, subject, details_json, prev_hash, hash) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [at, actor, action, subject, details_json, prev_hash, entry_hash],
+            "INSERT INTO audit_log (seq, at, actor, action, subject, details_json, prev_hash, "
+            "hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [last_seq + 1, at, actor, action, subject, details_json, prev_hash, entry_hash],
         )
     except BaseException:
         if own_transaction:

@@ -45,18 +45,18 @@ def append_without_the_writer_lock(db_path: str, worker: int, read_done: Barrier
 
     db = open_db(db_path, migrate_schema=False)
     try:
-        row = db.execute("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-        prev_hash = row[0] if row else audit.GENESIS
+        row = db.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        last_seq, prev_hash = (int(row[0]), row[1]) if row else (0, audit.GENESIS)
         read_done.wait(60)
         at = time.time()
         details_json = json.dumps({"count": worker})
         entry_hash = audit._entry_hash(prev_hash, at, "system", "test.fork", "system",
                                        details_json)
         try:
-            db.execute("INSERT INTO audit_log (at, actor, action, subject, details_json, "
-                       "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       [at, "system", "test.fork", "system", details_json, prev_hash,
-                        entry_hash])
+            db.execute("INSERT INTO audit_log (seq, at, actor, action, subject, details_json, "
+                       "prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       [last_seq + 1, at, "system", "test.fork", "system", details_json,
+                        prev_hash, entry_hash])
             results.put((worker, "linked"))
         except Exception as exc:
             results.put((worker, type(exc).__name__))
