@@ -186,10 +186,8 @@ class MoonshineModel:
         names = [o.name for o in self._decoder.get_outputs()]
         present = {name.replace("present", "past_key_values"): value
                    for name, value in zip(names[1:], outputs[1:], strict=True)}
-        if past is not None:
-            # With the cache, the cross-attention keys and values come out
-            # empty: the ones computed on the first step stay valid.
-            present |= {name: value for name, value in past.items() if ".encoder." in name}
+        # With the cache, the cross-attention keys and values come out empty:
+        # the ones computed on the first step stay valid (decode keeps them).
         return outputs[0][:, -1, :], present
 
     def decode(self, audio: np.ndarray) -> Decoded:
@@ -197,27 +195,39 @@ class MoonshineModel:
         if audio.size < MIN_SAMPLES:
             audio = np.pad(audio, (0, MIN_SAMPLES - audio.size))
         hidden = self.encode(audio.astype(np.float32))
-        rows = self.beam + 1  # the last row decodes freely
-        hidden = np.repeat(hidden, rows, axis=0)
         max_steps = max(8, int(audio.size / SAMPLE_RATE * MAX_PIECES_PER_SECOND))
         active = [_Hypothesis([], ROOT, 0.0, 0)]
         finished: list[_Hypothesis] = []
         free_pieces: list[int] = []
         free_logprob = 0.0
         free_done = False
-        ids = np.full((rows, 1), BOS, dtype=np.int64)
-        past = None
+        # The batch holds only the rows still needed: one per open hypothesis
+        # and one for the free decode until it ends. Each row is computed on
+        # its own (the outputs of a row are bit for bit the same in any batch:
+        # tests/test_asr_moonshine.py), so a smaller batch changes no score.
+        # The first step is a single row: every row would start from the same
+        # BOS and hidden states, and this step also projects the hidden states
+        # into every layer's cross-attention keys and values.
+        free_row = 0
+        widest = self.beam + 1
+        hidden = np.repeat(hidden, widest, axis=0)
+        ids = np.full((1, 1), BOS, dtype=np.int64)
+        past: dict[str, np.ndarray] | None = None
+        cross: dict[str, np.ndarray] = {}
         for step in range(max_steps):
-            logits, past = self._step(ids, hidden, past)
+            logits, past = self._step(ids, hidden[:len(ids)], past)
+            if step == 0:
+                cross = {name: np.repeat(value, widest, axis=0)
+                         for name, value in past.items() if ".encoder." in name}
             logprobs = _log_softmax(logits[:, :len(self._pieces)])
             if not free_done:
                 # The free decode must say something: an empty transcript
                 # would make any sentence look unlikely, even a clear one.
-                free_row = logprobs[-1].copy()
+                free_scores = logprobs[free_row].copy()
                 if step == 0:
-                    free_row[EOS] = -np.inf
-                choice = int(np.argmax(free_row))
-                free_logprob += float(logprobs[-1, choice])
+                    free_scores[EOS] = -np.inf
+                choice = int(np.argmax(free_scores))
+                free_logprob += float(logprobs[free_row, choice])
                 free_done = choice == EOS
                 if not free_done:
                     free_pieces.append(choice)
@@ -231,14 +241,16 @@ class MoonshineModel:
                 bar = max(best_finished, free_logprob + self.give_up_below)
                 if not active or active[0].logprob < bar:
                     break
-            order = [h.row for h in active] + [0] * (self.beam - len(active))
+            order = [h.row for h in active]
             for slot, hypothesis in enumerate(active):
                 hypothesis.row = slot
-            order.append(rows - 1)
-            past = {name: value[order] if ".decoder." in name else value
-                    for name, value in past.items()}
-            last = [h.pieces[-1] for h in active] + [EOS] * (self.beam - len(active))
-            last.append(free_pieces[-1] if free_pieces and not free_done else EOS)
+            last = [h.pieces[-1] for h in active]
+            if not free_done:
+                order.append(free_row)
+                free_row = len(active)
+                last.append(free_pieces[-1])
+            past = {name: value[order] for name, value in past.items() if ".decoder." in name}
+            past |= {name: value[:len(order)] for name, value in cross.items()}
             ids = np.array(last, dtype=np.int64)[:, np.newaxis]
         best = max(finished, key=lambda h: h.logprob, default=None)
         sentence = self.trie.sentence_at(best.node) if best else None
