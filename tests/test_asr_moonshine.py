@@ -177,3 +177,96 @@ def test_accept_goes_through_the_shared_chunk_check(engine):
         engine.accept(b"\x00")
     engine.accept(b"\x00\x00")  # negative control: a good chunk is taken
     engine.finish()
+
+
+# The search shares work between rows: the first decoder step runs once for
+# every row, the rows' cached keys and values are reordered as hypotheses move
+# between rows, and the batch shrinks as rows close. These tests pin that none
+# of this changes a score. Scores and verdicts recorded with the search before
+# it shared any work (commit c7d18a4: every row of a full batch from the first
+# step on): two accepted clips, one rejected on the margin, one on the word
+# check (margin +6.6, the free decode 13 words longer).
+BEFORE_SHARING = [
+    ("clips/clean/en_0048_play_game.wav", "let's play a game",
+     "let's play a game", -2.3974616772757145, -1.878824455794529),
+    ("clips/noisy/en_0058_share_age_whitenoise.wav", "i am eleven years",
+     "i am eleven years", -3.310351684689522, -4.958812236785889),
+    ("clips/listener/en_heldout_0026_adult_room.wav", "",
+     "goodbye", -8.645352900028229, -1.372985902824439),
+    ("clips/listener/en_heldout_0122_9-11_room_noise.wav", "",
+     "can we play", -14.405325412750244, -21.022542365826666),
+]
+
+
+def _audio(relative: str):
+    import numpy as np
+
+    from device.asr.moonshine_engine import MIN_SAMPLES, pcm_to_float
+
+    audio = pcm_to_float(load_wav_pcm16(FIXTURES / relative))
+    return np.pad(audio, (0, max(0, MIN_SAMPLES - audio.size)))
+
+
+def _plain_logprob(model, audio, pieces: tuple[int, ...], ended: bool) -> float:
+    """log P(pieces [+ EOS]) from one uncached decoder pass over the whole sequence."""
+    import numpy as np
+
+    from device.asr.moonshine_engine import BOS, EOS, HEAD_DIM, HEADS, LAYERS, _log_softmax
+
+    hidden = model.encode(audio)
+    targets = list(pieces) + ([EOS] if ended else [])
+    inputs = np.array([[BOS] + targets[:-1]], dtype=np.int64)
+    feeds = {"input_ids": inputs, "encoder_hidden_states": hidden,
+             "use_cache_branch": np.array([False])}
+    empty = np.zeros((1, HEADS, 0, HEAD_DIM), dtype=np.float32)
+    for layer in range(LAYERS):
+        for part in ("decoder", "encoder"):
+            for kind in ("key", "value"):
+                feeds[f"past_key_values.{layer}.{part}.{kind}"] = empty
+    logits = model._decoder.run(None, feeds)[0][0, :, :len(model._pieces)]
+    logprobs = _log_softmax(logits)
+    return float(sum(logprobs[position, piece] for position, piece in enumerate(targets)))
+
+
+def _largest_score_gap(engine, relatives: list[str]) -> float:
+    gap = 0.0
+    for relative in relatives:
+        audio = _audio(relative)
+        decoded = engine.model.decode(audio)
+        assert decoded.sentence is not None and decoded.pieces
+        plain = _plain_logprob(engine.model, audio, decoded.pieces, ended=True)
+        plain_free = _plain_logprob(engine.model, audio, decoded.free_pieces,
+                                    ended=decoded.free_ended)
+        gap = max(gap, abs(plain - decoded.constrained_logprob),
+                  abs(plain_free - decoded.free_logprob))
+    return gap
+
+
+@pytest.mark.slow("decodes four clips with the model (about 4 s)")
+def test_the_shared_search_keeps_every_score_and_verdict_from_before(engine):
+    for relative, text, sentence, constrained, free in BEFORE_SHARING:
+        assert engine.transcribe(load_wav_pcm16(FIXTURES / relative)).text == text
+        decoded = engine.last
+        assert decoded is not None and decoded.sentence == sentence
+        assert decoded.constrained_logprob == pytest.approx(constrained, abs=1e-4)
+        assert decoded.free_logprob == pytest.approx(free, abs=1e-4)
+
+
+@pytest.mark.slow("decodes and rescores four clips twice (about 8 s)")
+def test_the_shared_cache_scores_equal_a_plain_uncached_pass(engine, monkeypatch):
+    relatives = [row[0] for row in BEFORE_SHARING]
+    assert _largest_score_gap(engine, relatives) < 1e-4
+    # Negative control: reuse the cache wrongly (each row gets its
+    # neighbour's keys and values) and the plain pass must disagree.
+    step = engine.model._step
+
+    def mixed_up_rows(ids, hidden, past):
+        if past is not None and ids.shape[0] > 1:
+            past = {name: np.roll(value, 1, axis=0) if ".decoder." in name else value
+                    for name, value in past.items()}
+        return step(ids, hidden, past)
+
+    import numpy as np
+
+    monkeypatch.setattr(engine.model, "_step", mixed_up_rows)
+    assert _largest_score_gap(engine, relatives) > 1e-4

@@ -86,6 +86,11 @@ class Decoded:
     constrained_logprob: float
     free_text: str
     free_logprob: float
+    # The word pieces behind both scores (EOS not included), so that a test
+    # can score them again without the search's shared cache.
+    pieces: tuple[int, ...] = ()
+    free_pieces: tuple[int, ...] = ()
+    free_ended: bool = True  # False when the free decode hit the step cap
 
     @property
     def margin(self) -> float | None:
@@ -255,7 +260,8 @@ class MoonshineModel:
         best = max(finished, key=lambda h: h.logprob, default=None)
         sentence = self.trie.sentence_at(best.node) if best else None
         return Decoded(sentence, best.logprob if best else -np.inf,
-                       self.text_of(free_pieces), free_logprob)
+                       self.text_of(free_pieces), free_logprob,
+                       tuple(best.pieces) if best else (), tuple(free_pieces), free_done)
 
     def _extend(self, active: list[_Hypothesis], logprobs: np.ndarray,
                 finished: list[_Hypothesis]) -> list[_Hypothesis]:
