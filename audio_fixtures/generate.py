@@ -159,6 +159,9 @@ DEMO_CLIPS = {
     "i_live_at.wav": "i live on twelve oak street",
     "joke.wav": "tell me a joke",
     "goodbye.wav": "goodbye teddy",
+    # Outside the grammar (story 24): a story the toy does not offer, and chatter.
+    "story_grandmas_farm.wav": "tell me a story about my grandma's farm",
+    "chatter_brother_school.wav": "my brother sam goes to maple street school",
 }
 
 

@@ -211,7 +211,7 @@ def test_only_the_testbed_installs_a_seam() -> None:
     testbed = {str(p.relative_to(ROOT)): p.read_text("utf-8")
                for p in (ROOT / "scenarios").rglob("*.py")}
     assert sorted(seam_installs(testbed)) == ["scenarios/variants/cloud_wrapper.py",
-                                              "scenarios/variants/mutants.py"]
+                                              "scenarios/variants/toy_wrapper.py"]
 
 
 def test_the_install_audit_catches_a_planted_install() -> None:

@@ -5,7 +5,8 @@
 - `wire_fields_declared`: the bytes the toy sent its cloud, field by field: only declared
   requests and headers, body fields the intent schema declares in their formats, lengths that
   add up, nothing between requests, random ids that are random, and slot values the child
-  actually said (R03, R34). Under TLS the relay terminates it and these are its plaintext.
+  actually said, and a story topic, song, game or animal one Teddy offers, never the child's
+  own words (R03, R06, R34). Under TLS the relay terminates it and these are its plaintext.
 - `no_copies_anywhere`: after an erasure or expiry, no file the cloud process wrote or opened
   for writing, wherever it is on disk, holds the child's values or a derived form of them:
   SHA-256/SHA-1/MD5 in hex or base64, hex or base64 of the value (R18, R19).
@@ -29,6 +30,7 @@ from scenarios.context import Family, ScenarioContext
 from scenarios.egress import INET, Send, read_trace, shown
 from scenarios.processes import EGRESS_DIR
 from scenarios.wire import REQUEST_LINE, WireRequest, parse_requests
+from teddy.content import offered_choices
 from teddy.contracts.intent_message import IntentMessage
 from teddy.contracts.signing import HEADER_NONCE
 
@@ -155,14 +157,24 @@ def said_words(ctx: ScenarioContext, family: Family) -> set[str]:
 def _slot_problems(request: WireRequest, body: dict[str, Any], said: set[str]) -> list[str]:
     problems = []
     slots = body.get("slots") if isinstance(body.get("slots"), dict) else {}
+    offered = offered_choices()
     for name, value in slots.items():
         words = re.findall(r"[a-z']+|\d+", str(value).lower())
+        choices = offered.get(name)
+        if choices is not None and value not in choices:
+            # What the toy could not match to a choice it offers is speech it did not
+            # understand; R06 keeps that on the toy, whatever slot it is dressed in.
+            problems.append(f"slot {name!r}={value!r} sent to {request.path} is no "
+                            f"{name} Teddy offers ({', '.join(sorted(choices))}): the "
+                            "child's own words shipped in an allowed slot, where speech the "
+                            "toy did not understand must stay on the toy (R06, R03)")
         unsaid = [w for w in words if w not in said]
         if unsaid:
-            problems.append(f"slot {name!r}={value!r} was never said by the child "
-                            f"({' '.join(unsaid)!r}): derived on the toy from something else, "
-                            "such as the voice")
-        if len(words) >= 4:
+            problems.append(f"slot {name!r}={value!r} was never said by the child, as the "
+                            f"story and the toy's own turns tell it ({' '.join(unsaid)!r}): "
+                            "derived on the toy from something else, such as the voice, or "
+                            "heard and not reported")
+        if len(words) >= 4 and not (choices and value in choices):
             problems.append(f"slot {name!r} carries {len(words)} words ({value!r}): "
                             "speech shipped verbatim, not a value")
     return problems
@@ -194,7 +206,7 @@ def body_field_problems(body: dict[str, Any]) -> list[str]:
 def wire_fields_declared(ctx: ScenarioContext, args: dict[str, Any]) -> Observation:
     """The toy's bytes to its cloud, field by field: declared requests and headers in their
     formats, lengths that add up, no bytes between requests, random ids that are random, and
-    slot values the child said (R03, R34)."""
+    slot values the child said, choices among those offered (R03, R06, R34)."""
     family = ctx.family(arg(args, "family", str, "a"))
     data = ctx.window(family, args.get("since"))
     requests = parse_requests(data)
@@ -238,7 +250,7 @@ def wire_fields_declared(ctx: ScenarioContext, args: dict[str, Any]) -> Observat
     return held_if(problems, f"{len(requests)} requests, {len(message_ids)} intents: only "
                              "declared headers and body fields in their formats, lengths add "
                              "up, nothing between requests, ids random, every slot value was "
-                             "said")
+                             "said, every choice one Teddy offers")
 
 
 def derived_forms(value: str) -> dict[str, bytes]:

@@ -16,6 +16,7 @@ TOY_VARIANTS = {
     "offline_queue": "scenarios.violators.toy_offline_queue",
     "cached_name": "scenarios.violators.toy_cached_name",
     "tls_hides_in_fields": "scenarios.violators.tls_toy_hides_in_fields",
+    "unknown_as_topic": "scenarios.violators.toy_unknown_as_topic",
 }
 CLOUD_VARIANTS = {
     "flag_delete": "scenarios.variants.cloud_flag_delete",

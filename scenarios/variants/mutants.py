@@ -20,7 +20,6 @@ from typing import Any
 
 from cloud.seam import CloudSeam, Honest
 from device.seam import ToySeam
-from device.seam import install as install_toy_seam
 
 ENV = "TEDDY_MUTANT"
 
@@ -157,10 +156,9 @@ def from_environment() -> Mutant:
 def main(argv: list[str]) -> int:
     mutant = from_environment()
     if isinstance(mutant.seam, ToySeam):
-        from scenarios.toy_agent import main as toy_main
+        from scenarios.variants.toy_wrapper import run_toy_agent
 
-        install_toy_seam(mutant.seam, testbed=True)
-        return toy_main(argv)
+        return run_toy_agent(argv, mutant.seam)
     from scenarios.variants.cloud_wrapper import run_cloud_command
 
     return run_cloud_command(argv, mutant.seam)

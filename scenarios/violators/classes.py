@@ -29,9 +29,10 @@ CLASSES: tuple[ViolationClass, ...] = (
                    "Audio, or personal details without their consent, sent to the cloud",
                    ("leaky_audio", "leaky_name")),
     ViolationClass("hidden-in-allowed-fields",
-                   "Data hidden inside schema-valid fields (a transcript in a slot, a value "
-                   "derived from the voice, an id carrying data)",
-                   ("shapes_slots", "pitch_leak", "tls_hides_in_fields")),
+                   "Data hidden inside schema-valid fields (a transcript in a slot, speech the "
+                   "toy did not understand sent as a story topic, a value derived from the "
+                   "voice, an id carrying data)",
+                   ("shapes_slots", "unknown_as_topic", "pitch_leak", "tls_hides_in_fields")),
     ViolationClass("copies-erasure-misses",
                    "Copies kept where erasure does not reach (side stores, logs, flags, keys, "
                    "plain copies beside sealed ones)",

@@ -1,5 +1,11 @@
 """Reply content shared by the toy (offline, generic) and the cloud (personalised)."""
 
-from teddy.content.replies import Profile, compose_reply, content_catalogue
+from teddy.content.replies import (
+    CHOICE_SLOTS,
+    Profile,
+    compose_reply,
+    content_catalogue,
+    offered_choices,
+)
 
-__all__ = ["Profile", "compose_reply", "content_catalogue"]
+__all__ = ["CHOICE_SLOTS", "Profile", "compose_reply", "content_catalogue", "offered_choices"]

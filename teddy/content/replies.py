@@ -37,6 +37,22 @@ def content_catalogue(locale: str = "en") -> dict[str, Any]:
     return yaml.safe_load(text)
 
 
+# The slots that carry a choice from what Teddy offers (data map category request.content),
+# and where each one's choices are listed: a story topic is one of the stories there is.
+CHOICE_SLOTS = {"topic": ("tell_story", "topics"), "song": ("sing_song", "songs"),
+                "game": ("play_game", "games"), "animal": ("animal_sound", "sounds")}
+
+
+@cache
+def offered_choices() -> dict[str, frozenset[str]]:
+    """Slot -> every value Teddy offers for it (the same English values in every locale).
+
+    Such a slot holds a catalogue choice, not the child's words: a value outside these is
+    something the child said that no sentence of the toy's grammar offers (R06)."""
+    return {slot: frozenset(content_catalogue("en")[intent][listing])
+            for slot, (intent, listing) in CHOICE_SLOTS.items()}
+
+
 def _pick(options: list[str], seed: str) -> str:
     # Deterministic choice: the same request gets the same reply, which keeps tests exact.
     index = int(hashlib.sha256(seed.encode()).hexdigest(), 16) % len(options)
