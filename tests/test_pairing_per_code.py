@@ -119,7 +119,10 @@ def test_wrong_tries_at_one_code_withdraw_it_and_the_toy_is_told(
         withdrawn = post_code(cloud, code)
         assert withdrawn.status_code == 410 and "withdrawn" in withdrawn.json()["error"]
         result = pair_cli(cloud, code, tmp_path / "toy")
-        assert result.returncode != 0 and "withdrawn" in result.stderr
+        assert result.returncode == 1 and result.stderr.strip() == (
+            "teddy device: pairing refused: this pairing code was withdrawn after too many "
+            "wrong tries at it (someone may have been guessing); make a new one on the parent "
+            "page (Pair a toy)")
         assert not (tmp_path / "toy" / "credentials.json").exists()
         # The code was never paired: it is still there, counted, and nothing else is.
         db = open_db(cloud_db_path, migrate_schema=False)
