@@ -137,3 +137,18 @@ def guess_pairing_codes(db_path: str, worker: int, key: str, client: str, codes:
         results.put((worker, traceback.format_exc()))
     finally:
         db.close()
+
+
+def run_guessers(processes: list[Any], results: Queue[Any]) -> list[str]:
+    """Start the `guess_pairing_codes` workers, wait for them and return every outcome; a
+    worker's traceback fails the test."""
+    for process in processes:
+        process.start()
+    reports: list[Any] = [results.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(30)
+    outcomes: list[str] = []
+    for worker, report in reports:
+        assert isinstance(report, list), f"worker {worker} failed:\n{report}"
+        outcomes += report
+    return outcomes

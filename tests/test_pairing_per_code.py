@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import requests
 from cloud_helpers import add_child, add_parent, fresh_pairing_code, make_app, make_family
-from concurrency_helpers import guess_pairing_codes
+from concurrency_helpers import guess_pairing_codes, run_guessers
 from flask.testing import FlaskClient
 from parent_web_helpers import add_child as add_child_on_page
 from parent_web_helpers import fast_app, signup, submit
@@ -227,15 +227,7 @@ def _race_at_one_code(db_path: str, atomic: bool) -> list[str]:
     processes = [SPAWN.Process(target=guess_pairing_codes, args=(
         db_path, w, KEY, f"203.0.113.{w}", wrong[w * ROUNDS:(w + 1) * ROUNDS], now,
         (1000, 100_000), atomic, rounds, results, RACE_LIMIT)) for w in range(WORKERS)]
-    for process in processes:
-        process.start()
-    reports: list[Any] = [results.get(timeout=120) for _ in processes]
-    for process in processes:
-        process.join(30)
-    outcomes: list[str] = []
-    for worker, report in reports:
-        assert isinstance(report, list), f"worker {worker} failed:\n{report}"
-        outcomes += report
+    outcomes = run_guessers(processes, results)
     return outcomes
 
 
