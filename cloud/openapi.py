@@ -143,12 +143,16 @@ def _paths() -> dict[str, Any]:
             "responses": {
                 "201": _json_response("Paired.", "PairResponse"),
                 "401": _error_response("Unknown, used or expired pairing code."),
+                "410": _error_response(
+                    "The code was withdrawn after 25 wrong tries at it; the parent makes a "
+                    "new one."),
                 "413": TOO_LARGE,
                 "422": _error_response("Body is not {\"code\": string}."),
                 "429": _error_response(
-                    "Too many wrong codes from this address, or from all addresses together, "
-                    "in this 15-minute window; a Retry-After header says how many seconds to "
-                    "wait."),
+                    "A wrong code from an address past its allowance of wrong codes in this "
+                    "15-minute window (lower while all addresses together are past theirs); "
+                    "a Retry-After header says how many seconds to wait. A correct code is "
+                    "never refused this way."),
                 "503": UNAVAILABLE,
             },
         }},

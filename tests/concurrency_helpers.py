@@ -113,24 +113,42 @@ def revoke_history(db_path: str, family: Family, start: Barrier, after_s: float,
 
 def guess_pairing_codes(db_path: str, worker: int, key: str, client: str, codes: list[str],
                         now: float, limits: tuple[int, int], atomic: bool, rounds: Barrier,
-                        results: Queue[Any]) -> None:
+                        results: Queue[Any], per_code: int | None = None) -> None:
     """One app server's share of a flood of pairing codes from one address: every round, all
     workers send their next code at once, through the same throttle the pairing route uses
-    (`atomic=False`: its read-then-write variant). Reports each outcome."""
+    (`atomic=False`: its read-then-write variant; `per_code`: a limit of wrong tries per code
+    other than the default). Reports each outcome."""
     from cloud.device_api.pairing_throttle import PairingThrottle
     from cloud.storage.db import open_db
 
     outcomes: list[str] = []
     db = open_db(db_path, migrate_schema=False)
     try:
-        throttle = PairingThrottle(*limits, key, atomic=atomic)
+        throttle = (PairingThrottle(*limits, key, atomic=atomic) if per_code is None
+                    else PairingThrottle(*limits, key, atomic=atomic, per_code=per_code))
         for code in codes:
             rounds.wait(60)
             attempt = throttle.attempt(db, client, code, now)
             outcomes.append("refused" if attempt.retry_after_s is not None
+                            else "withdrawn" if attempt.withdrawn
                             else "paired" if attempt.paired else "checked")
         results.put((worker, outcomes))
     except Exception:
         results.put((worker, traceback.format_exc()))
     finally:
         db.close()
+
+
+def run_guessers(processes: list[Any], results: Queue[Any]) -> list[str]:
+    """Start the `guess_pairing_codes` workers, wait for them and return every outcome; a
+    worker's traceback fails the test."""
+    for process in processes:
+        process.start()
+    reports: list[Any] = [results.get(timeout=120) for _ in processes]
+    for process in processes:
+        process.join(30)
+    outcomes: list[str] = []
+    for worker, report in reports:
+        assert isinstance(report, list), f"worker {worker} failed:\n{report}"
+        outcomes += report
+    return outcomes

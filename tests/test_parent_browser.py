@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 from browser_helpers import AXE, AXE_TAGS, CHROMIUM, CHROMIUM_ARGS, RUN_AXE
 from export_helpers import csv_values, html_values
 
@@ -401,13 +402,8 @@ def test_a_phone_photo_verifies_and_a_huge_file_gets_the_form_back(  # type: ign
         _photo_journey(cloud, browser, tmp_path, CANARY, phone_photo)
 
 
-def _photo_journey(cloud: CloudProcess, browser: Any, tmp_path: Path, canary: str,
-                   phone_photo: Any) -> None:
-    context = browser.new_context(viewport=PHONE, bypass_csp=True, has_touch=True,
-                                  is_mobile=True)
-    page = context.new_page()
-    check = Checks(page, PHONE["width"], tmp_path / "screenshots")
-    email = "photo@example.org"
+def _new_family_with_child(page: Any, cloud: CloudProcess, email: str, country: str) -> None:
+    """Sign up, confirm from the mailbox and add a 9-12 year old: ends on the child's page."""
     page.goto(f"{cloud.url}/parent/signup")
     page.get_by_label("E-mail address").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
@@ -418,8 +414,51 @@ def _photo_journey(cloud: CloudProcess, browser: Any, tmp_path: Path, canary: st
     page.get_by_role("button", name="Confirm and sign in").click()
     page.get_by_role("link", name="Add a child").click()
     page.get_by_label("Age").select_option("9-12")
-    page.get_by_label("Country you live in").select_option("IN")
+    page.get_by_label("Country you live in").select_option(country)
     page.get_by_role("button", name="Add child").click()
+
+
+@pytest.mark.slow("Chromium with axe-core on the pairing page's three states, two screens")
+def test_a_guessed_at_and_a_withdrawn_pairing_code_pass_axe(  # type: ignore[no-untyped-def]
+        browser, tmp_path: Path) -> None:
+    """Issue 26 item 5: the parent sees wrong tries at the code and that it was withdrawn."""
+    (tmp_path / "cloud").mkdir()  # a cloud of its own: sign-ups per address are limited
+    with CloudProcess(tmp_path / "cloud" / "cloud.db") as cloud:
+        for screen in ("phone-375", "desktop-1280"):
+            viewport = SCREENS[screen]
+            context = browser.new_context(viewport=viewport, bypass_csp=True,
+                                          is_mobile=screen.startswith("phone"))
+            page = context.new_page()
+            check = Checks(page, viewport["width"], tmp_path / "screenshots")
+            _new_family_with_child(page, cloud, f"guessed{viewport['width']}@example.org", "GB")
+            page.get_by_role("button", name="Pair a toy").click()
+            code = page.locator("#pairing-code").inner_text()
+            misses = [f"{code[:5]}{a}{b}{code[7:]}" for a in "ABC" for b in "DEFGHJKMN"]
+            misses = [miss for miss in misses if miss != code][:25]
+            pair = cloud.url + "/api/v1/pair"
+            requests.post(pair, json={"code": misses[0]}, timeout=10)
+            page.reload()
+            assert "1 wrong code was tried for this one" in page.inner_text("main")
+            check("pairing-guessed-at")
+            for miss in misses[1:]:
+                requests.post(pair, json={"code": miss}, timeout=10)
+            page.reload()
+            assert f"Your code {code} was withdrawn" in page.inner_text("main")
+            check("pairing-withdrawn")
+            page.get_by_role("button", name="New code").click()
+            assert page.locator("#pairing-code").inner_text() != code
+            assert "wrong code" not in page.inner_text("main")
+            assert check.problems == [], "\n".join(check.problems)
+            context.close()
+
+
+def _photo_journey(cloud: CloudProcess, browser: Any, tmp_path: Path, canary: str,
+                   phone_photo: Any) -> None:
+    context = browser.new_context(viewport=PHONE, bypass_csp=True, has_touch=True,
+                                  is_mobile=True)
+    page = context.new_page()
+    check = Checks(page, PHONE["width"], tmp_path / "screenshots")
+    _new_family_with_child(page, cloud, "photo@example.org", "IN")
     main = page.inner_text("main")
     assert "Consent age in India: 18" in main and "Teddy has no specific rule" in main
     check("child-default-rule", shot=True)

@@ -142,9 +142,14 @@ def pair() -> Reply:
     db = get_db()
     attempt = _pairing_throttle().attempt(db, request.remote_addr or "unknown", body["code"],
                                           now)
+    if attempt.withdrawn:
+        return _error(410, "this pairing code was withdrawn after too many wrong tries at it "
+                           "(someone may have been guessing); make a new one on the parent "
+                           "page (Pair a toy)")
     if attempt.retry_after_s is not None:
         wait = math.ceil(attempt.retry_after_s)
-        response, status = _error(429, "too many wrong pairing codes; try again later",
+        response, status = _error(429, "too many wrong pairing codes from this network; check "
+                                       "the code: a correct code still pairs at once",
                                   retry_after_s=wait)
         response.headers["Retry-After"] = str(wait)
         return response, status

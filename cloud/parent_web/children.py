@@ -142,7 +142,10 @@ def set_label(child_id: int) -> Page:
 @login_required
 def pair(child_id: int) -> Page:
     kid = owned_child(child_id)
-    pairing.issue_code(get_db(), kid.id, get_clock().time())
+    try:
+        pairing.issue_code(get_db(), kid.id, get_clock().time())
+    except pairing.PairingCodesExhausted as error:
+        flash(f"No new code yet: {error}.")
     # Post, then redirect: reloading the code's page shows the same code instead of
     # re-sending the form and silently replacing the code the parent is typing in.
     return redirect(url_for("parent_web.pair_page", child_id=kid.id))
@@ -153,10 +156,15 @@ def pair(child_id: int) -> Page:
 def pair_page(child_id: int) -> Page:
     kid = owned_child(child_id)
     db, now = get_db(), get_clock().time()
-    row = db.execute("SELECT code, expires_at FROM pairing_codes WHERE child_id = ? AND "
-                     "expires_at > ? ORDER BY expires_at DESC LIMIT 1", [kid.id, now]).fetchone()
+    pending = pairing.pending_code_of_child(db, kid.id, now)
+    # Wrong tries at this code from anywhere: the parent sees someone guessing, and a
+    # withdrawn code is shown as such with the button to make a new one.
+    wrong = pending.wrong_tries(db, current_app.config["TEDDY"].secret_key.encode("utf-8")) \
+        if pending else 0
     statuses = purpose_statuses(db, kid.id, _notice_version())
     allowed = [s.purpose.title for s in statuses if s.state == "on"]
-    return render_template("parent/pair.html", child=kid, code=row[0] if row else None,
-                           minutes=max(1, int((row[1] - now) // 60)) if row else 0,
+    return render_template("parent/pair.html", child=kid,
+                           code=pending.code if pending else None,
+                           minutes=max(1, int((pending.expires_at - now) // 60)) if pending else 0,
+                           wrong_tries=wrong, tries_allowed=pairing.WRONG_TRIES_PER_CODE,
                            allowed=allowed, cloud_url=request.host_url.rstrip("/"))

@@ -124,9 +124,10 @@ class EgressGate:
                              "code is still good") from error
         body = json.dumps({"code": code}).encode()
         response = self._send(transport, "POST", "/api/v1/pair", body, "pairing", None)
-        # The cloud's own refusals (a wrong code, too many tries) and the transport's word on
-        # a redirect say what happened; anything else is not a Teddy cloud answering.
-        if response.status in (401, 429) or 300 <= response.status < 400:
+        # The cloud's own refusals (a wrong or withdrawn code, too many tries) and the
+        # transport's word on a redirect say what happened; anything else is not a Teddy
+        # cloud answering.
+        if response.status in (401, 410, 429) or 300 <= response.status < 400:
             raise PairingError(str(response.json.get("error", "pairing refused")))
         if response.status != 201:
             raise PairingError(f"{cloud_url} answered {response.status} to the pairing request, "

@@ -2,12 +2,18 @@
 
 Eight letters and digits from an alphabet without look-alikes, shown as two groups of four
 (`K7QM-X3PA`). Case, spaces and dashes do not matter when it is typed back.
+
+The first `LOCATOR_LENGTH` characters name the pending pairing the code belongs to (no two
+live codes share them); the rest is the secret. Nothing changes for the parent or the toy:
+the cloud reads the locator off the code as typed, so it counts wrong tries per pending code
+and checks a code it can name whatever else its sender's network did (cloud.pairing).
 """
 
 from __future__ import annotations
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O or 1/I/L to misread
 CODE_LENGTH = 8
+LOCATOR_LENGTH = 3  # 31**3 = 29,791 pending codes at once; the other 5 are 31**5 secrets
 
 
 def normalise_code(code: str) -> str:
@@ -16,6 +22,11 @@ def normalise_code(code: str) -> str:
     if len(compact) != CODE_LENGTH:
         return ""
     return f"{compact[:4]}-{compact[4:]}"
+
+
+def code_locator(code: str) -> str:
+    """Which pending pairing a typed code names (its first characters), or "" if none."""
+    return normalise_code(code)[:LOCATOR_LENGTH]
 
 
 def code_problem(code: str) -> str | None:
