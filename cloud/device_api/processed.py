@@ -28,10 +28,10 @@ import sqlite_utils
 
 from cloud.device_api.auth import AuthenticatedDevice
 from cloud.keys.fields import open_value, seal_value
-from teddy.contracts.intent_message import IntentMessage
+from teddy.contracts.intent_message import DEDUPE_WINDOW_S, IntentMessage
 
 TABLE = "processed_messages"
-KEEP_S = 600.0
+KEEP_S = DEDUPE_WINDOW_S
 PRUNE_EVERY_S = 60.0
 
 

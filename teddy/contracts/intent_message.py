@@ -16,6 +16,9 @@ from teddy.contracts.data_map import data_map
 
 MAX_BODY_BYTES = 1024
 MAX_SLOTS = 4
+# How long the cloud answers a repeat of a message (same message_id, same body) from its record
+# instead of acting on it again; the toy resends an unanswered message only well inside it.
+DEDUPE_WINDOW_S = 600.0
 
 # Intents a toy may send; share_location, unknown and stop are answered on the toy.
 SendableIntent = Literal[
