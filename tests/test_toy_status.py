@@ -41,7 +41,7 @@ def test_status_of_a_toy_never_paired_creates_nothing(tmp_path: Path):
     text = device("status", "--state", str(state))
     assert text.returncode == 0, text.stderr
     assert text.stdout.startswith("paired:      no (answers on its own and sends nothing")
-    assert "(not made yet)" in text.stdout and "0 offline messages" in text.stdout
+    assert "(not made yet)" in text.stdout and "0 unanswered messages" in text.stdout
     report = json.loads(device("status", "--state", str(state), "--json").stdout)
     assert report["paired"] is False and report["files"] == [] and report["requests_sent"] == 0
     assert not state.exists()
