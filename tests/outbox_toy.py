@@ -5,7 +5,8 @@
     python outbox_toy.py STATE_DIR start --stale-policy          ... before it asks for the policy
 
 It prints one JSON line. `TEDDY_OUTBOX_CONTROL` picks a negative control: "no-outbox" (a toy
-that keeps nothing across a restart) or "new-message-id" (a toy that resends with a fresh id).
+that keeps nothing across a restart) or "new-message-id" (a toy that, on start, sends what it
+sent without an answer again as a new message, with a fresh id).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import json
 import os
 import sys
 import uuid
-from dataclasses import replace
 
+from device.privacy import gate as gate_module
 from device.privacy import outbox
 from device.privacy.gate import EgressGate
 from device.state import ToyState
@@ -25,17 +26,21 @@ def _install_control(name: str) -> None:
     if name == "no-outbox":
         outbox.Outbox.add = lambda self, message: None  # type: ignore[method-assign]
     elif name == "new-message-id":
-        honest = outbox.Outbox.pending
 
-        def renamed(self: outbox.Outbox) -> list[outbox.PendingMessage]:
-            fresh = []
-            for entry in honest(self):
-                body = json.loads(entry.body)
+        def resend_as_new(gate: gate_module.EgressGate) -> int:
+            assert gate._transport and gate._credentials
+            for entry in gate.outbox.pending():
+                sent = [e for e in gate.ledger.entries() if e.path == gate_module.INTENT_PATH
+                        and entry.message_id in e.body]
+                body = json.loads(sent[-1].body)
                 body["message_id"] = uuid.uuid4().hex
-                fresh.append(replace(entry, body=json.dumps(body, separators=(",", ":"))))
-            return fresh
+                gate._send(gate._transport, "POST", gate_module.INTENT_PATH,
+                           json.dumps(body, separators=(",", ":")).encode(), entry.purpose,
+                           gate._credentials)
+                gate.outbox.remove(entry.message_id)
+            return 0
 
-        outbox.Outbox.pending = renamed  # type: ignore[method-assign]
+        gate_module.EgressGate.resend_pending = resend_as_new  # type: ignore[method-assign]
     elif name:
         raise SystemExit(f"unknown control {name!r}")
 

@@ -1,11 +1,11 @@
-"""A toy killed between the cloud's commit and the answer resends the intent on its next start,
-with the same message_id, and the cloud stores it once (issue 26, item 12).
+"""A toy killed between the cloud's commit and the answer learns on its next start what became
+of the intent, by its message_id, and the cloud holds it once (issue 26, item 12).
 
 Real processes: a gunicorn cloud (SQLite and PostgreSQL), a relay that forwards the toy's
 intent and holds back the cloud's answer, and a toy process (tests/outbox_toy.py) killed with
 SIGKILL while it waits. Negative controls: a toy without the outbox never learns the outcome; a
-toy that resends with a new message_id stores the intent twice. Both are caught by the same
-check the honest toy passes.
+toy that sends the intent again with a new message_id stores it twice. Both are caught by the
+same check the honest toy passes.
 """
 
 from __future__ import annotations
@@ -29,7 +29,15 @@ from rewriting_relay import HOP_BY_HOP, RewritingRelay, pass_through
 
 from cloud import consent, pairing
 from cloud.storage.db import open_db, write_transaction
-from device.privacy.gate import EXPIRED, WITHDRAWN, EgressGate
+from device.privacy.gate import (
+    EXPIRED,
+    NOT_STORED,
+    OUTCOME_PATH,
+    REFUSED,
+    STORED,
+    WITHDRAWN,
+    EgressGate,
+)
 from device.privacy.ledger import LEDGER_FILE, EgressLedger
 from device.privacy.outbox import OUTBOX_FILE, RESEND_WITHIN_S, Outbox
 from device.privacy.policy import POLICY_FILE
@@ -43,11 +51,12 @@ TOY_SCRIPT = Path(__file__).with_name("outbox_toy.py")
 
 class SwallowingRelay(RewritingRelay):
     """Forwards everything; the first `swallow` intents reach the cloud (which stores them and
-    answers), but their answers are held back until the relay closes."""
+    answers), but their answers are held back until the relay closes. With `forward=False`
+    they never reach the cloud at all."""
 
-    def __init__(self, upstream_url: str, *, swallow: int) -> None:
+    def __init__(self, upstream_url: str, *, swallow: int, forward: bool = True) -> None:
         super().__init__(upstream_url, pass_through)
-        self.swallow = swallow
+        self.swallow, self.forward = swallow, forward
         self.committed = threading.Event()
         self.released = threading.Event()
         self.upstream_statuses: list[int] = []
@@ -61,9 +70,10 @@ class SwallowingRelay(RewritingRelay):
         self.sent_upstream.append((handler.command, handler.path, body))
         headers = {k: v for k, v in handler.headers.items()
                    if k.lower() not in HOP_BY_HOP and k.lower() != "host"}
-        answer = requests.post(self.upstream_url + handler.path, data=body, headers=headers,
-                               timeout=10)
-        self.upstream_statuses.append(answer.status_code)
+        if self.forward:
+            answer = requests.post(self.upstream_url + handler.path, data=body,
+                                   headers=headers, timeout=10)
+            self.upstream_statuses.append(answer.status_code)
         self.committed.set()
         self.released.wait(30)
         handler.close_connection = True
@@ -144,6 +154,7 @@ def _paired(cloud: CloudProcess, relay: SwallowingRelay, state: Path,
 class AfterRestart:
     stored: int  # history rows for the message's device
     last_status: int | None  # the ledger's answer to the last try of the message
+    outcome: str | None  # and what the toy learnt became of it
     pending: int
 
 
@@ -161,12 +172,14 @@ def _crash_and_restart(cloud: CloudProcess, tmp_path: Path, control: str = "") -
     tries = [e for e in EgressLedger(ToyState(state)).entries()
              if e.path == INTENT_PATH and message_id in e.body]
     return AfterRestart(_count(cloud, "intent_events", device_id),
-                        tries[-1].status if tries else None, int(started["pending"]))  # type: ignore[arg-type]
+                        tries[-1].status if tries else None,
+                        tries[-1].outcome if tries else None,
+                        int(started["pending"]))  # type: ignore[arg-type]
 
 
 def _settled_once(after: AfterRestart) -> bool:
     """The check: after the restart the toy knows the answer and the cloud holds one intent."""
-    return after.stored == 1 and after.last_status == 200 and after.pending == 0
+    return after == AfterRestart(stored=1, last_status=200, outcome=STORED, pending=0)
 
 
 @pytest.fixture
@@ -182,8 +195,13 @@ def test_a_toy_killed_before_the_answer_resends_on_start_and_the_intent_is_store
         cloud: CloudProcess, tmp_path: Path) -> None:
     after = _crash_and_restart(cloud, tmp_path)
     assert _settled_once(after), after
-    # The cloud answered the resend from its record of answered messages.
+    # The cloud answered from its record of answered messages; the question carried only
+    # the message id (the topic crossed the wire once).
     assert _count_processed(cloud, tmp_path) == 1
+    questions = [e for e in EgressLedger(ToyState(tmp_path / "toy")).entries()
+                 if e.path == OUTCOME_PATH]
+    assert [(q.status, q.purpose) for q in questions] == [(200, "outcome-check")]
+    assert "dragons" not in questions[0].body
 
 
 def _count_processed(cloud: CloudProcess, tmp_path: Path) -> int:
@@ -193,8 +211,8 @@ def _count_processed(cloud: CloudProcess, tmp_path: Path) -> int:
 
 @pytest.mark.slow("a gunicorn cloud, a relay and two toy processes, one killed")
 @pytest.mark.parametrize("control, expected", [
-    ("no-outbox", AfterRestart(stored=1, last_status=None, pending=0)),
-    ("new-message-id", AfterRestart(stored=2, last_status=None, pending=0)),
+    ("no-outbox", AfterRestart(stored=1, last_status=None, outcome=None, pending=0)),
+    ("new-message-id", AfterRestart(stored=2, last_status=None, outcome=None, pending=0)),
 ])
 @pytest.mark.backends("sqlite")
 def test_negative_controls_fail_the_check(cloud: CloudProcess, tmp_path: Path, control: str,
@@ -233,11 +251,16 @@ def test_after_a_withdrawal_nothing_waiting_is_sent_and_the_cloud_refuses_it_any
         outcomes = [e.outcome for e in EgressLedger(ToyState(fresh)).entries()
                     if e.path == INTENT_PATH]
         assert outcomes == [WITHDRAWN]
-        # A toy still holding the old policy sends it; the cloud refuses it (403) and that
-        # settles it.
+        # A toy still holding the old policy asks about it (by id alone, so the name does
+        # not cross the wire again); the cloud refuses to repeat the answer (403).
+        relay.sent_upstream.clear()
         assert _run_toy(stale, "start", "--stale-policy")["pending"] == 0
+        assert [path for _m, path, _b in relay.sent_upstream] == [OUTCOME_PATH]
+        assert b"emma" not in b"".join(body for _m, _p, body in relay.sent_upstream)
         tries = [e for e in EgressLedger(ToyState(stale)).entries() if e.path == INTENT_PATH]
-        assert [e.status for e in tries] == [None, 403]
+        assert [(e.status, e.outcome) for e in tries] == [(None, REFUSED)]
+        asked = [e for e in EgressLedger(ToyState(stale)).entries() if e.path == OUTCOME_PATH]
+        assert [e.status for e in asked] == [403]
     assert not ToyState(stale).path(OUTBOX_FILE).exists()
 
 
@@ -288,3 +311,26 @@ def test_a_damaged_outbox_is_set_aside_with_a_clear_notice_and_nothing_else_chan
         # Unpairing removes the set-aside file with the rest.
         removed = {kept_file.name for kept_file in unpair(toy_state)}
         assert OUTBOX_FILE + ".damaged" in removed
+
+
+@pytest.mark.slow("a gunicorn cloud, a relay and two toy processes, one killed")
+@pytest.mark.backends("sqlite")
+def test_a_message_that_never_reached_the_cloud_is_not_sent_later(
+        cloud: CloudProcess, tmp_path: Path) -> None:
+    """The toy is killed while its request is held before the cloud: on start it learns the
+    cloud has no record, and the intent is never sent again (the toy keeps nothing to send
+    later, R03)."""
+    state = tmp_path / "toy"
+    with SwallowingRelay(cloud.url, swallow=1, forward=False) as relay:
+        gate, _family_ = _paired(cloud, relay, state)
+        message_id = _killed_while_waiting(relay, state, "tell_story", "topic=pirates")
+        relay.sent_upstream.clear()
+        assert _run_toy(state, "start")["pending"] == 0
+        assert [path for _m, path, _b in relay.sent_upstream] == ["/api/v1/policy",
+                                                                  OUTCOME_PATH]
+        assert b"pirates" not in b"".join(body for _m, _p, body in relay.sent_upstream)
+    tries = [e for e in EgressLedger(ToyState(state)).entries()
+             if e.path == INTENT_PATH and message_id in e.body]
+    assert [(e.status, e.outcome) for e in tries] == [(None, NOT_STORED)]
+    assert gate.device_id is not None
+    assert _count(cloud, "intent_events", gate.device_id) == 0

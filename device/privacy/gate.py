@@ -33,10 +33,14 @@ from teddy.contracts.intent_message import IntentMessage
 
 CREDENTIALS_FILE = "credentials.json"
 INTENT_PATH = "/api/v1/intent"
-# Why an unanswered message was never sent again, in the egress ledger's words.
-EXPIRED = "unknown, expired: no answer came within the cloud's 10-minute window for resending"
-WITHDRAWN = "unknown, not resent: the parent withdrew a consent it needed"
-FORGOTTEN = "unknown, not resent: the cloud no longer accepts this toy"
+OUTCOME_PATH = "/api/v1/intent/outcome"
+# What became of a message sent without a definite answer, in the egress ledger's words.
+STORED = "stored: the cloud's answer, asked for after the toy restarted"
+NOT_STORED = "not stored: the cloud holds no record of it"
+REFUSED = "unknown: the cloud no longer answers it (a consent it served was withdrawn)"
+EXPIRED = "unknown, expired: not asked within the cloud's 10-minute record of answers"
+WITHDRAWN = "unknown, not asked: the parent withdrew a consent it needed"
+FORGOTTEN = "unknown, not asked: the cloud no longer accepts this toy"
 # Intents whose only content is personal: without their slot there is nothing to send.
 PERSONAL_ONLY_INTENTS = frozenset({"share_name", "share_age", "share_favorite"})
 # A message the cloud may have stored without the toy hearing so is sent again, same
@@ -243,17 +247,16 @@ class EgressGate:
         At most MAX_DELIVERY_ATTEMPTS tries, and no retry begun RETRY_WITHIN_S after the first
         (a cloud that timed out is not asked again: the toy's answer is due).
 
-        The message is in the outbox (fsynced) before its first byte leaves and until a
-        definite answer comes, so a toy that stops before then resends it on its next start
-        or request (`resend_pending`). Earlier unanswered messages go first.
+        The message's id is in the outbox (fsynced) before its first byte leaves and until a
+        definite answer comes, so a toy that stops before then asks the cloud what became of
+        it on its next start or request (`resend_pending`), before anything new.
         """
         assert self._transport and self._credentials
         self.resend_pending()
         body = message.to_body()
         purpose = "+".join(sorted(message.purposes_needed()))
         try:
-            self.outbox.add(PendingMessage(message.message_id, body.decode("utf-8"), purpose,
-                                           self.clock()))
+            self.outbox.add(PendingMessage(message.message_id, purpose, self.clock()))
         except OutboxUnavailable as error:
             self.notice = str(error)
             return Delivery(None, None, None, False, str(error))
@@ -291,12 +294,14 @@ class EgressGate:
         return self._delivered(body, response)
 
     def resend_pending(self) -> int:
-        """Send again what an earlier run sent without a definite answer; how many are left.
+        """Ask the cloud what became of each message an earlier run sent without a definite
+        answer; how many are still unanswered.
 
-        Each goes once, byte for byte: the cloud answers one it stored from its record and
-        acts on one it never got. The child is not waiting for these answers; the ledger has
-        them. Past the cloud's window, or after the parent withdrew a consent, a message is
-        not sent again but dropped, and the ledger says its outcome is unknown."""
+        The question carries the message_id alone: the cloud answers from its record (the
+        stored reply) or says it has none. The child is not waiting for these answers; the
+        egress ledger has them, on the message's own line. Past the cloud's window, after
+        the parent withdrew a consent, or once the cloud forgot the toy, a message is not
+        asked about but dropped, and the ledger says its outcome is unknown."""
         try:
             pending = self.outbox.pending()
         except StateFileError as error:
@@ -305,8 +310,9 @@ class EgressGate:
             except OSError as move_error:
                 self.notice = f"{error}; it could not be set aside ({move_error})"
                 return 0
-            self.notice = (f"{error}: set aside as {aside} (messages listed in it are not "
-                           "resent; `teddy device unpair` removes it); nothing else changed")
+            self.notice = (f"{error}: set aside as {aside} (the messages it lists are not "
+                           "asked about; `teddy device unpair` removes it); nothing else "
+                           "changed")
             return 0
         if not pending or not self._transport or not self._credentials:
             return len(pending)
@@ -318,20 +324,27 @@ class EgressGate:
             if not set(filter(None, entry.purpose.split("+"))) <= self.policy.purposes:
                 self._give_up(entry, WITHDRAWN)
                 continue
+            question = json.dumps({"message_id": entry.message_id}).encode()
             try:
-                response = self._send(self._transport, "POST", INTENT_PATH,
-                                      entry.body.encode("utf-8"), entry.purpose,
-                                      self._credentials)
+                response = self._send(self._transport, "POST", OUTCOME_PATH, question,
+                                      "outcome-check", self._credentials)
             except CloudUnreachable:
-                break  # try again on the next start or request
+                break  # ask again on the next start or request
             except LedgerUnavailable as error:
                 self.notice = str(error)
                 break
-            if _definite(response):
-                self._settle(entry.message_id)
-            self._delivered(entry.body.encode("utf-8"), response)
-            if not self.paired or not response.authentic:
+            if response.status == 401:
+                if not self._clock_problem(response):
+                    self._forgotten_by_cloud()  # drops every entry, saying why
                 break
+            if not response.authentic or _worth_retrying(response):
+                break
+            policy = response.json.get("policy")
+            if response.status in (200, 403, 404):
+                outcome = {200: STORED, 403: REFUSED, 404: NOT_STORED}[response.status]
+                self._give_up(entry, outcome, 200 if response.status == 200 else None)
+            if isinstance(policy, dict):
+                self._accept_policy(policy)
         try:
             return len(self.outbox.pending())
         except StateFileError:
@@ -343,13 +356,14 @@ class EgressGate:
         except OutboxUnavailable as error:
             self.notice = str(error)
 
-    def _give_up(self, entry: PendingMessage, outcome: str) -> None:
-        """Drop a message that will not be sent again, saying so in the egress ledger."""
+    def _give_up(self, entry: PendingMessage, outcome: str, status: int | None = None) -> None:
+        """Take a message out of the outbox, its outcome written on its last try's line in
+        the egress ledger (where a parent or auditor reads what was sent)."""
         sent = [e for e in self.ledger.entries()
-                if e.path == INTENT_PATH and e.body == entry.body]
+                if e.path == INTENT_PATH and f'"message_id":"{entry.message_id}"' in e.body]
         try:
             if sent:
-                self.ledger.record_outcome(sent[-1].request_id, None, outcome)
+                self.ledger.record_outcome(sent[-1].request_id, status, outcome)
         except LedgerUnavailable as error:
             self.notice = f"{error}; the unanswered message stays in the outbox"
             return

@@ -2,18 +2,20 @@
 
 A toy killed (a crash, a power cut) after the cloud stored an intent but before the answer
 reached it would otherwise never learn what happened. So before an intent's first byte
-leaves, the message is written here (the exact body the cloud validates: the intent message,
-never audio or a transcript) and fsynced; it is taken out once a definite answer arrives. On
-the next start, and before the next request, the gate resends what is left, byte for byte with
-the same message_id: the cloud answers a message it already stored from its record
-(`DEDUPE_WINDOW_S`), so the history holds it once. An entry older than `RESEND_WITHIN_S` is
-not resent (past the cloud's window a resend would count as new) but dropped, and the egress
-ledger says its outcome is unknown.
+leaves, its message_id is written here with the purposes it needed and the time (never the
+slots, audio or a transcript), fsynced; the entry is taken out once a definite answer
+arrives. On the next start, and before the next request, the gate asks the cloud what became
+of each message left here, by message_id alone (`POST /api/v1/intent/outcome`): the cloud
+answers from its record of answered messages (`DEDUPE_WINDOW_S`) with the stored reply, or
+says it has none. Nothing the child said crosses the network again and nothing is acted on
+late (a message the cloud never got stays unsent: the toy keeps nothing to send later). An
+entry older than `RESEND_WITHIN_S` is not asked about (past the cloud's window its record is
+gone) but dropped, and the egress ledger says its outcome is unknown.
 
-Each request signs its own timestamp and nonce (device.client.http), so a resent body is a
-fresh request to the replay check and a repeat only to the cloud's record of answered
-messages. The file is child data: `teddy device unpair` removes it, and a consent withdrawal
-or the cloud forgetting the toy empties it (device.privacy.gate).
+Each request signs its own timestamp and nonce (device.client.http), so the question is a
+fresh request to the replay check. The file is child data (it says when the child played and
+for which purposes): `teddy device unpair` removes it, and a consent withdrawal or the cloud
+forgetting the toy empties it (device.privacy.gate).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from teddy.contracts.intent_message import DEDUPE_WINDOW_S
 OUTBOX_FILE = "outbox.json"
 # A damaged outbox is set aside under this name (never overwritten) and reported.
 DAMAGED_SUFFIX = ".damaged"
-# A resend must reach the cloud while it still holds the first answer: a minute's margin for
+# The question must reach the cloud while it still holds the first answer: a minute's margin for
 # the exchange itself and for clocks that tick at slightly different rates.
 RESEND_WITHIN_S = DEDUPE_WINDOW_S - 60.0
 
@@ -38,8 +40,7 @@ class OutboxUnavailable(StateError):
 @dataclass(frozen=True)
 class PendingMessage:
     message_id: str
-    body: str  # the intent message's JSON, as sent
-    purpose: str
+    purpose: str  # the purposes the message needed, "+"-joined as the ledger writes them
     queued_at: float
 
 
@@ -61,9 +62,8 @@ class Outbox:
         except TypeError as error:
             raise StateFileError(f"{self.state.path(OUTBOX_FILE)} is damaged (an entry has "
                                  "unexpected fields)") from error
-        if not all(isinstance(p.message_id, str) and isinstance(p.body, str)
-                   and isinstance(p.purpose, str) and isinstance(p.queued_at, int | float)
-                   for p in found):
+        if not all(isinstance(p.message_id, str) and isinstance(p.purpose, str)
+                   and isinstance(p.queued_at, int | float) for p in found):
             raise StateFileError(f"{self.state.path(OUTBOX_FILE)} is damaged (wrong field "
                                  "types)")
         return sorted(found, key=lambda p: p.queued_at)
