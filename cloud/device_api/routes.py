@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +38,7 @@ from cloud.seam import seam_point
 from cloud.storage.db import write_transaction
 from teddy.content import Profile, compose_reply
 from teddy.contracts.data_map import data_map
-from teddy.contracts.intent_message import MAX_BODY_BYTES, IntentMessage
+from teddy.contracts.intent_message import MAX_BODY_BYTES, IntentMessage, OutcomeQuestion
 
 bp = Blueprint("device_api", __name__, url_prefix="/v1")
 # Every reply to an authentic device request carries the cloud's signature (the toy trusts
@@ -47,7 +46,6 @@ bp = Blueprint("device_api", __name__, url_prefix="/v1")
 bp.after_request(sign_reply)
 
 MAX_PAIRING_CODE_CHARS = 32
-MESSAGE_ID = re.compile(r"[0-9a-f]{32}")
 ACTIVITY_RESOLUTION_S = 60.0
 Reply = tuple[Response, int] | Response
 
@@ -233,16 +231,15 @@ def intent_outcome() -> Reply:
     if not isinstance(signed, SignedRequest):
         return signed
     db, now, device = signed.db, signed.now, signed.device
-    body = _json_or_none(signed.body)
-    if (not isinstance(body, dict) or set(body) != {"message_id"}
-            or not isinstance(body["message_id"], str)
-            or not MESSAGE_ID.fullmatch(body["message_id"])):
+    try:
+        message_id = OutcomeQuestion.from_body(signed.body).message_id
+    except ValidationError:
         return _error(422, 'expected {"message_id": "<the message\'s 32 hex digits>"}')
     try:
         with write_transaction(db):
             nonces.consume(db, device, now)
             policy = _policy(db, device.child_id)
-            found = processed.lookup(db, device, body["message_id"], now)
+            found = processed.lookup(db, device, message_id, now)
             if found is None:
                 raise _Unanswerable(_error(
                     404, "the cloud holds no answer to this message: it never arrived, or its "

@@ -29,11 +29,10 @@ from device.privacy.policy import ConsentPolicy, load_cached, save_cached
 from device.seam import seam_point
 from device.state import StateError, StateFileError, ToyState
 from teddy.contracts.data_map import data_map
-from teddy.contracts.intent_message import IntentMessage
+from teddy.contracts.intent_message import OUTCOME_PATH, IntentMessage, OutcomeQuestion
 
 CREDENTIALS_FILE = "credentials.json"
 INTENT_PATH = "/api/v1/intent"
-OUTCOME_PATH = "/api/v1/intent/outcome"
 # What became of a message sent without a definite answer, in the egress ledger's words.
 STORED = "stored: the cloud's answer, asked for after the toy restarted"
 NOT_STORED = "not stored: the cloud holds no record of it"
@@ -324,7 +323,7 @@ class EgressGate:
             if not set(filter(None, entry.purpose.split("+"))) <= self.policy.purposes:
                 self._give_up(entry, WITHDRAWN)
                 continue
-            question = json.dumps({"message_id": entry.message_id}).encode()
+            question = OutcomeQuestion(message_id=entry.message_id).to_body()
             try:
                 response = self._send(self._transport, "POST", OUTCOME_PATH, question,
                                       "outcome-check", self._credentials)
