@@ -4,7 +4,8 @@
     python outbox_toy.py STATE_DIR start                         what the toy does on start
     python outbox_toy.py STATE_DIR start --stale-policy          ... before it asks for the policy
 
-It prints one JSON line. `TEDDY_OUTBOX_CONTROL` picks a negative control: "no-outbox" (a toy
+It prints one JSON line. `TEDDY_TOY_CLOCK_OFFSET_S` moves the toy's clock (a restart that
+comes that much later). `TEDDY_OUTBOX_CONTROL` picks a negative control: "no-outbox" (a toy
 that keeps nothing across a restart) or "new-message-id" (a toy that, on start, sends what it
 sent without an answer again as a new message, with a fresh id).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import uuid
 
 from device.privacy import gate as gate_module
@@ -47,7 +49,8 @@ def _install_control(name: str) -> None:
 
 def main(argv: list[str]) -> None:
     _install_control(os.environ.get("TEDDY_OUTBOX_CONTROL", ""))
-    gate = EgressGate(ToyState(argv[0]))
+    offset = float(os.environ.get("TEDDY_TOY_CLOCK_OFFSET_S", "0"))
+    gate = EgressGate(ToyState(argv[0]), clock=lambda: time.time() + offset)
     if argv[1] == "tell":
         slots: dict[str, str | int] = {}
         for pair in argv[3:]:

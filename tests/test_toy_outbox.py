@@ -39,7 +39,7 @@ from device.privacy.gate import (
     EgressGate,
 )
 from device.privacy.ledger import LEDGER_FILE, EgressLedger
-from device.privacy.outbox import OUTBOX_FILE, RESEND_WITHIN_S, Outbox
+from device.privacy.outbox import ASK_AFTER_S, OUTBOX_FILE, RESEND_WITHIN_S, Outbox
 from device.privacy.policy import POLICY_FILE
 from device.state import ToyState
 from device.toy_status import toy_status, unpair
@@ -110,14 +110,19 @@ def _count(cloud: CloudProcess, table: str, device_id: str) -> int:
         db.close()
 
 
-def _toy(state: Path, *args: str, control: str = "") -> subprocess.Popen[str]:
+def _toy(state: Path, *args: str, control: str = "", later_s: float = 0.0
+         ) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, str(TOY_SCRIPT), str(state), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "TEDDY_OUTBOX_CONTROL": control})
+                            env={**os.environ, "TEDDY_OUTBOX_CONTROL": control,
+                                 "TEDDY_TOY_CLOCK_OFFSET_S": str(later_s)})
 
 
-def _run_toy(state: Path, *args: str, control: str = "") -> dict[str, object]:
-    process = _toy(state, *args, control=control)
+def _run_toy(state: Path, *args: str, control: str = "",
+             later_s: float = ASK_AFTER_S + 5) -> dict[str, object]:
+    """Run the toy to its end; by default its clock says it restarted `later_s` after now,
+    as a toy rebooting after a power cut does (a message is asked about only then)."""
+    process = _toy(state, *args, control=control, later_s=later_s)
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     return json.loads(out.splitlines()[-1])
@@ -334,3 +339,20 @@ def test_a_message_that_never_reached_the_cloud_is_not_sent_later(
     assert [(e.status, e.outcome) for e in tries] == [(None, NOT_STORED)]
     assert gate.device_id is not None
     assert _count(cloud, "intent_events", gate.device_id) == 0
+
+
+@pytest.mark.slow("a gunicorn cloud, a relay and two toy processes, one killed")
+@pytest.mark.backends("sqlite")
+def test_a_message_is_asked_about_only_once_no_try_can_still_be_running(
+        cloud: CloudProcess, tmp_path: Path) -> None:
+    """Restarted at once, the toy leaves the message pending (a try could still commit in the
+    cloud after a "no record" answer); restarted later it asks."""
+    state = tmp_path / "toy"
+    with SwallowingRelay(cloud.url, swallow=1) as relay:
+        _paired(cloud, relay, state)
+        _killed_while_waiting(relay, state, "tell_story", "topic=dragons")
+        relay.sent_upstream.clear()
+        assert _run_toy(state, "start", later_s=0)["pending"] == 1
+        assert OUTCOME_PATH not in [path for _m, path, _b in relay.sent_upstream]
+        assert _run_toy(state, "start")["pending"] == 0
+        assert OUTCOME_PATH in [path for _m, path, _b in relay.sent_upstream]

@@ -24,7 +24,13 @@ from device.client.http import (
     check_cloud_url,
 )
 from device.privacy.ledger import EgressLedger, LedgerEntry, LedgerUnavailable
-from device.privacy.outbox import RESEND_WITHIN_S, Outbox, OutboxUnavailable, PendingMessage
+from device.privacy.outbox import (
+    ASK_AFTER_S,
+    RESEND_WITHIN_S,
+    Outbox,
+    OutboxUnavailable,
+    PendingMessage,
+)
 from device.privacy.policy import ConsentPolicy, load_cached, save_cached
 from device.seam import seam_point
 from device.state import StateError, StateFileError, ToyState
@@ -323,6 +329,8 @@ class EgressGate:
             if not set(filter(None, entry.purpose.split("+"))) <= self.policy.purposes:
                 self._give_up(entry, WITHDRAWN)
                 continue
+            if age < ASK_AFTER_S:
+                continue  # a try may still be running in the cloud: ask on a later request
             question = OutcomeQuestion(message_id=entry.message_id).to_body()
             try:
                 response = self._send(self._transport, "POST", OUTCOME_PATH, question,

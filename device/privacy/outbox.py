@@ -31,6 +31,10 @@ DAMAGED_SUFFIX = ".damaged"
 # The question must reach the cloud while it still holds the first answer: a minute's margin for
 # the exchange itself and for clocks that tick at slightly different rates.
 RESEND_WITHIN_S = DEDUPE_WINDOW_S - 60.0
+# Asked about only once no try of it can still be running in the cloud: a request is over
+# within gunicorn's worker timeout (30 s, cloud/server.py; the worker is killed and its
+# transaction rolled back past it). Sooner, "no record" could precede a late commit.
+ASK_AFTER_S = 35.0
 
 
 class OutboxUnavailable(StateError):
