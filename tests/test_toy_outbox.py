@@ -256,14 +256,16 @@ def test_after_a_withdrawal_nothing_waiting_is_sent_and_the_cloud_refuses_it_any
         outcomes = [e.outcome for e in EgressLedger(ToyState(fresh)).entries()
                     if e.path == INTENT_PATH]
         assert outcomes == [WITHDRAWN]
-        # A toy still holding the old policy asks about it (by id alone, so the name does
-        # not cross the wire again); the cloud refuses to repeat the answer (403).
+        # A toy still holding the old policy, told the name again, first asks about the
+        # waiting message (by id alone, so the name does not cross the wire); the cloud
+        # refuses to repeat the answer (403) and its signed policy stops the new message too.
         relay.sent_upstream.clear()
-        assert _run_toy(stale, "start", "--stale-policy")["pending"] == 0
+        told = _run_toy(stale, "tell", "share_name", "child_name=emma")
+        assert told == {"status": None, "reply": None}
         assert [path for _m, path, _b in relay.sent_upstream] == [OUTCOME_PATH]
         assert b"emma" not in b"".join(body for _m, _p, body in relay.sent_upstream)
         tries = [e for e in EgressLedger(ToyState(stale)).entries() if e.path == INTENT_PATH]
-        assert [(e.status, e.outcome) for e in tries] == [(None, REFUSED)]
+        assert [(e.status, e.outcome) for e in tries] == [(None, REFUSED)]  # one try only
         asked = [e for e in EgressLedger(ToyState(stale)).entries() if e.path == OUTCOME_PATH]
         assert [e.status for e in asked] == [403]
     assert not ToyState(stale).path(OUTBOX_FILE).exists()

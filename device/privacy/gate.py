@@ -258,6 +258,10 @@ class EgressGate:
         """
         assert self._transport and self._credentials
         self.resend_pending()
+        if not message.purposes_needed() | {"core"} <= self.policy.purposes:
+            # The cloud's answers to those questions carried a withdrawal: it holds here too.
+            return Delivery(None, None, None, False, self.notice or (
+                "a consent this message needs was withdrawn: answered on the toy"))
         body = message.to_body()
         purpose = "+".join(sorted(message.purposes_needed()))
         try:
