@@ -291,7 +291,7 @@ def _live_toy(args: argparse.Namespace, understander: object) -> Toy:
     shown = _show_gate_notice(toy.gate, None)
     toy.gate.refresh_policy()
     # What an earlier run sent without hearing back goes before anything new (device/outbox).
-    toy.gate.resend_pending()
+    toy.gate.ask_about_pending()
     if not toy.gate.paired:
         STATUS.notice("this toy is not paired: it answers on its own and sends nothing. Pair "
                       "it with: teddy device pair --cloud URL --code CODE")
@@ -615,7 +615,7 @@ def _status(args: argparse.Namespace) -> int:
                                                           if when else "")
           + " (`teddy device ledger` lists them)")
     print(f"pending:     {status.pending_offline_messages} unanswered messages (sent without a "
-          "definite answer; resent on the next start, dropped after 9 minutes)")
+          "definite answer; asked about on the next start, dropped after 9 minutes)")
     engine = status.engine
     print(f"speech:      {engine['engine']} for {engine['locale']}: {engine['model']}"
           if engine["engine"] else f"speech:      not ready: {engine['problem']}")

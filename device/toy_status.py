@@ -23,8 +23,8 @@ from device.state import StateFileError, ToyState, fsync_directory
 # What each file is, in the words `status` and `unpair` use; the order is unpair's order.
 KEPT_FILES = {
     CREDENTIALS_FILE: "the pairing credential (this toy's device key for the cloud)",
-    OUTBOX_FILE: "the outbox (intents sent without a definite answer yet, resent on start)",
-    OUTBOX_FILE + DAMAGED_SUFFIX: "a damaged outbox set aside (its intents are not resent)",
+    OUTBOX_FILE: "the outbox (ids of intents sent without a definite answer yet)",
+    OUTBOX_FILE + DAMAGED_SUFFIX: "a damaged outbox set aside (never asked about)",
     POLICY_FILE: "the cached consent policy",
     LEDGER_FILE: "the egress ledger (every request sent, with any name or age it carried)",
 }

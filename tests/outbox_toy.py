@@ -42,7 +42,7 @@ def _install_control(name: str) -> None:
                 gate.outbox.remove(entry.message_id)
             return 0
 
-        gate_module.EgressGate.resend_pending = resend_as_new  # type: ignore[method-assign]
+        gate_module.EgressGate.ask_about_pending = resend_as_new  # type: ignore[method-assign]
     elif name:
         raise SystemExit(f"unknown control {name!r}")
 
@@ -64,7 +64,7 @@ def main(argv: list[str]) -> None:
     elif argv[1] == "start":
         if "--stale-policy" not in argv:
             gate.refresh_policy()
-        left = gate.resend_pending()
+        left = gate.ask_about_pending()
         print(json.dumps({"pending": left, "notice": gate.notice}), flush=True)
 
 

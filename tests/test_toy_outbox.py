@@ -39,7 +39,7 @@ from device.privacy.gate import (
     EgressGate,
 )
 from device.privacy.ledger import LEDGER_FILE, EgressLedger
-from device.privacy.outbox import ASK_AFTER_S, OUTBOX_FILE, RESEND_WITHIN_S, Outbox
+from device.privacy.outbox import ASK_AFTER_S, ASK_WITHIN_S, OUTBOX_FILE, Outbox
 from device.privacy.policy import POLICY_FILE
 from device.state import ToyState
 from device.toy_status import toy_status, unpair
@@ -196,7 +196,7 @@ def cloud(cloud_db_path: str, tmp_path: Path) -> Iterator[CloudProcess]:
 
 @pytest.mark.slow("a gunicorn cloud, a relay and two toy processes, one killed")
 @pytest.mark.backends("sqlite", "postgresql", fast_tier=True)
-def test_a_toy_killed_before_the_answer_resends_on_start_and_the_intent_is_stored_once(
+def test_a_toy_killed_before_the_answer_asks_on_start_and_the_intent_is_stored_once(
         cloud: CloudProcess, tmp_path: Path) -> None:
     after = _crash_and_restart(cloud, tmp_path)
     assert _settled_once(after), after
@@ -280,8 +280,8 @@ def test_past_the_window_a_message_is_dropped_and_ledgered_as_unknown(
         _paired(cloud, relay, state)
         _killed_while_waiting(relay, state, "tell_story", "topic=dragons")
         relay.sent_upstream.clear()
-        later = EgressGate(ToyState(state), clock=lambda: time.time() + RESEND_WITHIN_S)
-        assert later.resend_pending() == 0
+        later = EgressGate(ToyState(state), clock=lambda: time.time() + ASK_WITHIN_S)
+        assert later.ask_about_pending() == 0
         assert relay.sent_upstream == []
         # A clock set back (a Pi without a clock chip) is no proof the message is young.
         assert later.outbox.pending() == []

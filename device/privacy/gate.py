@@ -26,7 +26,7 @@ from device.client.http import (
 from device.privacy.ledger import EgressLedger, LedgerEntry, LedgerUnavailable
 from device.privacy.outbox import (
     ASK_AFTER_S,
-    RESEND_WITHIN_S,
+    ASK_WITHIN_S,
     Outbox,
     OutboxUnavailable,
     PendingMessage,
@@ -254,12 +254,15 @@ class EgressGate:
 
         The message's id is in the outbox (fsynced) before its first byte leaves and until a
         definite answer comes, so a toy that stops before then asks the cloud what became of
-        it on its next start or request (`resend_pending`), before anything new.
+        it on its next start or request (`ask_about_pending`), before anything new.
         """
         assert self._transport and self._credentials
-        self.resend_pending()
-        if not message.purposes_needed() | {"core"} <= self.policy.purposes:
+        decided_under = self.policy
+        self.ask_about_pending()
+        if (self.policy is not decided_under
+                and not message.purposes_needed() | {"core"} <= self.policy.purposes):
             # The cloud's answers to those questions carried a withdrawal: it holds here too.
+            # (Only then: `decide` stays the one place that applies the policy.)
             return Delivery(None, None, None, False, self.notice or (
                 "a consent this message needs was withdrawn: answered on the toy"))
         body = message.to_body()
@@ -286,7 +289,7 @@ class EgressGate:
                 break
             except LedgerUnavailable as error:
                 self.notice = str(error)
-                if not attempt:  # nothing left the toy: nothing to resend
+                if not attempt:  # nothing left the toy: nothing to ask about
                     self._settle(message.message_id)
                 return Delivery(None, None, None, False, str(error))
             if not _worth_retrying(response):
@@ -302,7 +305,7 @@ class EgressGate:
             self._settle(message.message_id)
         return self._delivered(body, response)
 
-    def resend_pending(self) -> int:
+    def ask_about_pending(self) -> int:
         """Ask the cloud what became of each message an earlier run sent without a definite
         answer; how many are still unanswered.
 
@@ -327,7 +330,7 @@ class EgressGate:
             return len(pending)
         for entry in pending:
             age = self.clock() - entry.queued_at
-            if not 0 <= age < RESEND_WITHIN_S:  # a clock set back is no proof of youth
+            if not 0 <= age < ASK_WITHIN_S:  # a clock set back is no proof of youth
                 self._give_up(entry, EXPIRED)
                 continue
             if not set(filter(None, entry.purpose.split("+"))) <= self.policy.purposes:
@@ -384,7 +387,7 @@ class EgressGate:
         try:
             pending = self.outbox.pending()
         except StateFileError:
-            return  # set aside by resend_pending; nothing in it is sent
+            return  # set aside by ask_about_pending; nothing in it is sent
         for entry in pending:
             self._give_up(entry, outcome)
 

@@ -9,7 +9,7 @@ of each message left here, by message_id alone (`POST /api/v1/intent/outcome`): 
 answers from its record of answered messages (`DEDUPE_WINDOW_S`) with the stored reply, or
 says it has none. Nothing the child said crosses the network again and nothing is acted on
 late (a message the cloud never got stays unsent: the toy keeps nothing to send later). An
-entry older than `RESEND_WITHIN_S` is not asked about (past the cloud's window its record is
+entry older than `ASK_WITHIN_S` is not asked about (past the cloud's window its record is
 gone) but dropped, and the egress ledger says its outcome is unknown.
 
 Each request signs its own timestamp and nonce (device.client.http), so the question is a
@@ -30,7 +30,7 @@ OUTBOX_FILE = "outbox.json"
 DAMAGED_SUFFIX = ".damaged"
 # The question must reach the cloud while it still holds the first answer: a minute's margin for
 # the exchange itself and for clocks that tick at slightly different rates.
-RESEND_WITHIN_S = DEDUPE_WINDOW_S - 60.0
+ASK_WITHIN_S = DEDUPE_WINDOW_S - 60.0
 # Asked about only once no try of it can still be running in the cloud: a request is over
 # within gunicorn's worker timeout (30 s, cloud/server.py; the worker is killed and its
 # transaction rolled back past it). Sooner, "no record" could precede a late commit.
