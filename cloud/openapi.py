@@ -182,6 +182,29 @@ def _paths() -> dict[str, Any]:
                 "503": UNAVAILABLE,
             },
         }},
+        "/api/v1/intent/outcome": {"post": {
+            "operationId": "intentOutcome",
+            "summary": "What became of a message the toy sent without hearing back: the "
+                       "stored reply, asked by message id alone.",
+            "security": SIGNED,
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"type": "object", "additionalProperties": False,
+                           "required": ["message_id"],
+                           "properties": {"message_id": {"type": "string",
+                                                         "pattern": "^[0-9a-f]{32}$"}}}}}},
+            "responses": {
+                "200": _signed(_json_response("The reply stored when the message was "
+                                              "answered.", "Reply")),
+                "401": UNAUTHENTICATED,
+                "403": _signed(_error_response(
+                    "The consent the answer served was withdrawn; nothing is repeated.")),
+                "404": _signed(_error_response(
+                    "No answer on record (never arrived, expired or erased); nothing stored.")),
+                "413": TOO_LARGE,
+                "422": _error_response('Not {"message_id": "<32 hex digits>"}.'),
+                "503": UNAVAILABLE,
+            },
+        }},
         "/api/v1/intent": {"post": {
             "operationId": "sendIntent",
             "summary": "Send one recognised intent with its slots; get a reply to speak.",

@@ -290,6 +290,8 @@ def _live_toy(args: argparse.Namespace, understander: object) -> Toy:
     # Damaged state found on start-up is said before refresh_policy replaces the notice.
     shown = _show_gate_notice(toy.gate, None)
     toy.gate.refresh_policy()
+    # What an earlier run sent without hearing back goes before anything new (device/outbox).
+    toy.gate.ask_about_pending()
     if not toy.gate.paired:
         STATUS.notice("this toy is not paired: it answers on its own and sends nothing. Pair "
                       "it with: teddy device pair --cloud URL --code CODE")
@@ -569,6 +571,8 @@ def _ledger(args: argparse.Namespace) -> int:
         status = entry.status if entry.status is not None else "unreachable"
         print(f"{when}  {entry.method:4} {entry.path:16} {entry.purpose:22} {status!s:>11}  "
               f"{entry.body_bytes:4} B  {entry.body}")
+        if entry.outcome:
+            print(f"{'':21}outcome: {entry.outcome}")
     return 0
 
 
@@ -610,8 +614,8 @@ def _status(args: argparse.Namespace) -> int:
     print(f"sent:        {status.requests_sent} requests" + (f", the last at {when}"
                                                           if when else "")
           + " (`teddy device ledger` lists them)")
-    print(f"pending:     {status.pending_offline_messages} offline messages (the toy keeps "
-          "none for later: what it cannot send, it answers itself)")
+    print(f"pending:     {status.pending_offline_messages} unanswered messages (sent without a "
+          "definite answer; asked about on the next start, dropped after 9 minutes)")
     engine = status.engine
     print(f"speech:      {engine['engine']} for {engine['locale']}: {engine['model']}"
           if engine["engine"] else f"speech:      not ready: {engine['problem']}")

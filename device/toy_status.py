@@ -1,10 +1,11 @@
 """What the toy keeps, and forgetting it: `teddy device status` and `teddy device unpair`.
 
-The toy's state folder holds three kinds of file (see device/state.py): the pairing
-credential, the cached consent policy and the egress ledger. The ledger is the child's data
-on the toy: it holds every request sent, with the name or age a child told Teddy when the
-parent allowed it to leave. Unpairing removes all three, credential first, so a toy stopped
-half way is already unpaired and running unpair again finishes the job.
+The toy's state folder holds four kinds of file (see device/state.py): the pairing
+credential, the outbox of intents sent but not yet answered for certain, the cached consent
+policy and the egress ledger. The outbox and the ledger are the child's data on the toy: they
+hold the intents sent, with the name or age a child told Teddy when the parent allowed it to
+leave. Unpairing removes them all, credential first, so a toy stopped half way is already
+unpaired and running unpair again finishes the job.
 """
 
 from __future__ import annotations
@@ -15,19 +16,20 @@ from typing import Any
 
 from device.privacy.gate import CREDENTIALS_FILE, EgressGate
 from device.privacy.ledger import LEDGER_FILE, EgressLedger
+from device.privacy.outbox import DAMAGED_SUFFIX, OUTBOX_FILE, Outbox
 from device.privacy.policy import POLICY_FILE
-from device.state import ToyState, fsync_directory
+from device.state import StateFileError, ToyState, fsync_directory
 
 # What each file is, in the words `status` and `unpair` use; the order is unpair's order.
 KEPT_FILES = {
     CREDENTIALS_FILE: "the pairing credential (this toy's device key for the cloud)",
+    OUTBOX_FILE: "the outbox (ids of intents sent without a definite answer yet)",
+    OUTBOX_FILE + DAMAGED_SUFFIX: "a damaged outbox set aside (never asked about)",
     POLICY_FILE: "the cached consent policy",
     LEDGER_FILE: "the egress ledger (every request sent, with any name or age it carried)",
 }
 # Left by a write that a crash cut short (state.write_json, check_writable).
 LEFTOVER_SUFFIXES = (".tmp", ".probe")
-# The gate never keeps a message for later: what cannot be sent is answered on the toy.
-PENDING_OFFLINE_MESSAGES = 0
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class ToyStatus:
     files: list[KeptFile]
     requests_sent: int
     last_sent_at: float | None
-    pending_offline_messages: int = PENDING_OFFLINE_MESSAGES
+    pending_offline_messages: int = 0
     notice: str | None = None
     engine: dict[str, Any] = field(default_factory=dict)
 
@@ -78,12 +80,19 @@ def toy_status(state: ToyState) -> ToyStatus:
     """Read-only: nothing is sent and no file is created or changed."""
     gate = EgressGate(state)
     entries = EgressLedger(state).read().entries if state.directory.is_dir() else []
+    notice = gate.notice
+    try:
+        pending = len(Outbox(state).pending())
+    except StateFileError as error:
+        pending = 0
+        notice = f"{notice}; {error}" if notice else f"{error} (set aside on the next start)"
     return ToyStatus(
         state_dir=str(state.directory), paired=gate.paired,
         cloud_url=gate.cloud_url, device_id=gate.device_id, ca_file=gate.ca_file,
         policy_version=gate.policy.version, purposes=sorted(gate.policy.purposes),
         files=kept_files(state), requests_sent=len(entries),
-        last_sent_at=entries[-1].at if entries else None, notice=gate.notice)
+        last_sent_at=entries[-1].at if entries else None, pending_offline_messages=pending,
+        notice=notice)
 
 
 def removable_files(state: ToyState) -> list[KeptFile]:
@@ -93,7 +102,8 @@ def removable_files(state: ToyState) -> list[KeptFile]:
 
 
 def unpair(state: ToyState) -> list[KeptFile]:
-    """Remove the credential, the policy and the ledger (in that order); what was removed."""
+    """Remove the credential, the outbox, the policy and the ledger (in that order); what was
+    removed."""
     removing = removable_files(state)
     removed: list[KeptFile] = []
     for kept in removing:

@@ -99,7 +99,8 @@ def test_the_served_description_is_the_one_fuzzed(target: Target) -> None:
     assert served.status_code == 200
     assert served.json == json.loads(json.dumps(openapi_document()))
     assert {path for _m, path in OPERATIONS} == {"/api/v1/pair", "/api/v1/policy",
-                                                "/api/v1/intent", "/api/v1/unpair"}
+                                                "/api/v1/intent", "/api/v1/unpair",
+                                                "/api/v1/intent/outcome"}
 
 
 def a_valid_unpair(path: str, body: bytes, signed: bool) -> bool:

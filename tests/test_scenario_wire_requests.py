@@ -39,3 +39,13 @@ def test_negative_controls_an_unpair_with_a_body_and_an_undeclared_path_are_flag
     assert "unpair request carried a 28-byte body" in problems[0]
     assert "/api/v1/telemetry is not an allowed request" in problems[1]
     assert "intent body breaks the schema" in problems[2]
+
+
+def test_a_question_about_a_messages_outcome_carries_its_id_and_nothing_else() -> None:
+    asked = _request("POST", "/api/v1/intent/outcome",
+                     json.dumps({"message_id": uuid.uuid4().hex}).encode())
+    assert request_problems(parse_requests(asked)) == []
+    # Negative control: a toy that sends the whole message again to the outcome path.
+    resent = _request("POST", "/api/v1/intent/outcome", _intent())
+    problems = request_problems(parse_requests(resent))
+    assert problems == ["a question about a message's outcome carried more than its id"]

@@ -41,7 +41,7 @@ def test_status_of_a_toy_never_paired_creates_nothing(tmp_path: Path):
     text = device("status", "--state", str(state))
     assert text.returncode == 0, text.stderr
     assert text.stdout.startswith("paired:      no (answers on its own and sends nothing")
-    assert "(not made yet)" in text.stdout and "0 offline messages" in text.stdout
+    assert "(not made yet)" in text.stdout and "0 unanswered messages" in text.stdout
     report = json.loads(device("status", "--state", str(state), "--json").stdout)
     assert report["paired"] is False and report["files"] == [] and report["requests_sent"] == 0
     assert not state.exists()
@@ -210,3 +210,18 @@ def test_damaged_credentials_are_named_by_status_and_removed_by_unpair(tmp_path:
     removed = device("unpair", "--state", str(state), "--yes", "--json")
     assert [f["name"] for f in json.loads(removed.stdout)["removed"]] == ["credentials.json"]
     assert list(state.iterdir()) == []
+
+
+def test_an_unanswered_message_is_shown_as_pending_and_unpair_removes_it(paired: Path):
+    from device.privacy.outbox import OUTBOX_FILE, Outbox, PendingMessage
+    from device.state import ToyState
+
+    Outbox(ToyState(paired)).add(PendingMessage("a" * 32, "personalisation", 1.0))
+    status = json.loads(device("status", "--state", str(paired), "--json").stdout)
+    assert status["pending_offline_messages"] == 1
+    assert OUTBOX_FILE in {f["name"] for f in status["files"]}
+    assert "1 unanswered messages" in device("status", "--state", str(paired)).stdout
+    result = device("unpair", "--state", str(paired), "--yes", "--json")
+    assert result.returncode == 0, result.stderr
+    assert OUTBOX_FILE in {f["name"] for f in json.loads(result.stdout)["removed"]}
+    assert not (paired / OUTBOX_FILE).exists()

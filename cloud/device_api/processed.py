@@ -28,10 +28,10 @@ import sqlite_utils
 
 from cloud.device_api.auth import AuthenticatedDevice
 from cloud.keys.fields import open_value, seal_value
-from teddy.contracts.intent_message import IntentMessage
+from teddy.contracts.intent_message import DEDUPE_WINDOW_S, IntentMessage
 
 TABLE = "processed_messages"
-KEEP_S = 600.0
+KEEP_S = DEDUPE_WINDOW_S
 PRUNE_EVERY_S = 60.0
 
 
@@ -73,6 +73,18 @@ class ProcessedMessages:
             raise MessageIdReused(message.message_id)
         stored = json.loads(open_value(db, device.child_id, TABLE, "reply_json", row[1]) or "{}")
         return StoredReply(str(stored["reply"]), bool(stored["personalised"]))
+
+    def lookup(self, db: sqlite_utils.Database, device: AuthenticatedDevice, message_id: str,
+               now: float) -> tuple[StoredReply, str] | None:
+        """The stored reply to this device's message and the purpose it served, if the cloud
+        still holds one: what a toy asks after a restart (`POST /api/v1/intent/outcome`)."""
+        row = db.execute(
+            f"SELECT reply_json, purpose FROM {TABLE} WHERE device_id = ? AND message_id = ? "
+            "AND expires_at > ?", [device.device_id, message_id, now]).fetchone()
+        if row is None:
+            return None
+        stored = json.loads(open_value(db, device.child_id, TABLE, "reply_json", row[0]) or "{}")
+        return StoredReply(str(stored["reply"]), bool(stored["personalised"])), str(row[1])
 
     def remember(self, db: sqlite_utils.Database, device: AuthenticatedDevice,
                  message: IntentMessage, digest: str, answer: StoredReply, now: float) -> None:

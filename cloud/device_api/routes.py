@@ -38,7 +38,7 @@ from cloud.seam import seam_point
 from cloud.storage.db import write_transaction
 from teddy.content import Profile, compose_reply
 from teddy.contracts.data_map import data_map
-from teddy.contracts.intent_message import MAX_BODY_BYTES, IntentMessage
+from teddy.contracts.intent_message import MAX_BODY_BYTES, IntentMessage, OutcomeQuestion
 
 bp = Blueprint("device_api", __name__, url_prefix="/v1")
 # Every reply to an authentic device request carries the cloud's signature (the toy trusts
@@ -215,6 +215,51 @@ def intent() -> Reply:
     if message.device_id != device.device_id:
         return _unauthenticated()
     return _answer(db, device, message, now)
+
+
+class _Unanswerable(Exception):
+    """Raised inside the transaction to roll it back, nonce and all: a refused query changes
+    nothing."""
+
+    def __init__(self, reply: tuple[Response, int]) -> None:
+        super().__init__("refused")
+        self.reply = reply
+
+
+@bp.post("/intent/outcome")
+def intent_outcome() -> Reply:
+    """A toy that sent a message and never heard back (it was restarted in between) asks what
+    became of it, by message id alone: the stored reply if the cloud answered it, or 404
+    "no_record". Nothing about the child crosses the network again and nothing is acted on
+    late; the answer is the stored one only while the consent it served still holds."""
+    signed = _signed_request()
+    if not isinstance(signed, SignedRequest):
+        return signed
+    db, now, device = signed.db, signed.now, signed.device
+    try:
+        message_id = OutcomeQuestion.from_body(signed.body).message_id
+    except ValidationError:
+        return _error(422, 'expected {"message_id": "<the message\'s 32 hex digits>"}')
+    try:
+        with write_transaction(db):
+            nonces.consume(db, device, now)
+            policy = _policy(db, device.child_id)
+            found = processed.lookup(db, device, message_id, now)
+            if found is None:
+                raise _Unanswerable(_error(
+                    404, "the cloud holds no answer to this message: it never arrived, or its "
+                    "record expired or was erased; nothing was stored now",
+                    code="no_record", policy=policy))
+            answer, purpose = found
+            missing = sorted({"core", purpose} - set(policy["purposes"]))
+            if missing:
+                raise _Unanswerable(_error(403, "no consent for this purpose",
+                                           missing_purposes=missing, policy=policy))
+    except AuthError:
+        return _unauthenticated()
+    except _Unanswerable as refused:
+        return refused.reply
+    return jsonify(reply=answer.reply, personalised=answer.personalised, policy=policy)
 
 
 def _answer(db: sqlite_utils.Database, device: AuthenticatedDevice, message: IntentMessage,

@@ -24,13 +24,28 @@ from device.client.http import (
     check_cloud_url,
 )
 from device.privacy.ledger import EgressLedger, LedgerEntry, LedgerUnavailable
+from device.privacy.outbox import (
+    ASK_AFTER_S,
+    ASK_WITHIN_S,
+    Outbox,
+    OutboxUnavailable,
+    PendingMessage,
+)
 from device.privacy.policy import ConsentPolicy, load_cached, save_cached
 from device.seam import seam_point
 from device.state import StateError, StateFileError, ToyState
 from teddy.contracts.data_map import data_map
-from teddy.contracts.intent_message import IntentMessage
+from teddy.contracts.intent_message import OUTCOME_PATH, IntentMessage, OutcomeQuestion
 
 CREDENTIALS_FILE = "credentials.json"
+INTENT_PATH = "/api/v1/intent"
+# What became of a message sent without a definite answer, in the egress ledger's words.
+STORED = "stored: the cloud's answer, asked for after the toy restarted"
+NOT_STORED = "not stored: the cloud holds no record of it"
+REFUSED = "unknown: the cloud no longer answers it (a consent it served was withdrawn)"
+EXPIRED = "unknown, expired: not asked within the cloud's 10-minute record of answers"
+WITHDRAWN = "unknown, not asked: the parent withdrew a consent it needed"
+FORGOTTEN = "unknown, not asked: the cloud no longer accepts this toy"
 # Intents whose only content is personal: without their slot there is nothing to send.
 PERSONAL_ONLY_INTENTS = frozenset({"share_name", "share_age", "share_favorite"})
 # A message the cloud may have stored without the toy hearing so is sent again, same
@@ -75,6 +90,7 @@ class EgressGate:
         self.state = state
         self.clock = clock
         self.ledger = ledger or EgressLedger(state)
+        self.outbox = Outbox(state)
         # The latest thing the toy's owner should know (a damaged file, an unsigned reply, a
         # wrong clock); None when all is well.
         self.notice: str | None = None
@@ -227,7 +243,7 @@ class EgressGate:
         return Decision(message, "consented", tuple(dropped))
 
     def deliver(self, message: IntentMessage) -> Delivery:
-        """Send one message; on failure the toy answers locally and nothing is queued.
+        """Send one message; on failure the toy answers locally.
 
         When the cloud may have stored the message without the toy hearing so (a connection
         dropped after it was open, a signed 503 "outcome_unknown" or "database_busy"), the
@@ -236,33 +252,145 @@ class EgressGate:
         holds one entry. A refused connection sent nothing and is not retried.
         At most MAX_DELIVERY_ATTEMPTS tries, and no retry begun RETRY_WITHIN_S after the first
         (a cloud that timed out is not asked again: the toy's answer is due).
+
+        The message's id is in the outbox (fsynced) before its first byte leaves and until a
+        definite answer comes, so a toy that stops before then asks the cloud what became of
+        it on its next start or request (`ask_about_pending`), before anything new.
         """
         assert self._transport and self._credentials
+        decided_under = self.policy
+        self.ask_about_pending()
+        if (self.policy is not decided_under
+                and not message.purposes_needed() | {"core"} <= self.policy.purposes):
+            # The cloud's answers to those questions carried a withdrawal: it holds here too.
+            # (Only then: `decide` stays the one place that applies the policy.)
+            return Delivery(None, None, None, False, self.notice or (
+                "a consent this message needs was withdrawn: answered on the toy"))
         body = message.to_body()
         purpose = "+".join(sorted(message.purposes_needed()))
+        try:
+            self.outbox.add(PendingMessage(message.message_id, purpose, self.clock()))
+        except OutboxUnavailable as error:
+            self.notice = str(error)
+            return Delivery(None, None, None, False, str(error))
         started = time.monotonic()
         response: CloudResponse | None = None
+        may_have_arrived = False
         for attempt in range(MAX_DELIVERY_ATTEMPTS):
             if attempt and time.monotonic() - started >= RETRY_WITHIN_S:
                 break
             try:
-                response = self._send(self._transport, "POST", "/api/v1/intent", body, purpose,
+                response = self._send(self._transport, "POST", INTENT_PATH, body, purpose,
                                       self._credentials)
             except CloudUnreachable as error:
                 response = None
                 if error.may_have_arrived:
+                    may_have_arrived = True
                     continue
                 break
             except LedgerUnavailable as error:
                 self.notice = str(error)
+                if not attempt:  # nothing left the toy: nothing to ask about
+                    self._settle(message.message_id)
                 return Delivery(None, None, None, False, str(error))
             if not _worth_retrying(response):
                 break
+            may_have_arrived = True
             if attempt + 1 < MAX_DELIVERY_ATTEMPTS:
                 time.sleep(RETRY_PAUSE_S)
         if response is None:
+            if not may_have_arrived:  # every try was refused before a byte was sent
+                self._settle(message.message_id)
             return Delivery(None, body, None, False)
+        if _definite(response):
+            self._settle(message.message_id)
         return self._delivered(body, response)
+
+    def ask_about_pending(self) -> int:
+        """Ask the cloud what became of each message an earlier run sent without a definite
+        answer; how many are still unanswered.
+
+        The question carries the message_id alone: the cloud answers from its record (the
+        stored reply) or says it has none. The child is not waiting for these answers; the
+        egress ledger has them, on the message's own line. Past the cloud's window, after
+        the parent withdrew a consent, or once the cloud forgot the toy, a message is not
+        asked about but dropped, and the ledger says its outcome is unknown."""
+        try:
+            pending = self.outbox.pending()
+        except StateFileError as error:
+            try:
+                aside = self.outbox.set_aside_damaged()
+            except OSError as move_error:
+                self.notice = f"{error}; it could not be set aside ({move_error})"
+                return 0
+            self.notice = (f"{error}: set aside as {aside} (the messages it lists are not "
+                           "asked about; `teddy device unpair` removes it); nothing else "
+                           "changed")
+            return 0
+        if not pending or not self._transport or not self._credentials:
+            return len(pending)
+        for entry in pending:
+            age = self.clock() - entry.queued_at
+            if not 0 <= age < ASK_WITHIN_S:  # a clock set back is no proof of youth
+                self._give_up(entry, EXPIRED)
+                continue
+            if not set(filter(None, entry.purpose.split("+"))) <= self.policy.purposes:
+                self._give_up(entry, WITHDRAWN)
+                continue
+            if age < ASK_AFTER_S:
+                continue  # a try may still be running in the cloud: ask on a later request
+            question = OutcomeQuestion(message_id=entry.message_id).to_body()
+            try:
+                response = self._send(self._transport, "POST", OUTCOME_PATH, question,
+                                      "outcome-check", self._credentials)
+            except CloudUnreachable:
+                break  # ask again on the next start or request
+            except LedgerUnavailable as error:
+                self.notice = str(error)
+                break
+            if response.status == 401:
+                if not self._clock_problem(response):
+                    self._forgotten_by_cloud()  # drops every entry, saying why
+                break
+            if not response.authentic or _worth_retrying(response):
+                break
+            policy = response.json.get("policy")
+            if response.status in (200, 403, 404):
+                outcome = {200: STORED, 403: REFUSED, 404: NOT_STORED}[response.status]
+                self._give_up(entry, outcome, 200 if response.status == 200 else None)
+            if isinstance(policy, dict):
+                self._accept_policy(policy)
+        try:
+            return len(self.outbox.pending())
+        except StateFileError:
+            return 0
+
+    def _settle(self, message_id: str) -> None:
+        try:
+            self.outbox.remove(message_id)
+        except OutboxUnavailable as error:
+            self.notice = str(error)
+
+    def _give_up(self, entry: PendingMessage, outcome: str, status: int | None = None) -> None:
+        """Take a message out of the outbox, its outcome written on its last try's line in
+        the egress ledger (where a parent or auditor reads what was sent)."""
+        sent = [e for e in self.ledger.entries()
+                if e.path == INTENT_PATH and f'"message_id":"{entry.message_id}"' in e.body]
+        try:
+            if sent:
+                self.ledger.record_outcome(sent[-1].request_id, status, outcome)
+        except LedgerUnavailable as error:
+            self.notice = f"{error}; the unanswered message stays in the outbox"
+            return
+        self._settle(entry.message_id)
+
+    def _drop_pending(self, outcome: str) -> None:
+        try:
+            pending = self.outbox.pending()
+        except StateFileError:
+            return  # set aside by ask_about_pending; nothing in it is sent
+        for entry in pending:
+            self._give_up(entry, outcome)
 
     def _delivered(self, body: bytes, response: CloudResponse) -> Delivery:
         if response.status == 401 and self._clock_problem(response):
@@ -303,6 +431,7 @@ class EgressGate:
         # Fail closed: the cloud no longer knows this toy (unpaired, or its child deleted).
         # A forged 401 can only make the toy more private, never less.
         self._set_policy(ConsentPolicy.deny_all())
+        self._drop_pending(FORGOTTEN)
         self.notice = ("the cloud no longer accepts this toy (unpaired, or its child's data was "
                        "deleted): playing offline; pair it again to go on")
 
@@ -315,7 +444,12 @@ class EgressGate:
             return
         self.clock_skew_s = None
         self.policy_untrusted = False
+        withdrawn = self.policy.purposes - policy.purposes
         self._set_policy(policy)
+        if withdrawn:
+            # Nothing waiting is sent after a withdrawal: the cloud would refuse what needed
+            # the purpose, and even a message that did not could have been answered from it.
+            self._drop_pending(WITHDRAWN)
 
     def _clock_problem(self, response: CloudResponse) -> bool:
         """A signed 401 saying the toy's clock is off: note it, keep the cached policy."""
@@ -357,6 +491,14 @@ class EgressGate:
             self.notice = (f"{detail}: the toy plays offline (deny-all) until it is paired "
                            "again with `teddy device pair`")
             return None
+
+
+def _definite(response: CloudResponse) -> bool:
+    """Whether the answer settles the message: the cloud signed it and it is not "maybe";
+    or the cloud no longer knows the toy (then nothing it sent can be stored again)."""
+    if response.status == 401:
+        return True
+    return response.authentic and not _worth_retrying(response)
 
 
 def _worth_retrying(response: CloudResponse) -> bool:

@@ -35,6 +35,8 @@ class LedgerEntry:
     body: str
     status: int | None
     request_id: str = field(default_factory=lambda: secrets.token_hex(8))
+    # Set when no answer ever came and the toy stopped asking (device.privacy.outbox).
+    outcome: str | None = None
 
 
 @dataclass
@@ -60,9 +62,14 @@ class EgressLedger:
                 f"cannot write the egress ledger in {self.state.directory} "
                 f"({error.strerror or error}): nothing was sent") from error
 
-    def record_outcome(self, request_id: str, status: int) -> None:
+    def record_outcome(self, request_id: str, status: int | None,
+                       outcome: str | None = None) -> None:
+        """The answer's status; or, with `outcome`, why there will never be one."""
+        record: dict[str, Any] = {"outcome_of": request_id, "status": status}
+        if outcome is not None:
+            record["outcome"] = outcome
         try:
-            self._append({"outcome_of": request_id, "status": status})
+            self._append(record)
         except OSError as error:
             raise LedgerUnavailable(
                 f"the request was sent but its answer ({status}) could not be added to the "
@@ -87,10 +94,14 @@ class EgressLedger:
                     damaged.append(number)
                 elif "outcome_of" in record:
                     index = by_id.get(str(record["outcome_of"]))
-                    if index is None or not isinstance(record.get("status"), int):
+                    status, outcome = record.get("status"), record.get("outcome")
+                    if index is None or not (isinstance(status, int) or (
+                            status is None and isinstance(outcome, str))):
                         damaged.append(number)
                     else:
-                        entries[index] = replace(entries[index], status=record["status"])
+                        entries[index] = replace(entries[index], status=status,
+                                                 outcome=outcome if isinstance(outcome, str)
+                                                 else None)
                 else:
                     try:
                         entry = LedgerEntry(**record)

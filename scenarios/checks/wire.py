@@ -14,7 +14,12 @@ from scenarios.context import Family, ScenarioContext
 from scenarios.wire import WireRequest, parse_requests
 from teddy.audio_check import find_audio_signatures
 from teddy.contracts.data_map import data_map
-from teddy.contracts.intent_message import MAX_BODY_BYTES, IntentMessage
+from teddy.contracts.intent_message import (
+    MAX_BODY_BYTES,
+    OUTCOME_PATH,
+    IntentMessage,
+    OutcomeQuestion,
+)
 
 INTENT_PATH = "/api/v1/intent"
 # What an evaluator expects a toy to send before anyone consented: pairing and asking the
@@ -63,16 +68,27 @@ def intents_match_schema(ctx: ScenarioContext, args: dict[str, Any]) -> Observat
 
 def request_problems(requests: list[WireRequest]) -> list[str]:
     """What is wrong with each request a toy sent: a path it has no business calling, an
-    unpair with a body, an intent that is not a small, valid message."""
+    unpair with a body, an intent that is not a small, valid message, a question about a
+    message's outcome carrying anything but the message id."""
     problems: list[str] = []
     for request in requests:
-        if request.path not in PRE_CONSENT_PATHS | {INTENT_PATH, UNPAIR_PATH}:
+        if request.path not in PRE_CONSENT_PATHS | {INTENT_PATH, UNPAIR_PATH, OUTCOME_PATH}:
             problems.append(f"{request.method} {request.path} is not an allowed request")
         elif request.path == UNPAIR_PATH and request.body.strip() not in (b"", b"{}"):
             problems.append(f"an unpair request carried a {len(request.body)}-byte body")
         elif request.path == INTENT_PATH:
             problems += _intent_problems(request)
+        elif request.path == OUTCOME_PATH and not _is_outcome_question(request):
+            problems.append("a question about a message's outcome carried more than its id")
     return problems
+
+
+def _is_outcome_question(request: WireRequest) -> bool:
+    try:
+        OutcomeQuestion.from_body(request.body)
+    except ValidationError:
+        return False
+    return request.complete
 
 
 def _intent_problems(request: WireRequest) -> list[str]:

@@ -16,6 +16,9 @@ from teddy.contracts.data_map import data_map
 
 MAX_BODY_BYTES = 1024
 MAX_SLOTS = 4
+# How long the cloud answers a repeat of a message (same message_id, same body) from its record
+# instead of acting on it again; the toy resends an unanswered message only well inside it.
+DEDUPE_WINDOW_S = 600.0
 
 # Intents a toy may send; share_location, unknown and stop are answered on the toy.
 SendableIntent = Literal[
@@ -34,12 +37,15 @@ SendableIntent = Literal[
 SlotText = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z' -]{0,31}$")]
 SlotValue = SlotText | Annotated[int, Field(ge=0, le=18)]
 DeviceId = Annotated[str, StringConstraints(pattern=r"^toy-[a-z0-9]{8,32}$")]
+MessageId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+# Where a toy that restarted asks what became of a message it sent without hearing back.
+OUTCOME_PATH = "/api/v1/intent/outcome"
 
 
 class IntentMessage(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    message_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+    message_id: MessageId
     device_id: DeviceId
     sent_at: Annotated[int, Field(ge=1_500_000_000, le=4_000_000_000)]
     locale: Literal["en", "ko"]
@@ -92,3 +98,19 @@ class IntentMessage(BaseModel):
 
     def purposes_needed(self) -> set[str]:
         return data_map().purposes_needed(self.slots)
+
+
+class OutcomeQuestion(BaseModel):
+    """A restarted toy's question about a message it sent without hearing back: the message's
+    id alone, so nothing the child said crosses the network again."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    message_id: MessageId
+
+    def to_body(self) -> bytes:
+        return self.model_dump_json().encode("utf-8")
+
+    @classmethod
+    def from_body(cls, body: bytes) -> OutcomeQuestion:
+        return cls.model_validate_json(body)
