@@ -4,6 +4,7 @@ The cloud fixtures (`app`, `db`, `client`) run on SQLite by default. A test modu
 marked `@pytest.mark.backends("sqlite", "postgresql")` runs once per backend, the PostgreSQL
 run on a fresh database of one session-wide throwaway server. TEDDY_TEST_BACKENDS (e.g.
 "sqlite,postgresql") changes the default for unmarked tests, to run everything on both.
+The end-of-run check for processes left running comes from orphan_check (its hooks, below).
 """
 
 from __future__ import annotations
@@ -19,35 +20,12 @@ import sqlite_utils
 from cloud_helpers import db_for, make_app
 from flask import Flask
 from flask.testing import FlaskClient
-from process_helpers import become_subreaper, left_running, stop_all
+from orphan_check import pytest_addoption, pytest_configure, pytest_sessionfinish  # noqa: F401
 
 from cloud.storage.db import close_worker_connections, open_db
 from cloud.storage.throwaway_postgres import ThrowawayPostgres
 
 BACKENDS = ("sqlite", "postgresql")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # Orphans of the processes tests start are re-parented here, so the end-of-run check sees
-    # them (a server left by a command that exited, say) instead of init quietly adopting them.
-    become_subreaper()
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run if any process it started is still running: fixtures own their processes."""
-    if hasattr(session.config, "workerinput"):
-        return
-    leaked = left_running()
-    if not leaked:
-        return
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    lines = [f"{len(leaked)} process(es) started by the tests were still running at the end "
-             "(killed now):", *(f"  {info}" for info in leaked)]
-    if reporter is not None:
-        reporter.write_line("\n".join(lines), red=True, bold=True)
-    stop_all(leaked)
-    if session.exitstatus == 0:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session", autouse=True)
