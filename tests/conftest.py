@@ -4,7 +4,6 @@ The cloud fixtures (`app`, `db`, `client`) run on SQLite by default. A test modu
 marked `@pytest.mark.backends("sqlite", "postgresql")` runs once per backend, the PostgreSQL
 run on a fresh database of one session-wide throwaway server. TEDDY_TEST_BACKENDS (e.g.
 "sqlite,postgresql") changes the default for unmarked tests, to run everything on both.
-The end-of-run check for processes left running comes from orphan_check (its hooks, below).
 """
 
 from __future__ import annotations
@@ -20,10 +19,12 @@ import sqlite_utils
 from cloud_helpers import db_for, make_app
 from flask import Flask
 from flask.testing import FlaskClient
-from orphan_check import pytest_addoption, pytest_configure, pytest_sessionfinish  # noqa: F401
 
 from cloud.storage.db import close_worker_connections, open_db
 from cloud.storage.throwaway_postgres import ThrowawayPostgres
+
+# The end-of-run check for processes left running, and how tests share the cores under xdist.
+pytest_plugins = ["orphan_check", "parallel_safety"]
 
 BACKENDS = ("sqlite", "postgresql")
 

@@ -1,6 +1,6 @@
 """The session-end check: the run fails if any process its tests started is still running.
 
-A pytest plugin (tests/conftest.py uses its hooks; tests/test_orphan_check.py loads it with
+A pytest plugin (tests/conftest.py loads it; tests/test_orphan_check.py loads it with
 `-p orphan_check` into a planted run). Every pytest process makes itself a child subreaper, so
 an orphan (a server left by a command that exited) is re-parented to the nearest pytest
 process rather than to init. Under pytest-xdist a worker's processes are the worker's
