@@ -61,10 +61,11 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
 
 
 @contextmanager
-def machine_share(exclusive: bool) -> Iterator[None]:
+def machine_share(exclusive: bool, turnstile_file: Path = TURNSTILE,
+                  machine_file: Path = MACHINE) -> Iterator[None]:
     """Hold the run's machine lock: shared for ordinary tests, exclusive for `alone` ones."""
-    MACHINE.parent.mkdir(exist_ok=True)
-    with TURNSTILE.open("a") as turnstile, MACHINE.open("a") as machine:
+    machine_file.parent.mkdir(exist_ok=True)
+    with turnstile_file.open("a") as turnstile, machine_file.open("a") as machine:
         fcntl.flock(turnstile, fcntl.LOCK_EX)
         try:
             # An exclusive holder keeps the turnstile until it has the machine, so no new
