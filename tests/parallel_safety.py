@@ -8,9 +8,10 @@ live here (a plugin tests/conftest.py loads):
   worker would start the module's servers again.
 - A test marked `alone("why")` has the machine to itself among this run's workers: it holds
   an exclusive lock while every other test holds a shared one, so the other worker waits
-  between its tests. It is for tests that time themselves against a bound or print figures;
-  the reason says which. A turnstile lock lets a waiting `alone` test in before the next
-  shared holder, so it is not starved. Serial runs (one core, or no xdist) take no locks.
+  between its tests (the locks live in the run's base temporary folder). It is for tests
+  that time themselves against a bound or print figures; the reason says which. A turnstile
+  lock lets a waiting `alone` test in before the next shared holder, so it is not starved.
+  Serial runs (one core, or no xdist) take no locks.
 """
 
 from __future__ import annotations
@@ -21,10 +22,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-TURNSTILE = ROOT / "build" / ".tests-turnstile.lock"
-MACHINE = ROOT / "build" / ".tests-machine.lock"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -56,15 +53,17 @@ def _uses_module_fixture(item: pytest.Item) -> bool:
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
     if not hasattr(item.config, "workerinput"):
         return (yield)
-    with machine_share(exclusive=item.get_closest_marker("alone") is not None):
+    # The run's base temporary folder holds every worker's own (popen-gw0, ...): the locks
+    # there are this run's, so a pytest run a test starts never waits on them.
+    run_folder = item.config._tmp_path_factory.getbasetemp().parent  # type: ignore[attr-defined]
+    with machine_share(item.get_closest_marker("alone") is not None,
+                       run_folder / "tests-turnstile.lock", run_folder / "tests-machine.lock"):
         return (yield)
 
 
 @contextmanager
-def machine_share(exclusive: bool, turnstile_file: Path = TURNSTILE,
-                  machine_file: Path = MACHINE) -> Iterator[None]:
+def machine_share(exclusive: bool, turnstile_file: Path, machine_file: Path) -> Iterator[None]:
     """Hold the run's machine lock: shared for ordinary tests, exclusive for `alone` ones."""
-    machine_file.parent.mkdir(exist_ok=True)
     with turnstile_file.open("a") as turnstile, machine_file.open("a") as machine:
         fcntl.flock(turnstile, fcntl.LOCK_EX)
         try:
