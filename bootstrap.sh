@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set Teddy up on a fresh Debian, Ubuntu or Raspberry Pi OS machine, then run one job:
 #   ./bootstrap.sh demo    the end-to-end demo (`teddy demo`)
-#   ./bootstrap.sh test    lint and the fast test tier (under 5 minutes on 2 cores)
+#   ./bootstrap.sh test    lint and the fast test tier (under 5 minutes on 2 cores),
+#                          one pytest worker per core
 #   ./bootstrap.sh test --full    lint and every test, the slow ones too
 # Arguments after `test` (and `--full`) go to pytest.
 # It installs the Debian packages it needs when missing (with sudo when not root) and a
@@ -77,8 +78,14 @@ pytest_args=()
 for arg in "$@"; do
   if [ "$arg" = --full ]; then tier=(); else pytest_args+=("$arg"); fi
 done
+# One pytest-xdist worker per core this process may use; one core runs serially, without xdist.
+# loadgroup keeps each xdist group (a module with module-scoped servers) in one worker
+# (tests/parallel_safety.py). A -n of the caller's own comes later and wins (-n 0: serial).
+cores="$(.venv/bin/python -c 'import os; print(len(os.sched_getaffinity(0)))')"
+workers=(-n 0)
+if [ "$cores" -gt 1 ]; then workers=(-n "$cores" --dist loadgroup); fi
 status=0
-.venv/bin/python -m pytest "${tier[@]}" "${pytest_args[@]}" || status=$?
+.venv/bin/python -m pytest "${workers[@]}" "${tier[@]}" "${pytest_args[@]}" || status=$?
 if [ "$status" -eq 5 ]; then
   # pytest's 5: nothing was collected. Say so plainly rather than fail with a bare status.
   echo "bootstrap: pytest ran no tests; check the arguments after 'test'" \

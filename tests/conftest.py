@@ -19,35 +19,14 @@ import sqlite_utils
 from cloud_helpers import db_for, make_app
 from flask import Flask
 from flask.testing import FlaskClient
-from process_helpers import become_subreaper, left_running, stop_all
 
 from cloud.storage.db import close_worker_connections, open_db
 from cloud.storage.throwaway_postgres import ThrowawayPostgres
 
+# The end-of-run check for processes left running, and how tests share the cores under xdist.
+pytest_plugins = ["orphan_check", "parallel_safety"]
+
 BACKENDS = ("sqlite", "postgresql")
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # Orphans of the processes tests start are re-parented here, so the end-of-run check sees
-    # them (a server left by a command that exited, say) instead of init quietly adopting them.
-    become_subreaper()
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run if any process it started is still running: fixtures own their processes."""
-    if hasattr(session.config, "workerinput"):
-        return
-    leaked = left_running()
-    if not leaked:
-        return
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    lines = [f"{len(leaked)} process(es) started by the tests were still running at the end "
-             "(killed now):", *(f"  {info}" for info in leaked)]
-    if reporter is not None:
-        reporter.write_line("\n".join(lines), red=True, bold=True)
-    stop_all(leaked)
-    if session.exitstatus == 0:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session", autouse=True)

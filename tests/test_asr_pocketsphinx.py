@@ -19,6 +19,7 @@ def toy() -> Understander:
     return Understander("pocketsphinx", "en")
 
 
+@pytest.mark.alone("times the model load against a 3 s bound")
 def test_model_loads_within_three_seconds() -> None:
     began = time.perf_counter()
     engine = load_engine("pocketsphinx", "en")

@@ -77,6 +77,7 @@ def _starved_payloads() -> list[bytes]:
     return [CHUNKED] * 12 + [EXPECTING] * 12
 
 
+@pytest.mark.alone("bounds ordinary requests' latency at 1 s while stalled requests are held")
 def test_stalled_chunked_and_100_continue_requests_do_not_starve_anyone(
         tmp_path: Path) -> None:
     with _bench_server(tmp_path, None) as server:

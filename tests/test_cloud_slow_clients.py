@@ -26,6 +26,7 @@ def _answers_with_slow_clients(tmp_path: Path, worker_class: str | None, seconds
             return probe(server.port, seconds)
 
 
+@pytest.mark.alone("bounds ordinary requests' latency while fifty slow clients hold connections")
 def test_fifty_slow_clients_do_not_starve_ordinary_requests(tmp_path: Path) -> None:
     result = _answers_with_slow_clients(tmp_path, None, 3.0)
     assert result.failed == 0 and len(result.answered_ms) >= 10, result.describe()

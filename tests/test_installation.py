@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from build_helpers import build_from_tree
 
 from device.doctor import FAILED, OK, check_installation
 from teddy.installation import installation_problems, other_owners, overwritten_files
@@ -113,9 +114,8 @@ def test_a_changed_or_missing_file_of_ours_is_reported(tmp_path):
 @pytest.fixture(scope="module")
 def our_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dist = tmp_path_factory.mktemp("dist")
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                            str(dist), str(ROOT)], capture_output=True, text=True,
-                           timeout=300, check=False)
+    built = build_from_tree([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                             str(dist), str(ROOT)], timeout=300)
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = dist.glob("teddy_privacy_testbed-*.whl")
     return wheel

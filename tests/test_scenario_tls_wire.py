@@ -186,6 +186,7 @@ def test_a_tls_toy_hiding_words_in_fields_is_caught_and_the_clean_one_passes() -
 
 
 @pytest.mark.slow("a benchmark: 2 x 150 TLS exchanges, printing the relay's cost")
+@pytest.mark.alone("prints the relay's timing figures")
 def test_bench_the_cost_of_terminating_tls_at_the_relay(
         tmp_path: Path, cloud_tls: tuple[TlsEcho, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:

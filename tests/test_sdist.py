@@ -15,6 +15,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from build_helpers import build_from_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 # A path as prose writes it (words joined by "/", or a file name with an extension), or any
@@ -71,9 +72,8 @@ def test_a_mentioned_path_left_out_of_the_archive_is_reported():
 @pytest.fixture(scope="module")
 def sdist_names(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
     out = tmp_path_factory.mktemp("sdist")
-    built = subprocess.run([sys.executable, "-m", "build", "--sdist", "--outdir", str(out),
-                            str(ROOT)], cwd=out, capture_output=True, text=True, timeout=600,
-                           check=False)
+    built = build_from_tree([sys.executable, "-m", "build", "--sdist", "--outdir", str(out),
+                             str(ROOT)], cwd=out, timeout=600)
     assert built.returncode == 0, built.stderr[-3000:]
     (archive,) = out.glob("teddy_privacy_testbed-*.tar.gz")
     with tarfile.open(archive) as tar:

@@ -132,6 +132,7 @@ def test_a_lost_answer_is_retried_with_the_same_message_and_stored_once(
 
 
 @pytest.mark.slow("starts a gunicorn cloud and a relay, pairs a toy")
+@pytest.mark.alone("bounds the retries' wall time at 5 s")
 def test_retries_are_bounded(cloud: CloudProcess, tmp_path: Path) -> None:
     with LosingRelay(cloud.url, lose=10, how="drop") as relay:
         gate = _paired_toy(cloud, relay, tmp_path)

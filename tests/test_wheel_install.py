@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from build_helpers import build_from_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.wheel,
@@ -32,8 +33,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     dist, venv, elsewhere, scratch = (base / n for n in ("dist", "venv", "elsewhere", "tmp"))
     for folder in (elsewhere, scratch):
         folder.mkdir()
-    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist),
-                  str(ROOT)], timeout=300)
+    built = build_from_tree([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                             str(dist), str(ROOT)], timeout=300)
     assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = dist.glob("teddy_privacy_testbed-*.whl")
     made = _run([sys.executable, "-m", "venv", str(venv)], timeout=120)
