@@ -176,6 +176,11 @@ def test_the_api_description_says_what_is_signed_both_ways(client: FlaskClient) 
                       for status, answer in operation["responses"].items()
                       if signing.HEADER_REPLY_SIGNATURE in answer.get("headers", {})}
     assert signed_replies == {("/api/v1/policy", "get", "200"), ("/api/v1/intent", "post", "200"),
-                              ("/api/v1/intent", "post", "403"), ("/api/v1/unpair", "post", "200")}
+                              ("/api/v1/intent", "post", "403"), ("/api/v1/unpair", "post", "200"),
+                              # a restarted toy's question about a lost reply: each answer is
+                              # signed, so a relay cannot forge "not stored"
+                              ("/api/v1/intent/outcome", "post", "200"),
+                              ("/api/v1/intent/outcome", "post", "403"),
+                              ("/api/v1/intent/outcome", "post", "404")}
     error = document["components"]["schemas"]["Error"]["properties"]
     assert {"server_time", "clock_skew_s"} <= set(error)
